@@ -1,0 +1,1073 @@
+//! The cases. Each documents the contract it checks and panics with a clear message when a
+//! backend breaks it.
+
+use std::collections::BTreeSet;
+
+use futures::TryStreamExt;
+
+use super::Fixture;
+use crate::endpoint::{
+    AutoscalingPolicy, CreateEndpointRequest, DeploymentPolicy, Endpoint, EndpointStatus,
+    InvokeRequest, ScalingMetric, ServerlessConfig, TrafficShift, UpdateEndpointRequest,
+    VariantChange, VariantSpec,
+};
+use crate::error::{Error, ErrorKind};
+use crate::ext::{EndpointManagerExt, ModelRegistryExt};
+use crate::model::{
+    Approval, CreateModelRequest, CreateVersionRequest, Tags, UpdateModelRequest,
+    UpdateVersionRequest, VersionRef,
+};
+use crate::names::{EndpointName, ModelName, VariantName};
+use crate::observability::{InstanceStatus, MetricKind, MetricQuery};
+use crate::page::PageRequest;
+
+fn model_name(fx: &Fixture) -> ModelName {
+    ModelName::new(fx.unique("m")).expect("unique names are valid")
+}
+
+fn endpoint_name(fx: &Fixture) -> EndpointName {
+    EndpointName::new(fx.unique("e")).expect("unique names are valid")
+}
+
+fn variant(name: &str) -> VariantName {
+    VariantName::new(name).expect("static variant names are valid")
+}
+
+#[track_caller]
+fn expect_kind<T: std::fmt::Debug>(result: crate::Result<T>, kind: ErrorKind, what: &str) -> Error {
+    match result {
+        Err(e) if e.kind() == kind => e,
+        other => panic!("{what}: expected a {kind:?} error, got {other:?}"),
+    }
+}
+
+async fn new_model(fx: &Fixture) -> ModelName {
+    let name = model_name(fx);
+    fx.provider
+        .create_model(CreateModelRequest::new(name.clone()))
+        .await
+        .expect("create_model");
+    name
+}
+
+async fn new_version(fx: &Fixture, model: &ModelName) -> VersionRef {
+    let v = fx
+        .provider
+        .create_version(
+            CreateVersionRequest::new(model.clone(), &fx.artifact_uri, &fx.image)
+                .with_approval(Approval::Approved),
+        )
+        .await
+        .expect("create_version");
+    VersionRef::new(v.model, v.version)
+}
+
+async fn deployable(fx: &Fixture) -> VersionRef {
+    let model = new_model(fx).await;
+    new_version(fx, &model).await
+}
+
+async fn ready(fx: &Fixture, name: &EndpointName) -> Endpoint {
+    fx.provider
+        .wait_until_ready(name, fx.wait)
+        .await
+        .unwrap_or_else(|e| panic!("endpoint {name} did not become InService: {e}"))
+}
+
+async fn deployed(fx: &Fixture, count: u32) -> (EndpointName, VersionRef) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    fx.provider
+        .create_endpoint(CreateEndpointRequest::single(
+            name.clone(),
+            version.clone(),
+            &fx.instance_types[0],
+            count,
+        ))
+        .await
+        .expect("create_endpoint");
+    ready(fx, &name).await;
+    (name, version)
+}
+
+async fn remove(fx: &Fixture, name: &EndpointName) {
+    fx.provider
+        .delete_endpoint(name)
+        .await
+        .unwrap_or_else(|e| panic!("delete_endpoint {name}: {e}"));
+    fx.provider
+        .wait_until_deleted(name, fx.wait)
+        .await
+        .unwrap_or_else(|e| panic!("endpoint {name} was not deleted: {e}"));
+}
+
+async fn invoke_sample(fx: &Fixture, name: &EndpointName) -> crate::InvokeResponse {
+    if let Some(hooks) = &fx.hooks {
+        hooks.before_invoke(name, &fx.invocation).await;
+    }
+    fx.provider
+        .invoke(InvokeRequest::new(
+            name.clone(),
+            &fx.invocation.content_type,
+            fx.invocation.body.clone(),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("invoke {name}: {e}"))
+}
+
+/// A created model reads back with the same name, description and tags, and no versions.
+pub async fn model_create_get_round_trip(fx: &Fixture) {
+    let name = model_name(fx);
+    let created = fx
+        .provider
+        .create_model(
+            CreateModelRequest::new(name.clone())
+                .with_description("round trip")
+                .with_tag("team", "ml"),
+        )
+        .await
+        .expect("create_model");
+    let got = fx.provider.get_model(&name).await.expect("get_model");
+    assert_eq!(got.name, name);
+    assert_eq!(got.description.as_deref(), Some("round trip"));
+    assert_eq!(got.tags.get("team").map(String::as_str), Some("ml"));
+    assert_eq!(got.latest_version, None);
+    assert_eq!(got.created_at.timestamp(), created.created_at.timestamp());
+}
+
+/// Creating a model whose name is taken fails with `AlreadyExists` and changes nothing.
+pub async fn model_create_duplicate_is_already_exists(fx: &Fixture) {
+    let name = model_name(fx);
+    let req = CreateModelRequest::new(name.clone()).with_description("first");
+    fx.provider.create_model(req).await.expect("create_model");
+    let again = CreateModelRequest::new(name.clone()).with_description("second");
+    expect_kind(
+        fx.provider.create_model(again).await,
+        ErrorKind::AlreadyExists,
+        "duplicate model",
+    );
+    let got = fx.provider.get_model(&name).await.expect("get_model");
+    assert_eq!(
+        got.description.as_deref(),
+        Some("first"),
+        "the duplicate overwrote the model"
+    );
+}
+
+/// Describing a model that does not exist is `NotFound`.
+pub async fn model_get_missing_is_not_found(fx: &Fixture) {
+    let err = expect_kind(
+        fx.provider.get_model(&model_name(fx)).await,
+        ErrorKind::NotFound,
+        "missing model",
+    );
+    assert!(err.to_string().contains("not found"), "{err}");
+}
+
+/// Deleting a model that does not exist is `NotFound`.
+pub async fn model_delete_missing_is_not_found(fx: &Fixture) {
+    expect_kind(
+        fx.provider.delete_model(&model_name(fx)).await,
+        ErrorKind::NotFound,
+        "delete missing model",
+    );
+}
+
+/// An update changes only the fields it sets.
+pub async fn model_update_changes_only_given_fields(fx: &Fixture) {
+    let name = model_name(fx);
+    fx.provider
+        .create_model(
+            CreateModelRequest::new(name.clone())
+                .with_description("before")
+                .with_tag("a", "1"),
+        )
+        .await
+        .expect("create_model");
+    let updated = fx
+        .provider
+        .update_model(&name, UpdateModelRequest::new().with_description("after"))
+        .await
+        .expect("update_model");
+    assert_eq!(updated.description.as_deref(), Some("after"));
+    assert_eq!(
+        updated.tags.get("a").map(String::as_str),
+        Some("1"),
+        "tags were lost"
+    );
+    let mut tags = Tags::new();
+    tags.insert("b".into(), "2".into());
+    fx.provider
+        .update_model(&name, UpdateModelRequest::new().with_tags(tags.clone()))
+        .await
+        .expect("update_model tags");
+    let got = fx.provider.get_model(&name).await.expect("get_model");
+    assert_eq!(got.tags, tags);
+    assert_eq!(got.description.as_deref(), Some("after"));
+    expect_kind(
+        fx.provider
+            .update_model(
+                &model_name(fx),
+                UpdateModelRequest::new().with_description("x"),
+            )
+            .await,
+        ErrorKind::NotFound,
+        "update missing model",
+    );
+}
+
+/// Paging with a small page size returns every model exactly once; bad page sizes are
+/// `InvalidArgument`.
+pub async fn model_list_pages_return_each_model_once(fx: &Fixture) {
+    let mut created = BTreeSet::new();
+    for _ in 0..7 {
+        created.insert(new_model(fx).await);
+    }
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first().with_page_size(3);
+    loop {
+        let page = fx
+            .provider
+            .list_models(request.clone())
+            .await
+            .expect("list_models");
+        assert!(page.items.len() <= 3, "page larger than requested");
+        seen.extend(page.items.into_iter().map(|m| m.name));
+        match page.next_page_token {
+            Some(token) => request = request.with_token(token),
+            None => break,
+        }
+    }
+    let ours: Vec<_> = seen.iter().filter(|n| created.contains(*n)).collect();
+    assert_eq!(
+        ours.len(),
+        created.len(),
+        "some models missing or repeated: {ours:?}"
+    );
+    let unique: BTreeSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a model appeared on two pages");
+    let all: Vec<_> = fx
+        .provider
+        .list_all_models()
+        .try_collect()
+        .await
+        .expect("list_all");
+    assert!(created.iter().all(|c| all.iter().any(|m| &m.name == c)));
+    expect_kind(
+        fx.provider
+            .list_models(PageRequest::first().with_page_size(0))
+            .await,
+        ErrorKind::InvalidArgument,
+        "page size 0",
+    );
+    expect_kind(
+        fx.provider
+            .list_models(PageRequest::first().with_token("not-a-token"))
+            .await,
+        ErrorKind::InvalidArgument,
+        "garbage page token",
+    );
+}
+
+/// A model with versions cannot be deleted until its versions are.
+pub async fn model_delete_with_versions_is_failed_precondition(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let v = new_version(fx, &model).await;
+    let err = expect_kind(
+        fx.provider.delete_model(&model).await,
+        ErrorKind::FailedPrecondition,
+        "delete model with versions",
+    );
+    assert!(err.to_string().contains("version"), "{err}");
+    fx.provider
+        .get_version(&model, v.version)
+        .await
+        .expect("version survived");
+    fx.provider
+        .delete_version(&model, v.version)
+        .await
+        .expect("delete_version");
+    fx.provider
+        .delete_model(&model)
+        .await
+        .expect("delete_model");
+}
+
+/// A deleted model is gone.
+pub async fn model_delete_then_get_is_not_found(fx: &Fixture) {
+    let model = new_model(fx).await;
+    fx.provider
+        .delete_model(&model)
+        .await
+        .expect("delete_model");
+    expect_kind(
+        fx.provider.get_model(&model).await,
+        ErrorKind::NotFound,
+        "deleted model",
+    );
+}
+
+/// Versions are numbered 1, 2, 3 in order; the model's `latest_version` follows; numbers are
+/// never reused after a delete.
+pub async fn version_numbers_start_at_one_and_increase(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let mut numbers = Vec::new();
+    for _ in 0..3 {
+        numbers.push(new_version(fx, &model).await.version);
+    }
+    assert_eq!(numbers, vec![1, 2, 3]);
+    let got = fx.provider.get_model(&model).await.expect("get_model");
+    assert_eq!(got.latest_version, Some(3));
+    fx.provider
+        .delete_version(&model, 3)
+        .await
+        .expect("delete_version");
+    let next = new_version(fx, &model).await.version;
+    assert_eq!(next, 4, "version number 3 was reused");
+}
+
+/// A version reads back with its artifact, image, environment and approval.
+pub async fn version_create_get_round_trip(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let created = fx
+        .provider
+        .create_version(
+            CreateVersionRequest::new(model.clone(), &fx.artifact_uri, &fx.image)
+                .with_env("MLM_TEST_FLAG", "on")
+                .with_description("first cut"),
+        )
+        .await
+        .expect("create_version");
+    assert_eq!(created.version, 1);
+    assert_eq!(
+        created.approval,
+        Approval::Pending,
+        "default approval is pending"
+    );
+    let got = fx
+        .provider
+        .get_version(&model, 1)
+        .await
+        .expect("get_version");
+    assert_eq!(got.artifact_uri, fx.artifact_uri);
+    assert_eq!(got.image, fx.image);
+    assert_eq!(
+        got.environment.get("MLM_TEST_FLAG").map(String::as_str),
+        Some("on")
+    );
+    assert_eq!(got.description.as_deref(), Some("first cut"));
+    assert_eq!(got.model, model);
+}
+
+/// Registering a version of a missing model is `NotFound`.
+pub async fn version_for_missing_model_is_not_found(fx: &Fixture) {
+    let req = CreateVersionRequest::new(model_name(fx), &fx.artifact_uri, &fx.image);
+    expect_kind(
+        fx.provider.create_version(req).await,
+        ErrorKind::NotFound,
+        "version of missing model",
+    );
+}
+
+/// Empty artifacts or images and bad environment names are `InvalidArgument`, and nothing is
+/// registered.
+pub async fn version_invalid_input_is_invalid_argument(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let bad = [
+        CreateVersionRequest::new(model.clone(), "", &fx.image),
+        CreateVersionRequest::new(model.clone(), &fx.artifact_uri, " "),
+        CreateVersionRequest::new(model.clone(), &fx.artifact_uri, &fx.image).with_env("1BAD", "x"),
+    ];
+    for req in bad {
+        expect_kind(
+            fx.provider.create_version(req).await,
+            ErrorKind::InvalidArgument,
+            "bad version",
+        );
+    }
+    let page = fx
+        .provider
+        .list_versions(&model, PageRequest::first())
+        .await
+        .expect("list_versions");
+    assert!(page.items.is_empty(), "an invalid version was registered");
+}
+
+/// Approval moves freely between pending, approved and rejected; description updates keep it.
+pub async fn version_approval_transitions(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let v = fx
+        .provider
+        .create_version(CreateVersionRequest::new(
+            model.clone(),
+            &fx.artifact_uri,
+            &fx.image,
+        ))
+        .await
+        .expect("create_version");
+    for approval in [Approval::Approved, Approval::Rejected, Approval::Approved] {
+        let updated = fx
+            .provider
+            .update_version(
+                &model,
+                v.version,
+                UpdateVersionRequest::new().with_approval(approval),
+            )
+            .await
+            .expect("update_version");
+        assert_eq!(updated.approval, approval);
+        let got = fx
+            .provider
+            .get_version(&model, v.version)
+            .await
+            .expect("get_version");
+        assert_eq!(got.approval, approval);
+    }
+    let described = fx
+        .provider
+        .update_version(
+            &model,
+            v.version,
+            UpdateVersionRequest::new().with_description("ok"),
+        )
+        .await
+        .expect("update description");
+    assert_eq!(
+        described.approval,
+        Approval::Approved,
+        "description update reset approval"
+    );
+    assert_eq!(described.description.as_deref(), Some("ok"));
+    assert_eq!(
+        described.artifact_uri, v.artifact_uri,
+        "artifacts are immutable"
+    );
+}
+
+/// Versions page oldest first, each exactly once.
+pub async fn version_list_pages_return_each_version_once(fx: &Fixture) {
+    let model = new_model(fx).await;
+    for _ in 0..5 {
+        new_version(fx, &model).await;
+    }
+    let mut numbers = Vec::new();
+    let mut request = PageRequest::first().with_page_size(2);
+    loop {
+        let page = fx
+            .provider
+            .list_versions(&model, request.clone())
+            .await
+            .expect("list_versions");
+        assert!(page.items.len() <= 2);
+        numbers.extend(page.items.iter().map(|v| v.version));
+        match page.next_page_token {
+            Some(token) => request = request.with_token(token),
+            None => break,
+        }
+    }
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
+    let all: Vec<_> = fx
+        .provider
+        .list_all_versions(&model)
+        .try_collect()
+        .await
+        .expect("list_all_versions");
+    assert_eq!(all.len(), 5);
+    expect_kind(
+        fx.provider
+            .list_versions(&model_name(fx), PageRequest::first())
+            .await,
+        ErrorKind::NotFound,
+        "versions of missing model",
+    );
+}
+
+/// A version number that was never registered is `NotFound`.
+pub async fn version_get_missing_is_not_found(fx: &Fixture) {
+    let model = new_model(fx).await;
+    expect_kind(
+        fx.provider.get_version(&model, 1).await,
+        ErrorKind::NotFound,
+        "version 1",
+    );
+    expect_kind(
+        fx.provider.get_version(&model, 0).await,
+        ErrorKind::NotFound,
+        "version 0",
+    );
+    expect_kind(
+        fx.provider.delete_version(&model, 7).await,
+        ErrorKind::NotFound,
+        "delete version 7",
+    );
+}
+
+/// A deleted version is gone; the others stay.
+pub async fn version_delete_then_get_is_not_found(fx: &Fixture) {
+    let model = new_model(fx).await;
+    new_version(fx, &model).await;
+    new_version(fx, &model).await;
+    fx.provider
+        .delete_version(&model, 1)
+        .await
+        .expect("delete_version");
+    expect_kind(
+        fx.provider.get_version(&model, 1).await,
+        ErrorKind::NotFound,
+        "deleted version",
+    );
+    fx.provider
+        .get_version(&model, 2)
+        .await
+        .expect("version 2 survived");
+}
+
+/// An endpoint reaches `InService` with the requested instance count on its variant.
+pub async fn endpoint_create_reaches_in_service_with_requested_count(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let created = fx
+        .provider
+        .create_endpoint(
+            CreateEndpointRequest::single(name.clone(), version.clone(), &fx.instance_types[0], 2)
+                .with_tag("team", "ml"),
+        )
+        .await
+        .expect("create_endpoint");
+    assert_eq!(created.name, name);
+    assert!(
+        matches!(
+            created.status,
+            EndpointStatus::Creating | EndpointStatus::InService
+        ),
+        "a new endpoint is Creating or InService, not {}",
+        created.status
+    );
+    let endpoint = ready(fx, &name).await;
+    let v = &endpoint.variants[0];
+    assert_eq!(v.model_version, version);
+    assert_eq!(
+        v.instance_type.as_deref(),
+        Some(fx.instance_types[0].as_str())
+    );
+    assert_eq!(v.desired_instance_count, 2);
+    if let Some(current) = v.current_instance_count {
+        assert_eq!(current, 2, "InService with the wrong instance count");
+    }
+    assert_eq!(endpoint.tags.get("team").map(String::as_str), Some("ml"));
+    assert!(
+        endpoint.managed,
+        "endpoints created through mlm are managed"
+    );
+    remove(fx, &name).await;
+}
+
+/// A second endpoint with the same name is `AlreadyExists`.
+pub async fn endpoint_create_duplicate_is_already_exists(fx: &Fixture) {
+    let (name, version) = deployed(fx, 1).await;
+    let again = CreateEndpointRequest::single(name.clone(), version, &fx.instance_types[1], 1);
+    expect_kind(
+        fx.provider.create_endpoint(again).await,
+        ErrorKind::AlreadyExists,
+        "duplicate endpoint",
+    );
+    let got = fx.provider.get_endpoint(&name).await.expect("get_endpoint");
+    assert_eq!(
+        got.variants[0].instance_type.as_deref(),
+        Some(fx.instance_types[0].as_str()),
+        "the duplicate changed the endpoint"
+    );
+    remove(fx, &name).await;
+}
+
+/// Describing a missing endpoint is `NotFound`.
+pub async fn endpoint_get_missing_is_not_found(fx: &Fixture) {
+    expect_kind(
+        fx.provider.get_endpoint(&endpoint_name(fx)).await,
+        ErrorKind::NotFound,
+        "missing endpoint",
+    );
+    expect_kind(
+        fx.provider.delete_endpoint(&endpoint_name(fx)).await,
+        ErrorKind::NotFound,
+        "delete missing endpoint",
+    );
+}
+
+/// An endpoint for a version that does not exist is `NotFound`, and no endpoint is left.
+pub async fn endpoint_for_missing_version_is_not_found(fx: &Fixture) {
+    let model = new_model(fx).await;
+    let name = endpoint_name(fx);
+    let req = CreateEndpointRequest::single(
+        name.clone(),
+        VersionRef::new(model, 9),
+        &fx.instance_types[0],
+        1,
+    );
+    expect_kind(
+        fx.provider.create_endpoint(req).await,
+        ErrorKind::NotFound,
+        "missing version",
+    );
+    expect_kind(
+        fx.provider.get_endpoint(&name).await,
+        ErrorKind::NotFound,
+        "half-created endpoint",
+    );
+}
+
+/// Zero instances, no variants, duplicate variant names and unknown instance types are
+/// `InvalidArgument`.
+pub async fn endpoint_invalid_request_is_invalid_argument(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let zero =
+        CreateEndpointRequest::single(name.clone(), version.clone(), &fx.instance_types[0], 0);
+    let none = CreateEndpointRequest::new(name.clone(), vec![]);
+    let spec = VariantSpec::new(variant("a"), version.clone(), &fx.instance_types[0], 1);
+    let twice = CreateEndpointRequest::new(name.clone(), vec![spec.clone(), spec]);
+    let unknown_type =
+        CreateEndpointRequest::single(name.clone(), version, "no-such-instance-type", 1);
+    for req in [zero, none, twice, unknown_type] {
+        expect_kind(
+            fx.provider.create_endpoint(req).await,
+            ErrorKind::InvalidArgument,
+            "bad endpoint",
+        );
+    }
+    expect_kind(
+        fx.provider.get_endpoint(&name).await,
+        ErrorKind::NotFound,
+        "invalid endpoint created",
+    );
+}
+
+/// Created endpoints appear in the list, each once, across pages.
+pub async fn endpoint_list_includes_created_endpoints(fx: &Fixture) {
+    let (a, _) = deployed(fx, 1).await;
+    let (b, _) = deployed(fx, 1).await;
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first().with_page_size(1);
+    loop {
+        let page = fx
+            .provider
+            .list_endpoints(request.clone())
+            .await
+            .expect("list_endpoints");
+        assert!(page.items.len() <= 1);
+        seen.extend(page.items.into_iter().map(|e| e.name));
+        match page.next_page_token {
+            Some(t) => request = request.with_token(t),
+            None => break,
+        }
+    }
+    for name in [&a, &b] {
+        assert_eq!(
+            seen.iter().filter(|n| *n == name).count(),
+            1,
+            "{name} listed {seen:?}"
+        );
+    }
+    remove(fx, &a).await;
+    remove(fx, &b).await;
+}
+
+/// Scaling up then down changes the instance count the endpoint reports once InService.
+pub async fn endpoint_scale_up_and_down(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    for count in [3, 1] {
+        fx.provider
+            .update_endpoint(
+                UpdateEndpointRequest::new(name.clone())
+                    .with_change(VariantChange::new(variant("primary")).with_instance_count(count)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("scale to {count}: {e}"));
+        let e = ready(fx, &name).await;
+        assert_eq!(e.variants[0].desired_instance_count, count);
+        if let Some(current) = e.variants[0].current_instance_count {
+            assert_eq!(current, count, "scaled to {count} but {current} run");
+        }
+    }
+    remove(fx, &name).await;
+}
+
+/// Changing the instance type rolls the variant onto the new type, same version and count.
+pub async fn endpoint_change_instance_type(fx: &Fixture) {
+    let (name, version) = deployed(fx, 1).await;
+    fx.provider
+        .update_endpoint(UpdateEndpointRequest::new(name.clone()).with_change(
+            VariantChange::new(variant("primary")).with_instance_type(&fx.instance_types[1]),
+        ))
+        .await
+        .expect("change instance type");
+    let e = ready(fx, &name).await;
+    let v = &e.variants[0];
+    assert_eq!(
+        v.instance_type.as_deref(),
+        Some(fx.instance_types[1].as_str())
+    );
+    assert_eq!(v.model_version, version);
+    assert_eq!(v.desired_instance_count, 1);
+    remove(fx, &name).await;
+}
+
+/// Deploying another version makes the endpoint serve it; the old version is then free to
+/// delete and the new one is protected.
+pub async fn endpoint_deploy_another_version(fx: &Fixture) {
+    let (name, v1) = deployed(fx, 1).await;
+    let v2 = new_version(fx, &v1.model).await;
+    fx.provider
+        .update_endpoint(
+            UpdateEndpointRequest::new(name.clone())
+                .with_change(VariantChange::new(variant("primary")).with_model_version(v2.clone())),
+        )
+        .await
+        .expect("deploy v2");
+    let e = ready(fx, &name).await;
+    assert_eq!(
+        e.variants[0].model_version, v2,
+        "the endpoint does not serve v2"
+    );
+    let answer = invoke_sample(fx, &name).await;
+    assert!(
+        !answer.body.is_empty(),
+        "the new version gave an empty answer"
+    );
+    fx.provider
+        .delete_version(&v1.model, v1.version)
+        .await
+        .expect("v1 is no longer served and can be deleted");
+    expect_kind(
+        fx.provider.delete_version(&v2.model, v2.version).await,
+        ErrorKind::FailedPrecondition,
+        "delete the served version",
+    );
+    remove(fx, &name).await;
+}
+
+/// Two variants share traffic by weight; a weight of 0 sends a variant no traffic.
+pub async fn endpoint_traffic_weights_across_two_variants(fx: &Fixture) {
+    let v1 = deployable(fx).await;
+    let v2 = new_version(fx, &v1.model).await;
+    let name = endpoint_name(fx);
+    let variants = vec![
+        VariantSpec::new(variant("blue"), v1, &fx.instance_types[0], 1).with_weight(1.0),
+        VariantSpec::new(variant("green"), v2, &fx.instance_types[0], 1).with_weight(1.0),
+    ];
+    fx.provider
+        .create_endpoint(CreateEndpointRequest::new(name.clone(), variants))
+        .await
+        .expect("create two-variant endpoint");
+    let e = ready(fx, &name).await;
+    assert_eq!(e.variants.len(), 2);
+    fx.provider
+        .update_endpoint(
+            UpdateEndpointRequest::new(name.clone())
+                .with_change(VariantChange::new(variant("blue")).with_weight(0.0))
+                .with_change(VariantChange::new(variant("green")).with_weight(2.0)),
+        )
+        .await
+        .expect("update weights");
+    let e = ready(fx, &name).await;
+    assert_eq!(e.variant("blue").map(|v| v.weight), Some(0.0));
+    assert_eq!(e.variant("green").map(|v| v.weight), Some(2.0));
+    for _ in 0..6 {
+        let answer = invoke_sample(fx, &name).await;
+        if let Some(v) = answer.variant {
+            assert_eq!(v.as_str(), "green", "a weight-0 variant received traffic");
+        }
+    }
+    remove(fx, &name).await;
+}
+
+/// Updating a missing endpoint is `NotFound`.
+pub async fn endpoint_update_missing_is_not_found(fx: &Fixture) {
+    let req = UpdateEndpointRequest::new(endpoint_name(fx))
+        .with_change(VariantChange::new(variant("primary")).with_instance_count(2));
+    expect_kind(
+        fx.provider.update_endpoint(req).await,
+        ErrorKind::NotFound,
+        "update missing",
+    );
+}
+
+/// A deleted endpoint is gone, and so is it from the list.
+pub async fn endpoint_delete_then_get_is_not_found(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    remove(fx, &name).await;
+    expect_kind(
+        fx.provider.get_endpoint(&name).await,
+        ErrorKind::NotFound,
+        "deleted endpoint",
+    );
+    let all: Vec<_> = fx
+        .provider
+        .list_all_endpoints()
+        .try_collect()
+        .await
+        .expect("list");
+    assert!(
+        all.iter().all(|e| e.name != name),
+        "deleted endpoint still listed"
+    );
+}
+
+/// A version an endpoint serves cannot be deleted; after the endpoint is gone it can.
+pub async fn version_delete_while_deployed_is_failed_precondition(fx: &Fixture) {
+    let (name, version) = deployed(fx, 1).await;
+    let err = expect_kind(
+        fx.provider
+            .delete_version(&version.model, version.version)
+            .await,
+        ErrorKind::FailedPrecondition,
+        "delete deployed version",
+    );
+    assert!(
+        err.to_string().contains(name.as_str()),
+        "the error should name the endpoint: {err}"
+    );
+    remove(fx, &name).await;
+    fx.provider
+        .delete_version(&version.model, version.version)
+        .await
+        .expect("delete after the endpoint is gone");
+}
+
+/// The overview reports status, per-variant counts and (where supported) one row per instance.
+pub async fn overview_reports_status_and_instance_counts(fx: &Fixture) {
+    let (name, _) = deployed(fx, 2).await;
+    let overview = fx
+        .provider
+        .endpoint_overview(&name)
+        .await
+        .expect("endpoint_overview");
+    assert_eq!(overview.name, name);
+    assert_eq!(overview.status, EndpointStatus::InService);
+    assert_eq!(overview.variants.len(), 1);
+    assert_eq!(overview.variants[0].desired_instance_count, 2);
+    if fx.provider.capabilities().per_instance_metrics {
+        assert_eq!(overview.instances.len(), 2, "one row per instance");
+        for i in &overview.instances {
+            assert_eq!(i.status, InstanceStatus::InService, "instance {}", i.id);
+            assert_eq!(i.variant.as_str(), "primary");
+            if let Some(in_flight) = i.metrics.in_flight_requests {
+                assert_eq!(
+                    in_flight.value, 0.0,
+                    "an idle instance has requests in flight"
+                );
+            }
+        }
+        let ids: BTreeSet<_> = overview.instances.iter().map(|i| &i.id).collect();
+        assert_eq!(ids.len(), 2, "instance ids are not unique");
+    }
+    if !fx.provider.capabilities().gpu_metrics {
+        assert!(
+            overview
+                .instances
+                .iter()
+                .all(|i| i.metrics.gpu_utilization.is_none()),
+            "GPU figures without GPU support must be absent, not zero"
+        );
+    }
+    expect_kind(
+        fx.provider.endpoint_overview(&endpoint_name(fx)).await,
+        ErrorKind::NotFound,
+        "overview of missing endpoint",
+    );
+    remove(fx, &name).await;
+}
+
+/// The all-endpoints overview includes a created endpoint with its counts.
+pub async fn list_overviews_includes_endpoint(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let mut request = PageRequest::first().with_page_size(100);
+    let mut found = None;
+    loop {
+        let page = fx
+            .provider
+            .list_overviews(request.clone())
+            .await
+            .expect("list_overviews");
+        if let Some(o) = page.items.into_iter().find(|o| o.name == name) {
+            found = Some(o);
+        }
+        match page.next_page_token {
+            Some(t) => request = request.with_token(t),
+            None => break,
+        }
+    }
+    let overview = found.expect("the endpoint is in the overview");
+    assert_eq!(overview.status, EndpointStatus::InService);
+    assert_eq!(overview.variants[0].desired_instance_count, 1);
+    remove(fx, &name).await;
+}
+
+/// Metric history of an endpoint nobody called is a set of empty series, not an error.
+pub async fn metrics_on_idle_endpoint_are_empty_series(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let kinds = vec![
+        MetricKind::Invocations,
+        MetricKind::InvocationErrors5xx,
+        MetricKind::ModelLatency,
+    ];
+    let series = fx
+        .provider
+        .query_metrics(MetricQuery::last(
+            name.clone(),
+            kinds.clone(),
+            std::time::Duration::from_secs(900),
+            60,
+        ))
+        .await
+        .expect("query_metrics on an idle endpoint");
+    for kind in kinds {
+        let of_kind: Vec<_> = series.iter().filter(|s| s.kind == kind).collect();
+        assert!(!of_kind.is_empty(), "no series for {kind}");
+        for s in of_kind {
+            assert!(
+                s.points.is_empty(),
+                "{kind} has data on an idle endpoint: {:?}",
+                s.points
+            );
+        }
+    }
+    remove(fx, &name).await;
+}
+
+/// A metric query with an inverted window is `InvalidArgument`; on a missing endpoint,
+/// `NotFound`.
+pub async fn metrics_invalid_query_is_invalid_argument(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let mut q = MetricQuery::last(
+        name.clone(),
+        vec![MetricKind::Invocations],
+        std::time::Duration::from_secs(600),
+        60,
+    );
+    std::mem::swap(&mut q.start, &mut q.end);
+    expect_kind(
+        fx.provider.query_metrics(q).await,
+        ErrorKind::InvalidArgument,
+        "inverted window",
+    );
+    let missing = MetricQuery::last(
+        endpoint_name(fx),
+        vec![MetricKind::Invocations],
+        std::time::Duration::from_secs(600),
+        60,
+    );
+    expect_kind(
+        fx.provider.query_metrics(missing).await,
+        ErrorKind::NotFound,
+        "missing endpoint",
+    );
+    remove(fx, &name).await;
+}
+
+/// Invoking returns the model's answer, unchanged.
+pub async fn invoke_returns_model_answer(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let answer = invoke_sample(fx, &name).await;
+    let text = String::from_utf8_lossy(&answer.body);
+    assert!(
+        text.contains(&fx.invocation.expected),
+        "the answer {text:?} does not contain {:?}",
+        fx.invocation.expected
+    );
+    if let Some(v) = &answer.variant {
+        assert_eq!(v.as_str(), "primary");
+    }
+    remove(fx, &name).await;
+}
+
+/// Invoking a missing endpoint is `NotFound`.
+pub async fn invoke_missing_endpoint_is_not_found(fx: &Fixture) {
+    let req = InvokeRequest::new(endpoint_name(fx), "application/json", b"{}".to_vec());
+    expect_kind(
+        fx.provider.invoke(req).await,
+        ErrorKind::NotFound,
+        "invoke missing endpoint",
+    );
+}
+
+/// Serverless variants work where supported and are `Unsupported` elsewhere.
+pub async fn serverless_variant_or_unsupported(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let spec = VariantSpec::serverless(variant("primary"), version, ServerlessConfig::new(2048, 2));
+    let result = fx
+        .provider
+        .create_endpoint(CreateEndpointRequest::new(name.clone(), vec![spec]))
+        .await;
+    if fx.provider.capabilities().serverless {
+        result.expect("create serverless endpoint");
+        let e = ready(fx, &name).await;
+        assert_eq!(
+            e.variants[0].serverless,
+            Some(ServerlessConfig::new(2048, 2))
+        );
+        remove(fx, &name).await;
+    } else {
+        expect_kind(
+            result,
+            ErrorKind::Unsupported,
+            "serverless without the capability",
+        );
+    }
+}
+
+/// Canary deployment policies are kept where supported and `Unsupported` elsewhere.
+pub async fn deployment_policy_or_unsupported(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let policy = DeploymentPolicy::new(TrafficShift::Canary {
+        percent: 10,
+        bake_seconds: 60,
+    });
+    let req = CreateEndpointRequest::single(name.clone(), version, &fx.instance_types[0], 1)
+        .with_deployment(policy.clone());
+    let result = fx.provider.create_endpoint(req).await;
+    if fx.provider.capabilities().deployment_policies {
+        result.expect("create with deployment policy");
+        let e = ready(fx, &name).await;
+        assert_eq!(e.deployment, Some(policy));
+        remove(fx, &name).await;
+    } else {
+        expect_kind(
+            result,
+            ErrorKind::Unsupported,
+            "deployment policy without the capability",
+        );
+    }
+}
+
+/// Autoscaling policies are kept where supported and `Unsupported` elsewhere.
+pub async fn autoscaling_or_unsupported(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let policy = AutoscalingPolicy {
+        min_instances: 1,
+        max_instances: 3,
+        metric: ScalingMetric::InvocationsPerInstance,
+        target_value: 100.0,
+    };
+    let spec = VariantSpec::new(variant("primary"), version, &fx.instance_types[0], 1)
+        .with_autoscaling(policy.clone());
+    let result = fx
+        .provider
+        .create_endpoint(CreateEndpointRequest::new(name.clone(), vec![spec]))
+        .await;
+    if fx.provider.capabilities().autoscaling {
+        result.expect("create with autoscaling");
+        let e = ready(fx, &name).await;
+        assert_eq!(e.variants[0].autoscaling, Some(policy));
+        remove(fx, &name).await;
+    } else {
+        expect_kind(
+            result,
+            ErrorKind::Unsupported,
+            "autoscaling without the capability",
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The conformance suite: one contract, checked against every backend.
+//!
+//! A backend crate calls [`conformance_tests!`](crate::conformance_tests) in an integration test
+//! with an async factory that returns a [`Fixture`]; the macro expands to one `#[tokio::test]`
+//! per case in [`cases`], so each case passes or fails on its own line. The calling crate needs
+//! `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+//!
+//! ```text
+//! async fn fixture() -> mlm_core::conformance::Fixture { /* start the backend */ }
+//! mlm_core::conformance_tests!(fixture);
+//! ```
+//!
+//! Optional features are never skipped silently: when a backend's [`Capabilities`] say it lacks
+//! one, the case checks that asking for it fails with `Unsupported` instead.
+//!
+//! [`Capabilities`]: crate::Capabilities
+
+pub mod cases;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+
+use crate::ext::WaitOptions;
+use crate::names::EndpointName;
+use crate::traits::Provider;
+
+/// A request the backend's models answer, and what the answer must contain.
+#[derive(Debug, Clone)]
+pub struct SampleInvocation {
+    /// MIME type of `body`.
+    pub content_type: String,
+    /// The payload.
+    pub body: Vec<u8>,
+    /// A substring the answer must contain.
+    pub expected: String,
+}
+
+/// Backend-specific steps the suite calls at fixed points.
+#[async_trait]
+pub trait FixtureHooks: Send + Sync {
+    /// Called before each invocation the suite makes (an emulator may queue its answer here).
+    async fn before_invoke(&self, _endpoint: &EndpointName, _sample: &SampleInvocation) {}
+}
+
+/// Everything a case needs: the provider and inputs it accepts.
+pub struct Fixture {
+    /// The backend under test.
+    pub provider: Arc<dyn Provider>,
+    /// An artifact URI the backend accepts.
+    pub artifact_uri: String,
+    /// An image (AWS) or runtime name (local) the backend accepts.
+    pub image: String,
+    /// Two different instance types the backend accepts.
+    pub instance_types: [String; 2],
+    /// A request the deployed model answers.
+    pub invocation: SampleInvocation,
+    /// How long and how often to poll endpoints.
+    pub wait: WaitOptions,
+    /// Optional backend hooks.
+    pub hooks: Option<Arc<dyn FixtureHooks>>,
+    /// Whatever must live as long as the test (temp dirs, child processes, servers).
+    pub keep_alive: Vec<Box<dyn Any + Send + Sync>>,
+    prefix: String,
+    counter: AtomicU32,
+}
+
+impl Fixture {
+    /// A fixture for `provider` with the inputs it accepts.
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        artifact_uri: impl Into<String>,
+        image: impl Into<String>,
+        instance_types: [String; 2],
+        invocation: SampleInvocation,
+    ) -> Self {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Unique per process, fixture and moment, so cases may share one backend.
+        let prefix = format!(
+            "c{:x}{:x}{:x}",
+            std::process::id() % 0xffff,
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            nanos % 0xfffff
+        );
+        Self {
+            provider,
+            artifact_uri: artifact_uri.into(),
+            image: image.into(),
+            instance_types,
+            invocation,
+            wait: WaitOptions::default(),
+            hooks: None,
+            keep_alive: Vec::new(),
+            prefix,
+            counter: AtomicU32::new(0),
+        }
+    }
+
+    /// Sets the wait options.
+    pub fn with_wait(mut self, wait: WaitOptions) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Sets backend hooks.
+    pub fn with_hooks(mut self, hooks: Arc<dyn FixtureHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// Keeps `value` alive for the duration of the test.
+    pub fn keep(mut self, value: impl Any + Send + Sync) -> Self {
+        self.keep_alive.push(Box::new(value));
+        self
+    }
+
+    /// A fresh valid resource name starting with `base`.
+    pub fn unique(&self, base: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{base}-{}-{n}", self.prefix)
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each built from `$factory().await`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::__conformance_cases!(
+            $factory;
+            model_create_get_round_trip,
+            model_create_duplicate_is_already_exists,
+            model_get_missing_is_not_found,
+            model_delete_missing_is_not_found,
+            model_update_changes_only_given_fields,
+            model_list_pages_return_each_model_once,
+            model_delete_with_versions_is_failed_precondition,
+            model_delete_then_get_is_not_found,
+            version_numbers_start_at_one_and_increase,
+            version_create_get_round_trip,
+            version_for_missing_model_is_not_found,
+            version_invalid_input_is_invalid_argument,
+            version_approval_transitions,
+            version_list_pages_return_each_version_once,
+            version_get_missing_is_not_found,
+            version_delete_then_get_is_not_found,
+            endpoint_create_reaches_in_service_with_requested_count,
+            endpoint_create_duplicate_is_already_exists,
+            endpoint_get_missing_is_not_found,
+            endpoint_for_missing_version_is_not_found,
+            endpoint_invalid_request_is_invalid_argument,
+            endpoint_list_includes_created_endpoints,
+            endpoint_scale_up_and_down,
+            endpoint_change_instance_type,
+            endpoint_deploy_another_version,
+            endpoint_traffic_weights_across_two_variants,
+            endpoint_update_missing_is_not_found,
+            endpoint_delete_then_get_is_not_found,
+            version_delete_while_deployed_is_failed_precondition,
+            overview_reports_status_and_instance_counts,
+            list_overviews_includes_endpoint,
+            metrics_on_idle_endpoint_are_empty_series,
+            metrics_invalid_query_is_invalid_argument,
+            invoke_returns_model_answer,
+            invoke_missing_endpoint_is_not_found,
+            serverless_variant_or_unsupported,
+            deployment_policy_or_unsupported,
+            autoscaling_or_unsupported,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $factory().await;
+                $crate::conformance::cases::$case(&fixture).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,1041 @@
+//! Endpoints ("instance resources"): variants of model versions served by instances.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Tags, VersionRef, validate_tags};
+use crate::names::{EndpointName, VariantName};
+
+/// Most instances one variant may ask for through mlm.
+pub const MAX_INSTANCE_COUNT: u32 = 100;
+/// Most variants on one endpoint (SageMaker's limit).
+pub const MAX_VARIANTS: usize = 10;
+
+/// The lifecycle state of an endpoint; mirrors SageMaker's `EndpointStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EndpointStatus {
+    /// Stopped, not serving.
+    OutOfService,
+    /// Instances are being provisioned.
+    Creating,
+    /// A user-requested update is rolling out.
+    Updating,
+    /// The provider is patching or replacing instances on its own.
+    SystemUpdating,
+    /// A failed update is being rolled back.
+    RollingBack,
+    /// Serving traffic.
+    InService,
+    /// Being deleted.
+    Deleting,
+    /// Creation failed; see the failure reason.
+    Failed,
+    /// An update failed and so did its rollback.
+    UpdateRollbackFailed,
+}
+
+impl EndpointStatus {
+    /// Every status, in SageMaker's documentation order.
+    pub const ALL: [EndpointStatus; 9] = [
+        EndpointStatus::OutOfService,
+        EndpointStatus::Creating,
+        EndpointStatus::Updating,
+        EndpointStatus::SystemUpdating,
+        EndpointStatus::RollingBack,
+        EndpointStatus::InService,
+        EndpointStatus::Deleting,
+        EndpointStatus::Failed,
+        EndpointStatus::UpdateRollbackFailed,
+    ];
+
+    /// SageMaker's spelling, also used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointStatus::OutOfService => "OutOfService",
+            EndpointStatus::Creating => "Creating",
+            EndpointStatus::Updating => "Updating",
+            EndpointStatus::SystemUpdating => "SystemUpdating",
+            EndpointStatus::RollingBack => "RollingBack",
+            EndpointStatus::InService => "InService",
+            EndpointStatus::Deleting => "Deleting",
+            EndpointStatus::Failed => "Failed",
+            EndpointStatus::UpdateRollbackFailed => "UpdateRollbackFailed",
+        }
+    }
+
+    /// True while the provider is still working towards a settled state.
+    pub fn is_transitional(self) -> bool {
+        matches!(
+            self,
+            EndpointStatus::Creating
+                | EndpointStatus::Updating
+                | EndpointStatus::SystemUpdating
+                | EndpointStatus::RollingBack
+                | EndpointStatus::Deleting
+        )
+    }
+
+    /// True when waiting longer will not bring the endpoint to `InService`.
+    pub fn is_terminal_failure(self) -> bool {
+        matches!(
+            self,
+            EndpointStatus::Failed
+                | EndpointStatus::UpdateRollbackFailed
+                | EndpointStatus::OutOfService
+        )
+    }
+
+    /// Whether an update may start from this status (SageMaker refuses while transitional).
+    pub fn accepts_updates(self) -> bool {
+        matches!(self, EndpointStatus::InService)
+    }
+}
+
+impl fmt::Display for EndpointStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EndpointStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EndpointStatus::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| Error::invalid(format!("'{s}' is not an endpoint status")))
+    }
+}
+
+/// Serverless capacity instead of instances (AWS only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServerlessConfig {
+    /// Memory per worker: 1024–6144 in steps of 1024.
+    pub memory_mb: u32,
+    /// Concurrent invocations: 1–200.
+    pub max_concurrency: u32,
+}
+
+impl ServerlessConfig {
+    /// A serverless configuration.
+    pub fn new(memory_mb: u32, max_concurrency: u32) -> Self {
+        Self {
+            memory_mb,
+            max_concurrency,
+        }
+    }
+
+    fn validate(&self, variant: &VariantName) -> Result<()> {
+        if !(1024..=6144).contains(&self.memory_mb) || self.memory_mb % 1024 != 0 {
+            return Err(Error::invalid(format!(
+                "variant '{variant}': serverless memory_mb {} must be 1024, 2048, ... 6144",
+                self.memory_mb
+            )));
+        }
+        if !(1..=200).contains(&self.max_concurrency) {
+            return Err(Error::invalid(format!(
+                "variant '{variant}': serverless max_concurrency {} must be 1-200",
+                self.max_concurrency
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Capture of requests and responses for monitoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DataCaptureConfig {
+    /// Where captured records go (an S3 URI on AWS).
+    pub destination_uri: String,
+    /// Percentage of requests captured, 0–100.
+    pub sampling_percent: u8,
+    /// Capture request payloads.
+    pub capture_input: bool,
+    /// Capture response payloads.
+    pub capture_output: bool,
+}
+
+/// How traffic moves to a new fleet during an update (SageMaker deployment guardrails).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TrafficShift {
+    /// Shift everything at once.
+    AllAtOnce,
+    /// Shift `percent` first, watch for `bake_seconds`, then the rest.
+    Canary {
+        /// Share of traffic in the canary step, 1–99.
+        percent: u8,
+        /// How long the canary is watched.
+        bake_seconds: u32,
+    },
+    /// Shift `step_percent` every `interval_seconds`.
+    Linear {
+        /// Share per step, 1–99.
+        step_percent: u8,
+        /// Wait between steps.
+        interval_seconds: u32,
+    },
+}
+
+/// Deployment guardrails for updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeploymentPolicy {
+    /// How traffic shifts.
+    pub traffic: TrafficShift,
+    /// CloudWatch alarm names that roll the update back when they fire.
+    pub rollback_alarms: Vec<String>,
+}
+
+impl DeploymentPolicy {
+    /// A policy with `traffic` and no alarms.
+    pub fn new(traffic: TrafficShift) -> Self {
+        Self {
+            traffic,
+            rollback_alarms: Vec::new(),
+        }
+    }
+}
+
+/// The metric an autoscaling policy tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ScalingMetric {
+    /// Invocations per instance per minute.
+    InvocationsPerInstance,
+    /// Concurrent requests per model (in-flight).
+    ConcurrentRequests,
+    /// CPU utilisation percentage.
+    CpuUtilization,
+    /// GPU utilisation percentage.
+    GpuUtilization,
+}
+
+/// Target-tracking autoscaling of a variant's instance count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AutoscalingPolicy {
+    /// Fewest instances.
+    pub min_instances: u32,
+    /// Most instances.
+    pub max_instances: u32,
+    /// What is tracked.
+    pub metric: ScalingMetric,
+    /// The value to hold the metric at.
+    pub target_value: f64,
+}
+
+/// A variant as it runs: which version, on what, with how much traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Variant {
+    /// The variant's name, unique within its endpoint.
+    pub name: VariantName,
+    /// The model version it serves.
+    pub model_version: VersionRef,
+    /// Instance type; `None` for serverless variants.
+    pub instance_type: Option<String>,
+    /// Instances asked for.
+    pub desired_instance_count: u32,
+    /// Instances running now, when known.
+    pub current_instance_count: Option<u32>,
+    /// Relative traffic weight.
+    pub weight: f32,
+    /// Serverless capacity, instead of instances.
+    pub serverless: Option<ServerlessConfig>,
+    /// Autoscaling of the instance count.
+    pub autoscaling: Option<AutoscalingPolicy>,
+}
+
+impl Variant {
+    /// The spec that would recreate this variant.
+    pub fn to_spec(&self) -> VariantSpec {
+        VariantSpec {
+            name: self.name.clone(),
+            model_version: self.model_version.clone(),
+            instance_type: self.instance_type.clone(),
+            instance_count: self.desired_instance_count,
+            weight: self.weight,
+            serverless: self.serverless,
+            autoscaling: self.autoscaling.clone(),
+        }
+    }
+}
+
+/// An endpoint as described by its backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Endpoint {
+    /// The endpoint's name.
+    pub name: EndpointName,
+    /// Where it is in its lifecycle.
+    pub status: EndpointStatus,
+    /// Why it failed, or why its last update was rolled back.
+    pub failure_reason: Option<String>,
+    /// One or more variants.
+    pub variants: Vec<Variant>,
+    /// Labels.
+    pub tags: Tags,
+    /// Request/response capture, if on.
+    pub data_capture: Option<DataCaptureConfig>,
+    /// Guardrails applied to updates.
+    pub deployment: Option<DeploymentPolicy>,
+    /// False for endpoints that exist in the provider but were not created by mlm.
+    pub managed: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name.as_str() == name)
+    }
+
+    /// Desired instances over all variants.
+    pub fn desired_instance_count(&self) -> u32 {
+        self.variants.iter().map(|v| v.desired_instance_count).sum()
+    }
+
+    /// Whether any variant serves `version`.
+    pub fn serves(&self, version: &VersionRef) -> bool {
+        self.variants.iter().any(|v| &v.model_version == version)
+    }
+}
+
+/// One variant of a new or replaced endpoint configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariantSpec {
+    /// Unique within the endpoint.
+    pub name: VariantName,
+    /// The version to serve.
+    pub model_version: VersionRef,
+    /// Instance type; omit for serverless.
+    pub instance_type: Option<String>,
+    /// Instances to run (ignored for serverless).
+    pub instance_count: u32,
+    /// Relative traffic weight, ≥ 0.
+    pub weight: f32,
+    /// Serverless capacity instead of instances.
+    pub serverless: Option<ServerlessConfig>,
+    /// Autoscaling of the instance count.
+    pub autoscaling: Option<AutoscalingPolicy>,
+}
+
+impl VariantSpec {
+    /// A provisioned variant with `count` instances of `instance_type` and weight 1.
+    pub fn new(
+        name: VariantName,
+        model_version: VersionRef,
+        instance_type: impl Into<String>,
+        count: u32,
+    ) -> Self {
+        Self {
+            name,
+            model_version,
+            instance_type: Some(instance_type.into()),
+            instance_count: count,
+            weight: 1.0,
+            serverless: None,
+            autoscaling: None,
+        }
+    }
+
+    /// A serverless variant with weight 1.
+    pub fn serverless(
+        name: VariantName,
+        model_version: VersionRef,
+        config: ServerlessConfig,
+    ) -> Self {
+        Self {
+            name,
+            model_version,
+            instance_type: None,
+            instance_count: 0,
+            weight: 1.0,
+            serverless: Some(config),
+            autoscaling: None,
+        }
+    }
+
+    /// Sets the traffic weight.
+    pub fn with_weight(mut self, weight: f32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Sets autoscaling.
+    pub fn with_autoscaling(mut self, policy: AutoscalingPolicy) -> Self {
+        self.autoscaling = Some(policy);
+        self
+    }
+
+    /// Checks one variant on its own.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.name;
+        if !self.weight.is_finite() || self.weight < 0.0 {
+            return Err(Error::invalid(format!(
+                "variant '{name}': weight {} must be a finite number >= 0",
+                self.weight
+            )));
+        }
+        match (&self.instance_type, &self.serverless) {
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "variant '{name}': set either instance_type or serverless, not both"
+            ))),
+            (None, None) => Err(Error::invalid(format!(
+                "variant '{name}': instance_type is required (or a serverless config)"
+            ))),
+            (None, Some(s)) => s.validate(name),
+            (Some(t), None) => {
+                if t.trim().is_empty() || t.len() > 64 {
+                    return Err(Error::invalid(format!(
+                        "variant '{name}': instance_type must be 1-64 characters"
+                    )));
+                }
+                if !(1..=MAX_INSTANCE_COUNT).contains(&self.instance_count) {
+                    return Err(Error::invalid(format!(
+                        "variant '{name}': instance_count {} must be 1-{MAX_INSTANCE_COUNT}",
+                        self.instance_count
+                    )));
+                }
+                if let Some(a) = &self.autoscaling {
+                    validate_autoscaling(name, a, self.instance_count)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn validate_autoscaling(name: &VariantName, a: &AutoscalingPolicy, count: u32) -> Result<()> {
+    if a.min_instances < 1
+        || a.min_instances > a.max_instances
+        || a.max_instances > MAX_INSTANCE_COUNT
+    {
+        return Err(Error::invalid(format!(
+            "variant '{name}': autoscaling needs 1 <= min_instances <= max_instances <= \
+             {MAX_INSTANCE_COUNT}"
+        )));
+    }
+    if !(a.min_instances..=a.max_instances).contains(&count) {
+        return Err(Error::invalid(format!(
+            "variant '{name}': instance_count {count} is outside autoscaling bounds {}-{}",
+            a.min_instances, a.max_instances
+        )));
+    }
+    if !a.target_value.is_finite() || a.target_value <= 0.0 {
+        return Err(Error::invalid(format!(
+            "variant '{name}': autoscaling target_value must be > 0"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a whole variant set: each variant, unique names, some traffic.
+pub fn validate_variants(variants: &[VariantSpec]) -> Result<()> {
+    if variants.is_empty() {
+        return Err(Error::invalid("an endpoint needs at least one variant"));
+    }
+    if variants.len() > MAX_VARIANTS {
+        return Err(Error::invalid(format!(
+            "an endpoint has at most {MAX_VARIANTS} variants"
+        )));
+    }
+    let mut names = BTreeSet::new();
+    for v in variants {
+        v.validate()?;
+        if !names.insert(v.name.as_str()) {
+            return Err(Error::invalid(format!(
+                "variant name '{}' is used twice",
+                v.name
+            )));
+        }
+    }
+    if variants.iter().map(|v| v.weight).sum::<f32>() <= 0.0 {
+        return Err(Error::invalid(
+            "variant weights sum to 0: at least one variant must receive traffic",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CreateEndpointRequest {
+    /// The new endpoint's name.
+    pub name: EndpointName,
+    /// Its variants.
+    pub variants: Vec<VariantSpec>,
+    /// Labels.
+    pub tags: Tags,
+    /// Request/response capture.
+    pub data_capture: Option<DataCaptureConfig>,
+    /// Guardrails for later updates.
+    pub deployment: Option<DeploymentPolicy>,
+}
+
+impl CreateEndpointRequest {
+    /// An endpoint with the given variants.
+    pub fn new(name: EndpointName, variants: Vec<VariantSpec>) -> Self {
+        Self {
+            name,
+            variants,
+            tags: Tags::new(),
+            data_capture: None,
+            deployment: None,
+        }
+    }
+
+    /// An endpoint with one variant called `primary`.
+    pub fn single(
+        name: EndpointName,
+        model_version: VersionRef,
+        instance_type: impl Into<String>,
+        count: u32,
+    ) -> Self {
+        let primary = VariantName::new("primary").expect("static name is valid");
+        Self::new(
+            name,
+            vec![VariantSpec::new(
+                primary,
+                model_version,
+                instance_type,
+                count,
+            )],
+        )
+    }
+
+    /// Adds a tag.
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the deployment policy.
+    pub fn with_deployment(mut self, policy: DeploymentPolicy) -> Self {
+        self.deployment = Some(policy);
+        self
+    }
+
+    /// Sets data capture.
+    pub fn with_data_capture(mut self, capture: DataCaptureConfig) -> Self {
+        self.data_capture = Some(capture);
+        self
+    }
+
+    /// Checks the request.
+    pub fn validate(&self) -> Result<()> {
+        validate_variants(&self.variants)?;
+        validate_tags(&self.tags)?;
+        if let Some(c) = &self.data_capture {
+            if c.sampling_percent > 100 {
+                return Err(Error::invalid(
+                    "data_capture.sampling_percent must be 0-100",
+                ));
+            }
+            if c.destination_uri.trim().is_empty() {
+                return Err(Error::invalid(
+                    "data_capture.destination_uri must not be empty",
+                ));
+            }
+            if self.variants.iter().any(|v| v.serverless.is_some()) {
+                return Err(Error::invalid(
+                    "data capture is not available on serverless variants",
+                ));
+            }
+        }
+        if let Some(d) = &self.deployment {
+            validate_deployment(d)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_deployment(policy: &DeploymentPolicy) -> Result<()> {
+    let percent_ok = |p: u8| (1..=99).contains(&p);
+    match &policy.traffic {
+        TrafficShift::Canary { percent, .. } if !percent_ok(*percent) => {
+            Err(Error::invalid("canary percent must be 1-99"))
+        }
+        TrafficShift::Linear {
+            step_percent,
+            interval_seconds,
+        } if !percent_ok(*step_percent) || *interval_seconds == 0 => Err(Error::invalid(
+            "linear step_percent must be 1-99 and interval_seconds > 0",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A change to one existing variant; `None` fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariantChange {
+    /// The variant to change.
+    pub variant: VariantName,
+    /// Scale to this many instances.
+    pub instance_count: Option<u32>,
+    /// Move to this instance type.
+    pub instance_type: Option<String>,
+    /// Serve this version instead.
+    pub model_version: Option<VersionRef>,
+    /// New traffic weight.
+    pub weight: Option<f32>,
+}
+
+impl VariantChange {
+    /// A change to `variant` that changes nothing yet.
+    pub fn new(variant: VariantName) -> Self {
+        Self {
+            variant,
+            instance_count: None,
+            instance_type: None,
+            model_version: None,
+            weight: None,
+        }
+    }
+
+    /// Scales to `count` instances.
+    pub fn with_instance_count(mut self, count: u32) -> Self {
+        self.instance_count = Some(count);
+        self
+    }
+
+    /// Moves to `instance_type`.
+    pub fn with_instance_type(mut self, instance_type: impl Into<String>) -> Self {
+        self.instance_type = Some(instance_type.into());
+        self
+    }
+
+    /// Serves `version` instead.
+    pub fn with_model_version(mut self, version: VersionRef) -> Self {
+        self.model_version = Some(version);
+        self
+    }
+
+    /// Sets the weight.
+    pub fn with_weight(mut self, weight: f32) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.instance_count.is_none()
+            && self.instance_type.is_none()
+            && self.model_version.is_none()
+            && self.weight.is_none()
+    }
+}
+
+/// Updates an endpoint: either change existing variants, or replace the variant set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UpdateEndpointRequest {
+    /// The endpoint.
+    pub name: EndpointName,
+    /// Changes to existing variants.
+    pub changes: Vec<VariantChange>,
+    /// A whole new variant set (mutually exclusive with `changes`).
+    pub replace_variants: Option<Vec<VariantSpec>>,
+    /// Guardrails for this update (defaults to the endpoint's policy).
+    pub deployment: Option<DeploymentPolicy>,
+    /// Keep instance counts set by autoscaling when the rest of the config changes.
+    pub retain_autoscaled_counts: bool,
+}
+
+impl UpdateEndpointRequest {
+    /// An update of `name` that changes nothing yet.
+    pub fn new(name: EndpointName) -> Self {
+        Self {
+            name,
+            changes: Vec::new(),
+            replace_variants: None,
+            deployment: None,
+            retain_autoscaled_counts: true,
+        }
+    }
+
+    /// Adds a change to one variant.
+    pub fn with_change(mut self, change: VariantChange) -> Self {
+        self.changes.push(change);
+        self
+    }
+
+    /// Replaces the whole variant set.
+    pub fn with_variants(mut self, variants: Vec<VariantSpec>) -> Self {
+        self.replace_variants = Some(variants);
+        self
+    }
+
+    /// Works out the variant set after this update and whether it needs a new configuration.
+    ///
+    /// Every backend uses this so the same request means the same thing everywhere.
+    pub fn plan(&self, current: &Endpoint) -> Result<UpdatePlan> {
+        if let Some(d) = &self.deployment {
+            validate_deployment(d)?;
+        }
+        let target = match (&self.replace_variants, self.changes.is_empty()) {
+            (Some(_), false) => {
+                return Err(Error::invalid(
+                    "set either changes or replace_variants in one update, not both",
+                ));
+            }
+            (None, true) => {
+                return Err(Error::invalid(
+                    "the update changes nothing: give at least one variant change",
+                ));
+            }
+            (Some(v), true) => v.clone(),
+            (None, false) => {
+                let mut specs: Vec<VariantSpec> =
+                    current.variants.iter().map(Variant::to_spec).collect();
+                let mut touched = BTreeSet::new();
+                for change in &self.changes {
+                    if !touched.insert(change.variant.as_str()) {
+                        return Err(Error::invalid(format!(
+                            "variant '{}' is changed twice in one update",
+                            change.variant
+                        )));
+                    }
+                    if change.is_empty() {
+                        return Err(Error::invalid(format!(
+                            "the change to variant '{}' sets no field",
+                            change.variant
+                        )));
+                    }
+                    let spec = specs
+                        .iter_mut()
+                        .find(|s| s.name == change.variant)
+                        .ok_or_else(|| {
+                            Error::invalid(format!(
+                                "endpoint '{}' has no variant '{}' (it has: {})",
+                                current.name,
+                                change.variant,
+                                current
+                                    .variants
+                                    .iter()
+                                    .map(|v| v.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        })?;
+                    if let Some(n) = change.instance_count {
+                        spec.instance_count = n;
+                    }
+                    if let Some(t) = &change.instance_type {
+                        if spec.serverless.is_some() {
+                            return Err(Error::invalid(format!(
+                                "variant '{}' is serverless: it has no instance type",
+                                spec.name
+                            )));
+                        }
+                        spec.instance_type = Some(t.clone());
+                    }
+                    if let Some(v) = &change.model_version {
+                        spec.model_version = v.clone();
+                    }
+                    if let Some(w) = change.weight {
+                        spec.weight = w;
+                    }
+                }
+                specs
+            }
+        };
+        validate_variants(&target)?;
+        let kind = classify(&current.variants, &target);
+        Ok(UpdatePlan { target, kind })
+    }
+}
+
+/// What an update has to do in the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    /// Only instance counts and weights change: no new configuration, no new instances of
+    /// another kind (SageMaker: `UpdateEndpointWeightsAndCapacities`).
+    CapacityOnly,
+    /// Versions, instance types or the variant set change: a new configuration is rolled out
+    /// (SageMaker: new EndpointConfig + `UpdateEndpoint`).
+    NewConfig,
+}
+
+/// The outcome of [`UpdateEndpointRequest::plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    /// The variant set after the update.
+    pub target: Vec<VariantSpec>,
+    /// Whether it needs a new configuration.
+    pub kind: UpdateKind,
+}
+
+fn classify(current: &[Variant], target: &[VariantSpec]) -> UpdateKind {
+    let same_shape = current.len() == target.len()
+        && target.iter().all(|t| {
+            current.iter().any(|c| {
+                c.name == t.name
+                    && c.model_version == t.model_version
+                    && c.instance_type == t.instance_type
+                    && c.serverless == t.serverless
+                    && c.autoscaling == t.autoscaling
+            })
+        });
+    if same_shape {
+        UpdateKind::CapacityOnly
+    } else {
+        UpdateKind::NewConfig
+    }
+}
+
+/// An inference request.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct InvokeRequest {
+    /// The endpoint to call.
+    pub endpoint: EndpointName,
+    /// The payload, passed through unchanged.
+    pub body: Vec<u8>,
+    /// The payload's MIME type.
+    pub content_type: String,
+    /// The MIME type wanted back, if any.
+    pub accept: Option<String>,
+    /// Send to this variant instead of choosing by weight.
+    pub target_variant: Option<VariantName>,
+}
+
+impl InvokeRequest {
+    /// A request with `body` of `content_type`.
+    pub fn new(
+        endpoint: EndpointName,
+        content_type: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self {
+            endpoint,
+            body: body.into(),
+            content_type: content_type.into(),
+            accept: None,
+            target_variant: None,
+        }
+    }
+
+    /// A JSON request.
+    pub fn json(endpoint: EndpointName, value: &serde_json::Value) -> Self {
+        Self::new(endpoint, "application/json", value.to_string().into_bytes())
+    }
+
+    /// Targets one variant.
+    pub fn with_target_variant(mut self, variant: VariantName) -> Self {
+        self.target_variant = Some(variant);
+        self
+    }
+}
+
+/// The model's answer.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct InvokeResponse {
+    /// The payload, unchanged.
+    pub body: Vec<u8>,
+    /// Its MIME type.
+    pub content_type: String,
+    /// The variant that answered, when the backend knows.
+    pub variant: Option<VariantName>,
+}
+
+impl InvokeResponse {
+    /// A response.
+    pub fn new(
+        body: Vec<u8>,
+        content_type: impl Into<String>,
+        variant: Option<VariantName>,
+    ) -> Self {
+        Self {
+            body,
+            content_type: content_type.into(),
+            variant,
+        }
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::invalid(format!("the model's answer is not JSON: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::ModelName;
+
+    fn vref(v: u32) -> VersionRef {
+        VersionRef::new(ModelName::new("m").unwrap(), v)
+    }
+
+    fn vname(s: &str) -> VariantName {
+        VariantName::new(s).unwrap()
+    }
+
+    fn endpoint(variants: Vec<VariantSpec>) -> Endpoint {
+        let now = Utc::now();
+        Endpoint {
+            name: EndpointName::new("e").unwrap(),
+            status: EndpointStatus::InService,
+            failure_reason: None,
+            variants: variants
+                .into_iter()
+                .map(|s| Variant {
+                    name: s.name,
+                    model_version: s.model_version,
+                    instance_type: s.instance_type,
+                    desired_instance_count: s.instance_count,
+                    current_instance_count: Some(s.instance_count),
+                    weight: s.weight,
+                    serverless: s.serverless,
+                    autoscaling: s.autoscaling,
+                })
+                .collect(),
+            tags: Tags::new(),
+            data_capture: None,
+            deployment: None,
+            managed: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn status_strings_round_trip() {
+        for s in EndpointStatus::ALL {
+            assert_eq!(s.as_str().parse::<EndpointStatus>().unwrap(), s);
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert!("Running".parse::<EndpointStatus>().is_err());
+        assert!(EndpointStatus::Creating.is_transitional());
+        assert!(!EndpointStatus::InService.is_transitional());
+        assert!(EndpointStatus::Failed.is_terminal_failure());
+    }
+
+    #[test]
+    fn variant_validation_messages() {
+        let ok = VariantSpec::new(vname("a"), vref(1), "ml.m5.large", 1);
+        validate_variants(std::slice::from_ref(&ok)).unwrap();
+        let zero = VariantSpec::new(vname("a"), vref(1), "ml.m5.large", 0);
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("instance_count 0")
+        );
+        let neg = ok.clone().with_weight(-1.0);
+        assert!(neg.validate().unwrap_err().to_string().contains("weight"));
+        let dup = validate_variants(&[ok.clone(), ok.clone()]).unwrap_err();
+        assert!(dup.to_string().contains("used twice"));
+        let no_traffic = validate_variants(&[ok.clone().with_weight(0.0)]).unwrap_err();
+        assert!(no_traffic.to_string().contains("sum to 0"));
+        assert!(validate_variants(&[]).is_err());
+        let bad_sls = VariantSpec::serverless(vname("s"), vref(1), ServerlessConfig::new(1000, 1));
+        assert!(
+            bad_sls
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("memory_mb")
+        );
+    }
+
+    #[test]
+    fn plan_scale_is_capacity_only() {
+        let e = endpoint(vec![VariantSpec::new(vname("a"), vref(1), "t1", 1)]);
+        let plan = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(VariantChange::new(vname("a")).with_instance_count(3))
+            .plan(&e)
+            .unwrap();
+        assert_eq!(plan.kind, UpdateKind::CapacityOnly);
+        assert_eq!(plan.target[0].instance_count, 3);
+    }
+
+    #[test]
+    fn plan_type_or_version_change_needs_new_config() {
+        let e = endpoint(vec![VariantSpec::new(vname("a"), vref(1), "t1", 1)]);
+        for change in [
+            VariantChange::new(vname("a")).with_instance_type("t2"),
+            VariantChange::new(vname("a")).with_model_version(vref(2)),
+        ] {
+            let plan = UpdateEndpointRequest::new(e.name.clone())
+                .with_change(change)
+                .plan(&e)
+                .unwrap();
+            assert_eq!(plan.kind, UpdateKind::NewConfig);
+        }
+        let plan = UpdateEndpointRequest::new(e.name.clone())
+            .with_variants(vec![
+                VariantSpec::new(vname("a"), vref(1), "t1", 1),
+                VariantSpec::new(vname("b"), vref(2), "t1", 1),
+            ])
+            .plan(&e)
+            .unwrap();
+        assert_eq!(plan.kind, UpdateKind::NewConfig);
+    }
+
+    #[test]
+    fn plan_rejects_unclear_updates() {
+        let e = endpoint(vec![VariantSpec::new(vname("a"), vref(1), "t1", 1)]);
+        let empty = UpdateEndpointRequest::new(e.name.clone())
+            .plan(&e)
+            .unwrap_err();
+        assert!(empty.to_string().contains("changes nothing"));
+        let unknown = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(VariantChange::new(vname("zz")).with_weight(1.0))
+            .plan(&e)
+            .unwrap_err();
+        assert!(
+            unknown.to_string().contains("has no variant 'zz'"),
+            "{unknown}"
+        );
+        let noop = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(VariantChange::new(vname("a")))
+            .plan(&e)
+            .unwrap_err();
+        assert!(noop.to_string().contains("sets no field"));
+        let both = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(VariantChange::new(vname("a")).with_weight(1.0))
+            .with_variants(vec![])
+            .plan(&e)
+            .unwrap_err();
+        assert!(both.to_string().contains("not both"));
+    }
+
+    #[test]
+    fn endpoint_serde_round_trip() {
+        let mut e = endpoint(vec![
+            VariantSpec::new(vname("a"), vref(1), "t1", 2).with_weight(0.25),
+            VariantSpec::serverless(vname("b"), vref(2), ServerlessConfig::new(2048, 5)),
+        ]);
+        e.deployment = Some(DeploymentPolicy::new(TrafficShift::Canary {
+            percent: 10,
+            bake_seconds: 600,
+        }));
+        let json = serde_json::to_string(&e).unwrap();
+        let back: Endpoint = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        assert!(json.contains("\"type\":\"canary\""), "{json}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The three narrow traits every backend implements, and the [`Provider`] that bundles them.
+//!
+//! They are object safe (`Arc<dyn Provider>` lives in axum state and PyO3 classes) and take
+//! `#[non_exhaustive]` request structs, so options can be added without breaking callers.
+//! Long operations (endpoint create/update/delete) return at once with the current status;
+//! waiting is [`crate::EndpointManagerExt::wait_until_ready`].
+
+use async_trait::async_trait;
+
+use crate::endpoint::{
+    CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
+};
+use crate::error::Result;
+use crate::model::{
+    CreateModelRequest, CreateVersionRequest, Model, ModelVersion, UpdateModelRequest,
+    UpdateVersionRequest,
+};
+use crate::names::{EndpointName, ModelName};
+use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
+use crate::page::{Page, PageRequest};
+
+/// Models and their versions.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ModelRegistry: Send + Sync {
+    /// Registers a model. `AlreadyExists` if the name is taken.
+    async fn create_model(&self, request: CreateModelRequest) -> Result<Model>;
+    /// Describes a model. `NotFound` if missing.
+    async fn get_model(&self, name: &ModelName) -> Result<Model>;
+    /// Lists models by name.
+    async fn list_models(&self, page: PageRequest) -> Result<Page<Model>>;
+    /// Changes a model's description or tags.
+    async fn update_model(&self, name: &ModelName, request: UpdateModelRequest) -> Result<Model>;
+    /// Deletes a model. `FailedPrecondition` while it still has versions.
+    async fn delete_model(&self, name: &ModelName) -> Result<()>;
+
+    /// Registers the next version of a model. `NotFound` if the model is missing.
+    async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion>;
+    /// Describes one version.
+    async fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion>;
+    /// Lists a model's versions, oldest first.
+    async fn list_versions(
+        &self,
+        model: &ModelName,
+        page: PageRequest,
+    ) -> Result<Page<ModelVersion>>;
+    /// Changes a version's approval or description.
+    async fn update_version(
+        &self,
+        model: &ModelName,
+        version: u32,
+        request: UpdateVersionRequest,
+    ) -> Result<ModelVersion>;
+    /// Deletes a version. `FailedPrecondition` while an endpoint serves it.
+    async fn delete_version(&self, model: &ModelName, version: u32) -> Result<()>;
+}
+
+/// Endpoints: create, change, delete, call.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait EndpointManager: Send + Sync {
+    /// Starts creating an endpoint and returns it (usually `Creating`).
+    async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint>;
+    /// Describes an endpoint.
+    async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint>;
+    /// Lists endpoints by name, including ones not created by mlm.
+    async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>>;
+    /// Starts an update and returns the endpoint (`Updating`, or already `InService` for
+    /// capacity-only changes on some backends). `FailedPrecondition` while not `InService`.
+    async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint>;
+    /// Starts deleting an endpoint and what mlm created for it.
+    async fn delete_endpoint(&self, name: &EndpointName) -> Result<()>;
+    /// Sends one inference request.
+    async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse>;
+}
+
+/// Live figures and metric history.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Observability: Send + Sync {
+    /// Status, counts and every instance with its latest figures.
+    async fn endpoint_overview(&self, name: &EndpointName) -> Result<EndpointOverview>;
+    /// Overviews of a page of endpoints, fetched in as few provider calls as possible.
+    async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>>;
+    /// Metric history; series with no data come back empty, not as errors.
+    async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>>;
+}
+
+/// What a backend can do, so callers and the conformance suite know what to expect.
+///
+/// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Serverless variants.
+    pub serverless: bool,
+    /// Data capture.
+    pub data_capture: bool,
+    /// Canary/linear deployment policies.
+    pub deployment_policies: bool,
+    /// Autoscaling policies.
+    pub autoscaling: bool,
+    /// GPU figures can be reported (given a GPU).
+    pub gpu_metrics: bool,
+    /// Instances are individually identified (not only variant aggregates).
+    pub per_instance_metrics: bool,
+}
+
+impl Capabilities {
+    /// Nothing optional.
+    pub const NONE: Capabilities = Capabilities {
+        serverless: false,
+        data_capture: false,
+        deployment_policies: false,
+        autoscaling: false,
+        gpu_metrics: false,
+        per_instance_metrics: false,
+    };
+
+    /// Everything.
+    pub const ALL: Capabilities = Capabilities {
+        serverless: true,
+        data_capture: true,
+        deployment_policies: true,
+        autoscaling: true,
+        gpu_metrics: true,
+        per_instance_metrics: true,
+    };
+}
+
+/// A backend: the three traits plus what it supports.
+///
+/// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
+/// one handle and pass narrower ones on.
+pub trait Provider: ModelRegistry + EndpointManager + Observability {
+    /// A short name for logs and errors (`local`, `aws`, `http`).
+    fn name(&self) -> &str;
+    /// What the backend supports.
+    fn capabilities(&self) -> Capabilities;
+}
