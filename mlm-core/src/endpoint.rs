@@ -257,6 +257,20 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// The variant a spec describes, with no instances known to run yet.
+    pub fn from_spec(spec: &VariantSpec) -> Self {
+        Self {
+            name: spec.name.clone(),
+            model_version: spec.model_version.clone(),
+            instance_type: spec.instance_type.clone(),
+            desired_instance_count: spec.instance_count,
+            current_instance_count: None,
+            weight: spec.weight,
+            serverless: spec.serverless,
+            autoscaling: spec.autoscaling.clone(),
+        }
+    }
+
     /// The spec that would recreate this variant.
     pub fn to_spec(&self) -> VariantSpec {
         VariantSpec {
@@ -298,6 +312,22 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A managed endpoint as `request` creates it, in `status`.
+    pub fn from_request(request: &CreateEndpointRequest, status: EndpointStatus, now: DateTime<Utc>) -> Self {
+        Self {
+            name: request.name.clone(),
+            status,
+            failure_reason: None,
+            variants: request.variants.iter().map(Variant::from_spec).collect(),
+            tags: request.tags.clone(),
+            data_capture: request.data_capture.clone(),
+            deployment: request.deployment.clone(),
+            managed: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name.as_str() == name)

@@ -130,6 +130,34 @@ pub struct ModelVersion {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ModelVersion {
+    /// The version `request` registers; `version` is assigned by the backend.
+    pub fn from_request(
+        request: CreateVersionRequest,
+        version: u32,
+        artifact_digest: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            model: request.model,
+            version,
+            artifact_uri: request.artifact_uri,
+            artifact_digest,
+            image: request.image,
+            environment: request.environment,
+            approval: request.approval,
+            description: request.description,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// This version as a reference.
+    pub fn reference(&self) -> VersionRef {
+        VersionRef::new(self.model.clone(), self.version)
+    }
+}
+
 /// A model and version number, as referenced by endpoint variants.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VersionRef {

@@ -1,0 +1,38 @@
+//! # mlm-local
+//!
+//! The embedded mlm backend, and the default: everything runs on this machine, no cloud account
+//! needed. State is kept in SQLite; each endpoint instance is a real local process of an
+//! operator-configured runtime that speaks SageMaker's serving contract (`GET /ping`,
+//! `POST /invocations`); an in-process router spreads invocations over instances by variant
+//! weight and least outstanding requests.
+//!
+//! ```no_run
+//! use mlm_core::{CreateModelRequest, ModelName, ModelRegistry};
+//! use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
+//!
+//! # async fn demo() -> mlm_core::Result<()> {
+//! let config = LocalConfig::in_dir(".mlm")
+//!     .with_artifact_root("examples")
+//!     .with_runtime(
+//!         "agnews-classifier",
+//!         RuntimeConfig::new("python3", ["examples/agnews-classifier/serve.py"]),
+//!     );
+//! let provider = LocalProvider::open(config).await?;
+//! provider
+//!     .create_model(CreateModelRequest::new(ModelName::new("news")?))
+//!     .await?;
+//! provider.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod artifacts;
+mod config;
+mod instance;
+mod metrics;
+mod provider;
+mod router;
+mod store;
+
+pub use config::{InstanceProfile, LocalConfig, RuntimeConfig};
+pub use provider::LocalProvider;

@@ -1,0 +1,266 @@
+//! Metric history (a bounded in-memory ring per endpoint) and the process sampler that feeds it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries, VariantName, bucket_samples};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// Most samples one endpoint keeps, whatever the retention (bounds memory under load).
+const MAX_SAMPLES: usize = 500_000;
+
+/// One recorded value.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    pub at: DateTime<Utc>,
+    pub variant: VariantName,
+    pub instance: Arc<str>,
+    pub kind: MetricKind,
+    pub value: f64,
+}
+
+/// An endpoint's metric history.
+pub(crate) struct MetricRing {
+    samples: VecDeque<Sample>,
+    retention: chrono::Duration,
+    /// The newest value per instance and kind, for overviews.
+    latest: HashMap<Arc<str>, HashMap<MetricKind, f64>>,
+}
+
+impl MetricRing {
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            samples: VecDeque::new(),
+            latest: HashMap::new(),
+            retention: chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::hours(3)),
+        }
+    }
+
+    pub fn push(&mut self, sample: Sample) {
+        let horizon = sample.at - self.retention;
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| s.at < horizon || self.samples.len() >= MAX_SAMPLES)
+        {
+            self.samples.pop_front();
+        }
+        self.latest
+            .entry(sample.instance.clone())
+            .or_default()
+            .insert(sample.kind, sample.value);
+        self.samples.push_back(sample);
+    }
+
+    /// The newest value of `kind` recorded for `instance`.
+    pub fn latest(&self, instance: &str, kind: MetricKind) -> Option<f64> {
+        self.latest.get(instance)?.get(&kind).copied()
+    }
+
+    /// Forgets the latest values of instances that are gone.
+    pub fn retain_instances(&mut self, live: &[&str]) {
+        self.latest.retain(|id, _| live.contains(&&**id));
+    }
+
+    /// Series for every kind asked for, empty where nothing was recorded.
+    pub fn query(&self, query: &MetricQuery) -> Vec<MetricSeries> {
+        let scope = if query.instance.is_some() {
+            MetricScope::Instance
+        } else {
+            MetricScope::VariantAggregate
+        };
+        query
+            .kinds
+            .iter()
+            .map(|&kind| {
+                let selected = self.samples.iter().filter(|s| {
+                    s.kind == kind
+                        && query.variant.as_ref().is_none_or(|v| &s.variant == v)
+                        && query.instance.as_deref().is_none_or(|i| &*s.instance == i)
+                });
+                let mut series = MetricSeries::empty(kind, query.statistic, scope);
+                series.variant = query.variant.clone();
+                series.instance = query.instance.clone();
+                series.points = bucket_samples(selected.map(|s| (s.at, s.value)), query);
+                series
+            })
+            .collect()
+    }
+}
+
+/// Latest resource figures of one process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct ProcessFigures {
+    /// % of one core.
+    pub cpu_percent: Option<f64>,
+    /// Resident memory as % of the machine's.
+    pub memory_percent: Option<f64>,
+    /// GPU SM utilisation summed over devices, % of one GPU.
+    pub gpu_percent: Option<f64>,
+    /// GPU memory used as % of the devices' memory.
+    pub gpu_memory_percent: Option<f64>,
+}
+
+/// Reads CPU and memory from the OS (sysinfo) and GPU figures from NVML when an NVIDIA driver
+/// is present. NVML is loaded at run time: without it, GPU figures are absent, never zero.
+pub(crate) struct ResourceSampler {
+    system: System,
+    nvml: Option<nvml_wrapper::Nvml>,
+    nvml_last_seen: u64,
+}
+
+impl ResourceSampler {
+    pub fn new() -> Self {
+        let nvml = match nvml_wrapper::Nvml::init() {
+            Ok(nvml) => {
+                tracing::info!("NVML loaded: GPU figures are reported per instance process");
+                Some(nvml)
+            }
+            Err(e) => {
+                tracing::debug!("no NVML ({e}): GPU figures are not reported");
+                None
+            }
+        };
+        let mut system = System::new();
+        system.refresh_memory();
+        Self {
+            system,
+            nvml,
+            nvml_last_seen: 0,
+        }
+    }
+
+    /// Start time (seconds since the epoch) of a live process, if it exists.
+    pub fn process_start_time(&mut self, pid: u32) -> Option<u64> {
+        let pid = Pid::from_u32(pid);
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        self.system.process(pid).map(|p| p.start_time())
+    }
+
+    /// Figures for each of `pids` (CPU % needs two samples: the first call reports none).
+    pub fn sample(&mut self, pids: &[u32]) -> HashMap<u32, ProcessFigures> {
+        let sys_pids: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p)).collect();
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&sys_pids),
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+        let total_memory = self.system.total_memory().max(1) as f64;
+        let gpu = self.sample_gpu();
+        pids.iter()
+            .filter_map(|&pid| {
+                let process = self.system.process(Pid::from_u32(pid))?;
+                let (gpu_percent, gpu_memory_percent) = match &gpu {
+                    Some(by_pid) => {
+                        let g = by_pid.get(&pid).copied().unwrap_or_default();
+                        (Some(g.0), Some(g.1))
+                    }
+                    None => (None, None),
+                };
+                Some((
+                    pid,
+                    ProcessFigures {
+                        cpu_percent: Some(f64::from(process.cpu_usage())),
+                        memory_percent: Some(process.memory() as f64 / total_memory * 100.0),
+                        gpu_percent,
+                        gpu_memory_percent,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Per-pid (SM %, memory %) over all devices, or `None` without NVML.
+    fn sample_gpu(&mut self) -> Option<HashMap<u32, (f64, f64)>> {
+        let nvml = self.nvml.as_ref()?;
+        let mut by_pid: HashMap<u32, (f64, f64)> = HashMap::new();
+        let mut newest = self.nvml_last_seen;
+        for index in 0..nvml.device_count().ok()? {
+            let Ok(device) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let total = device.memory_info().map(|m| m.total.max(1) as f64).unwrap_or(1.0);
+            if let Ok(processes) = device.running_compute_processes() {
+                for p in processes {
+                    if let nvml_wrapper::enums::device::UsedGpuMemory::Used(bytes) = p.used_gpu_memory {
+                        by_pid.entry(p.pid).or_default().1 += bytes as f64 / total * 100.0;
+                    }
+                }
+            }
+            if let Ok(samples) = device.process_utilization_stats(self.nvml_last_seen) {
+                for s in samples {
+                    newest = newest.max(s.timestamp);
+                    by_pid.entry(s.pid).or_default().0 += f64::from(s.sm_util);
+                }
+            }
+        }
+        self.nvml_last_seen = newest;
+        Some(by_pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlm_core::{EndpointName, Statistic};
+
+    fn sample(at: DateTime<Utc>, instance: &str, kind: MetricKind, value: f64) -> Sample {
+        Sample {
+            at,
+            variant: VariantName::new("primary").unwrap(),
+            instance: Arc::from(instance),
+            kind,
+            value,
+        }
+    }
+
+    #[test]
+    fn query_filters_and_buckets() {
+        let mut ring = MetricRing::new(Duration::from_secs(3600));
+        let now = Utc::now();
+        ring.push(sample(now - chrono::Duration::seconds(30), "a", MetricKind::Invocations, 1.0));
+        ring.push(sample(now - chrono::Duration::seconds(20), "b", MetricKind::Invocations, 1.0));
+        ring.push(sample(now - chrono::Duration::seconds(10), "a", MetricKind::CpuUtilization, 50.0));
+        let mut q = MetricQuery::last(
+            EndpointName::new("e").unwrap(),
+            vec![MetricKind::Invocations, MetricKind::ModelLatency],
+            Duration::from_secs(600),
+            600,
+        )
+        .with_statistic(Statistic::Sum);
+        let series = ring.query(&q);
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].points.iter().map(|p| p.value).sum::<f64>(), 2.0);
+        assert!(series[1].points.is_empty(), "no latency was recorded");
+        q.instance = Some("a".into());
+        let series = ring.query(&q);
+        assert_eq!(series[0].points.iter().map(|p| p.value).sum::<f64>(), 1.0);
+        assert_eq!(series[0].scope, MetricScope::Instance);
+    }
+
+    #[test]
+    fn retention_drops_old_samples() {
+        let mut ring = MetricRing::new(Duration::from_secs(60));
+        let now = Utc::now();
+        ring.push(sample(now - chrono::Duration::seconds(120), "a", MetricKind::Invocations, 1.0));
+        ring.push(sample(now, "a", MetricKind::Invocations, 1.0));
+        assert_eq!(ring.samples.len(), 1);
+    }
+
+    #[test]
+    fn sampler_reads_this_process() {
+        let mut sampler = ResourceSampler::new();
+        let me = std::process::id();
+        assert!(sampler.process_start_time(me).is_some());
+        let figures = sampler.sample(&[me]);
+        let mine = figures.get(&me).expect("this process is sampled");
+        assert!(mine.memory_percent.unwrap() > 0.0);
+        assert!(sampler.process_start_time(u32::MAX - 1).is_none());
+    }
+}

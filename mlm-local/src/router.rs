@@ -1,0 +1,323 @@
+//! The per-endpoint routing table and the invocation path.
+//!
+//! The table is copy-on-write: lifecycle work builds a new table and swaps it in, so a request
+//! sees either the old fleet or the new one, never half of each. Instances leaving the table
+//! keep serving the requests they already have; they are drained before they are stopped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full, Limited};
+use mlm_core::{
+    EndpointName, Error, InstanceStatus, InvokeRequest, InvokeResponse, MetricKind, Result,
+    VariantName, VariantSpec,
+};
+use rand::Rng;
+
+use crate::instance::{HttpClient, InstanceHandle};
+use crate::metrics::{MetricRing, Sample};
+
+/// Largest model answer passed through (SageMaker's real-time payload limit).
+const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// One variant in the routing table.
+#[derive(Clone)]
+pub(crate) struct VariantRoute {
+    pub spec: VariantSpec,
+    pub instances: Vec<Arc<InstanceHandle>>,
+}
+
+impl VariantRoute {
+    pub fn healthy_count(&self) -> u32 {
+        self.instances
+            .iter()
+            .filter(|i| i.status() == InstanceStatus::InService)
+            .count() as u32
+    }
+}
+
+/// Restart bookkeeping of one instance id.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RestartState {
+    pub attempts: u32,
+    pub in_progress: bool,
+}
+
+/// Everything the local backend holds in memory for one endpoint.
+pub(crate) struct EndpointRuntime {
+    pub name: EndpointName,
+    table: RwLock<Arc<Vec<VariantRoute>>>,
+    pub metrics: Mutex<MetricRing>,
+    /// Serialises lifecycle work (create, update, delete, restarts) on this endpoint.
+    pub work: tokio::sync::Mutex<()>,
+    next_instance: AtomicU32,
+    pub restarts: Mutex<HashMap<String, RestartState>>,
+}
+
+/// Decrements an instance's in-flight counter when the request ends, however it ends.
+struct InFlight(Arc<InstanceHandle>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl EndpointRuntime {
+    pub fn new(name: EndpointName, retention: Duration) -> Self {
+        Self {
+            name,
+            table: RwLock::new(Arc::new(Vec::new())),
+            metrics: Mutex::new(MetricRing::new(retention)),
+            work: tokio::sync::Mutex::new(()),
+            next_instance: AtomicU32::new(1),
+            restarts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn table(&self) -> Arc<Vec<VariantRoute>> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_table(&self, table: Vec<VariantRoute>) {
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+    }
+
+    /// A fresh instance id for `variant` (`primary-3`).
+    pub fn next_instance_id(&self, variant: &VariantName) -> String {
+        format!("{variant}-{}", self.next_instance.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn record(&self, samples: impl IntoIterator<Item = Sample>) {
+        let mut ring = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        for s in samples {
+            ring.push(s);
+        }
+    }
+
+    /// Picks a variant (by weight, or the target) and its least-busy healthy instance, and
+    /// counts the request against that instance.
+    fn pick(&self, target: Option<&VariantName>) -> Result<(VariantName, InFlight)> {
+        let table = self.table();
+        if let Some(t) = target
+            && !table.iter().any(|v| &v.spec.name == t)
+        {
+            return Err(Error::invalid(format!(
+                "endpoint '{}' has no variant '{t}'",
+                self.name
+            )));
+        }
+        let candidates: Vec<&VariantRoute> = table
+            .iter()
+            .filter(|v| match target {
+                Some(t) => &v.spec.name == t,
+                None => v.spec.weight > 0.0,
+            })
+            .filter(|v| v.healthy_count() > 0)
+            .collect();
+        let total: f32 = candidates.iter().map(|v| v.spec.weight.max(f32::MIN_POSITIVE)).sum();
+        let mut rng = rand::rng();
+        let mut point = rng.random::<f32>() * total;
+        let variant = candidates
+            .iter()
+            .find(|v| {
+                point -= v.spec.weight.max(f32::MIN_POSITIVE);
+                point <= 0.0
+            })
+            .or(candidates.last())
+            .ok_or_else(|| {
+                Error::provider_msg(
+                    format!("endpoint '{}' has no healthy instance right now; retry shortly", self.name),
+                    true,
+                )
+            })?;
+        // Least outstanding requests; ties broken at random so load spreads.
+        let healthy: Vec<&Arc<InstanceHandle>> = variant
+            .instances
+            .iter()
+            .filter(|i| i.status() == InstanceStatus::InService)
+            .collect();
+        let least = healthy
+            .iter()
+            .map(|i| i.in_flight.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(0);
+        let tied: Vec<&&Arc<InstanceHandle>> = healthy
+            .iter()
+            .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
+            .collect();
+        let chosen = tied
+            .get(rng.random_range(0..tied.len().max(1)))
+            .map(|i| Arc::clone(i))
+            .ok_or_else(|| Error::provider_msg("the instance left while routing", true))?;
+        chosen.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(chosen);
+        // A drain that started after the table was read sees this request or is seen by it.
+        if guard.0.status() != InstanceStatus::InService {
+            return Err(Error::provider_msg("the instance is draining", true));
+        }
+        Ok((variant.spec.name.clone(), guard))
+    }
+
+    /// Sends one request through the router, retrying once on another instance when the
+    /// chosen one could not be reached (the request never got there, so it is safe to resend).
+    pub async fn invoke(
+        &self,
+        client: &HttpClient,
+        request: InvokeRequest,
+        timeout: Duration,
+    ) -> Result<InvokeResponse> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (variant, in_flight) = match self.pick(request.target_variant.as_ref()) {
+                Err(Error::Provider { retryable: true, .. }) if attempt < 3 => continue,
+                other => other?,
+            };
+            let started = std::time::Instant::now();
+            let outcome = forward(client, &in_flight.0, &request, timeout).await;
+            let micros = started.elapsed().as_micros() as f64;
+            drop(in_flight);
+            match outcome {
+                Forwarded::Unreachable(_) if attempt < 3 => continue,
+                Forwarded::Unreachable(e) => {
+                    return Err(Error::provider(
+                        format!("no instance of endpoint '{}' could be reached", self.name),
+                        e,
+                    ));
+                }
+                Forwarded::TimedOut(instance) => {
+                    self.record_invocation(&variant, &instance, micros, 500);
+                    return Err(Error::Timeout(format!(
+                        "the model on endpoint '{}' did not answer within {}s",
+                        self.name,
+                        timeout.as_secs()
+                    )));
+                }
+                Forwarded::Answered {
+                    instance,
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    self.record_invocation(&variant, &instance, micros, status);
+                    return answer(&self.name, variant, status, content_type, body);
+                }
+            }
+        }
+    }
+
+    fn record_invocation(&self, variant: &VariantName, instance: &Arc<str>, micros: f64, status: u16) {
+        let at = Utc::now();
+        let sample = |kind, value| Sample {
+            at,
+            variant: variant.clone(),
+            instance: instance.clone(),
+            kind,
+            value,
+        };
+        let mut samples = vec![
+            sample(MetricKind::Invocations, 1.0),
+            sample(MetricKind::ModelLatency, micros),
+        ];
+        match status {
+            400..=499 => samples.push(sample(MetricKind::InvocationErrors4xx, 1.0)),
+            500..=599 => samples.push(sample(MetricKind::InvocationErrors5xx, 1.0)),
+            _ => {}
+        }
+        self.record(samples);
+    }
+}
+
+enum Forwarded {
+    Unreachable(hyper_util::client::legacy::Error),
+    TimedOut(Arc<str>),
+    Answered {
+        instance: Arc<str>,
+        status: u16,
+        content_type: String,
+        body: Bytes,
+    },
+}
+
+async fn forward(
+    client: &HttpClient,
+    instance: &InstanceHandle,
+    request: &InvokeRequest,
+    timeout: Duration,
+) -> Forwarded {
+    let id: Arc<str> = Arc::from(instance.id.as_str());
+    let mut builder = hyper::Request::post(format!("http://127.0.0.1:{}/invocations", instance.port))
+        .header(hyper::header::CONTENT_TYPE, &request.content_type);
+    if let Some(accept) = &request.accept {
+        builder = builder.header(hyper::header::ACCEPT, accept);
+    }
+    let Ok(http_request) = builder.body(Full::new(Bytes::from(request.body.clone()))) else {
+        return Forwarded::Answered {
+            instance: id,
+            status: 400,
+            content_type: "text/plain".into(),
+            body: Bytes::from_static(b"the request's content type is not a valid header value"),
+        };
+    };
+    let exchange = async {
+        let response = client.request(http_request).await?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_else(|_| Bytes::from_static(b"the model's answer was cut off or too large"));
+        Ok::<_, hyper_util::client::legacy::Error>((status, content_type, body))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => Forwarded::TimedOut(id),
+        Ok(Err(e)) if e.is_connect() => Forwarded::Unreachable(e),
+        Ok(Err(_)) => Forwarded::Answered {
+            instance: id,
+            status: 502,
+            content_type: "text/plain".into(),
+            body: Bytes::from_static(b"the instance closed the connection without answering"),
+        },
+        Ok(Ok((status, content_type, body))) => Forwarded::Answered {
+            instance: id,
+            status,
+            content_type,
+            body,
+        },
+    }
+}
+
+/// Turns the model's answer into a response or an error that quotes the model.
+fn answer(
+    endpoint: &EndpointName,
+    variant: VariantName,
+    status: u16,
+    content_type: String,
+    body: Bytes,
+) -> Result<InvokeResponse> {
+    if (200..300).contains(&status) {
+        return Ok(InvokeResponse::new(body.to_vec(), content_type, Some(variant)));
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
+    if (400..500).contains(&status) {
+        Err(Error::invalid(format!(
+            "the model on endpoint '{endpoint}' rejected the request ({status}): {text}"
+        )))
+    } else {
+        Err(Error::provider_msg(
+            format!("the model on endpoint '{endpoint}' failed ({status}): {text}"),
+            false,
+        ))
+    }
+}

@@ -1,0 +1,654 @@
+//! Durable state in SQLite: models, versions, endpoints, instance processes and an event log.
+//!
+//! One connection behind a mutex: every statement here is a point lookup or a short range scan
+//! on a local file, far below the cost of the process work around it. WAL mode keeps readers of
+//! the file (backups, `sqlite3` by hand) from blocking writes, and `synchronous=NORMAL` in WAL
+//! mode survives process crashes (`kill -9`) without losing committed transactions.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use mlm_core::{
+    Endpoint, EndpointName, Error, Model, ModelName, ModelVersion, Page, PageRequest,
+    ResourceKind, Result, VariantSpec, decode_cursor, encode_cursor,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE models (
+    name        TEXT PRIMARY KEY,
+    doc         TEXT NOT NULL,
+    next_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE versions (
+    model   TEXT NOT NULL REFERENCES models(name),
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL,
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE endpoints (
+    name   TEXT PRIMARY KEY,
+    doc    TEXT NOT NULL
+);
+CREATE TABLE instance_processes (
+    endpoint   TEXT NOT NULL,
+    instance   TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, instance)
+);
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    event    TEXT NOT NULL,
+    detail   TEXT
+);
+"#];
+
+/// An endpoint as persisted: the description plus an update that has not completed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredEndpoint {
+    /// The description; `variants` is the configuration in force.
+    pub endpoint: Endpoint,
+    /// The variant set an in-progress update is moving to.
+    pub pending: Option<Vec<VariantSpec>>,
+}
+
+/// A process started for an instance, recorded so a restarted server can stop leftovers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProcessRecord {
+    pub endpoint: String,
+    pub instance: String,
+    pub pid: u32,
+    /// Process start time, seconds since the epoch (guards against pid reuse).
+    pub start_time: u64,
+}
+
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::provider("local state database error", e)
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::provider("local state record is corrupt", e)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(json_error)
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(json_error)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
+        let store = Self {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.lock();
+        let current: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(db_error)? as usize;
+        if current > MIGRATIONS.len() {
+            return Err(Error::FailedPrecondition(format!(
+                "the data directory was written by a newer mlm (schema {current}, this build \
+                 knows {}): upgrade mlm or use another data directory",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction().map_err(db_error)?;
+            tx.execute_batch(sql).map_err(db_error)?;
+            tx.pragma_update(None, "user_version", (index + 1) as i64)
+                .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends to the event log.
+    pub fn log_event(&self, resource: &str, event: &str, detail: Option<&str>) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![Utc::now().to_rfc3339(), resource, event, detail],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// The most recent events of a resource, newest first.
+    pub fn events(&self, resource: &str, limit: u32) -> Result<Vec<(DateTime<Utc>, String, Option<String>)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT at, event, detail FROM events WHERE resource = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![resource, limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (at, event, detail) = row.map_err(db_error)?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| Error::provider("bad event time", e))?
+                .with_timezone(&Utc);
+            Ok((at, event, detail))
+        })
+        .collect()
+    }
+
+    // --- models -------------------------------------------------------------------------
+
+    pub fn insert_model(&self, model: &Model) -> Result<()> {
+        let inserted = self
+            .lock()
+            .execute(
+                "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                params![model.name.as_str(), to_json(model)?],
+            )
+            .map_err(db_error)?;
+        if inserted == 0 {
+            return Err(Error::already_exists(ResourceKind::Model, &model.name));
+        }
+        Ok(())
+    }
+
+    pub fn get_model(&self, name: &ModelName) -> Result<Model> {
+        let conn = self.lock();
+        Self::model_in(&conn, name)
+    }
+
+    fn model_in(conn: &Connection, name: &ModelName) -> Result<Model> {
+        let doc: Option<String> = conn
+            .query_row("SELECT doc FROM models WHERE name = ?1", [name.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db_error)?;
+        let mut model: Model = from_json(
+            &doc.ok_or_else(|| Error::not_found(ResourceKind::Model, name))?,
+        )?;
+        model.latest_version = conn
+            .query_row(
+                "SELECT MAX(version) FROM versions WHERE model = ?1",
+                [name.as_str()],
+                |r| r.get::<_, Option<u32>>(0),
+            )
+            .map_err(db_error)?;
+        Ok(model)
+    }
+
+    pub fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
+        let size = page.size()?;
+        let after = page.page_token.as_deref().map(decode_cursor).transpose()?;
+        let names: Vec<String> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare("SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2")
+                .map_err(db_error)?;
+            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)?
+        };
+        let mut items = Vec::with_capacity(names.len());
+        for name in names.iter().take(size as usize) {
+            let name = ModelName::new(name.as_str())?;
+            items.push(self.get_model(&name)?);
+        }
+        let next = (names.len() > size as usize)
+            .then(|| items.last().map(|m: &Model| encode_cursor(m.name.as_str())))
+            .flatten();
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
+    pub fn put_model(&self, model: &Model) -> Result<()> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE models SET doc = ?2 WHERE name = ?1",
+                params![model.name.as_str(), to_json(model)?],
+            )
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Err(Error::not_found(ResourceKind::Model, &model.name));
+        }
+        Ok(())
+    }
+
+    pub fn delete_model(&self, name: &ModelName) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_error)?;
+        let versions: u32 = tx
+            .query_row("SELECT COUNT(*) FROM versions WHERE model = ?1", [name.as_str()], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)?;
+        if versions > 0 {
+            return Err(Error::FailedPrecondition(format!(
+                "model '{name}' still has {versions} version(s): delete them first"
+            )));
+        }
+        let deleted = tx
+            .execute("DELETE FROM models WHERE name = ?1", [name.as_str()])
+            .map_err(db_error)?;
+        if deleted == 0 {
+            return Err(Error::not_found(ResourceKind::Model, name));
+        }
+        tx.commit().map_err(db_error)
+    }
+
+    // --- versions -----------------------------------------------------------------------
+
+    /// Inserts `version` under the next number of its model, which it sets; atomically.
+    pub fn insert_version(&self, version: &mut ModelVersion) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_error)?;
+        let next: Option<u32> = tx
+            .query_row(
+                "SELECT next_version FROM models WHERE name = ?1",
+                [version.model.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let next = next.ok_or_else(|| Error::not_found(ResourceKind::Model, &version.model))?;
+        version.version = next;
+        tx.execute(
+            "INSERT INTO versions (model, version, doc) VALUES (?1, ?2, ?3)",
+            params![version.model.as_str(), next, to_json(version)?],
+        )
+        .map_err(db_error)?;
+        tx.execute(
+            "UPDATE models SET next_version = ?2 WHERE name = ?1",
+            params![version.model.as_str(), next + 1],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    pub fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
+        let doc: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT doc FROM versions WHERE model = ?1 AND version = ?2",
+                params![model.as_str(), version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        match doc {
+            Some(doc) => from_json(&doc),
+            None => {
+                // Say which one is missing: the model or just the version.
+                self.get_model(model)?;
+                Err(Error::not_found(ResourceKind::ModelVersion, format!("{model}/{version}")))
+            }
+        }
+    }
+
+    pub fn list_versions(&self, model: &ModelName, page: &PageRequest) -> Result<Page<ModelVersion>> {
+        self.get_model(model)?;
+        let size = page.size()?;
+        let after: u32 = match page.page_token.as_deref().map(decode_cursor).transpose()? {
+            Some(cursor) => cursor
+                .parse()
+                .map_err(|_| Error::invalid("page_token is not a token this API issued"))?,
+            None => 0,
+        };
+        let docs: Vec<String> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT doc FROM versions WHERE model = ?1 AND version > ?2 \
+                     ORDER BY version LIMIT ?3",
+                )
+                .map_err(db_error)?;
+            stmt.query_map(params![model.as_str(), after, size + 1], |r| r.get(0))
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)?
+        };
+        let more = docs.len() > size as usize;
+        let items: Vec<ModelVersion> = docs
+            .iter()
+            .take(size as usize)
+            .map(|d| from_json(d))
+            .collect::<Result<_>>()?;
+        let next = more
+            .then(|| items.last().map(|v| encode_cursor(&v.version.to_string())))
+            .flatten();
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
+    pub fn put_version(&self, version: &ModelVersion) -> Result<()> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
+                params![version.model.as_str(), version.version, to_json(version)?],
+            )
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Err(Error::not_found(
+                ResourceKind::ModelVersion,
+                format!("{}/{}", version.model, version.version),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
+        let deleted = self
+            .lock()
+            .execute(
+                "DELETE FROM versions WHERE model = ?1 AND version = ?2",
+                params![model.as_str(), version],
+            )
+            .map_err(db_error)?;
+        if deleted == 0 {
+            self.get_model(model)?;
+            return Err(Error::not_found(ResourceKind::ModelVersion, format!("{model}/{version}")));
+        }
+        Ok(())
+    }
+
+    /// Digests of every stored version's artifact (what the artifact store must keep).
+    pub fn artifact_digests(&self) -> Result<std::collections::HashSet<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT doc FROM versions").map_err(db_error)?;
+        let docs = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        let mut digests = std::collections::HashSet::new();
+        for doc in docs {
+            let v: ModelVersion = from_json(&doc)?;
+            digests.extend(v.artifact_digest);
+        }
+        Ok(digests)
+    }
+
+    // --- endpoints ----------------------------------------------------------------------
+
+    pub fn insert_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
+        let inserted = self
+            .lock()
+            .execute(
+                "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                params![stored.endpoint.name.as_str(), to_json(stored)?],
+            )
+            .map_err(db_error)?;
+        if inserted == 0 {
+            return Err(Error::already_exists(ResourceKind::Endpoint, &stored.endpoint.name));
+        }
+        Ok(())
+    }
+
+    pub fn get_endpoint(&self, name: &EndpointName) -> Result<StoredEndpoint> {
+        let doc: Option<String> = self
+            .lock()
+            .query_row("SELECT doc FROM endpoints WHERE name = ?1", [name.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db_error)?;
+        from_json(&doc.ok_or_else(|| Error::not_found(ResourceKind::Endpoint, name))?)
+    }
+
+    pub fn put_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE endpoints SET doc = ?2 WHERE name = ?1",
+                params![stored.endpoint.name.as_str(), to_json(stored)?],
+            )
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Err(Error::not_found(ResourceKind::Endpoint, &stored.endpoint.name));
+        }
+        Ok(())
+    }
+
+    pub fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute("DELETE FROM endpoints WHERE name = ?1", [name.as_str()])
+            .map_err(db_error)?;
+        tx.execute("DELETE FROM instance_processes WHERE endpoint = ?1", [name.as_str()])
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    pub fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
+        let size = page.size()?;
+        let after = page.page_token.as_deref().map(decode_cursor).transpose()?;
+        let docs: Vec<String> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare("SELECT doc FROM endpoints WHERE name > ?1 ORDER BY name LIMIT ?2")
+                .map_err(db_error)?;
+            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)?
+        };
+        let more = docs.len() > size as usize;
+        let items: Vec<StoredEndpoint> = docs
+            .iter()
+            .take(size as usize)
+            .map(|d| from_json(d))
+            .collect::<Result<_>>()?;
+        let next = more
+            .then(|| items.last().map(|e| encode_cursor(e.endpoint.name.as_str())))
+            .flatten();
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
+    /// Every endpoint (for recovery at start and reference checks).
+    pub fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT doc FROM endpoints ORDER BY name").map_err(db_error)?;
+        let docs = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    // --- instance processes -------------------------------------------------------------
+
+    pub fn record_process(&self, record: &ProcessRecord) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
+                 DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
+                params![record.endpoint, record.instance, record.pid, record.start_time as i64],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub fn forget_process(&self, endpoint: &str, instance: &str) -> Result<()> {
+        self.lock()
+            .execute(
+                "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
+                params![endpoint, instance],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub fn take_processes(&self) -> Result<Vec<ProcessRecord>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_error)?;
+        let records = {
+            let mut stmt = tx
+                .prepare("SELECT endpoint, instance, pid, start_time FROM instance_processes")
+                .map_err(db_error)?;
+            stmt.query_map([], |r| {
+                Ok(ProcessRecord {
+                    endpoint: r.get(0)?,
+                    instance: r.get(1)?,
+                    pid: r.get(2)?,
+                    start_time: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?
+        };
+        tx.execute("DELETE FROM instance_processes", []).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlm_core::{Approval, Tags};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        (dir, store)
+    }
+
+    fn model(name: &str) -> Model {
+        Model::new(ModelName::new(name).unwrap(), None, Tags::new(), Utc::now())
+    }
+
+    fn version(model: &str) -> ModelVersion {
+        let now = Utc::now();
+        serde_json::from_value(serde_json::json!({
+            "model": model, "version": 0, "artifact_uri": "/a", "artifact_digest": null,
+            "image": "rt", "environment": {}, "approval": "pending", "description": null,
+            "created_at": now, "updated_at": now
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_state_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.insert_model(&model("m")).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get_model(&ModelName::new("m").unwrap()).unwrap().name.as_str(), "m");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Store::open(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer mlm"), "{err}");
+    }
+
+    #[test]
+    fn versions_number_per_model_and_never_reuse() {
+        let (_dir, store) = store();
+        store.insert_model(&model("a")).unwrap();
+        store.insert_model(&model("b")).unwrap();
+        let mut v = version("a");
+        store.insert_version(&mut v).unwrap();
+        assert_eq!(v.version, 1);
+        store.insert_version(&mut v).unwrap();
+        assert_eq!(v.version, 2);
+        let mut w = version("b");
+        store.insert_version(&mut w).unwrap();
+        assert_eq!(w.version, 1);
+        let a = ModelName::new("a").unwrap();
+        store.delete_version(&a, 2).unwrap();
+        store.insert_version(&mut v).unwrap();
+        assert_eq!(v.version, 3);
+        assert_eq!(store.get_model(&a).unwrap().latest_version, Some(3));
+        let mut updated = store.get_version(&a, 1).unwrap();
+        updated.approval = Approval::Approved;
+        store.put_version(&updated).unwrap();
+        assert_eq!(store.get_version(&a, 1).unwrap().approval, Approval::Approved);
+    }
+
+    #[test]
+    fn missing_things_are_not_found_with_the_right_kind() {
+        let (_dir, store) = store();
+        let m = ModelName::new("m").unwrap();
+        let err = store.get_version(&m, 1).unwrap_err().to_string();
+        assert_eq!(err, "model 'm' not found");
+        store.insert_model(&model("m")).unwrap();
+        let err = store.get_version(&m, 1).unwrap_err().to_string();
+        assert_eq!(err, "model version 'm/1' not found");
+        let mut orphan = version("zz");
+        assert!(store.insert_version(&mut orphan).unwrap_err().to_string().contains("'zz'"));
+    }
+
+    #[test]
+    fn process_records_are_taken_once() {
+        let (_dir, store) = store();
+        let rec = ProcessRecord {
+            endpoint: "e".into(),
+            instance: "primary-1".into(),
+            pid: 42,
+            start_time: 7,
+        };
+        store.record_process(&rec).unwrap();
+        assert_eq!(store.take_processes().unwrap(), vec![rec]);
+        assert!(store.take_processes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_are_logged_newest_first() {
+        let (_dir, store) = store();
+        store.log_event("endpoint/e", "created", None).unwrap();
+        store.log_event("endpoint/e", "in_service", Some("2 instances")).unwrap();
+        let events = store.events("endpoint/e", 10).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].1, "in_service");
+        assert_eq!(events[0].2.as_deref(), Some("2 instances"));
+    }
+}
