@@ -132,7 +132,7 @@ impl ServerlessConfig {
     }
 
     fn validate(&self, variant: &VariantName) -> Result<()> {
-        if !(1024..=6144).contains(&self.memory_mb) || self.memory_mb % 1024 != 0 {
+        if !(1024..=6144).contains(&self.memory_mb) || !self.memory_mb.is_multiple_of(1024) {
             return Err(Error::invalid(format!(
                 "variant '{variant}': serverless memory_mb {} must be 1024, 2048, ... 6144",
                 self.memory_mb
@@ -313,7 +313,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// A managed endpoint as `request` creates it, in `status`.
-    pub fn from_request(request: &CreateEndpointRequest, status: EndpointStatus, now: DateTime<Utc>) -> Self {
+    pub fn from_request(
+        request: &CreateEndpointRequest,
+        status: EndpointStatus,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             name: request.name.clone(),
             status,

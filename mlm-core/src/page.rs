@@ -91,7 +91,7 @@ pub fn decode_cursor(token: &str) -> Result<String> {
             "page_token '{token}' is not a token this API issued"
         ))
     };
-    if token.is_empty() || token.len() % 2 != 0 {
+    if token.is_empty() || !token.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes = (0..token.len())

@@ -316,10 +316,13 @@ impl ArtifactStore {
                     .find_map(|a| fs::canonicalize(a).ok());
                 match anchor {
                     Some(a) if self.under_canonical_root(&a) => match e.kind() {
-                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Err(
-                            Error::invalid(format!("artifact '{uri}' does not exist")),
-                        ),
-                        _ => Err(Error::provider(format!("cannot resolve artifact '{uri}'"), e)),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+                            Err(Error::invalid(format!("artifact '{uri}' does not exist")))
+                        }
+                        _ => Err(Error::provider(
+                            format!("cannot resolve artifact '{uri}'"),
+                            e,
+                        )),
                     },
                     _ => Err(outside()),
                 }
@@ -328,7 +331,9 @@ impl ArtifactStore {
     }
 
     fn under_canonical_root(&self, canonical: &Path) -> bool {
-        self.roots.iter().any(|r| canonical.starts_with(&r.canonical))
+        self.roots
+            .iter()
+            .any(|r| canonical.starts_with(&r.canonical))
     }
 
     /// Moves a complete staging tree to its content address.
@@ -602,29 +607,33 @@ fn create_file(path: &Path) -> io::Result<File> {
 }
 
 /// Copies `src` to `dst` in chunks, counting bytes against the budget as they arrive (the
-/// declared size may lie or the source may grow).
+/// declared size may lie or the source may grow); returns how many were copied.
 fn copy_counted(
     src: &mut dyn Read,
     dst: &mut File,
     budget: &mut Budget<'_>,
     read_error: &dyn Fn(io::Error) -> Error,
-) -> Result<()> {
+) -> Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0;
     loop {
         let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(copied),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_error(e)),
         };
         budget.add_bytes(n as u64)?;
         dst.write_all(&buf[..n]).map_err(write_error)?;
+        copied += n as u64;
     }
 }
 
 /// Copies the directory `src` (canonical) into the empty directory `dest`.
 fn copy_dir(uri: &str, src: &Path, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
-    let walk = WalkDir::new(src).follow_links(false).follow_root_links(false);
+    let walk = WalkDir::new(src)
+        .follow_links(false)
+        .follow_root_links(false);
     for entry in walk {
         let entry =
             entry.map_err(|e| Error::provider(format!("cannot read artifact '{uri}'"), e))?;
@@ -704,9 +713,9 @@ fn copy_file(
     budget.check_bytes(meta.len())?;
     let mut input = open_checked(uri, Some(name), src, meta)?;
     let mut output = create_file(dst).map_err(write_error)?;
-    let read_error =
-        |e| Error::provider(format!("cannot read '{name}' of artifact '{uri}'"), e);
-    copy_counted(&mut input, &mut output, budget, &read_error)
+    let read_error = |e| Error::provider(format!("cannot read '{name}' of artifact '{uri}'"), e);
+    copy_counted(&mut input, &mut output, budget, &read_error)?;
+    Ok(())
 }
 
 /// GNU long name / pax headers seen since the last real entry.
@@ -727,7 +736,8 @@ impl PendingHeaders {
 fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
     let corrupt =
         |e: io::Error| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {e}"));
-    let corrupt_msg = |msg: &str| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {msg}"));
+    let corrupt_msg =
+        |msg: &str| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {msg}"));
     let mut archive = tar::Archive::new(MultiGzDecoder::new(BufReader::new(file)));
     // Raw mode: we handle long names and pax headers ourselves, with a size cap.
     let entries = archive.entries().map_err(corrupt)?.raw(true);
@@ -754,7 +764,9 @@ fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -
                     _ => pending.pax.replace(data).is_some(),
                 };
                 if slot_taken {
-                    return Err(corrupt_msg("two extension headers of one kind for one entry"));
+                    return Err(corrupt_msg(
+                        "two extension headers of one kind for one entry",
+                    ));
                 }
                 continue;
             }
@@ -775,7 +787,9 @@ fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -
             // In raw mode the reader advances by the header's size; a differing pax size
             // would make us read the archive differently from other tools.
             if let Some(pax_size) = pax_value(pax, "size").map_err(corrupt)? {
-                let parsed = std::str::from_utf8(pax_size).ok().and_then(|s| s.parse::<u64>().ok());
+                let parsed = std::str::from_utf8(pax_size)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
                 if parsed != Some(size) {
                     return Err(reject("has a pax size record, which is not supported"));
                 }
@@ -786,10 +800,16 @@ fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -
             EntryType::Directory => true,
             // Old tars mark directories as regular entries with a trailing slash.
             EntryType::Regular | EntryType::Continuous => raw_name.ends_with(b"/") && size == 0,
-            EntryType::Symlink => return Err(reject("is a symlink; archives may not contain links")),
-            EntryType::Link => return Err(reject("is a hard link; archives may not contain links")),
+            EntryType::Symlink => {
+                return Err(reject("is a symlink; archives may not contain links"));
+            }
+            EntryType::Link => {
+                return Err(reject("is a hard link; archives may not contain links"));
+            }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(reject("is a device or fifo; archives may contain only files and directories"));
+                return Err(reject(
+                    "is a device or fifo; archives may contain only files and directories",
+                ));
             }
             EntryType::GNUSparse => return Err(reject("is a sparse file, which is not supported")),
             other => {
@@ -799,7 +819,7 @@ fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -
                 )));
             }
         };
-        let rel = safe_relative_path(&raw_name).map_err(|why| reject(why))?;
+        let rel = safe_relative_path(&raw_name).map_err(&reject)?;
 
         if is_dir {
             budget.add_bytes(size)?;
@@ -815,10 +835,15 @@ fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -
         budget.add_entry()?;
         budget.check_bytes(size)?;
         let mut output = create_file(&dest.join(&rel)).map_err(|e| staging_conflict(e, &reject))?;
-        copy_counted(&mut entry, &mut output, budget, &corrupt)?;
+        // A tar cut short inside a well-formed gzip stream just ends early.
+        if copy_counted(&mut entry, &mut output, budget, &corrupt)? != size {
+            return Err(corrupt_msg("the archive is truncated"));
+        }
     }
     if !pending.is_empty() {
-        return Err(corrupt_msg("ends with an extension header that describes no entry"));
+        return Err(corrupt_msg(
+            "ends with an extension header that describes no entry",
+        ));
     }
     Ok(())
 }
@@ -834,9 +859,8 @@ fn entry_name<R: Read>(
         return Ok(long[..end].to_vec());
     }
     if let Some(pax) = &headers.pax {
-        let path = pax_value(pax, "path").map_err(|e| {
-            Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {e}"))
-        })?;
+        let path = pax_value(pax, "path")
+            .map_err(|e| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {e}")))?;
         if let Some(path) = path {
             return Ok(path.to_vec());
         }
@@ -983,7 +1007,11 @@ fn is_dir_no_follow(path: &Path) -> bool {
 fn seal(root: &Path) -> io::Result<()> {
     for entry in WalkDir::new(root).follow_links(false).contents_first(true) {
         let entry = entry?;
-        let mode = if entry.file_type().is_dir() { 0o555 } else { 0o444 };
+        let mode = if entry.file_type().is_dir() {
+            0o555
+        } else {
+            0o444
+        };
         fs::set_permissions(entry.path(), Permissions::from_mode(mode))?;
     }
     Ok(())
@@ -1012,7 +1040,9 @@ fn remove_tree(path: &Path) -> io::Result<()> {
 
 /// Locks a mutex, ignoring poisoning: the set stays consistent whatever panicked.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Untrusted names for messages and logs: lossy UTF-8, control characters and quotes escaped.
@@ -1074,6 +1104,13 @@ mod tests {
         }
     }
 
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            // Stored artifacts are read-only: give write access back so the temp dir can go.
+            let _ = unseal(&self.base);
+        }
+    }
+
     /// A small model directory with a nested and an empty directory.
     fn write_model(dir: &Path) {
         fs::create_dir_all(dir.join("code")).unwrap();
@@ -1099,13 +1136,14 @@ mod tests {
             if entry.file_type().is_dir() {
                 builder.append_dir(&name, entry.path()).unwrap();
             } else {
-                builder
-                    .append_path_with_name(entry.path(), &name)
-                    .unwrap();
+                builder.append_path_with_name(entry.path(), &name).unwrap();
             }
         }
         builder.into_inner().unwrap().finish().unwrap();
     }
+
+    /// A tar header and the entry's data.
+    type RawEntry = (tar::Header, Vec<u8>);
 
     /// A header with `name` written into the raw bytes, bypassing `set_path`'s checks.
     fn raw_header(name: &[u8], entry_type: EntryType, size: u64) -> tar::Header {
@@ -1119,7 +1157,7 @@ mod tests {
         header
     }
 
-    fn raw_tar_gz(out: &Path, entries: &[(tar::Header, Vec<u8>)]) {
+    fn raw_tar_gz(out: &Path, entries: &[RawEntry]) {
         let encoder = GzEncoder::new(File::create(out).unwrap(), Compression::default());
         let mut builder = tar::Builder::new(encoder);
         for (header, data) in entries {
@@ -1128,7 +1166,7 @@ mod tests {
         builder.into_inner().unwrap().finish().unwrap();
     }
 
-    fn file_entry(name: &[u8], data: &[u8]) -> (tar::Header, Vec<u8>) {
+    fn file_entry(name: &[u8], data: &[u8]) -> RawEntry {
         (
             raw_header(name, EntryType::Regular, data.len() as u64),
             data.to_vec(),
@@ -1136,7 +1174,7 @@ mod tests {
     }
 
     /// A GNU long-name header announcing `name` for the next entry.
-    fn long_name_entry(name: &[u8]) -> (tar::Header, Vec<u8>) {
+    fn long_name_entry(name: &[u8]) -> RawEntry {
         let mut data = name.to_vec();
         data.push(0);
         (
@@ -1146,7 +1184,7 @@ mod tests {
     }
 
     /// A pax header with one `key=value` record.
-    fn pax_entry(key: &str, value: &[u8]) -> (tar::Header, Vec<u8>) {
+    fn pax_entry(key: &str, value: &[u8]) -> RawEntry {
         let body_len = key.len() + value.len() + 3; // ' ', '=', '\n'
         let mut len = body_len + 1;
         while len != body_len + len.to_string().len() {
@@ -1173,7 +1211,9 @@ mod tests {
 
     fn assert_no_staging(f: &Fixture) {
         assert!(
-            f.store_entries().iter().all(|n| !n.starts_with(STAGING_PREFIX)),
+            f.store_entries()
+                .iter()
+                .all(|n| !n.starts_with(STAGING_PREFIX)),
             "staging left behind: {:?}",
             f.store_entries()
         );
@@ -1195,7 +1235,10 @@ mod tests {
 
         let hex = stored.digest.strip_prefix("sha256:").unwrap();
         assert!(is_digest_hex(hex), "{}", stored.digest);
-        assert_eq!(stored.path, f.base.join("store").join(format!("sha256-{hex}")));
+        assert_eq!(
+            stored.path,
+            f.base.join("store").join(format!("sha256-{hex}"))
+        );
         assert_eq!(
             fs::read(stored.path.join("code/inference.py")).unwrap(),
             b"print('hi')\n"
@@ -1205,6 +1248,13 @@ mod tests {
         let dir_mode = fs::metadata(stored.path.join("code")).unwrap().mode();
         assert_eq!(file_mode & 0o777, 0o444);
         assert_eq!(dir_mode & 0o777, 0o555);
+        // Permissions bind everyone but root (which CI may run as).
+        if fs::metadata(&stored.path).unwrap().uid() != 0 {
+            let write = OpenOptions::new()
+                .write(true)
+                .open(stored.path.join("model.bin"));
+            assert_eq!(write.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        }
         assert_eq!(f.store.path_of(&stored.digest).unwrap(), stored.path);
         assert_eq!(f.store_entries(), vec![format!("sha256-{hex}")]);
     }
@@ -1258,6 +1308,22 @@ mod tests {
             fs::read(from_dir.path.join("model.bin")).unwrap(),
             b"\x00\x01weights\xff"
         );
+    }
+
+    #[test]
+    fn concurrent_imports_of_the_same_content_agree() {
+        let f = Fixture::new();
+        let src = f.root.join("churn");
+        write_model(&src);
+        let results: Vec<StoredArtifact> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| f.import(&src))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(f.store_entries().len(), 1, "{:?}", f.store_entries());
     }
 
     #[test]
@@ -1376,7 +1442,10 @@ mod tests {
         write_model(&escaping);
         symlink(f.base.join("outside/secret"), escaping.join("code/leak")).unwrap();
         let msg = invalid(f.import(&escaping));
-        assert!(msg.contains("symlink 'code/leak' points outside the artifact directory"), "{msg}");
+        assert!(
+            msg.contains("symlink 'code/leak' points outside the artifact directory"),
+            "{msg}"
+        );
         assert!(!msg.contains("outside/secret"), "{msg}");
 
         // Leaving the artifact's own directory is refused even if it stays in the root.
@@ -1405,7 +1474,11 @@ mod tests {
         symlink("model.bin", linked.join("alias.bin")).unwrap();
         let stored = f.import(&linked).unwrap();
         assert_eq!(stored.digest, f.import(&plain).unwrap().digest);
-        assert!(fs::symlink_metadata(stored.path.join("alias.bin")).unwrap().is_file());
+        assert!(
+            fs::symlink_metadata(stored.path.join("alias.bin"))
+                .unwrap()
+                .is_file()
+        );
     }
 
     #[test]
@@ -1432,22 +1505,56 @@ mod tests {
         hard.as_old_mut().linkname[..11].copy_from_slice(b"/etc/passwd");
         hard.set_cksum();
 
-        let cases: Vec<(&str, Vec<(tar::Header, Vec<u8>)>, &str)> = vec![
-            ("dotdot", vec![file_entry(b"../x", b"x")], "entry '../x' has a '..' path component"),
-            ("nested-dotdot", vec![file_entry(b"a/../../x", b"x")], "'..' path component"),
-            ("absolute", vec![file_entry(b"/abs", b"x")], "entry '/abs' has an absolute path"),
-            ("symlink", vec![(link, vec![])], "entry 'evil-link' is a symlink"),
-            ("hardlink", vec![(hard, vec![])], "entry 'evil-hard' is a hard link"),
-            ("fifo", vec![(raw_header(b"p", EntryType::Fifo, 0), vec![])], "entry 'p' is a device or fifo"),
-            ("chardev", vec![(raw_header(b"c", EntryType::Char, 0), vec![])], "entry 'c' is a device or fifo"),
+        let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
+            (
+                "dotdot",
+                vec![file_entry(b"../x", b"x")],
+                "entry '../x' has a '..' path component",
+            ),
+            (
+                "nested-dotdot",
+                vec![file_entry(b"a/../../x", b"x")],
+                "'..' path component",
+            ),
+            (
+                "absolute",
+                vec![file_entry(b"/abs", b"x")],
+                "entry '/abs' has an absolute path",
+            ),
+            (
+                "symlink",
+                vec![(link, vec![])],
+                "entry 'evil-link' is a symlink",
+            ),
+            (
+                "hardlink",
+                vec![(hard, vec![])],
+                "entry 'evil-hard' is a hard link",
+            ),
+            (
+                "fifo",
+                vec![(raw_header(b"p", EntryType::Fifo, 0), vec![])],
+                "entry 'p' is a device or fifo",
+            ),
+            (
+                "chardev",
+                vec![(raw_header(b"c", EntryType::Char, 0), vec![])],
+                "entry 'c' is a device or fifo",
+            ),
             (
                 "long-name",
-                vec![long_name_entry(b"../../escape"), file_entry(b"innocent", b"x")],
+                vec![
+                    long_name_entry(b"../../escape"),
+                    file_entry(b"innocent", b"x"),
+                ],
                 "entry '../../escape' has a '..'",
             ),
             (
                 "pax-path",
-                vec![pax_entry("path", b"/etc/cron.d/x"), file_entry(b"innocent", b"x")],
+                vec![
+                    pax_entry("path", b"/etc/cron.d/x"),
+                    file_entry(b"innocent", b"x"),
+                ],
                 "entry '/etc/cron.d/x' has an absolute path",
             ),
             (
@@ -1460,7 +1567,11 @@ mod tests {
                 vec![file_entry(b"a", b"1"), file_entry(b"a/b", b"2")],
                 "entry 'a/b' conflicts",
             ),
-            ("empty-name", vec![file_entry(b"./", b"1")], "has an empty path"),
+            (
+                "empty-name",
+                vec![file_entry(b"./", b"1")],
+                "has an empty path",
+            ),
         ];
         for (name, entries, expected) in cases {
             let archive = f.root.join(format!("{name}.tar.gz"));
@@ -1513,7 +1624,10 @@ mod tests {
             fs::write(many.join(name), b"x").unwrap();
         }
         let msg = invalid(f.import(&many));
-        assert!(msg.contains("exceeds the limit of 3 files and directories"), "{msg}");
+        assert!(
+            msg.contains("exceeds the limit of 3 files and directories"),
+            "{msg}"
+        );
         let many_tar = f.root.join("many.tar.gz");
         tar_gz_of(&many, &many_tar, false);
         assert!(invalid(f.import(&many_tar)).contains("limit of 3 files"));
@@ -1537,7 +1651,8 @@ mod tests {
         assert!(invalid(f.import(&not_gzip)).contains("is not a valid .tar.gz"));
 
         let gzip_not_tar = f.root.join("data.tgz");
-        let mut encoder = GzEncoder::new(File::create(&gzip_not_tar).unwrap(), Compression::default());
+        let mut encoder =
+            GzEncoder::new(File::create(&gzip_not_tar).unwrap(), Compression::default());
         encoder.write_all(&[b'z'; 2000]).unwrap();
         encoder.finish().unwrap();
         assert!(invalid(f.import(&gzip_not_tar)).contains("is not a valid .tar.gz"));
@@ -1551,10 +1666,28 @@ mod tests {
         fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         assert!(invalid(f.import(&truncated)).contains("is not a valid .tar.gz"));
 
+        let empty = f.root.join("empty.tar.gz");
+        fs::write(&empty, b"").unwrap();
+        assert!(invalid(f.import(&empty)).contains("is not a valid .tar.gz"));
+
+        // Cut inside an entry's data, then compressed properly.
+        let mut tar_bytes = tar::Builder::new(Vec::new());
+        let (header, data) = file_entry(b"weights", &[5u8; 100]);
+        tar_bytes.append(&header, data.as_slice()).unwrap();
+        let tar_bytes = tar_bytes.into_inner().unwrap();
+        let short_tar = f.root.join("short.tar.gz");
+        let mut encoder = GzEncoder::new(File::create(&short_tar).unwrap(), Compression::default());
+        encoder.write_all(&tar_bytes[..512 + 10]).unwrap();
+        encoder.finish().unwrap();
+        assert!(invalid(f.import(&short_tar)).contains("the archive is truncated"));
+
         let plain = f.root.join("model.bin");
         fs::write(&plain, b"weights").unwrap();
         let msg = invalid(f.import(&plain));
-        assert!(msg.contains("neither a directory nor a .tar.gz/.tgz archive"), "{msg}");
+        assert!(
+            msg.contains("neither a directory nor a .tar.gz/.tgz archive"),
+            "{msg}"
+        );
         assert_no_staging(&f);
         assert!(f.store_entries().is_empty());
     }
@@ -1562,10 +1695,16 @@ mod tests {
     #[test]
     fn only_local_paths_are_accepted() {
         let f = Fixture::new();
-        for uri in ["s3://bucket/model.tar.gz", "http://example.invalid/m", "hf://org/model"] {
+        for uri in [
+            "s3://bucket/model.tar.gz",
+            "http://example.invalid/m",
+            "hf://org/model",
+        ] {
             let msg = invalid(f.store.import(uri));
             assert!(
-                msg.contains("the local backend reads only local paths under the configured artifact roots"),
+                msg.contains(
+                    "the local backend reads only local paths under the configured artifact roots"
+                ),
                 "{msg}"
             );
         }
@@ -1601,7 +1740,10 @@ mod tests {
         let absent = format!("sha256:{}", "0".repeat(64));
         let err = f.store.path_of(&absent).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-        assert!(err.to_string().contains("is not in the artifact store"), "{err}");
+        assert!(
+            err.to_string().contains("is not in the artifact store"),
+            "{err}"
+        );
         assert_eq!(f.store.path_of(&stored.digest).unwrap(), stored.path);
     }
 
@@ -1616,7 +1758,9 @@ mod tests {
         let kept = f.import(&a).unwrap();
         let dropped = f.import(&b).unwrap();
         // Stored files are read-only; that must not block removal.
-        let mode = fs::metadata(dropped.path.join("code/inference.py")).unwrap().mode();
+        let mode = fs::metadata(dropped.path.join("code/inference.py"))
+            .unwrap()
+            .mode();
         assert_eq!(mode & 0o222, 0);
 
         let store_dir = f.base.join("store");
@@ -1651,7 +1795,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let base = fs::canonicalize(tmp.path()).unwrap();
         let store = ArtifactStore::new(base.join("store"), std::slice::from_ref(&base)).unwrap();
-        assert!(invalid(store.import(base.to_str().unwrap())).contains("overlaps the artifact store"));
+        assert!(
+            invalid(store.import(base.to_str().unwrap())).contains("overlaps the artifact store")
+        );
         let inner = base.join("store").display().to_string();
         assert!(invalid(store.import(&inner)).contains("overlaps the artifact store"));
     }
@@ -1660,9 +1806,13 @@ mod tests {
     fn new_rejects_missing_roots() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("no-such-root");
-        let err = ArtifactStore::new(tmp.path().join("store"), &[missing.clone()]).unwrap_err();
+        let err = ArtifactStore::new(tmp.path().join("store"), std::slice::from_ref(&missing))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
 
         let file = tmp.path().join("file");
         fs::write(&file, b"").unwrap();

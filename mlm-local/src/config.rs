@@ -35,7 +35,10 @@ pub struct RuntimeConfig {
 
 impl RuntimeConfig {
     /// A runtime running `command` with `args`.
-    pub fn new(command: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        command: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             command: command.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -103,6 +106,10 @@ pub struct LocalConfig {
     /// How long one invocation may take.
     #[serde(with = "secs", rename = "invoke_timeout_secs")]
     pub invoke_timeout: Duration,
+    /// Largest artifact (unpacked bytes) a version may have.
+    pub max_artifact_bytes: u64,
+    /// Most files and directories an artifact may have.
+    pub max_artifact_files: u64,
     /// How much metric history is kept in memory per instance.
     #[serde(with = "secs", rename = "metrics_retention_secs")]
     pub metrics_retention: Duration,
@@ -120,6 +127,8 @@ impl Default for LocalConfig {
             drain_timeout: Duration::from_secs(30),
             invoke_timeout: Duration::from_secs(60),
             metrics_retention: Duration::from_secs(3 * 3600),
+            max_artifact_bytes: 10 * 1024 * 1024 * 1024,
+            max_artifact_files: 100_000,
         }
     }
 }

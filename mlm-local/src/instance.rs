@@ -33,7 +33,15 @@ pub(crate) fn http_client() -> HttpClient {
 
 /// Variables a runtime process inherits from the server; everything else (credentials, tokens)
 /// stays out of model code.
-const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT"];
+const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "SYSTEMROOT",
+];
 
 /// What it takes to start one instance.
 pub(crate) struct Launch<'a> {

@@ -32,7 +32,8 @@ mod instance;
 mod metrics;
 mod provider;
 mod router;
-mod store;
+pub(crate) mod store;
 
 pub use config::{InstanceProfile, LocalConfig, RuntimeConfig};
 pub use provider::LocalProvider;
+pub use store::LifecycleEvent;

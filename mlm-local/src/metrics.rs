@@ -185,10 +185,15 @@ impl ResourceSampler {
             let Ok(device) = nvml.device_by_index(index) else {
                 continue;
             };
-            let total = device.memory_info().map(|m| m.total.max(1) as f64).unwrap_or(1.0);
+            let total = device
+                .memory_info()
+                .map(|m| m.total.max(1) as f64)
+                .unwrap_or(1.0);
             if let Ok(processes) = device.running_compute_processes() {
                 for p in processes {
-                    if let nvml_wrapper::enums::device::UsedGpuMemory::Used(bytes) = p.used_gpu_memory {
+                    if let nvml_wrapper::enums::device::UsedGpuMemory::Used(bytes) =
+                        p.used_gpu_memory
+                    {
                         by_pid.entry(p.pid).or_default().1 += bytes as f64 / total * 100.0;
                     }
                 }
@@ -224,9 +229,24 @@ mod tests {
     fn query_filters_and_buckets() {
         let mut ring = MetricRing::new(Duration::from_secs(3600));
         let now = Utc::now();
-        ring.push(sample(now - chrono::Duration::seconds(30), "a", MetricKind::Invocations, 1.0));
-        ring.push(sample(now - chrono::Duration::seconds(20), "b", MetricKind::Invocations, 1.0));
-        ring.push(sample(now - chrono::Duration::seconds(10), "a", MetricKind::CpuUtilization, 50.0));
+        ring.push(sample(
+            now - chrono::Duration::seconds(30),
+            "a",
+            MetricKind::Invocations,
+            1.0,
+        ));
+        ring.push(sample(
+            now - chrono::Duration::seconds(20),
+            "b",
+            MetricKind::Invocations,
+            1.0,
+        ));
+        ring.push(sample(
+            now - chrono::Duration::seconds(10),
+            "a",
+            MetricKind::CpuUtilization,
+            50.0,
+        ));
         let mut q = MetricQuery::last(
             EndpointName::new("e").unwrap(),
             vec![MetricKind::Invocations, MetricKind::ModelLatency],
@@ -248,7 +268,12 @@ mod tests {
     fn retention_drops_old_samples() {
         let mut ring = MetricRing::new(Duration::from_secs(60));
         let now = Utc::now();
-        ring.push(sample(now - chrono::Duration::seconds(120), "a", MetricKind::Invocations, 1.0));
+        ring.push(sample(
+            now - chrono::Duration::seconds(120),
+            "a",
+            MetricKind::Invocations,
+            1.0,
+        ));
         ring.push(sample(now, "a", MetricKind::Invocations, 1.0));
         assert_eq!(ring.samples.len(), 1);
     }

@@ -23,8 +23,8 @@ use crate::artifacts::ArtifactStore;
 use crate::config::LocalConfig;
 use crate::instance::{HttpClient, InstanceHandle, Launch, http_client};
 use crate::metrics::{ResourceSampler, Sample};
-use crate::router::{EndpointRuntime, RestartState, VariantRoute};
-use crate::store::{ProcessRecord, Store, StoredEndpoint};
+use crate::router::{EndpointRuntime, VariantRoute};
+use crate::store::{LifecycleEvent, ProcessRecord, Store, StoredEndpoint};
 
 /// The embedded backend: models and endpoints on this machine.
 ///
@@ -46,6 +46,9 @@ struct Inner {
     /// Serialises checks-then-writes across resources (a version is not deleted while an
     /// endpoint that serves it is being created).
     control: tokio::sync::Mutex<()>,
+    /// Imports hold it shared until their version is recorded; artifact garbage collection
+    /// holds it exclusively, so it never removes an artifact a new version is about to use.
+    artifact_gc: tokio::sync::RwLock<()>,
     sampler: Mutex<ResourceSampler>,
     monitor: Mutex<Option<JoinHandle<()>>>,
     shutting_down: AtomicBool,
@@ -77,7 +80,8 @@ impl LocalProvider {
             ))
         })?;
         let store = Store::open(&dir.join("state.db"))?;
-        let artifacts = ArtifactStore::new(dir.join("artifacts"), &config.artifact_roots)?;
+        let artifacts = ArtifactStore::new(dir.join("artifacts"), &config.artifact_roots)?
+            .with_limits(config.max_artifact_bytes, config.max_artifact_files);
         let provider = Self {
             inner: Arc::new(Inner {
                 config,
@@ -86,6 +90,7 @@ impl LocalProvider {
                 client: http_client(),
                 endpoints: RwLock::new(HashMap::new()),
                 control: tokio::sync::Mutex::new(()),
+                artifact_gc: tokio::sync::RwLock::new(()),
                 sampler: Mutex::new(ResourceSampler::new()),
                 monitor: Mutex::new(None),
                 shutting_down: AtomicBool::new(false),
@@ -95,7 +100,11 @@ impl LocalProvider {
         provider.stop_stale_processes()?;
         provider.recover_endpoints()?;
         let monitor = tokio::spawn(monitor_loop(Arc::downgrade(&provider.inner)));
-        *provider.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(monitor);
+        *provider
+            .inner
+            .monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(monitor);
         Ok(provider)
     }
 
@@ -110,7 +119,13 @@ impl LocalProvider {
     /// [`open`]: Self::open
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        if let Some(monitor) = self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(monitor) = self
+            .inner
+            .monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             monitor.abort();
         }
         let runtimes: Vec<Arc<EndpointRuntime>> = self.inner.runtimes();
@@ -137,7 +152,13 @@ impl LocalProvider {
     #[doc(hidden)]
     pub fn simulate_crash(self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        if let Some(monitor) = self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(monitor) = self
+            .inner
+            .monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             monitor.abort();
         }
         // Leak the instance handles so their kill-on-drop never fires; the data directory lock
@@ -164,12 +185,8 @@ impl LocalProvider {
             .unwrap_or_default()
     }
 
-    /// Lifecycle events of an endpoint, newest first: `(time, event, detail)`.
-    pub fn endpoint_events(
-        &self,
-        name: &EndpointName,
-        limit: u32,
-    ) -> Result<Vec<(chrono::DateTime<Utc>, String, Option<String>)>> {
+    /// Lifecycle events of an endpoint, newest first.
+    pub fn endpoint_events(&self, name: &EndpointName, limit: u32) -> Result<Vec<LifecycleEvent>> {
         self.inner.store.events(&endpoint_resource(name), limit)
     }
 
@@ -218,8 +235,12 @@ impl LocalProvider {
                     };
                     self.inner.store.put_endpoint(&stored)?;
                     self.inner.log(&name, "recovering", None);
-                    let specs: Vec<VariantSpec> =
-                        stored.endpoint.variants.iter().map(Variant::to_spec).collect();
+                    let specs: Vec<VariantSpec> = stored
+                        .endpoint
+                        .variants
+                        .iter()
+                        .map(Variant::to_spec)
+                        .collect();
                     tokio::spawn(run_create(self.inner.clone(), rt, specs));
                 }
             }
@@ -230,11 +251,15 @@ impl LocalProvider {
 
 fn validate_config(config: &LocalConfig) -> Result<()> {
     if config.instance_types.is_empty() {
-        return Err(Error::invalid("the local backend needs at least one instance type"));
+        return Err(Error::invalid(
+            "the local backend needs at least one instance type",
+        ));
     }
     for (name, runtime) in &config.runtimes {
         if runtime.command.trim().is_empty() {
-            return Err(Error::invalid(format!("runtime '{name}' has an empty command")));
+            return Err(Error::invalid(format!(
+                "runtime '{name}' has an empty command"
+            )));
         }
     }
     if config.health_interval.is_zero() {
@@ -262,7 +287,10 @@ impl Inner {
     }
 
     fn add_runtime(&self, name: &EndpointName) -> Arc<EndpointRuntime> {
-        let rt = Arc::new(EndpointRuntime::new(name.clone(), self.config.metrics_retention));
+        let rt = Arc::new(EndpointRuntime::new(
+            name.clone(),
+            self.config.metrics_retention,
+        ));
         self.endpoints
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -271,7 +299,10 @@ impl Inner {
     }
 
     fn log(&self, name: &EndpointName, event: &str, detail: Option<&str>) {
-        if let Err(e) = self.store.log_event(&endpoint_resource(name), event, detail) {
+        if let Err(e) = self
+            .store
+            .log_event(&endpoint_resource(name), event, detail)
+        {
             tracing::warn!(endpoint = %name, "could not log event {event}: {e}");
         }
         match detail {
@@ -315,7 +346,8 @@ impl Inner {
                         problems.push(format!(
                             "instance {} failed ({}); restarting",
                             i.id,
-                            i.exit_reason().unwrap_or_else(|| "not answering /ping".into())
+                            i.exit_reason()
+                                .unwrap_or_else(|| "not answering /ping".into())
                         ));
                     }
                 }
@@ -355,10 +387,17 @@ impl Inner {
                     "variant '{}': instance type '{t}' is not configured on this server \
                      (configured: {})",
                     v.name,
-                    self.config.instance_types.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.config
+                        .instance_types
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
-            let version = self.store.get_version(&v.model_version.model, v.model_version.version)?;
+            let version = self
+                .store
+                .get_version(&v.model_version.model, v.model_version.version)?;
             if !self.config.runtimes.contains_key(&version.image) {
                 return Err(Error::FailedPrecondition(format!(
                     "version {} uses runtime '{}', which is no longer configured on this server",
@@ -403,7 +442,10 @@ impl Inner {
             ))
         })?;
         let digest = version.artifact_digest.as_deref().ok_or_else(|| {
-            Error::FailedPrecondition(format!("version {} has no stored artifact", spec.model_version))
+            Error::FailedPrecondition(format!(
+                "version {} has no stored artifact",
+                spec.model_version
+            ))
         })?;
         let model_dir = self.artifacts.path_of(digest)?;
         let mut started = Vec::new();
@@ -501,7 +543,11 @@ async fn run_create(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, specs: Vec<Vari
             s.endpoint.status = EndpointStatus::InService;
         }
     });
-    inner.log(&rt.name, "in_service", Some(&format!("{count} instance(s)")));
+    inner.log(
+        &rt.name,
+        "in_service",
+        Some(&format!("{count} instance(s)")),
+    );
 }
 
 /// Moves an endpoint to `target`: variants whose version and instance type are unchanged keep
@@ -613,7 +659,12 @@ async fn monitor_loop(weak: std::sync::Weak<Inner>) {
         let runtimes = inner.runtimes();
         let pids: Vec<u32> = runtimes
             .iter()
-            .flat_map(|rt| rt.table().iter().flat_map(|r| r.instances.iter().map(|i| i.pid)).collect::<Vec<_>>())
+            .flat_map(|rt| {
+                rt.table()
+                    .iter()
+                    .flat_map(|r| r.instances.iter().map(|i| i.pid))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let figures = inner
             .sampler
@@ -703,7 +754,11 @@ async fn check_instance(
                 inner.log(
                     &rt.name,
                     "instance_failed",
-                    Some(&format!("{}: {reason}; last output: {}", instance.id, instance.output_tail())),
+                    Some(&format!(
+                        "{}: {reason}; last output: {}",
+                        instance.id,
+                        instance.output_tail()
+                    )),
                 );
                 schedule_restart(inner.clone(), rt.clone(), instance.clone());
             }
@@ -718,7 +773,7 @@ async fn check_instance(
 fn schedule_restart(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, failed: Arc<InstanceHandle>) {
     let attempts = {
         let mut restarts = rt.restarts.lock().unwrap_or_else(|p| p.into_inner());
-        let state = restarts.entry(failed.id.clone()).or_insert_with(RestartState::default);
+        let state = restarts.entry(failed.id.clone()).or_default();
         if state.in_progress {
             return;
         }
@@ -726,8 +781,9 @@ fn schedule_restart(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, failed: Arc<Ins
         state.attempts += 1;
         state.attempts
     };
-    let delay = Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
-        .min(Duration::from_secs(30));
+    let delay =
+        Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(30));
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let outcome = restart(&inner, &rt, &failed).await;
@@ -736,12 +792,20 @@ fn schedule_restart(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, failed: Arc<Ins
         state.in_progress = false;
         match outcome {
             Ok(()) => {}
-            Err(e) => inner.log(&rt.name, "restart_failed", Some(&format!("{}: {e}", failed.id))),
+            Err(e) => inner.log(
+                &rt.name,
+                "restart_failed",
+                Some(&format!("{}: {e}", failed.id)),
+            ),
         }
     });
 }
 
-async fn restart(inner: &Arc<Inner>, rt: &Arc<EndpointRuntime>, failed: &Arc<InstanceHandle>) -> Result<()> {
+async fn restart(
+    inner: &Arc<Inner>,
+    rt: &Arc<EndpointRuntime>,
+    failed: &Arc<InstanceHandle>,
+) -> Result<()> {
     if inner.shutting_down.load(Ordering::SeqCst) {
         return Ok(());
     }
@@ -764,12 +828,22 @@ async fn restart(inner: &Arc<Inner>, rt: &Arc<EndpointRuntime>, failed: &Arc<Ins
             instances: r
                 .instances
                 .iter()
-                .map(|i| if Arc::ptr_eq(i, failed) { new.clone() } else { i.clone() })
+                .map(|i| {
+                    if Arc::ptr_eq(i, failed) {
+                        new.clone()
+                    } else {
+                        i.clone()
+                    }
+                })
                 .collect(),
         })
         .collect();
     rt.set_table(new_table);
-    inner.log(&rt.name, "instance_restarted", Some(&format!("{} replaced {}", new.id, failed.id)));
+    inner.log(
+        &rt.name,
+        "instance_restarted",
+        Some(&format!("{} replaced {}", new.id, failed.id)),
+    );
     Ok(())
 }
 
@@ -824,16 +898,27 @@ impl ModelRegistry for LocalProvider {
     async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion> {
         request.validate()?;
         if !self.inner.config.runtimes.contains_key(&request.image) {
-            let configured: Vec<&str> = self.inner.config.runtimes.keys().map(String::as_str).collect();
+            let configured: Vec<&str> = self
+                .inner
+                .config
+                .runtimes
+                .keys()
+                .map(String::as_str)
+                .collect();
             return Err(Error::invalid(format!(
                 "image '{}' is not a runtime configured on this server; the local backend runs \
                  only operator-configured runtimes (configured: {})",
                 request.image,
-                if configured.is_empty() { "none".to_string() } else { configured.join(", ") }
+                if configured.is_empty() {
+                    "none".to_string()
+                } else {
+                    configured.join(", ")
+                }
             )));
         }
         // A missing model is reported before any artifact is copied.
         self.inner.store.get_model(&request.model)?;
+        let _no_gc = self.inner.artifact_gc.read().await;
         let artifacts = self.inner.clone();
         let uri = request.artifact_uri.clone();
         let stored = tokio::task::spawn_blocking(move || artifacts.artifacts.import(&uri))
@@ -848,7 +933,11 @@ impl ModelRegistry for LocalProvider {
         self.inner.store.get_version(model, version)
     }
 
-    async fn list_versions(&self, model: &ModelName, page: PageRequest) -> Result<Page<ModelVersion>> {
+    async fn list_versions(
+        &self,
+        model: &ModelName,
+        page: PageRequest,
+    ) -> Result<Page<ModelVersion>> {
         self.inner.store.list_versions(model, &page)
     }
 
@@ -874,15 +963,25 @@ impl ModelRegistry for LocalProvider {
         if !serving.is_empty() {
             return Err(Error::FailedPrecondition(format!(
                 "version {reference} is deployed on endpoint(s) {}: update or delete them first",
-                serving.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                serving
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         self.inner.store.delete_version(model, version)?;
-        let keep = self.inner.store.artifact_digests()?;
-        let inner = self.inner.clone();
         // Artifacts no version refers to any more are garbage; removing them is best effort.
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = inner.artifacts.remove_unreferenced(&keep) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _gc = inner.artifact_gc.write().await;
+            let collect = inner.clone();
+            let removed = tokio::task::spawn_blocking(move || {
+                let keep = collect.store.artifact_digests()?;
+                collect.artifacts.remove_unreferenced(&keep)
+            })
+            .await;
+            if let Ok(Err(e)) = removed {
                 tracing::warn!("could not remove unreferenced artifacts: {e}");
             }
         });
@@ -895,7 +994,9 @@ impl EndpointManager for LocalProvider {
     async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
         request.validate()?;
         if request.data_capture.is_some() {
-            return Err(Error::Unsupported("the local backend does not capture data".into()));
+            return Err(Error::Unsupported(
+                "the local backend does not capture data".into(),
+            ));
         }
         if request.deployment.is_some() {
             return Err(Error::Unsupported(
@@ -951,7 +1052,8 @@ impl EndpointManager for LocalProvider {
         stored.endpoint.updated_at = Utc::now();
         stored.pending = Some(plan.target.clone());
         self.inner.store.put_endpoint(&stored)?;
-        self.inner.log(&request.name, "updating", Some(&format!("{:?}", plan.kind)));
+        self.inner
+            .log(&request.name, "updating", Some(&format!("{:?}", plan.kind)));
         tokio::spawn(run_update(self.inner.clone(), rt, plan.target));
         Ok(self.inner.describe(stored))
     }
@@ -986,8 +1088,12 @@ impl EndpointManager for LocalProvider {
                 request.endpoint, stored.endpoint.status
             )));
         }
-        rt.invoke(&self.inner.client, request, self.inner.config.invoke_timeout)
-            .await
+        rt.invoke(
+            &self.inner.client,
+            request,
+            self.inner.config.invoke_timeout,
+        )
+        .await
     }
 }
 

@@ -89,7 +89,10 @@ impl EndpointRuntime {
 
     /// A fresh instance id for `variant` (`primary-3`).
     pub fn next_instance_id(&self, variant: &VariantName) -> String {
-        format!("{variant}-{}", self.next_instance.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{variant}-{}",
+            self.next_instance.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     pub fn record(&self, samples: impl IntoIterator<Item = Sample>) {
@@ -119,7 +122,10 @@ impl EndpointRuntime {
             })
             .filter(|v| v.healthy_count() > 0)
             .collect();
-        let total: f32 = candidates.iter().map(|v| v.spec.weight.max(f32::MIN_POSITIVE)).sum();
+        let total: f32 = candidates
+            .iter()
+            .map(|v| v.spec.weight.max(f32::MIN_POSITIVE))
+            .sum();
         let mut rng = rand::rng();
         let mut point = rng.random::<f32>() * total;
         let variant = candidates
@@ -131,7 +137,10 @@ impl EndpointRuntime {
             .or(candidates.last())
             .ok_or_else(|| {
                 Error::provider_msg(
-                    format!("endpoint '{}' has no healthy instance right now; retry shortly", self.name),
+                    format!(
+                        "endpoint '{}' has no healthy instance right now; retry shortly",
+                        self.name
+                    ),
                     true,
                 )
             })?;
@@ -175,7 +184,9 @@ impl EndpointRuntime {
         loop {
             attempt += 1;
             let (variant, in_flight) = match self.pick(request.target_variant.as_ref()) {
-                Err(Error::Provider { retryable: true, .. }) if attempt < 3 => continue,
+                Err(Error::Provider {
+                    retryable: true, ..
+                }) if attempt < 3 => continue,
                 other => other?,
             };
             let started = std::time::Instant::now();
@@ -211,7 +222,13 @@ impl EndpointRuntime {
         }
     }
 
-    fn record_invocation(&self, variant: &VariantName, instance: &Arc<str>, micros: f64, status: u16) {
+    fn record_invocation(
+        &self,
+        variant: &VariantName,
+        instance: &Arc<str>,
+        micros: f64,
+        status: u16,
+    ) {
         let at = Utc::now();
         let sample = |kind, value| Sample {
             at,
@@ -251,8 +268,9 @@ async fn forward(
     timeout: Duration,
 ) -> Forwarded {
     let id: Arc<str> = Arc::from(instance.id.as_str());
-    let mut builder = hyper::Request::post(format!("http://127.0.0.1:{}/invocations", instance.port))
-        .header(hyper::header::CONTENT_TYPE, &request.content_type);
+    let mut builder =
+        hyper::Request::post(format!("http://127.0.0.1:{}/invocations", instance.port))
+            .header(hyper::header::CONTENT_TYPE, &request.content_type);
     if let Some(accept) = &request.accept {
         builder = builder.header(hyper::header::ACCEPT, accept);
     }
@@ -307,7 +325,11 @@ fn answer(
     body: Bytes,
 ) -> Result<InvokeResponse> {
     if (200..300).contains(&status) {
-        return Ok(InvokeResponse::new(body.to_vec(), content_type, Some(variant)));
+        return Ok(InvokeResponse::new(
+            body.to_vec(),
+            content_type,
+            Some(variant),
+        ));
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
     if (400..500).contains(&status) {

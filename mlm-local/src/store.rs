@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use mlm_core::{
-    Endpoint, EndpointName, Error, Model, ModelName, ModelVersion, Page, PageRequest,
-    ResourceKind, Result, VariantSpec, decode_cursor, encode_cursor,
+    Endpoint, EndpointName, Error, Model, ModelName, ModelVersion, Page, PageRequest, ResourceKind,
+    Result, VariantSpec, decode_cursor, encode_cursor,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,17 @@ pub(crate) struct StoredEndpoint {
     pub pending: Option<Vec<VariantSpec>>,
 }
 
+/// One entry of an endpoint's lifecycle log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened (`creating`, `in_service`, `instance_failed`, …).
+    pub event: String,
+    /// Details, such as a failure reason.
+    pub detail: Option<String>,
+}
+
 /// A process started for an instance, recorded so a restarted server can stop leftovers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProcessRecord {
@@ -92,10 +103,14 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_error)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_error)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
         let store = Self {
             conn: Mutex::new(conn),
         };
@@ -143,7 +158,7 @@ impl Store {
     }
 
     /// The most recent events of a resource, newest first.
-    pub fn events(&self, resource: &str, limit: u32) -> Result<Vec<(DateTime<Utc>, String, Option<String>)>> {
+    pub fn events(&self, resource: &str, limit: u32) -> Result<Vec<LifecycleEvent>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
@@ -152,7 +167,11 @@ impl Store {
             .map_err(db_error)?;
         let rows = stmt
             .query_map(params![resource, limit], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .map_err(db_error)?;
         rows.map(|row| {
@@ -160,7 +179,7 @@ impl Store {
             let at = DateTime::parse_from_rfc3339(&at)
                 .map_err(|e| Error::provider("bad event time", e))?
                 .with_timezone(&Utc);
-            Ok((at, event, detail))
+            Ok(LifecycleEvent { at, event, detail })
         })
         .collect()
     }
@@ -188,12 +207,15 @@ impl Store {
 
     fn model_in(conn: &Connection, name: &ModelName) -> Result<Model> {
         let doc: Option<String> = conn
-            .query_row("SELECT doc FROM models WHERE name = ?1", [name.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT doc FROM models WHERE name = ?1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_error)?;
-        let mut model: Model = from_json(
-            &doc.ok_or_else(|| Error::not_found(ResourceKind::Model, name))?,
-        )?;
+        let mut model: Model =
+            from_json(&doc.ok_or_else(|| Error::not_found(ResourceKind::Model, name))?)?;
         model.latest_version = conn
             .query_row(
                 "SELECT MAX(version) FROM versions WHERE model = ?1",
@@ -249,9 +271,11 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         let versions: u32 = tx
-            .query_row("SELECT COUNT(*) FROM versions WHERE model = ?1", [name.as_str()], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM versions WHERE model = ?1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
             .map_err(db_error)?;
         if versions > 0 {
             return Err(Error::FailedPrecondition(format!(
@@ -311,12 +335,19 @@ impl Store {
             None => {
                 // Say which one is missing: the model or just the version.
                 self.get_model(model)?;
-                Err(Error::not_found(ResourceKind::ModelVersion, format!("{model}/{version}")))
+                Err(Error::not_found(
+                    ResourceKind::ModelVersion,
+                    format!("{model}/{version}"),
+                ))
             }
         }
     }
 
-    pub fn list_versions(&self, model: &ModelName, page: &PageRequest) -> Result<Page<ModelVersion>> {
+    pub fn list_versions(
+        &self,
+        model: &ModelName,
+        page: &PageRequest,
+    ) -> Result<Page<ModelVersion>> {
         self.get_model(model)?;
         let size = page.size()?;
         let after: u32 = match page.page_token.as_deref().map(decode_cursor).transpose()? {
@@ -380,7 +411,10 @@ impl Store {
             .map_err(db_error)?;
         if deleted == 0 {
             self.get_model(model)?;
-            return Err(Error::not_found(ResourceKind::ModelVersion, format!("{model}/{version}")));
+            return Err(Error::not_found(
+                ResourceKind::ModelVersion,
+                format!("{model}/{version}"),
+            ));
         }
         Ok(())
     }
@@ -413,7 +447,10 @@ impl Store {
             )
             .map_err(db_error)?;
         if inserted == 0 {
-            return Err(Error::already_exists(ResourceKind::Endpoint, &stored.endpoint.name));
+            return Err(Error::already_exists(
+                ResourceKind::Endpoint,
+                &stored.endpoint.name,
+            ));
         }
         Ok(())
     }
@@ -421,7 +458,11 @@ impl Store {
     pub fn get_endpoint(&self, name: &EndpointName) -> Result<StoredEndpoint> {
         let doc: Option<String> = self
             .lock()
-            .query_row("SELECT doc FROM endpoints WHERE name = ?1", [name.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT doc FROM endpoints WHERE name = ?1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_error)?;
         from_json(&doc.ok_or_else(|| Error::not_found(ResourceKind::Endpoint, name))?)
@@ -436,7 +477,10 @@ impl Store {
             )
             .map_err(db_error)?;
         if changed == 0 {
-            return Err(Error::not_found(ResourceKind::Endpoint, &stored.endpoint.name));
+            return Err(Error::not_found(
+                ResourceKind::Endpoint,
+                &stored.endpoint.name,
+            ));
         }
         Ok(())
     }
@@ -446,8 +490,11 @@ impl Store {
         let tx = conn.transaction().map_err(db_error)?;
         tx.execute("DELETE FROM endpoints WHERE name = ?1", [name.as_str()])
             .map_err(db_error)?;
-        tx.execute("DELETE FROM instance_processes WHERE endpoint = ?1", [name.as_str()])
-            .map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM instance_processes WHERE endpoint = ?1",
+            [name.as_str()],
+        )
+        .map_err(db_error)?;
         tx.commit().map_err(db_error)
     }
 
@@ -471,7 +518,11 @@ impl Store {
             .map(|d| from_json(d))
             .collect::<Result<_>>()?;
         let next = more
-            .then(|| items.last().map(|e| encode_cursor(e.endpoint.name.as_str())))
+            .then(|| {
+                items
+                    .last()
+                    .map(|e| encode_cursor(e.endpoint.name.as_str()))
+            })
             .flatten();
         Ok(Page {
             items,
@@ -482,7 +533,9 @@ impl Store {
     /// Every endpoint (for recovery at start and reference checks).
     pub fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT doc FROM endpoints ORDER BY name").map_err(db_error)?;
+        let mut stmt = conn
+            .prepare("SELECT doc FROM endpoints ORDER BY name")
+            .map_err(db_error)?;
         let docs = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(db_error)?
@@ -499,7 +552,12 @@ impl Store {
                 "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
                  DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
-                params![record.endpoint, record.instance, record.pid, record.start_time as i64],
+                params![
+                    record.endpoint,
+                    record.instance,
+                    record.pid,
+                    record.start_time as i64
+                ],
             )
             .map_err(db_error)?;
         Ok(())
@@ -534,7 +592,8 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db_error)?
         };
-        tx.execute("DELETE FROM instance_processes", []).map_err(db_error)?;
+        tx.execute("DELETE FROM instance_processes", [])
+            .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         Ok(records)
     }
@@ -574,7 +633,14 @@ mod tests {
             store.insert_model(&model("m")).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.get_model(&ModelName::new("m").unwrap()).unwrap().name.as_str(), "m");
+        assert_eq!(
+            store
+                .get_model(&ModelName::new("m").unwrap())
+                .unwrap()
+                .name
+                .as_str(),
+            "m"
+        );
     }
 
     #[test]
@@ -611,7 +677,10 @@ mod tests {
         let mut updated = store.get_version(&a, 1).unwrap();
         updated.approval = Approval::Approved;
         store.put_version(&updated).unwrap();
-        assert_eq!(store.get_version(&a, 1).unwrap().approval, Approval::Approved);
+        assert_eq!(
+            store.get_version(&a, 1).unwrap().approval,
+            Approval::Approved
+        );
     }
 
     #[test]
@@ -624,7 +693,13 @@ mod tests {
         let err = store.get_version(&m, 1).unwrap_err().to_string();
         assert_eq!(err, "model version 'm/1' not found");
         let mut orphan = version("zz");
-        assert!(store.insert_version(&mut orphan).unwrap_err().to_string().contains("'zz'"));
+        assert!(
+            store
+                .insert_version(&mut orphan)
+                .unwrap_err()
+                .to_string()
+                .contains("'zz'")
+        );
     }
 
     #[test]
@@ -645,10 +720,12 @@ mod tests {
     fn events_are_logged_newest_first() {
         let (_dir, store) = store();
         store.log_event("endpoint/e", "created", None).unwrap();
-        store.log_event("endpoint/e", "in_service", Some("2 instances")).unwrap();
+        store
+            .log_event("endpoint/e", "in_service", Some("2 instances"))
+            .unwrap();
         let events = store.events("endpoint/e", 10).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].1, "in_service");
-        assert_eq!(events[0].2.as_deref(), Some("2 instances"));
+        assert_eq!(events[0].event, "in_service");
+        assert_eq!(events[0].detail.as_deref(), Some("2 instances"));
     }
 }

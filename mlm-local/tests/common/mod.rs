@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlm_core::conformance::{Fixture, SampleInvocation};
 use mlm_core::WaitOptions;
+use mlm_core::conformance::{Fixture, SampleInvocation};
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
 pub const RUNTIME: &str = "agnews-classifier";
@@ -35,7 +35,10 @@ pub fn config(data_dir: &Path) -> LocalConfig {
         .with_artifact_root(example_dir())
         .with_runtime(
             RUNTIME,
-            RuntimeConfig::new("python3", [example_dir().join("serve.py").display().to_string()]),
+            RuntimeConfig::new(
+                "python3",
+                [example_dir().join("serve.py").display().to_string()],
+            ),
         )
         .with_health_interval(Duration::from_millis(200))
         .with_drain_timeout(Duration::from_secs(10))
@@ -50,7 +53,9 @@ pub fn wait() -> WaitOptions {
 pub fn sample() -> SampleInvocation {
     SampleInvocation {
         content_type: "application/json".into(),
-        body: serde_json::json!({ "sentence": SPORTS }).to_string().into_bytes(),
+        body: serde_json::json!({ "sentence": SPORTS })
+            .to_string()
+            .into_bytes(),
         expected: "Sports".into(),
     }
 }

@@ -1,0 +1,562 @@
+//! Behaviour beyond the shared contract: recovery after a crash, instance restarts, updates
+//! under load without failed requests, artifact confinement and the runtime allow-list.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{SPORTS, provider, wait};
+use mlm_core::{
+    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
+    EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, InvokeRequest, ModelName,
+    ModelRegistry, Observability, UpdateEndpointRequest, VariantChange, VariantName, VersionRef,
+};
+use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
+
+fn name<T: TryFrom<&'static str>>(s: &'static str) -> T
+where
+    T::Error: std::fmt::Debug,
+{
+    T::try_from(s).expect("valid name")
+}
+
+async fn register(p: &LocalProvider, model: &str, env: &[(&str, &str)]) -> VersionRef {
+    let model = ModelName::new(model).unwrap();
+    if p.get_model(&model).await.is_err() {
+        p.create_model(CreateModelRequest::new(model.clone()))
+            .await
+            .unwrap();
+    }
+    let mut req = CreateVersionRequest::new(
+        model,
+        common::model_dir().display().to_string(),
+        common::RUNTIME,
+    )
+    .with_approval(Approval::Approved);
+    for (k, v) in env {
+        req = req.with_env(*k, *v);
+    }
+    p.create_version(req).await.unwrap().reference()
+}
+
+async fn deploy(
+    p: &LocalProvider,
+    endpoint: &str,
+    version: VersionRef,
+    count: u32,
+) -> EndpointName {
+    let endpoint = EndpointName::new(endpoint).unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        endpoint.clone(),
+        version,
+        "ml.m5.large",
+        count,
+    ))
+    .await
+    .unwrap();
+    p.wait_until_ready(&endpoint, wait()).await.unwrap();
+    endpoint
+}
+
+async fn classify(p: &LocalProvider, endpoint: &EndpointName) -> mlm_core::Result<String> {
+    let answer = p
+        .invoke(InvokeRequest::json(
+            endpoint.clone(),
+            &serde_json::json!({ "sentence": SPORTS }),
+        ))
+        .await?;
+    Ok(answer.json()?["category"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+fn alive(pid: u32) -> bool {
+    // Signal 0 checks existence; a zombie still counts, so look at /proc state too.
+    let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2) == Some("Z"))
+        .unwrap_or(false);
+    exists && !zombie
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_come_back_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LocalProvider::open(common::config(dir.path()))
+        .await
+        .unwrap();
+    let version = register(&first, "news", &[]).await;
+    let endpoint = deploy(&first, "news", version.clone(), 2).await;
+    let old_pids = first.instance_pids(&endpoint);
+    assert_eq!(old_pids.len(), 2);
+
+    // As if the server were killed with -9: instance processes are left running.
+    first.simulate_crash();
+    assert!(
+        old_pids.iter().all(|p| alive(*p)),
+        "the crash should leave the instances running"
+    );
+
+    let second = LocalProvider::open(common::config(dir.path()))
+        .await
+        .unwrap();
+    let back = second.wait_until_ready(&endpoint, wait()).await.unwrap();
+    assert_eq!(back.variants[0].current_instance_count, Some(2));
+    assert_eq!(classify(&second, &endpoint).await.unwrap(), "Sports");
+    let new_pids = second.instance_pids(&endpoint);
+    assert!(new_pids.iter().all(|p| !old_pids.contains(p)));
+    for _ in 0..50 {
+        if old_pids.iter().all(|p| !alive(*p)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        old_pids.iter().all(|p| !alive(*p)),
+        "leftover instances were not stopped"
+    );
+    let model = second
+        .get_version(&version.model, version.version)
+        .await
+        .unwrap();
+    assert_eq!(
+        model.approval,
+        Approval::Approved,
+        "registry state survived"
+    );
+    let events = second.endpoint_events(&endpoint, 20).unwrap();
+    assert!(events.iter().any(|e| e.event == "recovering"), "{events:?}");
+    second.shutdown().await;
+    assert!(
+        new_pids.iter().all(|p| !alive(*p)),
+        "shutdown stops instances"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let (dir, _first) = provider().await;
+    let err = LocalProvider::open(common::config(dir.path()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    assert!(err.to_string().contains("in use"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_instance_is_reported_and_restarted() {
+    let (_dir, p) = provider().await;
+    // The example server exits right after its first answer.
+    let version = register(&p, "crashy", &[("MLM_EXAMPLE_CRASH_AFTER", "1")]).await;
+    let endpoint = deploy(&p, "crashy", version, 1).await;
+    let before = p.instance_pids(&endpoint);
+    assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
+
+    let mut saw_failure = false;
+    let mut restarted = false;
+    for _ in 0..300 {
+        let e = p.get_endpoint(&endpoint).await.unwrap();
+        let o = p.endpoint_overview(&endpoint).await.unwrap();
+        if e.status == EndpointStatus::SystemUpdating
+            || o.instances
+                .iter()
+                .any(|i| i.status == mlm_core::InstanceStatus::Failed)
+        {
+            saw_failure = true;
+            assert!(
+                e.failure_reason.as_deref().unwrap_or("").contains("exited"),
+                "the reason names the exit: {:?}",
+                e.failure_reason
+            );
+        }
+        let now = p.instance_pids(&endpoint);
+        if !now.is_empty() && now != before && e.status == EndpointStatus::InService {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_failure, "the crash was never reported");
+    assert!(restarted, "the instance was not restarted");
+    let events = p.endpoint_events(&endpoint, 20).unwrap();
+    let failed = events
+        .iter()
+        .find(|e| e.event == "instance_failed")
+        .expect("failure logged");
+    assert!(
+        failed
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("exit status: 1"),
+        "{failed:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.event == "instance_restarted"),
+        "{events:?}"
+    );
+    assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
+}
+
+/// Runs `workers` loops of invocations until `stop`, counting successes and failures.
+fn load(
+    p: &LocalProvider,
+    endpoint: &EndpointName,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> (
+    Arc<AtomicU64>,
+    Arc<AtomicU64>,
+    Vec<tokio::task::JoinHandle<Vec<String>>>,
+) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let handles = (0..workers)
+        .map(|_| {
+            let (p, endpoint, stop) = (p.clone(), endpoint.clone(), stop.clone());
+            let (ok, failed) = (ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut errors = Vec::new();
+                // Bounded: at most 2,000 requests per worker whatever happens.
+                for _ in 0..2_000 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match classify(&p, &endpoint).await {
+                        Ok(c) if c == "Sports" => ok.fetch_add(1, Ordering::SeqCst),
+                        Ok(other) => {
+                            errors.push(format!("wrong answer {other}"));
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                        Err(e) => {
+                            errors.push(e.to_string());
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                    };
+                }
+                errors
+            })
+        })
+        .collect();
+    (ok, failed, handles)
+}
+
+async fn finish(
+    stop: Arc<AtomicBool>,
+    handles: Vec<tokio::task::JoinHandle<Vec<String>>>,
+) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut errors = Vec::new();
+    for h in handles {
+        errors.extend(h.await.unwrap());
+    }
+    errors
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_down_under_load_fails_no_request() {
+    let (_dir, p) = provider().await;
+    let version = register(&p, "busy", &[("MLM_EXAMPLE_DELAY_MS", "20")]).await;
+    let endpoint = deploy(&p, "busy", version, 3).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, _failed, handles) = load(&p, &endpoint, 6, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.update_endpoint(
+        UpdateEndpointRequest::new(endpoint.clone())
+            .with_change(VariantChange::new(name::<VariantName>("primary")).with_instance_count(1)),
+    )
+    .await
+    .unwrap();
+    let e = p.wait_until_ready(&endpoint, wait()).await.unwrap();
+    assert_eq!(e.variants[0].current_instance_count, Some(1));
+    let errors = finish(stop, handles).await;
+    assert!(
+        errors.is_empty(),
+        "requests failed while scaling down: {errors:?}"
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 20,
+        "the load generator barely ran"
+    );
+    assert_eq!(p.instance_pids(&endpoint).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_out_a_new_version_under_load_fails_no_request() {
+    let (_dir, p) = provider().await;
+    let v1 = register(&p, "rollout", &[("MLM_EXAMPLE_DELAY_MS", "20")]).await;
+    let v2 = register(&p, "rollout", &[("MLM_EXAMPLE_DELAY_MS", "10")]).await;
+    let endpoint = deploy(&p, "rollout", v1.clone(), 2).await;
+    let old = p.instance_pids(&endpoint);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, _failed, handles) = load(&p, &endpoint, 6, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let updating = p
+        .update_endpoint(UpdateEndpointRequest::new(endpoint.clone()).with_change(
+            VariantChange::new(name::<VariantName>("primary")).with_model_version(v2.clone()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(updating.status, EndpointStatus::Updating);
+    // A second update while one runs is refused, not queued or merged.
+    let again =
+        p.update_endpoint(UpdateEndpointRequest::new(endpoint.clone()).with_change(
+            VariantChange::new(name::<VariantName>("primary")).with_instance_count(3),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::FailedPrecondition, "{again}");
+    let e = p.wait_until_ready(&endpoint, wait()).await.unwrap();
+    assert_eq!(e.variants[0].model_version, v2);
+    let errors = finish(stop, handles).await;
+    assert!(
+        errors.is_empty(),
+        "requests failed during the rollout: {errors:?}"
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 20,
+        "the load generator barely ran"
+    );
+    let new = p.instance_pids(&endpoint);
+    assert_eq!(new.len(), 2);
+    assert!(
+        new.iter().all(|pid| !old.contains(pid)),
+        "the old instances still serve"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_outside_the_roots_are_refused() {
+    let (_dir, p) = provider().await;
+    let model = ModelName::new("confined").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let escape = common::model_dir().join("../../../mlm-local/Cargo.toml");
+    for uri in [
+        "/etc".to_string(),
+        "file:///etc/passwd".to_string(),
+        escape.display().to_string(),
+        "s3://bucket/model.tar.gz".to_string(),
+    ] {
+        let err = p
+            .create_version(CreateVersionRequest::new(
+                model.clone(),
+                &uri,
+                common::RUNTIME,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{uri}: {err}");
+        assert!(!err.to_string().contains("/etc/passwd\n"), "{err}");
+    }
+    let versions = p
+        .list_versions(&model, mlm_core::PageRequest::first())
+        .await
+        .unwrap();
+    assert!(versions.items.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_keeps_its_artifact_when_the_source_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    for file in ["vocab.json", "weights.json"] {
+        std::fs::copy(common::model_dir().join(file), source.path().join(file)).unwrap();
+    }
+    let config = common::config(dir.path()).with_artifact_root(source.path());
+    let p = LocalProvider::open(config).await.unwrap();
+    let model = ModelName::new("immutable").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let v = p
+        .create_version(CreateVersionRequest::new(
+            model.clone(),
+            format!("file://{}", source.path().display()),
+            common::RUNTIME,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        v.artifact_digest
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("sha256:")
+    );
+    // The source is emptied after registration: the version must not notice.
+    std::fs::remove_file(source.path().join("weights.json")).unwrap();
+    let endpoint = deploy(&p, "immutable", v.reference(), 1).await;
+    assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_runtimes_run() {
+    let (_dir, p) = provider().await;
+    let model = ModelName::new("allowlist").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    for image in ["/bin/sh", "python3", "bash -c 'rm -rf /'"] {
+        let err = p
+            .create_version(CreateVersionRequest::new(
+                model.clone(),
+                common::model_dir().display().to_string(),
+                image,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{image}: {err}");
+        assert!(
+            err.to_string().contains("agnews-classifier"),
+            "lists the configured: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_cannot_start_fails_the_endpoint_with_its_reason() {
+    let (_dir, p) = provider().await;
+    let version = register(
+        &p,
+        "broken",
+        &[("MLM_EXAMPLE_FAIL_START", "missing GPU driver")],
+    )
+    .await;
+    let endpoint = EndpointName::new("broken").unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        endpoint.clone(),
+        version,
+        "ml.m5.large",
+        1,
+    ))
+    .await
+    .unwrap();
+    let err = p.wait_until_ready(&endpoint, wait()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    let e = p.get_endpoint(&endpoint).await.unwrap();
+    assert_eq!(e.status, EndpointStatus::Failed);
+    let reason = e.failure_reason.unwrap_or_default();
+    assert!(reason.contains("exit status: 3"), "{reason}");
+    assert!(
+        reason.contains("missing GPU driver"),
+        "stderr is quoted: {reason}"
+    );
+    assert!(p.instance_pids(&endpoint).is_empty());
+    // A failed endpoint can be deleted.
+    p.delete_endpoint(&endpoint).await.unwrap();
+    p.wait_until_deleted(&endpoint, wait()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_command_that_does_not_exist_fails_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: LocalConfig = common::config(dir.path()).with_runtime(
+        "ghost",
+        RuntimeConfig::new("/nonexistent/mlm-runtime", Vec::<String>::new()),
+    );
+    let p = LocalProvider::open(config).await.unwrap();
+    let model = ModelName::new("ghost").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let v = p
+        .create_version(CreateVersionRequest::new(
+            model,
+            common::model_dir().display().to_string(),
+            "ghost",
+        ))
+        .await
+        .unwrap();
+    let endpoint = EndpointName::new("ghost").unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        endpoint.clone(),
+        v.reference(),
+        "ml.m5.large",
+        1,
+    ))
+    .await
+    .unwrap();
+    assert!(p.wait_until_ready(&endpoint, wait()).await.is_err());
+    let e = p.get_endpoint(&endpoint).await.unwrap();
+    assert_eq!(e.status, EndpointStatus::Failed);
+    assert!(
+        e.failure_reason
+            .unwrap_or_default()
+            .contains("could not be started"),
+        "the reason says the command failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_figures_come_from_the_processes() {
+    let (_dir, p) = provider().await;
+    let version = register(&p, "observed", &[("MLM_EXAMPLE_DELAY_MS", "300")]).await;
+    let endpoint = deploy(&p, "observed", version, 1).await;
+    // One slow request in flight is visible in the overview while it runs.
+    let slow = {
+        let (p, endpoint) = (p.clone(), endpoint.clone());
+        tokio::spawn(async move { classify(&p, &endpoint).await })
+    };
+    let mut in_flight_seen = false;
+    for _ in 0..25 {
+        let o = p.endpoint_overview(&endpoint).await.unwrap();
+        if o.instances[0].metrics.in_flight_requests.map(|m| m.value) == Some(1.0) {
+            in_flight_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight_seen, "the in-flight request never showed");
+    assert_eq!(slow.await.unwrap().unwrap(), "Sports");
+    // CPU and memory are sampled by the monitor; GPU stays absent without NVML.
+    let mut sampled = None;
+    for _ in 0..50 {
+        let o = p.endpoint_overview(&endpoint).await.unwrap();
+        if o.instances[0].metrics.memory_utilization.is_some()
+            && o.instances[0].metrics.cpu_utilization.is_some()
+        {
+            sampled = Some(o);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let o = sampled.expect("CPU and memory were never sampled");
+    let m = &o.instances[0].metrics;
+    assert!(m.memory_utilization.unwrap().value > 0.0);
+    assert_eq!(m.in_flight_requests.unwrap().value, 0.0);
+    if !std::path::Path::new("/dev/nvidiactl").exists() {
+        assert!(
+            m.gpu_utilization.is_none(),
+            "no GPU: the figure is absent, not zero"
+        );
+    }
+    // The invocation shows up in the metric history.
+    let series = p
+        .query_metrics(
+            mlm_core::MetricQuery::last(
+                endpoint.clone(),
+                vec![
+                    mlm_core::MetricKind::Invocations,
+                    mlm_core::MetricKind::ModelLatency,
+                ],
+                Duration::from_secs(300),
+                60,
+            )
+            .with_statistic(mlm_core::Statistic::Sum),
+        )
+        .await
+        .unwrap();
+    let invocations: f64 = series[0].points.iter().map(|p| p.value).sum();
+    assert_eq!(invocations, 1.0);
+    let latency: f64 = series[1].points.iter().map(|p| p.value).sum();
+    assert!(
+        latency >= 300_000.0,
+        "latency is in microseconds and includes the delay: {latency}"
+    );
+}
