@@ -56,6 +56,8 @@ pub(crate) struct Launch<'a> {
 /// A running (or exited) instance process.
 pub(crate) struct InstanceHandle {
     pub id: String,
+    /// `id`, shared cheaply with every metric sample.
+    pub key: Arc<str>,
     pub variant: VariantName,
     pub port: u16,
     pub pid: u32,
@@ -146,6 +148,7 @@ impl InstanceHandle {
         })?;
         let pid = child.id().unwrap_or_default();
         Ok(Arc::new(Self {
+            key: Arc::from(launch.id.as_str()),
             id: launch.id,
             variant: launch.variant,
             port,

@@ -47,10 +47,12 @@ impl MetricRing {
         {
             self.samples.pop_front();
         }
-        self.latest
-            .entry(sample.instance.clone())
-            .or_default()
-            .insert(sample.kind, sample.value);
+        if is_gauge(sample.kind) {
+            self.latest
+                .entry(sample.instance.clone())
+                .or_default()
+                .insert(sample.kind, sample.value);
+        }
         self.samples.push_back(sample);
     }
 
@@ -88,6 +90,17 @@ impl MetricRing {
             })
             .collect()
     }
+}
+
+/// Kinds sampled at intervals (whose latest value means "now"), as opposed to per-request ones.
+fn is_gauge(kind: MetricKind) -> bool {
+    !matches!(
+        kind,
+        MetricKind::Invocations
+            | MetricKind::InvocationErrors4xx
+            | MetricKind::InvocationErrors5xx
+            | MetricKind::ModelLatency
+    )
 }
 
 /// Latest resource figures of one process.

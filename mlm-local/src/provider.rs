@@ -185,6 +185,19 @@ impl LocalProvider {
             .unwrap_or_default()
     }
 
+    /// The loopback ports of an endpoint's instances (for benchmarks and diagnostics).
+    pub fn instance_ports(&self, name: &EndpointName) -> Vec<u16> {
+        self.inner
+            .runtime(name)
+            .map(|rt| {
+                rt.table()
+                    .iter()
+                    .flat_map(|r| r.instances.iter().map(|i| i.port))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Lifecycle events of an endpoint, newest first.
     pub fn endpoint_events(&self, name: &EndpointName, limit: u32) -> Result<Vec<LifecycleEvent>> {
         self.inner.store.events(&endpoint_resource(name), limit)
@@ -684,7 +697,7 @@ async fn monitor_loop(weak: std::sync::Weak<Inner>) {
                     .unwrap_or(1)
                     .max(1);
                 for instance in &route.instances {
-                    let id: Arc<str> = Arc::from(instance.id.as_str());
+                    let id = instance.key.clone();
                     let mut push = |kind, value| {
                         samples.push(Sample {
                             at: now,

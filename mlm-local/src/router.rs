@@ -114,54 +114,56 @@ impl EndpointRuntime {
                 self.name
             )));
         }
-        let candidates: Vec<&VariantRoute> = table
-            .iter()
-            .filter(|v| match target {
+        // Allocation-free: this runs on every request.
+        let eligible = |v: &&VariantRoute| {
+            (match target {
                 Some(t) => &v.spec.name == t,
                 None => v.spec.weight > 0.0,
-            })
-            .filter(|v| v.healthy_count() > 0)
-            .collect();
-        let total: f32 = candidates
-            .iter()
-            .map(|v| v.spec.weight.max(f32::MIN_POSITIVE))
-            .sum();
+            }) && v
+                .instances
+                .iter()
+                .any(|i| i.status() == InstanceStatus::InService)
+        };
+        let weight = |v: &VariantRoute| v.spec.weight.max(f32::MIN_POSITIVE);
+        let total: f32 = table.iter().filter(eligible).map(weight).sum();
         let mut rng = rand::rng();
         let mut point = rng.random::<f32>() * total;
-        let variant = candidates
-            .iter()
-            .find(|v| {
-                point -= v.spec.weight.max(f32::MIN_POSITIVE);
-                point <= 0.0
-            })
-            .or(candidates.last())
-            .ok_or_else(|| {
-                Error::provider_msg(
-                    format!(
-                        "endpoint '{}' has no healthy instance right now; retry shortly",
-                        self.name
-                    ),
-                    true,
-                )
-            })?;
+        let mut variant = None;
+        for v in table.iter().filter(eligible) {
+            variant = Some(v);
+            point -= weight(v);
+            if point <= 0.0 {
+                break;
+            }
+        }
+        let variant = variant.ok_or_else(|| {
+            Error::provider_msg(
+                format!(
+                    "endpoint '{}' has no healthy instance right now; retry shortly",
+                    self.name
+                ),
+                true,
+            )
+        })?;
         // Least outstanding requests; ties broken at random so load spreads.
-        let healthy: Vec<&Arc<InstanceHandle>> = variant
-            .instances
-            .iter()
-            .filter(|i| i.status() == InstanceStatus::InService)
-            .collect();
-        let least = healthy
-            .iter()
+        let healthy = || {
+            variant
+                .instances
+                .iter()
+                .filter(|i| i.status() == InstanceStatus::InService)
+        };
+        let least = healthy()
             .map(|i| i.in_flight.load(Ordering::SeqCst))
             .min()
             .unwrap_or(0);
-        let tied: Vec<&&Arc<InstanceHandle>> = healthy
-            .iter()
+        let tied = healthy()
             .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
-            .collect();
-        let chosen = tied
-            .get(rng.random_range(0..tied.len().max(1)))
-            .map(|i| Arc::clone(i))
+            .count();
+        let chosen = healthy()
+            .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
+            .nth(rng.random_range(0..tied.max(1)))
+            .or_else(|| healthy().next())
+            .cloned()
             .ok_or_else(|| Error::provider_msg("the instance left while routing", true))?;
         chosen.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(chosen);
@@ -177,9 +179,11 @@ impl EndpointRuntime {
     pub async fn invoke(
         &self,
         client: &HttpClient,
-        request: InvokeRequest,
+        mut request: InvokeRequest,
         timeout: Duration,
     ) -> Result<InvokeResponse> {
+        // One copy of the payload, shared by retries.
+        let body = Bytes::from(std::mem::take(&mut request.body));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -190,7 +194,7 @@ impl EndpointRuntime {
                 other => other?,
             };
             let started = std::time::Instant::now();
-            let outcome = forward(client, &in_flight.0, &request, timeout).await;
+            let outcome = forward(client, &in_flight.0, &request, body.clone(), timeout).await;
             let micros = started.elapsed().as_micros() as f64;
             drop(in_flight);
             match outcome {
@@ -237,16 +241,14 @@ impl EndpointRuntime {
             kind,
             value,
         };
-        let mut samples = vec![
-            sample(MetricKind::Invocations, 1.0),
-            sample(MetricKind::ModelLatency, micros),
-        ];
+        let mut ring = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        ring.push(sample(MetricKind::Invocations, 1.0));
+        ring.push(sample(MetricKind::ModelLatency, micros));
         match status {
-            400..=499 => samples.push(sample(MetricKind::InvocationErrors4xx, 1.0)),
-            500..=599 => samples.push(sample(MetricKind::InvocationErrors5xx, 1.0)),
+            400..=499 => ring.push(sample(MetricKind::InvocationErrors4xx, 1.0)),
+            500..=599 => ring.push(sample(MetricKind::InvocationErrors5xx, 1.0)),
             _ => {}
         }
-        self.record(samples);
     }
 }
 
@@ -265,16 +267,17 @@ async fn forward(
     client: &HttpClient,
     instance: &InstanceHandle,
     request: &InvokeRequest,
+    body: Bytes,
     timeout: Duration,
 ) -> Forwarded {
-    let id: Arc<str> = Arc::from(instance.id.as_str());
+    let id = instance.key.clone();
     let mut builder =
         hyper::Request::post(format!("http://127.0.0.1:{}/invocations", instance.port))
             .header(hyper::header::CONTENT_TYPE, &request.content_type);
     if let Some(accept) = &request.accept {
         builder = builder.header(hyper::header::ACCEPT, accept);
     }
-    let Ok(http_request) = builder.body(Full::new(Bytes::from(request.body.clone()))) else {
+    let Ok(http_request) = builder.body(Full::new(body)) else {
         return Forwarded::Answered {
             instance: id,
             status: 400,

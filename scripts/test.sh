@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one test command (README quick start, CI): installs what a fresh machine lacks, then runs
+# every check and test. Safe to re-run; a second run reuses the venv and the cargo cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+need() { command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required ($2)" >&2; exit 1; }; }
+
+need cargo "install Rust with rustup: https://rustup.rs"
+need python3 "install Python 3.9 or newer"
+cargo fmt --version >/dev/null 2>&1 || { echo "error: rustfmt is required (rustup component add rustfmt)" >&2; exit 1; }
+cargo clippy --version >/dev/null 2>&1 || { echo "error: clippy is required (rustup component add clippy)" >&2; exit 1; }
+
+# Python venv with the pinned test tools; rebuilt when the pins change.
+VENV=${MLM_TEST_VENV:-.venv}
+stamp="$VENV/.requirements.sha256"
+want=$(cat requirements-test.txt testing/aws-emulator/requirements*.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  step "Python test venv ($VENV)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip==25.3
+  "$VENV/bin/python" -m pip install --quiet -r requirements-test.txt
+  echo "$want" > "$stamp"
+fi
+PY="$VENV/bin/python"
+
+step "rustfmt"
+cargo fmt --all --check
+
+step "clippy (-D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p mlm-core --all-targets --all-features --locked -- -D warnings
+
+step "rustdoc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p mlm-core --no-deps --all-features --locked
+
+step "Rust tests (unit, conformance, integration, doc)"
+cargo test --workspace --locked
+cargo test -p mlm-core --all-features --locked
+
+step "benchmarks compile"
+cargo bench --workspace --no-run --locked
+
+step "Python tests (example runtime, AWS emulator)"
+"$PY" -m pytest -q -p no:cacheprovider examples/agnews-classifier
+"$PY" -m pytest -q -p no:cacheprovider testing/aws-emulator/tests
+
+step "all tests passed"
