@@ -100,17 +100,7 @@ pub trait EndpointManagerExt: EndpointManager {
                         "endpoint '{name}' is being deleted"
                     )));
                 }
-                status => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Error::Timeout(format!(
-                            "endpoint '{name}' was still {status} after {:?}",
-                            options.timeout
-                        )));
-                    }
-                    tokio::time::sleep(interval.min(deadline - now)).await;
-                    interval = (interval * 2).min(options.max_interval);
-                }
+                status => backoff(name, status, &options, deadline, &mut interval).await?,
             }
         }
     }
@@ -125,15 +115,7 @@ pub trait EndpointManagerExt: EndpointManager {
                 Err(e) => return Err(e),
                 Ok(e) => e.status,
             };
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::Timeout(format!(
-                    "endpoint '{name}' was still {status} after {:?}",
-                    options.timeout
-                )));
-            }
-            tokio::time::sleep(interval.min(deadline - now)).await;
-            interval = (interval * 2).min(options.max_interval);
+            backoff(name, status, &options, deadline, &mut interval).await?;
         }
     }
 
@@ -144,6 +126,27 @@ pub trait EndpointManagerExt: EndpointManager {
 }
 
 impl<T: EndpointManager + ?Sized> EndpointManagerExt for T {}
+
+/// Sleeps before the next poll (never past `deadline`) and doubles `interval` up to the
+/// maximum; `Timeout` naming the last status once the deadline has passed.
+async fn backoff(
+    name: &EndpointName,
+    status: EndpointStatus,
+    options: &WaitOptions,
+    deadline: Instant,
+    interval: &mut Duration,
+) -> Result<()> {
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(Error::Timeout(format!(
+            "endpoint '{name}' was still {status} after {:?}",
+            options.timeout
+        )));
+    }
+    tokio::time::sleep((*interval).min(deadline - now)).await;
+    *interval = (*interval * 2).min(options.max_interval);
+    Ok(())
+}
 
 /// Exhaustive listing for registries.
 pub trait ModelRegistryExt: ModelRegistry {

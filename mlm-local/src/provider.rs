@@ -174,28 +174,12 @@ impl LocalProvider {
 
     /// The process ids of an endpoint's instances (for tests and diagnostics).
     pub fn instance_pids(&self, name: &EndpointName) -> Vec<u32> {
-        self.inner
-            .runtime(name)
-            .map(|rt| {
-                rt.table()
-                    .iter()
-                    .flat_map(|r| r.instances.iter().map(|i| i.pid))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.inner.each_instance(name, |i| i.pid)
     }
 
     /// The loopback ports of an endpoint's instances (for benchmarks and diagnostics).
     pub fn instance_ports(&self, name: &EndpointName) -> Vec<u16> {
-        self.inner
-            .runtime(name)
-            .map(|rt| {
-                rt.table()
-                    .iter()
-                    .flat_map(|r| r.instances.iter().map(|i| i.port))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.inner.each_instance(name, |i| i.port)
     }
 
     /// Lifecycle events of an endpoint, newest first.
@@ -282,6 +266,17 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
 }
 
 impl Inner {
+    fn each_instance<T>(&self, name: &EndpointName, f: impl Fn(&InstanceHandle) -> T) -> Vec<T> {
+        self.runtime(name)
+            .map(|rt| {
+                rt.table()
+                    .iter()
+                    .flat_map(|r| r.instances.iter().map(|i| f(i)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn runtimes(&self) -> Vec<Arc<EndpointRuntime>> {
         self.endpoints
             .read()
