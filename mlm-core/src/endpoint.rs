@@ -162,6 +162,18 @@ pub struct DataCaptureConfig {
     pub capture_output: bool,
 }
 
+impl DataCaptureConfig {
+    /// Captures `sampling_percent` % of requests and responses to `destination_uri`.
+    pub fn new(destination_uri: impl Into<String>, sampling_percent: u8) -> Self {
+        Self {
+            destination_uri: destination_uri.into(),
+            sampling_percent,
+            capture_input: true,
+            capture_output: true,
+        }
+    }
+}
+
 /// How traffic moves to a new fleet during an update (SageMaker deployment guardrails).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -232,6 +244,23 @@ pub struct AutoscalingPolicy {
     pub metric: ScalingMetric,
     /// The value to hold the metric at.
     pub target_value: f64,
+}
+
+impl AutoscalingPolicy {
+    /// Tracks `metric` at `target_value` between `min_instances` and `max_instances`.
+    pub fn new(
+        min_instances: u32,
+        max_instances: u32,
+        metric: ScalingMetric,
+        target_value: f64,
+    ) -> Self {
+        Self {
+            min_instances,
+            max_instances,
+            metric,
+            target_value,
+        }
+    }
 }
 
 /// A variant as it runs: which version, on what, with how much traffic.

@@ -141,6 +141,18 @@ pub struct VariantOverview {
     pub weight: f32,
 }
 
+impl VariantOverview {
+    /// Counts of one variant.
+    pub fn new(name: VariantName, desired: u32, current: Option<u32>, weight: f32) -> Self {
+        Self {
+            name,
+            desired_instance_count: desired,
+            current_instance_count: current,
+            weight,
+        }
+    }
+}
+
 /// An endpoint's status, counts and instances in one answer: the dashboard's unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

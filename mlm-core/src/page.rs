@@ -91,12 +91,15 @@ pub fn decode_cursor(token: &str) -> Result<String> {
             "page_token '{token}' is not a token this API issued"
         ))
     };
-    if token.is_empty() || !token.len().is_multiple_of(2) {
+    // Work on bytes: slicing a str that holds multi-byte characters could split one.
+    let raw = token.as_bytes();
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(invalid());
     }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).map_err(|_| invalid()))
+    let hex = |b: u8| (b as char).to_digit(16).ok_or_else(invalid);
+    let bytes = raw
+        .chunks_exact(2)
+        .map(|pair| Ok((hex(pair[0])? * 16 + hex(pair[1])?) as u8))
         .collect::<Result<Vec<u8>>>()?;
     String::from_utf8(bytes).map_err(|_| invalid())
 }
@@ -152,7 +155,7 @@ mod tests {
             decode_cursor(&encode_cursor("model-9/12")).unwrap(),
             "model-9/12"
         );
-        for bad in ["", "abc", "zz", "ff"] {
+        for bad in ["", "abc", "zz", "ff", "éé", "aé", "+1"] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,682 @@
+//! [`HttpProvider`]: the core traits over the REST API, so code written against
+//! [`mlm_core::Provider`] runs against a remote `mlm` server unchanged.
+//!
+//! Problem documents are mapped back to the core [`Error`] by their `type`, with the resource
+//! kind and name for `not_found`/`already_exists`, `Retry-After` for `throttled` and
+//! `retryable` for `provider`, so a caller sees the same errors as in-process.
+//!
+//! ```no_run
+//! use mlm_core::{ModelRegistry, PageRequest};
+//! use mlm_http::client::HttpProvider;
+//!
+//! # async fn run() -> mlm_core::Result<()> {
+//! let mlm = HttpProvider::connect("http://127.0.0.1:8080", None).await?;
+//! for model in mlm.list_models(PageRequest::first()).await?.items {
+//!     println!("{}", model.name);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mlm_core::{
+    Capabilities, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Endpoint,
+    EndpointManager, EndpointName, EndpointOverview, Error, InvokeRequest, InvokeResponse,
+    MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, Observability, Page,
+    PageRequest, Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
+    UpdateVersionRequest, VariantName,
+};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{PROBLEM_TYPE_BASE, Problem, ProblemType};
+use crate::routes::endpoints::{TARGET_VARIANT_HEADER, VARIANT_HEADER};
+use crate::wire::{self, WireError};
+
+/// Default time limit of one request (invocations included).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A [`Provider`] backed by an `mlm` server's REST API.
+///
+/// [`Provider::name`] is `http`; [`HttpProvider::remote_name`] is the server's own backend.
+pub struct HttpProvider {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+    remote: RwLock<wire::ProviderInfo>,
+}
+
+impl std::fmt::Debug for HttpProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProvider")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// What a call is about, to name the resource of a `404` that does not say.
+struct Subject {
+    kind: ResourceKind,
+    name: String,
+}
+
+fn subject(kind: ResourceKind, name: impl std::fmt::Display) -> Subject {
+    Subject {
+        kind,
+        name: name.to_string(),
+    }
+}
+
+fn unsupported(e: WireError) -> Error {
+    Error::Unsupported(format!("this client cannot send the request: {e}"))
+}
+
+fn unexpected(e: WireError) -> Error {
+    Error::provider_msg(
+        format!("the server's answer is not what this client understands: {e}"),
+        false,
+    )
+}
+
+impl HttpProvider {
+    /// A provider for the server at `base_url` (`http://host:port`), sending `token` as a bearer
+    /// token if given. Makes no request: [`Provider::capabilities`] reports
+    /// [`Capabilities::NONE`] until [`refresh_capabilities`](Self::refresh_capabilities);
+    /// [`connect`](Self::connect) does both.
+    pub fn new(base_url: impl Into<String>, token: Option<String>) -> Result<Self> {
+        Self::with_timeout(base_url, token, DEFAULT_TIMEOUT)
+    }
+
+    /// [`new`](Self::new) with a time limit per request.
+    pub fn with_timeout(
+        base_url: impl Into<String>,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let base = base_url.into().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::invalid(format!(
+                "base URL '{base}' must start with http:// or https://"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("mlm-http/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::provider("cannot build the HTTP client", e))?;
+        Ok(Self {
+            base,
+            token,
+            http,
+            remote: RwLock::new(wire::ProviderInfo {
+                provider: "unknown".into(),
+                capabilities: Capabilities::NONE.into(),
+            }),
+        })
+    }
+
+    /// Connects to the server at `base_url` and reads its backend and capabilities.
+    pub async fn connect(base_url: impl Into<String>, token: Option<String>) -> Result<Self> {
+        let provider = Self::new(base_url, token)?;
+        provider.refresh_capabilities().await?;
+        Ok(provider)
+    }
+
+    /// Reads the server's backend name and capabilities (`GET /v1/capabilities`).
+    pub async fn refresh_capabilities(&self) -> Result<Capabilities> {
+        let info: wire::ProviderInfo = self
+            .json(
+                self.request(Method::GET, "/v1/capabilities"),
+                &subject(ResourceKind::Runtime, "capabilities"),
+            )
+            .await?;
+        let caps = info.capabilities.into();
+        if let Ok(mut remote) = self.remote.write() {
+            *remote = info;
+        }
+        Ok(caps)
+    }
+
+    /// The name of the server's backend (`local`, `aws`), as of the last
+    /// [`refresh_capabilities`](Self::refresh_capabilities).
+    pub fn remote_name(&self) -> String {
+        self.remote
+            .read()
+            .map(|r| r.provider.clone())
+            .unwrap_or_default()
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut builder = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token);
+        }
+        builder
+    }
+
+    fn paged(&self, path: &str, page: &PageRequest) -> RequestBuilder {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(size) = page.page_size {
+            query.push(("limit", size.to_string()));
+        }
+        if let Some(token) = &page.page_token {
+            query.push(("page_token", token.clone()));
+        }
+        self.request(Method::GET, path).query(&query)
+    }
+
+    /// Sends `builder`; a non-2xx answer becomes the core error it stands for.
+    async fn send(&self, builder: RequestBuilder, about: &Subject) -> Result<reqwest::Response> {
+        let response = builder.send().await.map_err(|e| self.transport(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        Err(error_from_response(status, &headers, &body, about))
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        about: &Subject,
+    ) -> Result<T> {
+        let response = self.send(builder, about).await?;
+        let url = response.url().path().to_string();
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::provider(
+                format!("the server's answer to {url} is not what this client understands"),
+                e,
+            )
+        })
+    }
+
+    async fn json_with<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        about: &Subject,
+    ) -> Result<T> {
+        self.json(self.request(method, path).json(body), about)
+            .await
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout(format!(
+                "the mlm server at {} did not answer in time",
+                self.base
+            ));
+        }
+        Error::Provider {
+            message: format!("cannot talk to the mlm server at {}: {e}", self.base),
+            retryable: e.is_connect() || e.is_request() || e.is_body(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Maps an error answer of the API to the core [`Error`] it stands for.
+fn error_from_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    about: &Subject,
+) -> Error {
+    let retry_after = header_str(headers, header::RETRY_AFTER.as_str())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let problem = serde_json::from_slice::<Problem>(body).ok();
+    let Some(problem) = problem else {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Error::Provider {
+            message: format!("the server answered {status} without a problem document: {text}"),
+            retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+            source: None,
+        };
+    };
+    let detail = problem.detail.clone();
+    let with_id = || match &problem.request_id {
+        Some(id) => format!("{detail} (request id {id})"),
+        None => detail.clone(),
+    };
+    let resource = || {
+        let kind = problem
+            .resource_kind
+            .as_ref()
+            .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
+            .unwrap_or(about.kind);
+        let name = problem
+            .resource_name
+            .clone()
+            .unwrap_or_else(|| about.name.clone());
+        (kind, name)
+    };
+    let kind = problem
+        .problem_type
+        .strip_prefix(PROBLEM_TYPE_BASE)
+        .and_then(ProblemType::from_slug);
+    use mlm_core::ErrorKind as K;
+    match kind {
+        Some(ProblemType::Kind(K::NotFound)) => {
+            let (kind, name) = resource();
+            Error::NotFound { kind, name }
+        }
+        Some(ProblemType::Kind(K::AlreadyExists)) => {
+            let (kind, name) = resource();
+            Error::AlreadyExists { kind, name }
+        }
+        Some(
+            ProblemType::Kind(K::InvalidArgument)
+            | ProblemType::PayloadTooLarge
+            | ProblemType::UnsupportedMediaType,
+        ) => Error::InvalidArgument(detail),
+        Some(ProblemType::Kind(K::FailedPrecondition)) => Error::FailedPrecondition(detail),
+        Some(ProblemType::Kind(K::Conflict) | ProblemType::EtagMismatch) => Error::Conflict(detail),
+        Some(ProblemType::Kind(K::PermissionDenied)) => Error::PermissionDenied(detail),
+        Some(ProblemType::Kind(K::Unauthenticated)) => Error::Unauthenticated(detail),
+        Some(ProblemType::Kind(K::Throttled)) => Error::Throttled {
+            message: detail,
+            retry_after,
+        },
+        Some(ProblemType::Kind(K::Timeout)) => Error::Timeout(detail),
+        Some(ProblemType::Kind(K::Unsupported)) => Error::Unsupported(detail),
+        Some(ProblemType::MethodNotAllowed | ProblemType::NoRoute) => Error::Unsupported(format!(
+            "the server does not offer this operation ({detail}); it may run an older mlm"
+        )),
+        Some(ProblemType::Kind(K::Provider)) => Error::Provider {
+            message: with_id(),
+            retryable: problem.retryable.unwrap_or(false),
+            source: None,
+        },
+        _ => Error::Provider {
+            message: with_id(),
+            retryable: status.is_server_error(),
+            source: None,
+        },
+    }
+}
+
+#[async_trait]
+impl ModelRegistry for HttpProvider {
+    async fn create_model(&self, request: CreateModelRequest) -> Result<Model> {
+        let about = subject(ResourceKind::Model, &request.name);
+        let body = wire::CreateModel::from(&request);
+        let model: wire::Model = self
+            .json_with(Method::POST, "/v1/models", &body, &about)
+            .await?;
+        model.try_into().map_err(unexpected)
+    }
+
+    async fn get_model(&self, name: &ModelName) -> Result<Model> {
+        let about = subject(ResourceKind::Model, name);
+        let model: wire::Model = self
+            .json(
+                self.request(Method::GET, &format!("/v1/models/{name}")),
+                &about,
+            )
+            .await?;
+        model.try_into().map_err(unexpected)
+    }
+
+    async fn list_models(&self, page: PageRequest) -> Result<Page<Model>> {
+        let about = subject(ResourceKind::Model, "");
+        let page: wire::ModelPage = self.json(self.paged("/v1/models", &page), &about).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(Model::try_from)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(unexpected)?,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn update_model(&self, name: &ModelName, request: UpdateModelRequest) -> Result<Model> {
+        let about = subject(ResourceKind::Model, name);
+        let body = wire::UpdateModel::from(&request);
+        let model: wire::Model = self
+            .json_with(Method::PATCH, &format!("/v1/models/{name}"), &body, &about)
+            .await?;
+        model.try_into().map_err(unexpected)
+    }
+
+    async fn delete_model(&self, name: &ModelName) -> Result<()> {
+        let about = subject(ResourceKind::Model, name);
+        self.send(
+            self.request(Method::DELETE, &format!("/v1/models/{name}")),
+            &about,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion> {
+        let about = subject(ResourceKind::Model, &request.model);
+        let body = wire::CreateVersion::try_from(&request).map_err(unsupported)?;
+        let version: wire::ModelVersion = self
+            .json_with(
+                Method::POST,
+                &format!("/v1/models/{}/versions", request.model),
+                &body,
+                &about,
+            )
+            .await?;
+        version.try_into().map_err(unexpected)
+    }
+
+    async fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
+        let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
+        let v: wire::ModelVersion = self
+            .json(
+                self.request(
+                    Method::GET,
+                    &format!("/v1/models/{model}/versions/{version}"),
+                ),
+                &about,
+            )
+            .await?;
+        v.try_into().map_err(unexpected)
+    }
+
+    async fn list_versions(
+        &self,
+        model: &ModelName,
+        page: PageRequest,
+    ) -> Result<Page<ModelVersion>> {
+        let about = subject(ResourceKind::Model, model);
+        let page: wire::VersionPage = self
+            .json(
+                self.paged(&format!("/v1/models/{model}/versions"), &page),
+                &about,
+            )
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(ModelVersion::try_from)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(unexpected)?,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn update_version(
+        &self,
+        model: &ModelName,
+        version: u32,
+        request: UpdateVersionRequest,
+    ) -> Result<ModelVersion> {
+        let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
+        let body = wire::UpdateVersion::try_from(&request).map_err(unsupported)?;
+        let v: wire::ModelVersion = self
+            .json_with(
+                Method::PATCH,
+                &format!("/v1/models/{model}/versions/{version}"),
+                &body,
+                &about,
+            )
+            .await?;
+        v.try_into().map_err(unexpected)
+    }
+
+    async fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
+        let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
+        self.send(
+            self.request(
+                Method::DELETE,
+                &format!("/v1/models/{model}/versions/{version}"),
+            ),
+            &about,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EndpointManager for HttpProvider {
+    async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
+        let about = subject(ResourceKind::Endpoint, &request.name);
+        let body = wire::CreateEndpoint::try_from(&request).map_err(unsupported)?;
+        let e: wire::Endpoint = self
+            .json_with(Method::POST, "/v1/endpoints", &body, &about)
+            .await?;
+        e.try_into().map_err(unexpected)
+    }
+
+    async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint> {
+        let about = subject(ResourceKind::Endpoint, name);
+        let e: wire::Endpoint = self
+            .json(
+                self.request(Method::GET, &format!("/v1/endpoints/{name}")),
+                &about,
+            )
+            .await?;
+        e.try_into().map_err(unexpected)
+    }
+
+    async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
+        let about = subject(ResourceKind::Endpoint, "");
+        let page: wire::EndpointPage = self
+            .json(self.paged("/v1/endpoints", &page), &about)
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(Endpoint::try_from)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(unexpected)?,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
+        let about = subject(ResourceKind::Endpoint, &request.name);
+        let body = wire::UpdateEndpoint::try_from(&request).map_err(unsupported)?;
+        let e: wire::Endpoint = self
+            .json_with(
+                Method::PATCH,
+                &format!("/v1/endpoints/{}", request.name),
+                &body,
+                &about,
+            )
+            .await?;
+        e.try_into().map_err(unexpected)
+    }
+
+    async fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+        let about = subject(ResourceKind::Endpoint, name);
+        self.send(
+            self.request(Method::DELETE, &format!("/v1/endpoints/{name}")),
+            &about,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        let about = subject(ResourceKind::Endpoint, &request.endpoint);
+        let content_type = HeaderValue::from_str(&request.content_type).map_err(|_| {
+            Error::invalid(format!(
+                "content type '{}' is not a valid header value",
+                request.content_type
+            ))
+        })?;
+        let mut builder = self
+            .request(
+                Method::POST,
+                &format!("/v1/endpoints/{}/invocations", request.endpoint),
+            )
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(accept) = &request.accept {
+            let accept = HeaderValue::from_str(accept).map_err(|_| {
+                Error::invalid(format!("accept '{accept}' is not a valid header value"))
+            })?;
+            builder = builder.header(header::ACCEPT, accept);
+        }
+        if let Some(target) = &request.target_variant {
+            builder = builder.header(TARGET_VARIANT_HEADER, target.as_str());
+        }
+        let response = self.send(builder.body(request.body), &about).await?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        let content_type = header_str(&headers, header::CONTENT_TYPE.as_str())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let variant = header_str(&headers, VARIANT_HEADER)
+            .map(VariantName::new)
+            .transpose()
+            .map_err(|e| unexpected(WireError(e.to_string())))?;
+        Ok(InvokeResponse::new(body.to_vec(), content_type, variant))
+    }
+}
+
+#[async_trait]
+impl Observability for HttpProvider {
+    async fn endpoint_overview(&self, name: &EndpointName) -> Result<EndpointOverview> {
+        let about = subject(ResourceKind::Endpoint, name);
+        let o: wire::EndpointOverview = self
+            .json(
+                self.request(Method::GET, &format!("/v1/endpoints/{name}/overview")),
+                &about,
+            )
+            .await?;
+        o.try_into().map_err(unexpected)
+    }
+
+    async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
+        let about = subject(ResourceKind::Endpoint, "");
+        let page: wire::OverviewPage = self.json(self.paged("/v1/overview", &page), &about).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(EndpointOverview::try_from)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(unexpected)?,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
+        let about = subject(ResourceKind::Endpoint, &query.endpoint);
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for kind in &query.kinds {
+            params.push(("metric", kind.as_str().to_string()));
+        }
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        params.push(("start", time(query.start)));
+        params.push(("end", time(query.end)));
+        params.push(("period", query.period_seconds.to_string()));
+        let statistic = wire::Statistic::try_from(query.statistic).map_err(unsupported)?;
+        params.push(("statistic", statistic.as_str().to_string()));
+        if let Some(v) = &query.variant {
+            params.push(("variant", v.to_string()));
+        }
+        if let Some(i) = &query.instance {
+            params.push(("instance", i.clone()));
+        }
+        let answer: wire::MetricsResponse = self
+            .json(
+                self.request(
+                    Method::GET,
+                    &format!("/v1/endpoints/{}/metrics", query.endpoint),
+                )
+                .query(&params),
+                &about,
+            )
+            .await?;
+        answer
+            .series
+            .into_iter()
+            .map(MetricSeries::try_from)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(unexpected)
+    }
+}
+
+impl Provider for HttpProvider {
+    fn name(&self) -> &str {
+        "http"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.remote
+            .read()
+            .map(|r| r.capabilities.into())
+            .unwrap_or(Capabilities::NONE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(slug: &str, status: u16) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "type": format!("{PROBLEM_TYPE_BASE}{slug}"),
+            "title": "x",
+            "status": status,
+            "detail": "what happened",
+            "request_id": "r-1",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn unknown_answers_become_provider_errors() {
+        let about = subject(ResourceKind::Model, "m");
+        let e = error_from_response(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"<html>proxy error</html>",
+            &about,
+        );
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("proxy error"), "{e}");
+        let e = error_from_response(
+            StatusCode::IM_A_TEAPOT,
+            &HeaderMap::new(),
+            &problem("teapot", 418),
+            &about,
+        );
+        assert!(matches!(e, Error::Provider { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn not_found_without_resource_uses_the_subject() {
+        let about = subject(ResourceKind::ModelVersion, "m/3");
+        let e = error_from_response(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            &problem("not_found", 404),
+            &about,
+        );
+        assert_eq!(e.to_string(), "model version 'm/3' not found");
+    }
+}

@@ -1,0 +1,178 @@
+//! The `[server]` section of the `mlm` configuration file (TOML) and the startup rules it
+//! implies.
+//!
+//! ```toml
+//! [server]
+//! bind = "127.0.0.1:8080"
+//! tokens = [{ token = "an-operator-token-0123", role = "operator" }]
+//! token_env = "MLM_TOKENS"          # default; holds "token:role,token:role"
+//! max_body_bytes = 1048576          # JSON bodies (1 MiB)
+//! max_invoke_body_bytes = 6291456   # invocation bodies (6 MiB)
+//! ```
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{ApiToken, Auth, AuthConfigError, Role, parse_token_list};
+use crate::state::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INVOKE_BODY_BYTES, Limits};
+
+/// The address served when neither the file nor `--bind` says.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The environment variable read for tokens unless `token_env` names another.
+pub const DEFAULT_TOKEN_ENV: &str = "MLM_TOKENS";
+
+/// One token in the configuration file.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The secret (at least 16 visible ASCII characters, no `,` or `:`).
+    pub token: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("token", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:8080`; `--bind` overrides).
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
+    /// Accepted tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Environment variable with more tokens as `token:role,token:role` (default
+    /// `MLM_TOKENS`; when set explicitly, the variable must exist).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Largest JSON request body, in bytes (default 1 MiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    /// Largest invocation body, in bytes (default 6 MiB).
+    #[serde(default)]
+    pub max_invoke_body_bytes: Option<usize>,
+}
+
+/// A configuration the server refuses to start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl From<AuthConfigError> for ConfigError {
+    fn from(e: AuthConfigError) -> Self {
+        ConfigError(e.0)
+    }
+}
+
+impl ServerConfig {
+    /// The body limits.
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let body = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let invoke = self
+            .max_invoke_body_bytes
+            .unwrap_or(DEFAULT_MAX_INVOKE_BODY_BYTES);
+        if body == 0 || invoke == 0 {
+            return Err(ConfigError(
+                "max_body_bytes and max_invoke_body_bytes must be greater than 0".into(),
+            ));
+        }
+        Ok(Limits::new(body, invoke))
+    }
+
+    /// The tokens from the file and from the token environment variable, read with `env`.
+    pub fn auth(&self, env: impl Fn(&str) -> Option<String>) -> Result<Auth, ConfigError> {
+        let mut tokens = self
+            .tokens
+            .iter()
+            .map(|t| ApiToken::new(&t.token, t.role))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError(format!("[server] tokens: {e}")))?;
+        let var = self.token_env.as_deref().unwrap_or(DEFAULT_TOKEN_ENV);
+        match env(var) {
+            Some(list) => tokens
+                .extend(parse_token_list(&list).map_err(|e| ConfigError(format!("{var}: {e}")))?),
+            None if self.token_env.is_some() => {
+                return Err(ConfigError(format!(
+                    "[server] token_env names {var}, but {var} is not set"
+                )));
+            }
+            None => {}
+        }
+        Ok(Auth::new(tokens))
+    }
+
+    /// The address to serve: `cli` if given, else the file's, else the default.
+    pub fn bind(&self, cli: Option<SocketAddr>) -> SocketAddr {
+        cli.or(self.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default address parses"))
+    }
+}
+
+/// Refuses a non-loopback address without authentication.
+pub fn check_exposure(addr: SocketAddr, auth: &Auth) -> Result<(), ConfigError> {
+    if auth.is_enabled() || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "refusing to listen on {addr} without authentication: configure tokens ([server] tokens \
+         in the config file, or {DEFAULT_TOKEN_ENV}=\"token:operator\") or bind a loopback \
+         address such as 127.0.0.1"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_from_file_and_env() {
+        let config: ServerConfig = toml::from_str(
+            r#"
+            tokens = [{ token = "file-token-0123456789", role = "reader" }]
+            "#,
+        )
+        .unwrap();
+        let auth = config
+            .auth(|v| (v == "MLM_TOKENS").then(|| "env-token-0123456789:operator".into()))
+            .unwrap();
+        assert_eq!(auth.role_of("file-token-0123456789"), Some(Role::Reader));
+        assert_eq!(auth.role_of("env-token-0123456789"), Some(Role::Operator));
+        assert!(config.auth(|_| None).unwrap().role_of("x").is_none());
+    }
+
+    #[test]
+    fn explicit_token_env_must_exist() {
+        let config = ServerConfig {
+            token_env: Some("MY_TOKENS".into()),
+            ..ServerConfig::default()
+        };
+        let err = config.auth(|_| None).unwrap_err();
+        assert!(err.0.contains("MY_TOKENS is not set"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<ServerConfig>("bindd = \"x\"").is_err());
+    }
+
+    #[test]
+    fn exposure_rules() {
+        let open = Auth::disabled();
+        assert!(check_exposure("127.0.0.1:1".parse().unwrap(), &open).is_ok());
+        assert!(check_exposure("[::1]:1".parse().unwrap(), &open).is_ok());
+        let err = check_exposure("0.0.0.0:8080".parse().unwrap(), &open).unwrap_err();
+        assert!(err.0.contains("without authentication"), "{err}");
+        let closed = Auth::new(parse_token_list("a-long-token-0123456789:reader").unwrap());
+        assert!(check_exposure("0.0.0.0:8080".parse().unwrap(), &closed).is_ok());
+    }
+}

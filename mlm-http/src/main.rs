@@ -1,0 +1,347 @@
+//! `mlm`: serves the mlm REST API over a backend, or prints its OpenAPI document.
+//!
+//! ```text
+//! mlm serve [--config mlm.toml] [--bind 127.0.0.1:8080] [--provider local|aws] [--data-dir DIR]
+//! mlm openapi > docs/openapi.json
+//! ```
+//!
+//! Exit codes: 0 after a clean shutdown, 1 when the server fails at run time, 2 for usage and
+//! configuration errors (including an unavailable provider).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mlm_core::Provider;
+use mlm_http::config::{ServerConfig, check_exposure};
+use mlm_http::{AppState, SHUTDOWN_GRACE, app, shutdown_signal};
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// Model lifecycle management: the REST server.
+#[derive(Debug, Parser)]
+#[command(name = "mlm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the REST API (OpenAPI at /openapi.json, Swagger UI at /docs).
+    Serve(ServeArgs),
+    /// Print the OpenAPI 3.1 document.
+    Openapi,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML) with `[server]` and `[local]` sections.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `bind` of `[server]`; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+    /// The backend.
+    #[arg(long, value_enum, default_value_t = ProviderKind::Local)]
+    provider: ProviderKind,
+    /// Where the local backend keeps its state (overrides `data_dir` of `[local]`; default .mlm).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProviderKind {
+    /// The embedded backend: local processes, SQLite state.
+    Local,
+    /// AWS SageMaker.
+    Aws,
+}
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    /// `mlm_local::LocalConfig`, checked when the local provider is chosen.
+    #[serde(default)]
+    local: Option<toml::Value>,
+}
+
+/// Why `mlm` stopped, with the exit code it stops with.
+#[derive(Debug)]
+enum Failure {
+    /// Usage or configuration: exit code 2.
+    Config(String),
+    /// At run time: exit code 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn report(self) -> ExitCode {
+        match self {
+            Failure::Config(m) => {
+                eprintln!("mlm: {m}");
+                ExitCode::from(2)
+            }
+            Failure::Runtime(m) => {
+                eprintln!("mlm: {m}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", mlm_http::openapi::openapi_pretty());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            init_tracing();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    return Failure::Runtime(format!("cannot start the runtime: {e}")).report();
+                }
+            };
+            match runtime.block_on(serve(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => failure.report(),
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read_config(path: Option<&Path>) -> Result<FileConfig, Failure> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Config(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Failure::Config(format!("{}: {e}", path.display())))
+}
+
+/// A running backend and how to stop it.
+struct Backend {
+    provider: Arc<dyn Provider>,
+    #[cfg(feature = "local")]
+    local: Option<mlm_local::LocalProvider>,
+}
+
+impl Backend {
+    async fn shutdown(self) {
+        #[cfg(feature = "local")]
+        if let Some(local) = self.local {
+            tracing::info!("stopping local instances");
+            local.shutdown().await;
+        }
+    }
+}
+
+async fn open_backend(
+    kind: ProviderKind,
+    file: &FileConfig,
+    args: &ServeArgs,
+) -> Result<Backend, Failure> {
+    match kind {
+        ProviderKind::Aws => Err(Failure::Config(
+            "the AWS backend is not built into this binary yet: use --provider local".into(),
+        )),
+        ProviderKind::Local => open_local(file.local.clone(), args.data_dir.clone()).await,
+    }
+}
+
+#[cfg(not(feature = "local"))]
+async fn open_local(_: Option<toml::Value>, _: Option<PathBuf>) -> Result<Backend, Failure> {
+    Err(Failure::Config(
+        "the local backend is not built into this binary (build mlm-http with the `local` \
+         feature)"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "local")]
+async fn open_local(
+    section: Option<toml::Value>,
+    data_dir: Option<PathBuf>,
+) -> Result<Backend, Failure> {
+    let mut config = match section {
+        Some(value) => value
+            .try_into::<mlm_local::LocalConfig>()
+            .map_err(|e| Failure::Config(format!("[local]: {e}")))?,
+        None => default_local_config()?,
+    };
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        artifact_roots = ?config.artifact_roots,
+        runtimes = ?config.runtimes.keys().collect::<Vec<_>>(),
+        "opening the local backend"
+    );
+    let local = mlm_local::LocalProvider::open(config)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot open the local backend: {e}")))?;
+    Ok(Backend {
+        provider: Arc::new(local.clone()),
+        local: Some(local),
+    })
+}
+
+/// With no `[local]` section: state in `.mlm`, artifacts from `./examples`, and the
+/// `agnews-classifier` runtime when `examples/agnews-classifier/serve.py` exists.
+#[cfg(feature = "local")]
+fn default_local_config() -> Result<mlm_local::LocalConfig, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::Runtime(format!("cannot read the current directory: {e}")))?;
+    let mut config = mlm_local::LocalConfig::default();
+    let examples = cwd.join("examples");
+    if examples.is_dir() {
+        tracing::info!(root = %examples.display(), "artifacts may be imported from the examples folder");
+        config = config.with_artifact_root(examples.clone());
+    } else {
+        tracing::warn!(
+            "no examples/ folder here and no [local] section: no artifact roots are configured"
+        );
+    }
+    let serve = examples.join("agnews-classifier").join("serve.py");
+    if serve.is_file() {
+        let script = serve.display().to_string();
+        tracing::info!(runtime = "agnews-classifier", command = %format!("python3 {script}"), "runtime registered");
+        config = config.with_runtime(
+            "agnews-classifier",
+            mlm_local::RuntimeConfig::new("python3", [script]),
+        );
+    }
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let file = read_config(args.config.as_deref())?;
+    let auth = file
+        .server
+        .auth(|var| std::env::var(var).ok())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let limits = file
+        .server
+        .limits()
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let addr = file.server.bind(args.bind);
+    check_exposure(addr, &auth).map_err(|e| Failure::Config(e.to_string()))?;
+    if !auth.is_enabled() {
+        tracing::warn!(
+            %addr,
+            "no tokens configured: authentication is OFF and the server listens on loopback only \
+             (set MLM_TOKENS=\"token:operator\" or [server] tokens to turn it on)"
+        );
+    }
+    let backend = open_backend(args.provider, &file, &args).await?;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            backend.shutdown().await;
+            return Err(Failure::Runtime(format!("cannot listen on {addr}: {e}")));
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
+    let state = AppState::new(backend.provider.clone())
+        .with_auth(auth)
+        .with_limits(limits);
+    println!("listening on http://{local}");
+    tracing::info!(
+        provider = backend.provider.name(),
+        "listening on http://{local}"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    let mut stop = stop_rx;
+    let result = tokio::select! {
+        r = &mut server => r,
+        () = async {
+            let _ = stop.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+            Ok(())
+        }
+    };
+    backend.shutdown().await;
+    tracing::info!("stopped");
+    result.map_err(|e| Failure::Runtime(format!("the server failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_parses() {
+        let cli = Cli::try_parse_from([
+            "mlm",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--provider",
+            "aws",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Serve(a) => {
+                assert_eq!(a.provider, ProviderKind::Aws);
+                assert_eq!(a.bind, Some("127.0.0.1:0".parse().unwrap()));
+            }
+            Command::Openapi => panic!("parsed the wrong command"),
+        }
+        assert!(Cli::try_parse_from(["mlm", "serve", "--provider", "gcp"]).is_err());
+    }
+
+    #[test]
+    fn config_file_is_strict() {
+        let ok: FileConfig =
+            toml::from_str("[server]\nbind = \"127.0.0.1:9000\"\n[local]\ndata_dir = \"/tmp/m\"\n")
+                .unwrap();
+        assert!(ok.local.is_some());
+        assert!(toml::from_str::<FileConfig>("[srever]\n").is_err());
+        assert!(toml::from_str::<FileConfig>("[server]\ntokens = 3\n").is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../mlm.example.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        file.server.limits().unwrap();
+        #[cfg(feature = "local")]
+        file.local
+            .expect("the example has a [local] section")
+            .try_into::<mlm_local::LocalConfig>()
+            .unwrap();
+    }
+}

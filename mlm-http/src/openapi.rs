@@ -1,0 +1,339 @@
+//! The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` attributes and
+//! the wire types' `ToSchema` derives, then completed with what applies to every operation:
+//! the bearer security requirement, the problem responses and the `x-request-id` header.
+//!
+//! `docs/openapi.json` is this document; a test fails when they drift
+//! (`cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json` regenerates it).
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::problem::{PROBLEM_CONTENT_TYPE, Problem, REQUEST_ID_HEADER};
+use crate::routes::{PUBLIC_PATHS, public_routes, v1_routes};
+use crate::state::AppState;
+
+const DESCRIPTION: &str = r#"Model lifecycle management: register models and immutable versions, deploy them to
+endpoints, scale and update endpoints, watch their instances and metrics, and invoke them, on
+any mlm backend (local or AWS SageMaker).
+
+## Authentication
+Send `Authorization: Bearer <token>`. Tokens have a role: `reader` may use `GET` only,
+`operator` everything. A missing or unknown token is a `401`, a reader writing a `403`.
+`/healthz`, `/readyz`, `/openapi.json` and `/docs` need no token. A server started without
+tokens has authentication off and listens on loopback only.
+
+## Errors
+Every error is an RFC 9457 problem document (`application/problem+json`) with `type`,
+`title`, `status`, `detail`, `instance` and `request_id`. The `type` is
+`https://mlm.dev/problems/<slug>` and stable:
+
+| slug | status | meaning |
+|---|---|---|
+| `invalid_argument` | 400 | malformed or invalid request: bad JSON, unknown fields, bad names, out-of-range values |
+| `unauthenticated` | 401 | no or unknown bearer token (`WWW-Authenticate: Bearer`) |
+| `permission_denied` | 403 | the token's role may not do this |
+| `not_found` | 404 | the resource does not exist (`resource_kind`, `resource_name` say which) |
+| `no_route` | 404 | no such route |
+| `method_not_allowed` | 405 | the route does not take this method |
+| `already_exists` | 409 | the name is taken |
+| `failed_precondition` | 409 | the resource's state forbids it (endpoint not `InService`, version still deployed, model still has versions) |
+| `conflict` | 409 | a concurrent change won |
+| `etag_mismatch` | 412 | `If-Match` does not match the current `ETag` |
+| `payload_too_large` | 413 | the body is over the limit (1 MiB; invocations 6 MiB by default) |
+| `unsupported_media_type` | 415 | a JSON body without `Content-Type: application/json` |
+| `throttled` | 429 | the provider is rate limiting; wait `Retry-After` seconds |
+| `internal` | 500 | a bug in the server |
+| `unsupported` | 501 | the backend cannot do this (see `/v1/capabilities`) |
+| `provider` | 502 | the backend failed (`retryable` says whether to retry) |
+| `not_ready` | 503 | the backend cannot be reached (`/readyz`) |
+| `timeout` | 504 | the operation did not finish in time |
+
+Server errors (5xx) never carry internals: their `detail` is generic and the server log has the
+full error under the `request_id`.
+
+## Conventions
+- Every response has an `x-request-id` header; a well-formed incoming one (1-128 letters,
+  digits, `-`, `_`, `.`, `:`) is kept.
+- Lists take `limit` (1-100, default 50; out of range is a `400`) and an opaque `page_token`,
+  and answer `{items, next_page_token}`.
+- Models, versions and endpoints carry a strong `ETag`; `PATCH` and `DELETE` honour
+  `If-Match` (`*` matches any existing resource).
+- Creating a model or version answers `201` with `Location`. Endpoint create, update and
+  delete are long-running: they answer `202` with `Location` at once; poll the endpoint.
+- Request bodies are strict: unknown fields are a `400`.
+"#;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlm",
+        description = DESCRIPTION,
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "models", description = "Registered models"),
+        (name = "versions", description = "Immutable versions of models"),
+        (name = "endpoints", description = "Endpoints serving model versions"),
+        (name = "invocations", description = "Calling endpoints"),
+        (name = "observability", description = "Instances, overviews and metrics"),
+        (name = "system", description = "Health, readiness, capabilities and this document")
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// Every route with its description, for the app and the spec alike.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1_routes())
+        .merge(public_routes())
+}
+
+/// One problem response a route may give.
+struct ProblemResponse {
+    status: u16,
+    name: &'static str,
+    description: &'static str,
+}
+
+const PROBLEMS: [ProblemResponse; 14] = [
+    ProblemResponse {
+        status: 400,
+        name: "BadRequest",
+        description: "The request is malformed or invalid (`invalid_argument`)",
+    },
+    ProblemResponse {
+        status: 401,
+        name: "Unauthorized",
+        description: "No or unknown bearer token (`unauthenticated`)",
+    },
+    ProblemResponse {
+        status: 403,
+        name: "Forbidden",
+        description: "The token's role may not do this (`permission_denied`)",
+    },
+    ProblemResponse {
+        status: 404,
+        name: "NotFound",
+        description: "The resource does not exist (`not_found`)",
+    },
+    ProblemResponse {
+        status: 409,
+        name: "Conflict",
+        description: "The name is taken (`already_exists`), the resource's state forbids this \
+                      (`failed_precondition`) or a concurrent change won (`conflict`)",
+    },
+    ProblemResponse {
+        status: 412,
+        name: "PreconditionFailed",
+        description: "`If-Match` does not match the current `ETag` (`etag_mismatch`)",
+    },
+    ProblemResponse {
+        status: 413,
+        name: "PayloadTooLarge",
+        description: "The body is larger than the route accepts (`payload_too_large`)",
+    },
+    ProblemResponse {
+        status: 415,
+        name: "UnsupportedMediaType",
+        description: "The body is not sent as JSON (`unsupported_media_type`)",
+    },
+    ProblemResponse {
+        status: 429,
+        name: "TooManyRequests",
+        description: "The provider is rate limiting (`throttled`)",
+    },
+    ProblemResponse {
+        status: 500,
+        name: "InternalServerError",
+        description: "The server failed unexpectedly (`internal`)",
+    },
+    ProblemResponse {
+        status: 501,
+        name: "NotImplemented",
+        description: "The backend does not support this (`unsupported`)",
+    },
+    ProblemResponse {
+        status: 502,
+        name: "BadGateway",
+        description: "The backend failed (`provider`)",
+    },
+    ProblemResponse {
+        status: 503,
+        name: "ServiceUnavailable",
+        description: "The backend cannot be reached (`not_ready`)",
+    },
+    ProblemResponse {
+        status: 504,
+        name: "GatewayTimeout",
+        description: "The operation did not finish in time (`timeout`)",
+    },
+];
+
+fn request_id_header() -> Value {
+    json!({
+        "description": "The request's id (an incoming well-formed one is kept)",
+        "schema": { "type": "string" }
+    })
+}
+
+fn problem_component(p: &ProblemResponse) -> Value {
+    let mut headers = Map::new();
+    headers.insert(REQUEST_ID_HEADER.into(), request_id_header());
+    if p.status == 401 {
+        headers.insert(
+            "WWW-Authenticate".into(),
+            json!({
+                "description": "`Bearer realm=\"mlm\"`, with `error=\"invalid_token\"` for an unknown token",
+                "schema": { "type": "string" }
+            }),
+        );
+    }
+    if p.status == 429 {
+        headers.insert(
+            "Retry-After".into(),
+            json!({
+                "description": "Seconds to wait before retrying",
+                "schema": { "type": "integer", "minimum": 1 }
+            }),
+        );
+    }
+    json!({
+        "description": p.description,
+        "headers": headers,
+        "content": {
+            PROBLEM_CONTENT_TYPE: { "schema": { "$ref": "#/components/schemas/Problem" } }
+        }
+    })
+}
+
+/// The problem statuses an operation can answer.
+fn problem_statuses(method: &str, path: &str, has_body: bool) -> Vec<u16> {
+    if PUBLIC_PATHS.contains(&path) {
+        return if path == "/readyz" {
+            vec![500, 503]
+        } else {
+            vec![500]
+        };
+    }
+    let mut statuses = vec![400, 401, 403, 429, 500, 501, 502, 504];
+    // Paths name a resource; creations and changes name others (a version, a model).
+    if path.contains('{') || method == "post" || method == "patch" {
+        statuses.push(404);
+    }
+    if method != "get" {
+        statuses.push(409);
+    }
+    let resource = path == "/v1/models/{model}"
+        || path == "/v1/models/{model}/versions/{version}"
+        || path == "/v1/endpoints/{endpoint}";
+    if resource && (method == "patch" || method == "delete") {
+        statuses.push(412);
+    }
+    if has_body {
+        statuses.extend([413, 415]);
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+fn complete(doc: &mut Value) {
+    let Some(root) = doc.as_object_mut() else {
+        return;
+    };
+    // Components: the bearer scheme and one response per problem status.
+    let components = root
+        .entry("components")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("components is an object");
+    let mut responses = Map::new();
+    for p in &PROBLEMS {
+        responses.insert(p.name.into(), problem_component(p));
+    }
+    components.insert("responses".into(), Value::Object(responses));
+    components.insert(
+        "securitySchemes".into(),
+        json!({
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token from the server's configuration (`MLM_TOKENS` or \
+                                `[server] tokens`); its role is `reader` or `operator`"
+            }
+        }),
+    );
+    // Operations: security, problem responses, x-request-id on every response.
+    let Some(paths) = root.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let public = PUBLIC_PATHS.contains(&path.as_str());
+            op.insert(
+                "security".into(),
+                if public {
+                    json!([])
+                } else {
+                    json!([{ "bearer": [] }])
+                },
+            );
+            let has_body = op.contains_key("requestBody");
+            let responses = op
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .expect("responses is an object");
+            for response in responses.values_mut() {
+                if let Some(r) = response.as_object_mut().filter(|r| !r.contains_key("$ref")) {
+                    r.entry("headers")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .expect("headers is an object")
+                        .insert(REQUEST_ID_HEADER.into(), request_id_header());
+                }
+            }
+            for status in problem_statuses(method, path, has_body) {
+                let name = PROBLEMS
+                    .iter()
+                    .find(|p| p.status == status)
+                    .map(|p| p.name)
+                    .expect("every status has a component");
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| json!({ "$ref": format!("#/components/responses/{name}") }));
+            }
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document of the API, as JSON.
+pub fn openapi() -> Value {
+    let (_, spec) = router().split_for_parts();
+    let mut doc = serde_json::to_value(&spec).expect("the OpenAPI document serializes");
+    complete(&mut doc);
+    doc
+}
+
+/// [`openapi`], built once.
+pub fn openapi_value() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(openapi)
+}
+
+/// The document as the checked-in `docs/openapi.json` holds it: pretty JSON and a newline.
+pub fn openapi_pretty() -> String {
+    let mut text =
+        serde_json::to_string_pretty(openapi_value()).expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,183 @@
+//! The handlers, grouped by resource, and the routers that collect them with their OpenAPI
+//! descriptions.
+
+pub(crate) mod endpoints;
+pub(crate) mod models;
+pub(crate) mod observe;
+pub(crate) mod system;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mlm_core::{MAX_PAGE_SIZE, PageRequest};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::QueryPairs;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::wire::WireError;
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// The `/v1` routes (authenticated when tokens are configured).
+pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(models::list_models, models::create_model))
+        .routes(routes!(
+            models::get_model,
+            models::update_model,
+            models::delete_model
+        ))
+        .routes(routes!(models::list_versions, models::create_version))
+        .routes(routes!(
+            models::get_version,
+            models::update_version,
+            models::delete_version
+        ))
+        .routes(routes!(
+            endpoints::list_endpoints,
+            endpoints::create_endpoint
+        ))
+        .routes(routes!(
+            endpoints::get_endpoint,
+            endpoints::update_endpoint,
+            endpoints::delete_endpoint
+        ))
+        .routes(routes!(endpoints::invoke_endpoint))
+        .routes(routes!(observe::list_instances))
+        .routes(routes!(observe::get_endpoint_overview))
+        .routes(routes!(observe::query_metrics))
+        .routes(routes!(observe::list_overviews))
+        .routes(routes!(system::get_capabilities))
+}
+
+/// The routes anyone may call: health, readiness and the spec.
+pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::openapi_json))
+}
+
+/// Paths that need no token (also in the spec's `security: []`).
+pub(crate) const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
+
+/// Paging of list routes.
+#[derive(Debug, Clone, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Items per page, 1-100 (default 50); a value out of range is a `400`.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<u32>,
+    /// The `next_page_token` of the previous page (opaque; visible ASCII).
+    #[param(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
+    page_token: Option<String>,
+}
+
+impl ListParams {
+    /// Parses and checks `limit` and `page_token`; any other parameter is a `400`.
+    pub(crate) fn parse(mut query: QueryPairs) -> Result<Self, ApiError> {
+        let limit = query.take_parsed::<u32>("limit", "a whole number from 1 to 100")?;
+        if let Some(n) = limit.filter(|n| !(1..=MAX_PAGE_SIZE).contains(n)) {
+            return Err(ApiError::invalid(format!(
+                "limit {n} is out of range: use 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let page_token = query.take_one("page_token")?;
+        match page_token.as_deref() {
+            Some("") => {
+                return Err(ApiError::invalid(
+                    "page_token is empty: omit it for the first page",
+                ));
+            }
+            // Tokens are opaque but always visible ASCII; anything else was not issued here.
+            Some(t) if t.len() > 4096 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(ApiError::invalid(
+                    "page_token is not a token this API issued: pass next_page_token unchanged",
+                ));
+            }
+            _ => {}
+        }
+        query.finish(&["limit", "page_token"])?;
+        Ok(Self { limit, page_token })
+    }
+
+    /// The core page request.
+    pub(crate) fn page(self) -> PageRequest {
+        let mut page = PageRequest::first();
+        page.page_size = self.limit;
+        page.page_token = self.page_token;
+        page
+    }
+}
+
+/// A JSON body serialized once, with the strong `ETag` of exactly those bytes.
+pub(crate) struct Tagged {
+    bytes: Vec<u8>,
+    etag: String,
+}
+
+impl Tagged {
+    /// Serializes `body`.
+    pub(crate) fn new<T: Serialize>(body: &T) -> Result<Self, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+        let etag = etag_of(&bytes);
+        Ok(Self { bytes, etag })
+    }
+
+    /// The `ETag`.
+    pub(crate) fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// A response with `status`, the body, its `ETag` and, if given, a `Location`.
+    pub(crate) fn respond(self, status: StatusCode, location: Option<&str>) -> Response {
+        let mut response = (status, self.bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(etag) = HeaderValue::from_str(&self.etag) {
+            headers.insert(header::ETAG, etag);
+        }
+        if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+/// A strong entity tag: the first 128 bits of the body's SHA-256, hex, quoted.
+pub(crate) fn etag_of(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// `Ok(None)` for a core `NotFound`, so `If-Match` can answer `412` for missing resources.
+pub(crate) fn found<T>(result: mlm_core::Result<T>) -> Result<Option<T>, ApiError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(mlm_core::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A plain JSON response without `ETag`.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,296 @@
+//! Test support: a `Provider` made of the core's mockall mocks, sample core values, and
+//! request helpers.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use mlm_core::{
+    Capabilities, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Endpoint,
+    EndpointManager, EndpointName, EndpointOverview, InvokeRequest, InvokeResponse, MetricQuery,
+    MetricSeries, MockEndpointManager, MockModelRegistry, MockObservability, Model, ModelName,
+    ModelRegistry, ModelVersion, Observability, Page, PageRequest, Provider, Result,
+    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest,
+};
+use mlm_http::{AppState, Auth, Limits, app};
+use tower::ServiceExt;
+
+/// A provider whose three traits are mocks.
+pub struct Mocks {
+    pub models: MockModelRegistry,
+    pub endpoints: MockEndpointManager,
+    pub observe: MockObservability,
+    pub caps: Capabilities,
+}
+
+impl Default for Mocks {
+    fn default() -> Self {
+        Self {
+            models: MockModelRegistry::new(),
+            endpoints: MockEndpointManager::new(),
+            observe: MockObservability::new(),
+            caps: Capabilities::NONE,
+        }
+    }
+}
+
+#[async_trait]
+impl ModelRegistry for Mocks {
+    async fn create_model(&self, request: CreateModelRequest) -> Result<Model> {
+        self.models.create_model(request).await
+    }
+    async fn get_model(&self, name: &ModelName) -> Result<Model> {
+        self.models.get_model(name).await
+    }
+    async fn list_models(&self, page: PageRequest) -> Result<Page<Model>> {
+        self.models.list_models(page).await
+    }
+    async fn update_model(&self, name: &ModelName, request: UpdateModelRequest) -> Result<Model> {
+        self.models.update_model(name, request).await
+    }
+    async fn delete_model(&self, name: &ModelName) -> Result<()> {
+        self.models.delete_model(name).await
+    }
+    async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion> {
+        self.models.create_version(request).await
+    }
+    async fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
+        self.models.get_version(model, version).await
+    }
+    async fn list_versions(
+        &self,
+        model: &ModelName,
+        page: PageRequest,
+    ) -> Result<Page<ModelVersion>> {
+        self.models.list_versions(model, page).await
+    }
+    async fn update_version(
+        &self,
+        model: &ModelName,
+        version: u32,
+        request: UpdateVersionRequest,
+    ) -> Result<ModelVersion> {
+        self.models.update_version(model, version, request).await
+    }
+    async fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
+        self.models.delete_version(model, version).await
+    }
+}
+
+#[async_trait]
+impl EndpointManager for Mocks {
+    async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
+        self.endpoints.create_endpoint(request).await
+    }
+    async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint> {
+        self.endpoints.get_endpoint(name).await
+    }
+    async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
+        self.endpoints.list_endpoints(page).await
+    }
+    async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
+        self.endpoints.update_endpoint(request).await
+    }
+    async fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+        self.endpoints.delete_endpoint(name).await
+    }
+    async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        self.endpoints.invoke(request).await
+    }
+}
+
+#[async_trait]
+impl Observability for Mocks {
+    async fn endpoint_overview(&self, name: &EndpointName) -> Result<EndpointOverview> {
+        self.observe.endpoint_overview(name).await
+    }
+    async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
+        self.observe.list_overviews(page).await
+    }
+    async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
+        self.observe.query_metrics(query).await
+    }
+}
+
+impl Provider for Mocks {
+    fn name(&self) -> &str {
+        "mock"
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+}
+
+pub const OPERATOR: &str = "operator-token-0123456789";
+pub const READER: &str = "reader-token-0123456789";
+
+/// The app over `mocks` with authentication off.
+pub fn open_app(mocks: Mocks) -> axum::Router {
+    app(AppState::new(Arc::new(mocks)))
+}
+
+/// The app over `mocks` with an operator and a reader token.
+pub fn secured_app(mocks: Mocks) -> axum::Router {
+    let tokens =
+        mlm_http::auth::parse_token_list(&format!("{OPERATOR}:operator,{READER}:reader")).unwrap();
+    app(AppState::new(Arc::new(mocks)).with_auth(Auth::new(tokens)))
+}
+
+/// The app over `mocks` with small body limits.
+pub fn limited_app(mocks: Mocks, body: usize, invoke: usize) -> axum::Router {
+    app(AppState::new(Arc::new(mocks)).with_limits(Limits::new(body, invoke)))
+}
+
+/// A finished response: status, headers and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts a problem document with `status` and `slug`; returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, slug: &str) -> serde_json::Value {
+        assert_eq!(self.status, status, "status; body: {}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type"
+        );
+        let p = self.json();
+        assert_eq!(
+            p["type"],
+            format!("https://mlm.dev/problems/{slug}"),
+            "type; body: {p}"
+        );
+        assert_eq!(p["status"], status);
+        assert!(p["title"].is_string());
+        assert!(p["detail"].is_string());
+        let id = p["request_id"].as_str().expect("request_id in the problem");
+        assert_eq!(
+            Some(id),
+            self.header("x-request-id"),
+            "request id matches the header"
+        );
+        p
+    }
+}
+
+/// Sends `request` through `app`.
+pub async fn send(app: axum::Router, request: Request<Body>) -> Answer {
+    let response: Response<Body> = app.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+pub fn with_json(method: &str, uri: &str, body: serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap()
+}
+
+pub fn model(name: &str) -> Model {
+    let mut m = Model::new(
+        ModelName::new(name).unwrap(),
+        Some("d".into()),
+        Default::default(),
+        now(),
+    );
+    m.latest_version = Some(2);
+    m
+}
+
+pub fn version(model: &str, n: u32) -> ModelVersion {
+    serde_json::from_value(serde_json::json!({
+        "model": model, "version": n, "artifact_uri": "s3://b/k", "artifact_digest": "sha256:00",
+        "image": "img", "environment": {"A": "1"}, "approval": "approved", "description": null,
+        "created_at": now(), "updated_at": now(),
+    }))
+    .unwrap()
+}
+
+pub fn endpoint(name: &str, variants: &[&str]) -> Endpoint {
+    let variants: Vec<_> = variants
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "name": v, "model_version": {"model": "m", "version": 1},
+                "instance_type": "ml.m5.large", "desired_instance_count": 2,
+                "current_instance_count": 2, "weight": 0.5, "serverless": null,
+                "autoscaling": {"min_instances": 1, "max_instances": 3,
+                    "metric": "invocations_per_instance", "target_value": 100.0},
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "name": name, "status": "InService", "failure_reason": null, "tags": {"team": "ml"},
+        "data_capture": {"destination_uri": "s3://cap", "sampling_percent": 20,
+            "capture_input": true, "capture_output": false},
+        "deployment": {"traffic": {"type": "canary", "percent": 10, "bake_seconds": 60},
+            "rollback_alarms": ["a"]},
+        "managed": true, "created_at": now(), "updated_at": now(), "variants": variants,
+    }))
+    .unwrap()
+}
+
+pub fn overview(name: &str) -> EndpointOverview {
+    use mlm_core::{Instance, InstanceStatus, Measurement, VariantName};
+    let e = endpoint(name, &["primary"]);
+    let mut a = Instance::new(
+        "primary-1",
+        VariantName::new("primary").unwrap(),
+        InstanceStatus::InService,
+    );
+    a.metrics.cpu_utilization = Some(Measurement::instance(12.5));
+    a.metrics.memory_utilization = Some(Measurement::aggregate(40.0));
+    a.metrics.in_flight_requests = Some(Measurement::instance(0.0));
+    a.started_at = Some(now());
+    let b = Instance::new(
+        "primary-2",
+        VariantName::new("primary").unwrap(),
+        InstanceStatus::Pending,
+    );
+    EndpointOverview::new(&e, vec![a, b], now())
+}

@@ -1,0 +1,94 @@
+//! The core conformance suite through HTTP: `HttpProvider` → the real server on a loopback
+//! socket → `LocalProvider` with real instance processes (the example AG_NEWS classifier).
+//!
+//! Every case must give the same results as the suite run in-process by mlm-local, which shows
+//! the REST mapping (status codes, problem types, wire types, paging) loses nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlm_core::WaitOptions;
+use mlm_core::conformance::{Fixture, SampleInvocation};
+use mlm_http::client::HttpProvider;
+use mlm_http::{AppState, Auth, app, auth::parse_token_list};
+use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
+
+const RUNTIME: &str = "agnews-classifier";
+const TOKEN: &str = "conformance-operator-token";
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .join("examples")
+        .join("agnews-classifier")
+}
+
+fn config(data_dir: &Path) -> LocalConfig {
+    LocalConfig::in_dir(data_dir)
+        .with_artifact_root(example_dir())
+        .with_runtime(
+            RUNTIME,
+            RuntimeConfig::new(
+                "python3",
+                [example_dir().join("serve.py").display().to_string()],
+            ),
+        )
+        .with_health_interval(Duration::from_millis(200))
+        .with_drain_timeout(Duration::from_secs(10))
+        .with_startup_timeout(Duration::from_secs(30))
+}
+
+/// Stops the server task when the fixture is dropped (instances stop with the provider).
+struct Server(tokio::task::JoinHandle<()>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalProvider::open(config(dir.path()))
+        .await
+        .expect("open the local provider");
+    let auth = Auth::new(parse_token_list(&format!("{TOKEN}:operator")).expect("token"));
+    let router = app(AppState::new(Arc::new(local)).with_auth(auth));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let server = Server(tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    }));
+    let http = HttpProvider::connect(format!("http://{addr}"), Some(TOKEN.into()))
+        .await
+        .expect("connect to the server");
+    assert_eq!(http.remote_name(), "local");
+    let sample = SampleInvocation {
+        content_type: "application/json".into(),
+        body: serde_json::json!({
+            "sentence": "Baseball is one of the most popular sports in the United States."
+        })
+        .to_string()
+        .into_bytes(),
+        expected: "Sports".into(),
+    };
+    Fixture::new(
+        Arc::new(http),
+        example_dir().join("model").display().to_string(),
+        RUNTIME,
+        ["ml.m5.large".to_string(), "ml.c5.xlarge".to_string()],
+        sample,
+    )
+    .with_wait(
+        WaitOptions::with_timeout(Duration::from_secs(60))
+            .with_intervals(Duration::from_millis(50), Duration::from_millis(300)),
+    )
+    .keep(server)
+    .keep(dir)
+}
+
+mlm_core::conformance_tests!(fixture);
