@@ -894,7 +894,7 @@ impl VariantSpec {
             .autoscaling
             .map(domain::AutoscalingPolicy::try_from)
             .transpose()
-            .map_err(|e| domain::Error::provider_msg(e.0, false))?;
+            .map_err(|e| domain::Error::invalid(e.0))?;
         Ok(spec)
     }
 }
@@ -954,7 +954,7 @@ impl CreateEndpoint {
             .data_capture
             .map(domain::DataCaptureConfig::try_from)
             .transpose()
-            .map_err(|e| domain::Error::provider_msg(e.0, false))?;
+            .map_err(|e| domain::Error::invalid(e.0))?;
         request.deployment = self.deployment.map(Into::into);
         Ok(request)
     }
