@@ -15,7 +15,7 @@ cargo clippy --version >/dev/null 2>&1 || { echo "error: clippy is required (rus
 # Python venv with the pinned test tools; rebuilt when the pins change.
 VENV=${MLM_TEST_VENV:-.venv}
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements-test.txt testing/aws-emulator/requirements*.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-test.txt ./*/requirements-test.txt testing/aws-emulator/requirements*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   step "Python test venv ($VENV)"
   rm -rf "$VENV"
@@ -25,11 +25,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 PY="$VENV/bin/python"
+# The AWS backend's tests start the emulator with this interpreter.
+export MLM_EMULATOR_PYTHON="$PWD/$PY"
+export MLM_TEST_PYTHON="$PWD/$PY"
 
 step "rustfmt"
 cargo fmt --all --check
 
-step "clippy (-D warnings)"
+step "clippy (-D warnings; all targets, so benches and examples are type-checked too)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p mlm-core --all-targets --all-features --locked -- -D warnings
 
@@ -41,11 +44,18 @@ step "Rust tests (unit, conformance, integration, doc)"
 cargo test --workspace --locked
 cargo test -p mlm-core --all-features --locked
 
-step "benchmarks compile"
-cargo bench --workspace --no-run --locked
-
 step "Python tests (example runtime, AWS emulator)"
 "$PY" -m pytest -q -p no:cacheprovider examples/agnews-classifier
 "$PY" -m pytest -q -p no:cacheprovider testing/aws-emulator/tests
+
+step "Python bindings: build the wheel, install it, test it"
+rm -rf target/wheels
+"$VENV/bin/maturin" build --quiet --profile dev --locked -m mlm-py/Cargo.toml -o target/wheels
+"$PY" -m pip install --quiet --force-reinstall --no-deps --no-index --find-links target/wheels mlm
+cargo build -p mlm-http --bin mlm --locked   # the HTTP client tests start this server
+"$PY" -m pytest -q -p no:cacheprovider mlm-py/tests
+
+step "schemathesis against the live server (all checks)"
+scripts/schemathesis.sh
 
 step "all tests passed"

@@ -3,7 +3,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -208,11 +208,23 @@ impl InstanceHandle {
     }
 
     /// Waits until the instance answers `/ping`, failing with the process's own words when it
-    /// exits or takes longer than `timeout`.
-    pub async fn wait_ready(&self, client: &HttpClient, timeout: Duration) -> Result<()> {
+    /// exits or takes longer than `timeout`, and at once when `cancelled` is set.
+    pub async fn wait_ready(
+        &self,
+        client: &HttpClient,
+        timeout: Duration,
+        cancelled: &AtomicBool,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(25);
         loop {
+            if cancelled.load(Ordering::SeqCst) {
+                self.set_status(InstanceStatus::Failed);
+                return Err(Error::FailedPrecondition(format!(
+                    "instance {} was stopped before it was ready: its endpoint is being deleted",
+                    self.id
+                )));
+            }
             if let Some(reason) = self.has_exited().await {
                 self.set_status(InstanceStatus::Failed);
                 return Err(Error::FailedPrecondition(format!(

@@ -486,7 +486,7 @@ impl Inner {
         let results = join_all(
             started
                 .iter()
-                .map(|i| i.wait_ready(&self.client, self.config.startup_timeout)),
+                .map(|i| i.wait_ready(&self.client, self.config.startup_timeout, &rt.deleting)),
         )
         .await;
         if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
@@ -537,8 +537,11 @@ async fn run_create(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, specs: Vec<Vari
                 let reason = e.to_string();
                 inner.log(&rt.name, "failed", Some(&reason));
                 inner.update_stored(&rt.name, |s| {
-                    s.endpoint.status = EndpointStatus::Failed;
-                    s.endpoint.failure_reason = Some(reason);
+                    // A delete that cut the start short keeps its status.
+                    if s.endpoint.status != EndpointStatus::Deleting {
+                        s.endpoint.status = EndpointStatus::Failed;
+                        s.endpoint.failure_reason = Some(reason);
+                    }
                 });
                 return;
             }
@@ -1079,6 +1082,8 @@ impl EndpointManager for LocalProvider {
             .inner
             .runtime(name)
             .unwrap_or_else(|| self.inner.add_runtime(name));
+        // Instances still starting stop waiting, so the delete does not wait out a startup.
+        rt.deleting.store(true, Ordering::SeqCst);
         self.inner.log(name, "deleting", None);
         tokio::spawn(run_delete(self.inner.clone(), rt));
         Ok(())

@@ -5,7 +5,7 @@
 //! keep serving the requests they already have; they are drained before they are stopped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ pub(crate) struct EndpointRuntime {
     /// Serialises lifecycle work (create, update, delete, restarts) on this endpoint.
     pub work: tokio::sync::Mutex<()>,
     next_instance: AtomicU32,
+    /// Set when the endpoint is being deleted: instances still starting give up at once.
+    pub deleting: AtomicBool,
     pub restarts: Mutex<HashMap<String, RestartState>>,
 }
 
@@ -75,6 +77,7 @@ impl EndpointRuntime {
             metrics: Mutex::new(MetricRing::new(retention)),
             work: tokio::sync::Mutex::new(()),
             next_instance: AtomicU32::new(1),
+            deleting: AtomicBool::new(false),
             restarts: Mutex::new(HashMap::new()),
         }
     }

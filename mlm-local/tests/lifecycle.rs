@@ -560,3 +560,61 @@ async fn overview_figures_come_from_the_processes() {
         "latency is in microseconds and includes the delay: {latency}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_endpoint_that_is_still_starting_does_not_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A runtime that starts but never answers /ping.
+    let config = common::config(dir.path())
+        .with_runtime("mute", RuntimeConfig::new("sleep", ["120"]))
+        .with_startup_timeout(Duration::from_secs(120));
+    let p = LocalProvider::open(config).await.unwrap();
+    let model = ModelName::new("mute").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let v = p
+        .create_version(CreateVersionRequest::new(
+            model,
+            common::model_dir().display().to_string(),
+            "mute",
+        ))
+        .await
+        .unwrap();
+    let endpoint = EndpointName::new("mute").unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        endpoint.clone(),
+        v.reference(),
+        "ml.m5.large",
+        2,
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Not yet in the routing table, so found by their command line ("sleep 120", used only here).
+    let mute = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\0120\0")
+            })
+            .filter(|pid| alive(*pid))
+            .count()
+    };
+    assert_eq!(mute(), 2, "both instances are starting");
+    assert_eq!(
+        p.get_endpoint(&endpoint).await.unwrap().status,
+        EndpointStatus::Creating
+    );
+    let started = std::time::Instant::now();
+    p.delete_endpoint(&endpoint).await.unwrap();
+    let options = mlm_core::WaitOptions::with_timeout(Duration::from_secs(20))
+        .with_intervals(Duration::from_millis(20), Duration::from_millis(100));
+    p.wait_until_deleted(&endpoint, options).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the delete waited for the startup timeout"
+    );
+    assert_eq!(mute(), 0, "starting instances were not stopped");
+}

@@ -1,0 +1,266 @@
+"""Request building shared by the blocking and the async client.
+
+Requests are the core request structs' serde representation; the native module turns them
+into the Rust types, so they are validated exactly as the REST API's requests are. Only
+argument *shapes* are checked here (which arguments go together); values are checked in Rust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .errors import InvalidArgumentError
+from .types import (
+    Approval,
+    MetricKind,
+    ModelVersion,
+    Statistic,
+    VariantSpec,
+    VersionRef,
+    format_datetime,
+)
+
+#: What ``version=`` accepts: a version object, a reference, ``"model/3"``, or a number
+#: (with ``model=``, or the variant's current model on updates).
+VersionLike = Union[ModelVersion, VersionRef, str, int]
+
+#: What ``invoke`` sends: bytes as they are, ``str`` as UTF-8 text, anything else as JSON.
+Body = Union[bytes, bytearray, memoryview, str, Mapping[str, Any], Sequence[Any], int, float, bool, None]
+
+DEFAULT_VARIANT = "primary"
+
+
+def plain(value: Any) -> Any:
+    """``value`` with paths as strings and tuples as lists, for the native module."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def create_model(
+    name: str, description: Optional[str], tags: Optional[Mapping[str, str]]
+) -> Dict[str, Any]:
+    return {"name": name, "description": description, "tags": dict(tags or {})}
+
+
+def update_model(
+    description: Optional[str], tags: Optional[Mapping[str, str]]
+) -> Dict[str, Any]:
+    if description is None and tags is None:
+        raise InvalidArgumentError("the update changes nothing: give description or tags")
+    return {"description": description, "tags": None if tags is None else dict(tags)}
+
+
+def approval(value: Union[Approval, str]) -> str:
+    try:
+        return Approval(value).value
+    except ValueError:
+        raise InvalidArgumentError(
+            f"approval {value!r} is not one of pending, approved, rejected"
+        ) from None
+
+
+def create_version(
+    model: str,
+    artifact_uri: Union[str, "os.PathLike[str]"],
+    image: str,
+    environment: Optional[Mapping[str, str]],
+    approval_: Optional[Union[Approval, str]],
+    description: Optional[str],
+) -> Dict[str, Any]:
+    return {
+        "model": model,
+        "artifact_uri": os.fspath(artifact_uri),
+        "image": image,
+        "environment": dict(environment or {}),
+        "approval": approval(approval_ or Approval.PENDING),
+        "description": description,
+    }
+
+
+def update_version(
+    approval_: Optional[Union[Approval, str]], description: Optional[str]
+) -> Dict[str, Any]:
+    if approval_ is None and description is None:
+        raise InvalidArgumentError("the update changes nothing: give approval or description")
+    return {
+        "approval": None if approval_ is None else approval(approval_),
+        "description": description,
+    }
+
+
+def version_ref(version: VersionLike, model: Optional[str]) -> Optional[VersionRef]:
+    """The reference ``version`` means, or ``None`` when it is a bare number and no ``model``
+    was given (updates then use the variant's current model)."""
+    if isinstance(version, bool):
+        raise InvalidArgumentError("version must be a version, a reference or a number")
+    if isinstance(version, int):
+        return None if model is None else VersionRef(model, version)
+    ref = VersionRef.parse(version)
+    if model is not None and model != ref.model:
+        raise InvalidArgumentError(
+            f"version {ref} is a version of '{ref.model}', not of model '{model}'"
+        )
+    return ref
+
+
+def variant_specs(variants: Iterable[Union[VariantSpec, Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    specs = []
+    for v in variants:
+        spec = v if isinstance(v, VariantSpec) else VariantSpec(**v)
+        specs.append(spec._request())
+    return specs
+
+
+def create_endpoint(
+    name: str,
+    version: Optional[VersionLike],
+    model: Optional[str],
+    instance_type: Optional[str],
+    instance_count: int,
+    variant: str,
+    variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
+    tags: Optional[Mapping[str, str]],
+) -> Dict[str, Any]:
+    if variants is not None:
+        if version is not None or instance_type is not None:
+            raise InvalidArgumentError(
+                "give either variants=[...] or version= and instance_type=, not both"
+            )
+        specs = variant_specs(variants)
+    else:
+        if version is None or instance_type is None:
+            raise InvalidArgumentError(
+                "create_endpoint needs version= and instance_type= (or variants=[...])"
+            )
+        ref = version_ref(version, model)
+        if ref is None:
+            raise InvalidArgumentError(
+                f"version={version} is a number: say which model with model=, "
+                "or pass the ModelVersion or 'model/version'"
+            )
+        specs = variant_specs(
+            [VariantSpec(variant, ref, instance_type=instance_type, instance_count=instance_count)]
+        )
+    return {
+        "name": name,
+        "variants": specs,
+        "tags": dict(tags or {}),
+        "data_capture": None,
+        "deployment": None,
+    }
+
+
+def update_endpoint(
+    name: str,
+    variant: str,
+    instance_count: Optional[int],
+    instance_type: Optional[str],
+    version: Optional[VersionRef],
+    weights: Optional[Mapping[str, float]],
+    variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
+) -> Dict[str, Any]:
+    changes: Dict[str, Dict[str, Any]] = {}
+
+    def change(v: str) -> Dict[str, Any]:
+        return changes.setdefault(
+            v,
+            {
+                "variant": v,
+                "instance_count": None,
+                "instance_type": None,
+                "model_version": None,
+                "weight": None,
+            },
+        )
+
+    if instance_count is not None:
+        change(variant)["instance_count"] = instance_count
+    if instance_type is not None:
+        change(variant)["instance_type"] = instance_type
+    if version is not None:
+        change(variant)["model_version"] = version.to_dict()
+    for v, w in (weights or {}).items():
+        change(v)["weight"] = float(w)
+    if variants is not None and changes:
+        raise InvalidArgumentError(
+            "give either variants=[...] (a whole new variant set) or changes "
+            "(instance_count, instance_type, version, weights), not both"
+        )
+    if variants is None and not changes:
+        raise InvalidArgumentError(
+            "the update changes nothing: give instance_count, instance_type, version, "
+            "weights or variants"
+        )
+    return {
+        "name": name,
+        "changes": list(changes.values()),
+        "replace_variants": None if variants is None else variant_specs(variants),
+        "deployment": None,
+        "retain_autoscaled_counts": True,
+    }
+
+
+def _seconds(value: Union[float, timedelta], what: str) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise InvalidArgumentError(f"{what} must be positive")
+    return seconds
+
+
+def metrics_query(
+    endpoint: str,
+    kinds: Union[str, MetricKind, Iterable[Union[str, MetricKind]]],
+    window: Union[float, timedelta],
+    start: Optional[datetime],
+    end: Optional[datetime],
+    period: Union[float, timedelta],
+    statistic: Union[str, Statistic],
+    variant: Optional[str],
+    instance: Optional[str],
+) -> Dict[str, Any]:
+    kind_list = [kinds] if isinstance(kinds, str) else list(kinds)
+    try:
+        kind_values = [MetricKind(k).value for k in kind_list]
+    except ValueError as e:
+        known = ", ".join(k.value for k in MetricKind)
+        raise InvalidArgumentError(f"{e}; metrics are: {known}") from None
+    try:
+        stat = Statistic(statistic).value
+    except ValueError:
+        known = ", ".join(s.value for s in Statistic)
+        raise InvalidArgumentError(f"statistic {statistic!r} is not one of {known}") from None
+    end_ = end if end is not None else datetime.now(timezone.utc)
+    start_ = start if start is not None else end_ - timedelta(seconds=_seconds(window, "window"))
+    return {
+        "endpoint": endpoint,
+        "variant": variant,
+        "instance": instance,
+        "kinds": kind_values,
+        "start": format_datetime(start_),
+        "end": format_datetime(end_),
+        "period_seconds": max(1, int(round(_seconds(period, "period")))),
+        "statistic": stat,
+    }
+
+
+def invoke_body(body: Body, content_type: Optional[str]) -> Tuple[bytes, str]:
+    """The bytes to send and their content type (inferred when not given)."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), content_type or "application/octet-stream"
+    if isinstance(body, str):
+        return body.encode("utf-8"), content_type or "text/plain; charset=utf-8"
+    try:
+        data = json.dumps(body).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"the body is not bytes, str or JSON-serialisable: {e}"
+        ) from None
+    return data, content_type or "application/json"

@@ -1,0 +1,378 @@
+"""The asyncio client: :class:`AsyncClient`, with the same methods as :class:`mlm.Client`
+as coroutines.
+
+The Rust core runs on its own runtime threads, so awaiting never blocks the event loop;
+cancelling an awaiting task cancels the call. Lists return :class:`AsyncPager`\\ s
+(``async for``)::
+
+    async with await mlm.aio.AsyncClient.local() as client:
+        model = await client.create_model("news")
+        async for m in client.list_models():
+            print(m.name)
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union, overload
+
+from . import _mlm
+from . import _requests as req
+from ._paging import AsyncPager
+from ._progress import ProgressArg, make_progress
+from ._requests import Body, VersionLike
+from .client import DEFAULT_TIMEOUT, ConfigArg, _Base, _close_native, _config_args, _hint_in_use, _page
+from .errors import FailedPreconditionError
+from .types import (
+    Approval,
+    Endpoint,
+    EndpointOverview,
+    InstanceTable,
+    InvokeResult,
+    MetricKind,
+    MetricSeries,
+    Metrics,
+    Model,
+    ModelVersion,
+    Page,
+    Statistic,
+    VariantSpec,
+    VersionRef,
+)
+
+__all__ = ["AsyncClient", "AsyncPager"]
+
+T = TypeVar("T")
+
+
+async def _run(op: _mlm.Operation, on_progress: Optional[Callable[[Any], None]] = None) -> Any:
+    return await op.awaitable(on_progress)
+
+
+class AsyncClient(_Base):
+    """An asyncio mlm client; build it with ``await AsyncClient.local(...)``, ``.http(...)``
+    or ``.aws(...)``, or take :attr:`mlm.Client.aio` of a blocking client."""
+
+    def __init__(self, native: _mlm.NativeClient, *, owned: bool = False) -> None:
+        """Wraps a native client; an ``owned`` one is closed when this object is collected."""
+        self._native = native
+        self._finalizer = weakref.finalize(self, _close_native, native) if owned else None
+
+    @classmethod
+    async def local(
+        cls,
+        data_dir: Union[str, "os.PathLike[str]", None] = None,
+        config: ConfigArg = None,
+    ) -> "AsyncClient":
+        """The embedded backend; see :meth:`mlm.Client.local`."""
+        data = None if data_dir is None else os.fspath(data_dir)
+        try:
+            native = await _run(_mlm.NativeClient.open_local(data, **_config_args(config)))
+        except FailedPreconditionError as e:
+            raise _hint_in_use(e) from None
+        return cls(native, owned=True)
+
+    @classmethod
+    async def http(cls, url: str, token: Optional[str] = None) -> "AsyncClient":
+        """A client of an ``mlm serve`` REST server; see :meth:`mlm.Client.http`."""
+        return cls(await _run(_mlm.NativeClient.open_http(url, token)), owned=True)
+
+    @classmethod
+    async def aws(
+        cls,
+        region: Optional[str] = None,
+        *,
+        profile: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+    ) -> "AsyncClient":
+        """AWS SageMaker; see :meth:`mlm.Client.aws`."""
+        return cls(await _run(_mlm.NativeClient.open_aws(region, profile, endpoint_url)), owned=True)
+
+    async def aclose(self) -> None:
+        """Closes the client (a local backend stops its instances)."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        await _run(self._native.close())
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- models ----
+
+    async def create_model(
+        self,
+        name: str,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> Model:
+        """See :meth:`mlm.Client.create_model`."""
+        return Model._from(
+            await _run(self._native.create_model(req.create_model(name, description, tags)))
+        )
+
+    async def get_model(self, name: str) -> Model:
+        """See :meth:`mlm.Client.get_model`."""
+        return Model._from(await _run(self._native.get_model(name)))
+
+    def list_models(self, *, page_size: Optional[int] = None) -> AsyncPager[Model]:
+        """See :meth:`mlm.Client.list_models`."""
+
+        async def fetch(token: Optional[str]) -> Page[Model]:
+            return _page(Model._from, await _run(self._native.list_models(page_size, token)))
+
+        return AsyncPager(fetch, "models")
+
+    async def update_model(
+        self,
+        name: str,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> Model:
+        """See :meth:`mlm.Client.update_model`."""
+        request = req.update_model(description, tags)
+        return Model._from(await _run(self._native.update_model(name, request)))
+
+    async def delete_model(self, name: str) -> None:
+        """See :meth:`mlm.Client.delete_model`."""
+        await _run(self._native.delete_model(name))
+
+    # ---- versions ----
+
+    async def create_version(
+        self,
+        model: str,
+        artifact_uri: Union[str, "os.PathLike[str]"],
+        image: str,
+        *,
+        environment: Optional[Mapping[str, str]] = None,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+    ) -> ModelVersion:
+        """See :meth:`mlm.Client.create_version`."""
+        request = req.create_version(model, artifact_uri, image, environment, approval, description)
+        return ModelVersion._from(await _run(self._native.create_version(request)))
+
+    async def get_version(self, model: str, version: int) -> ModelVersion:
+        """See :meth:`mlm.Client.get_version`."""
+        return ModelVersion._from(await _run(self._native.get_version(model, version)))
+
+    def list_versions(
+        self, model: str, *, page_size: Optional[int] = None
+    ) -> AsyncPager[ModelVersion]:
+        """See :meth:`mlm.Client.list_versions`."""
+
+        async def fetch(token: Optional[str]) -> Page[ModelVersion]:
+            raw = await _run(self._native.list_versions(model, page_size, token))
+            return _page(ModelVersion._from, raw)
+
+        return AsyncPager(fetch, f"versions of {model}")
+
+    async def update_version(
+        self,
+        model: str,
+        version: int,
+        *,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+    ) -> ModelVersion:
+        """See :meth:`mlm.Client.update_version`."""
+        request = req.update_version(approval, description)
+        return ModelVersion._from(
+            await _run(self._native.update_version(model, version, request))
+        )
+
+    async def delete_version(self, model: str, version: int) -> None:
+        """See :meth:`mlm.Client.delete_version`."""
+        await _run(self._native.delete_version(model, version))
+
+    # ---- endpoints ----
+
+    async def create_endpoint(
+        self,
+        name: str,
+        version: Optional[VersionLike] = None,
+        *,
+        model: Optional[str] = None,
+        instance_type: Optional[str] = None,
+        instance_count: int = 1,
+        variant: str = req.DEFAULT_VARIANT,
+        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+    ) -> Endpoint:
+        """See :meth:`mlm.Client.create_endpoint`."""
+        request = req.create_endpoint(
+            name, version, model, instance_type, instance_count, variant, variants, tags
+        )
+        endpoint = Endpoint._from(await _run(self._native.create_endpoint(request)))
+        if wait:
+            return await self.wait_until_ready(
+                name, timeout=timeout, progress=progress, _action="creating"
+            )
+        return endpoint
+
+    async def get_endpoint(self, name: str) -> Endpoint:
+        """See :meth:`mlm.Client.get_endpoint`."""
+        return Endpoint._from(await _run(self._native.get_endpoint(name)))
+
+    def list_endpoints(self, *, page_size: Optional[int] = None) -> AsyncPager[Endpoint]:
+        """See :meth:`mlm.Client.list_endpoints`."""
+
+        async def fetch(token: Optional[str]) -> Page[Endpoint]:
+            raw = await _run(self._native.list_endpoints(page_size, token))
+            return _page(Endpoint._from, raw)
+
+        return AsyncPager(fetch, "endpoints")
+
+    async def update_endpoint(
+        self,
+        name: str,
+        *,
+        instance_count: Optional[int] = None,
+        instance_type: Optional[str] = None,
+        version: Optional[VersionLike] = None,
+        model: Optional[str] = None,
+        variant: str = req.DEFAULT_VARIANT,
+        weights: Optional[Mapping[str, float]] = None,
+        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+    ) -> Endpoint:
+        """See :meth:`mlm.Client.update_endpoint`."""
+        ref = None
+        if version is not None:
+            ref = req.version_ref(version, model)
+            if ref is None:
+                current = (await self.get_endpoint(name)).variant(variant).model_version
+                ref = VersionRef(current.model, int(version))  # type: ignore[arg-type, unused-ignore]
+        request = req.update_endpoint(
+            name, variant, instance_count, instance_type, ref, weights, variants
+        )
+        endpoint = Endpoint._from(await _run(self._native.update_endpoint(request)))
+        if wait:
+            return await self.wait_until_ready(
+                name, timeout=timeout, progress=progress, _action="updating"
+            )
+        return endpoint
+
+    async def delete_endpoint(
+        self, name: str, *, wait: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """See :meth:`mlm.Client.delete_endpoint`."""
+        await _run(self._native.delete_endpoint(name))
+        if wait:
+            await self.wait_until_deleted(name, timeout=timeout)
+
+    async def wait_until_ready(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+        poll_interval: Optional[float] = None,
+        _action: str = "waiting for",
+    ) -> Endpoint:
+        """See :meth:`mlm.Client.wait_until_ready`; cancelling the task stops the wait."""
+        first, longest = self._intervals(poll_interval)
+        callback, display = make_progress(progress, endpoint, _action)
+        finished = False
+
+        def on_progress(raw: Any) -> None:
+            # Events may still be queued on the loop when the wait has ended.
+            if callback is not None and not finished:
+                callback(Endpoint._from(raw))
+
+        op = self._native.wait_until_ready(endpoint, float(timeout), first, longest)
+        try:
+            raw = await _run(op, on_progress if callback is not None else None)
+        except BaseException as e:
+            finished = True
+            if display is not None:
+                display.failed(e)
+            raise
+        finished = True
+        result = Endpoint._from(raw)
+        if display is not None:
+            display.done(result)
+        return result
+
+    async def wait_until_deleted(
+        self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """See :meth:`mlm.Client.wait_until_deleted`."""
+        first, longest = self._intervals(None)
+        await _run(self._native.wait_until_deleted(endpoint, float(timeout), first, longest))
+
+    async def invoke(
+        self,
+        endpoint: str,
+        body: Body,
+        content_type: Optional[str] = None,
+        *,
+        accept: Optional[str] = None,
+        variant: Optional[str] = None,
+    ) -> InvokeResult:
+        """See :meth:`mlm.Client.invoke`."""
+        data, ctype = req.invoke_body(body, content_type)
+        raw = await _run(self._native.invoke(endpoint, data, ctype, accept, variant))
+        return InvokeResult._from(raw)
+
+    # ---- observability ----
+
+    async def instances(self, endpoint: str) -> InstanceTable:
+        """See :meth:`mlm.Client.instances`."""
+        return (await self.overview(endpoint)).instances
+
+    @overload
+    async def overview(self, endpoint: None = None) -> List[EndpointOverview]: ...
+
+    @overload
+    async def overview(self, endpoint: str) -> EndpointOverview: ...
+
+    async def overview(
+        self, endpoint: Optional[str] = None
+    ) -> Union[EndpointOverview, List[EndpointOverview]]:
+        """See :meth:`mlm.Client.overview`."""
+        if endpoint is not None:
+            return EndpointOverview._from(await _run(self._native.endpoint_overview(endpoint)))
+
+        async def fetch(token: Optional[str]) -> Page[EndpointOverview]:
+            raw = await _run(self._native.list_overviews(None, token))
+            return _page(EndpointOverview._from, raw)
+
+        return await AsyncPager(fetch, "overviews").to_list()
+
+    async def metrics(
+        self,
+        endpoint: str,
+        kinds: Union[str, MetricKind, Iterable[Union[str, MetricKind]]] = (
+            MetricKind.INVOCATIONS,
+            MetricKind.MODEL_LATENCY,
+            MetricKind.CPU_UTILIZATION,
+        ),
+        *,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        period: Union[float, timedelta] = 60,
+        statistic: Union[str, Statistic] = Statistic.AVERAGE,
+        variant: Optional[str] = None,
+        instance: Optional[str] = None,
+    ) -> Metrics:
+        """See :meth:`mlm.Client.metrics`."""
+        query = req.metrics_query(
+            endpoint, kinds, window, start, end, period, statistic, variant, instance
+        )
+        raw = await _run(self._native.query_metrics(query))
+        return Metrics(MetricSeries._from(s) for s in raw)
+

@@ -1,0 +1,502 @@
+"""The blocking client: :class:`Client`.
+
+Every method releases the GIL while the Rust core works, and Ctrl-C interrupts any call
+cleanly (within 0.1 s): the call is cancelled and ``KeyboardInterrupt`` raised. Endpoint
+changes themselves carry on in the backend, as they would after a REST call.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from datetime import datetime, timedelta
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    overload,
+)
+
+from . import _mlm
+from . import _requests as req
+from ._paging import Pager
+from ._progress import ProgressArg, make_progress
+from ._requests import Body, VersionLike
+from .errors import FailedPreconditionError
+from .types import (
+    Approval,
+    Capabilities,
+    Endpoint,
+    EndpointOverview,
+    InstanceTable,
+    InvokeResult,
+    MetricKind,
+    MetricSeries,
+    Metrics,
+    Model,
+    ModelVersion,
+    Page,
+    Statistic,
+    VariantSpec,
+    VersionRef,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .aio import AsyncClient
+
+__all__ = ["Client", "DEFAULT_TIMEOUT"]
+
+T = TypeVar("T")
+
+#: How long ``wait=True`` and :meth:`Client.wait_until_ready` wait by default (seconds).
+DEFAULT_TIMEOUT = 3600.0
+
+#: Polling backoff per backend: (first pause, longest pause) in seconds. SageMaker's describe
+#: calls are throttled account-wide, so AWS is polled no faster than its own waiters do.
+POLL_INTERVALS = {"local": (0.2, 2.0), "http": (0.5, 5.0), "aws": (5.0, 30.0)}
+
+ConfigArg = Union[Mapping[str, Any], str, "os.PathLike[str]", None]
+
+
+def _config_args(config: ConfigArg) -> Dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, (str, os.PathLike)):
+        return {"config_path": os.fspath(config)}
+    if isinstance(config, Mapping):
+        return {"config": req.plain(config)}
+    raise TypeError("config must be a dict of LocalConfig fields or the path of a TOML file")
+
+
+def _hint_in_use(error: FailedPreconditionError) -> FailedPreconditionError:
+    if "in use" in error.message:
+        error.message += (
+            " (if it is a client in this Python process, call its .close() first, or keep "
+            "using it)"
+        )
+        error.args = (error.message,)
+    return error
+
+
+def _page(parse: Callable[[Any], T], raw: Mapping[str, Any]) -> Page[T]:
+    return Page(tuple(parse(i) for i in raw["items"]), raw.get("next_page_token"))
+
+
+def _close_native(native: _mlm.NativeClient) -> None:
+    native.close().wait()
+
+
+class _Base:
+    """What the blocking and the async client share: the native client and its facts."""
+
+    _native: _mlm.NativeClient
+
+    @property
+    def kind(self) -> str:
+        """The backend: ``"local"``, ``"http"`` or ``"aws"``."""
+        return self._native.kind
+
+    @property
+    def target(self) -> str:
+        """The data directory (local), the server URL (http) or the region (aws)."""
+        return self._native.target
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native.closed
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend supports."""
+        return Capabilities._from(self._native.capabilities())
+
+    def _intervals(self, poll_interval: Optional[float]) -> Tuple[float, float]:
+        first, longest = POLL_INTERVALS.get(self.kind, POLL_INTERVALS["aws"])
+        if poll_interval is not None:
+            longest = max(float(poll_interval), 0.05)
+            first = min(first, longest)
+        return first, longest
+
+    def __repr__(self) -> str:
+        state = " (closed)" if self.closed else ""
+        return f"<{type(self).__name__} {self.kind} {self.target}{state}>"
+
+
+class Client(_Base):
+    """A blocking mlm client. Build it with :meth:`local`, :meth:`http` or :meth:`aws`; every
+    backend has the same methods and raises the same :mod:`mlm.errors`.
+
+    Use it as a context manager (or call :meth:`close`) so a local backend stops its
+    instance processes; a client that is garbage collected or still open at exit is closed
+    then.
+    """
+
+    def __init__(self, native: _mlm.NativeClient) -> None:
+        """Wraps a native client; use :meth:`local`, :meth:`http` or :meth:`aws` instead."""
+        self._native = native
+        self._finalizer = weakref.finalize(self, _close_native, native)
+
+    # ---- construction ----
+
+    @classmethod
+    def local(
+        cls,
+        data_dir: Union[str, "os.PathLike[str]", None] = None,
+        config: ConfigArg = None,
+    ) -> "Client":
+        """The embedded backend: state in ``data_dir``, instances as local processes.
+
+        ``config`` is a dict of ``LocalConfig`` fields (``artifact_roots``, ``runtimes``,
+        ``instance_types``, ``startup_timeout_secs``, ``health_interval_ms``, ...) or the
+        path of a TOML file with them (an ``mlm serve`` configuration file works too: its
+        ``[local]`` section is used). Relative paths in it are relative to the current
+        directory. Without ``config``, the defaults of ``mlm serve`` apply: artifacts from
+        the repository's ``examples/`` folder and its ``agnews-classifier`` runtime, when
+        found in the current directory or a parent. ``data_dir`` overrides the configured one
+        (default ``.mlm``).
+        """
+        data = None if data_dir is None else os.fspath(data_dir)
+        try:
+            native = _mlm.NativeClient.open_local(data, **_config_args(config)).wait()
+        except FailedPreconditionError as e:
+            raise _hint_in_use(e) from None
+        return cls(native)
+
+    @classmethod
+    def http(cls, url: str, token: Optional[str] = None) -> "Client":
+        """A client of an ``mlm serve`` REST server at ``url`` (``http://host:port``),
+        sending ``token`` as a bearer token."""
+        return cls(_mlm.NativeClient.open_http(url, token).wait())
+
+    @classmethod
+    def aws(
+        cls,
+        region: Optional[str] = None,
+        *,
+        profile: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+    ) -> "Client":
+        """AWS SageMaker in ``region`` with the credentials of ``profile`` (default: the
+        usual AWS environment). ``endpoint_url`` points the SDK elsewhere (an emulator).
+
+        Raises :class:`mlm.UnsupportedError` when this build has no AWS backend.
+        """
+        return cls(_mlm.NativeClient.open_aws(region, profile, endpoint_url).wait())
+
+    @property
+    def aio(self) -> "AsyncClient":
+        """An :class:`mlm.aio.AsyncClient` over the same backend (closing either closes
+        both)."""
+        from .aio import AsyncClient
+
+        return AsyncClient(self._native)
+
+    def close(self) -> None:
+        """Closes the client; a local backend drains and stops its instances (the endpoints
+        come back the next time its data directory is opened). Closing twice is harmless."""
+        self._finalizer()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- models ----
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> Model:
+        """Registers a model. :class:`~mlm.AlreadyExistsError` if the name is taken."""
+        raw = self._native.create_model(req.create_model(name, description, tags)).wait()
+        return Model._from(raw)
+
+    def get_model(self, name: str) -> Model:
+        """Describes a model. :class:`~mlm.NotFoundError` if missing."""
+        return Model._from(self._native.get_model(name).wait())
+
+    def list_models(self, *, page_size: Optional[int] = None) -> Pager[Model]:
+        """Every model by name, fetched lazily page by page."""
+
+        def fetch(token: Optional[str]) -> Page[Model]:
+            return _page(Model._from, self._native.list_models(page_size, token).wait())
+
+        return Pager(fetch, "models")
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> Model:
+        """Changes a model's description (``""`` clears it) or replaces its tags."""
+        request = req.update_model(description, tags)
+        return Model._from(self._native.update_model(name, request).wait())
+
+    def delete_model(self, name: str) -> None:
+        """Deletes a model. :class:`~mlm.FailedPreconditionError` while it has versions."""
+        self._native.delete_model(name).wait()
+
+    # ---- versions ----
+
+    def create_version(
+        self,
+        model: str,
+        artifact_uri: Union[str, "os.PathLike[str]"],
+        image: str,
+        *,
+        environment: Optional[Mapping[str, str]] = None,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+    ) -> ModelVersion:
+        """Registers the next version of ``model``: the artifact at ``artifact_uri`` served
+        by ``image`` (a container image on AWS, a configured runtime name locally)."""
+        request = req.create_version(model, artifact_uri, image, environment, approval, description)
+        return ModelVersion._from(self._native.create_version(request).wait())
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        """Describes one version."""
+        return ModelVersion._from(self._native.get_version(model, version).wait())
+
+    def list_versions(self, model: str, *, page_size: Optional[int] = None) -> Pager[ModelVersion]:
+        """Every version of ``model``, oldest first, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[ModelVersion]:
+            raw = self._native.list_versions(model, page_size, token).wait()
+            return _page(ModelVersion._from, raw)
+
+        return Pager(fetch, f"versions of {model}")
+
+    def update_version(
+        self,
+        model: str,
+        version: int,
+        *,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+    ) -> ModelVersion:
+        """Changes a version's approval or description (the rest is immutable)."""
+        request = req.update_version(approval, description)
+        return ModelVersion._from(self._native.update_version(model, version, request).wait())
+
+    def delete_version(self, model: str, version: int) -> None:
+        """Deletes a version. :class:`~mlm.FailedPreconditionError` while it is deployed."""
+        self._native.delete_version(model, version).wait()
+
+    # ---- endpoints ----
+
+    def create_endpoint(
+        self,
+        name: str,
+        version: Optional[VersionLike] = None,
+        *,
+        model: Optional[str] = None,
+        instance_type: Optional[str] = None,
+        instance_count: int = 1,
+        variant: str = req.DEFAULT_VARIANT,
+        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+    ) -> Endpoint:
+        """Creates an endpoint serving ``version`` on ``instance_count`` instances of
+        ``instance_type`` (one variant called ``variant``), or the given ``variants``.
+
+        Returns at once (usually ``Creating``); with ``wait=True``, waits until it is
+        ``InService`` showing progress (see :meth:`wait_until_ready`).
+        """
+        request = req.create_endpoint(
+            name, version, model, instance_type, instance_count, variant, variants, tags
+        )
+        endpoint = Endpoint._from(self._native.create_endpoint(request).wait())
+        if wait:
+            return self.wait_until_ready(name, timeout=timeout, progress=progress, _action="creating")
+        return endpoint
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        """Describes an endpoint."""
+        return Endpoint._from(self._native.get_endpoint(name).wait())
+
+    def list_endpoints(self, *, page_size: Optional[int] = None) -> Pager[Endpoint]:
+        """Every endpoint by name (including ones not created by mlm), fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[Endpoint]:
+            return _page(Endpoint._from, self._native.list_endpoints(page_size, token).wait())
+
+        return Pager(fetch, "endpoints")
+
+    def update_endpoint(
+        self,
+        name: str,
+        *,
+        instance_count: Optional[int] = None,
+        instance_type: Optional[str] = None,
+        version: Optional[VersionLike] = None,
+        model: Optional[str] = None,
+        variant: str = req.DEFAULT_VARIANT,
+        weights: Optional[Mapping[str, float]] = None,
+        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+    ) -> Endpoint:
+        """Changes an endpoint: scale ``variant`` to ``instance_count``, move it to
+        ``instance_type`` or to ``version`` (a number means the variant's current model),
+        set traffic ``weights`` by variant name — or replace the whole variant set with
+        ``variants``. :class:`~mlm.FailedPreconditionError` while the endpoint is not
+        ``InService``.
+
+        Returns at once; with ``wait=True``, waits until it is ``InService`` again.
+        """
+        ref = None
+        if version is not None:
+            ref = req.version_ref(version, model)
+            if ref is None:
+                current = self.get_endpoint(name).variant(variant).model_version
+                ref = VersionRef(current.model, int(version))  # type: ignore[arg-type, unused-ignore]
+        request = req.update_endpoint(
+            name, variant, instance_count, instance_type, ref, weights, variants
+        )
+        endpoint = Endpoint._from(self._native.update_endpoint(request).wait())
+        if wait:
+            return self.wait_until_ready(name, timeout=timeout, progress=progress, _action="updating")
+        return endpoint
+
+    def delete_endpoint(
+        self, name: str, *, wait: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """Starts deleting an endpoint; with ``wait=True``, returns once it is gone."""
+        self._native.delete_endpoint(name).wait()
+        if wait:
+            first, longest = self._intervals(None)
+            self._native.wait_until_deleted(name, timeout, first, longest).wait()
+
+    def wait_until_ready(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+        poll_interval: Optional[float] = None,
+        _action: str = "waiting for",
+    ) -> Endpoint:
+        """Polls (with backoff up to ``poll_interval`` seconds) until the endpoint is
+        ``InService`` and returns it.
+
+        ``progress=True`` shows status transitions and elapsed time (in place in a notebook
+        or terminal); a callable receives every description instead. Raises
+        :class:`mlm.TimeoutError` after ``timeout`` seconds naming the last status,
+        :class:`~mlm.FailedPreconditionError` with the reason as soon as the endpoint fails,
+        and ``KeyboardInterrupt`` on Ctrl-C (the endpoint keeps changing in the background).
+        """
+        first, longest = self._intervals(poll_interval)
+        callback, display = make_progress(progress, endpoint, _action)
+        on_progress = None if callback is None else _on_endpoint(callback)
+        try:
+            raw = self._native.wait_until_ready(endpoint, float(timeout), first, longest).wait(
+                on_progress
+            )
+        except BaseException as e:
+            if display is not None:
+                display.failed(e)
+            raise
+        result = Endpoint._from(raw)
+        if display is not None:
+            display.done()
+        return result
+
+    def wait_until_deleted(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Polls until the endpoint no longer exists."""
+        first, longest = self._intervals(None)
+        self._native.wait_until_deleted(endpoint, float(timeout), first, longest).wait()
+
+    def invoke(
+        self,
+        endpoint: str,
+        body: Body,
+        content_type: Optional[str] = None,
+        *,
+        accept: Optional[str] = None,
+        variant: Optional[str] = None,
+    ) -> InvokeResult:
+        """Sends one inference request: ``bytes`` as they are, ``str`` as UTF-8 text, a
+        dict/list as JSON (the content type follows unless given). ``variant`` sends it to
+        that variant instead of choosing by weight."""
+        data, ctype = req.invoke_body(body, content_type)
+        raw = self._native.invoke(endpoint, data, ctype, accept, variant).wait()
+        return InvokeResult._from(raw)
+
+    # ---- observability ----
+
+    def instances(self, endpoint: str) -> InstanceTable:
+        """The endpoint's instances with their latest figures (a table in notebooks)."""
+        return self.overview(endpoint).instances
+
+    @overload
+    def overview(self, endpoint: None = None) -> List[EndpointOverview]: ...
+
+    @overload
+    def overview(self, endpoint: str) -> EndpointOverview: ...
+
+    def overview(
+        self, endpoint: Optional[str] = None
+    ) -> Union[EndpointOverview, List[EndpointOverview]]:
+        """One endpoint's status, counts and instances — or, without an argument, those of
+        every endpoint."""
+        if endpoint is not None:
+            return EndpointOverview._from(self._native.endpoint_overview(endpoint).wait())
+
+        def fetch(token: Optional[str]) -> Page[EndpointOverview]:
+            raw = self._native.list_overviews(None, token).wait()
+            return _page(EndpointOverview._from, raw)
+
+        return Pager(fetch, "overviews").to_list()
+
+    def metrics(
+        self,
+        endpoint: str,
+        kinds: Union[str, MetricKind, Iterable[Union[str, MetricKind]]] = (
+            MetricKind.INVOCATIONS,
+            MetricKind.MODEL_LATENCY,
+            MetricKind.CPU_UTILIZATION,
+        ),
+        *,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        period: Union[float, timedelta] = 60,
+        statistic: Union[str, Statistic] = Statistic.AVERAGE,
+        variant: Optional[str] = None,
+        instance: Optional[str] = None,
+    ) -> Metrics:
+        """Metric history of ``kinds`` over the last ``window`` (or ``start``..``end``), in
+        ``period``-second buckets combined by ``statistic``. Series with no data are empty,
+        not errors. Naive datetimes are local time."""
+        query = req.metrics_query(
+            endpoint, kinds, window, start, end, period, statistic, variant, instance
+        )
+        raw = self._native.query_metrics(query).wait()
+        return Metrics(MetricSeries._from(s) for s in raw)
+
+
+def _on_endpoint(callback: Callable[[Endpoint], Any]) -> Callable[[Any], None]:
+    def on_progress(raw: Any) -> None:
+        callback(Endpoint._from(raw))
+
+    return on_progress

@@ -1,0 +1,860 @@
+"""Typed, immutable results and the request pieces you build yourself.
+
+Every result is a frozen dataclass with :meth:`~_Result.to_dict`, a readable ``repr``, and —
+for endpoints, overviews and instance tables — an HTML table for notebooks. Statuses and
+other closed sets are :class:`str` enums, so ``endpoint.status == "InService"`` works too.
+Datetimes are timezone-aware (UTC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import html
+import json as _json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Generic,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+__all__ = [
+    "EndpointStatus",
+    "Approval",
+    "InstanceStatus",
+    "MetricKind",
+    "MetricScope",
+    "Statistic",
+    "VersionRef",
+    "Model",
+    "ModelVersion",
+    "ServerlessConfig",
+    "AutoscalingPolicy",
+    "Variant",
+    "VariantSpec",
+    "Endpoint",
+    "Measurement",
+    "InstanceMetrics",
+    "Instance",
+    "InstanceTable",
+    "VariantOverview",
+    "EndpointOverview",
+    "DataPoint",
+    "MetricSeries",
+    "Metrics",
+    "InvokeResult",
+    "Capabilities",
+    "Page",
+]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# Enums
+
+
+class _StrEnum(str, enum.Enum):
+    """A string enum whose ``str()`` and ``format()`` are its value on every Python."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class EndpointStatus(_StrEnum):
+    """Where an endpoint is in its lifecycle (SageMaker's ``EndpointStatus``)."""
+
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+
+    @property
+    def is_transitional(self) -> bool:
+        """True while the backend is still working towards a settled state."""
+        return self in _TRANSITIONAL
+
+    @property
+    def is_terminal_failure(self) -> bool:
+        """True when waiting longer will not bring the endpoint to ``InService``."""
+        return self in _TERMINAL_FAILURES
+
+
+_TRANSITIONAL = frozenset(
+    {
+        EndpointStatus.CREATING,
+        EndpointStatus.UPDATING,
+        EndpointStatus.SYSTEM_UPDATING,
+        EndpointStatus.ROLLING_BACK,
+        EndpointStatus.DELETING,
+    }
+)
+_TERMINAL_FAILURES = frozenset(
+    {
+        EndpointStatus.FAILED,
+        EndpointStatus.UPDATE_ROLLBACK_FAILED,
+        EndpointStatus.OUT_OF_SERVICE,
+    }
+)
+
+
+class Approval(_StrEnum):
+    """A version's approval state; deployment tooling usually deploys approved ones only."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class InstanceStatus(_StrEnum):
+    """The state of one instance."""
+
+    PENDING = "Pending"
+    IN_SERVICE = "InService"
+    DRAINING = "Draining"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+class MetricKind(_StrEnum):
+    """A metric mlm reads on every backend."""
+
+    GPU_UTILIZATION = "gpu_utilization"
+    GPU_MEMORY_UTILIZATION = "gpu_memory_utilization"
+    CPU_UTILIZATION = "cpu_utilization"
+    MEMORY_UTILIZATION = "memory_utilization"
+    IN_FLIGHT_REQUESTS = "in_flight_requests"
+    INVOCATIONS = "invocations"
+    INVOCATION_ERRORS_4XX = "invocation_errors_4xx"
+    INVOCATION_ERRORS_5XX = "invocation_errors_5xx"
+    MODEL_LATENCY = "model_latency"
+
+
+class MetricScope(_StrEnum):
+    """Whether a figure is about one instance or an aggregate over a variant."""
+
+    INSTANCE = "instance"
+    VARIANT_AGGREGATE = "variant_aggregate"
+
+
+class Statistic(_StrEnum):
+    """How data points within a period are combined."""
+
+    AVERAGE = "average"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    SUM = "sum"
+    SAMPLE_COUNT = "sample_count"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+_DATETIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$"
+)
+
+
+def parse_datetime(value: str) -> datetime:
+    """An RFC 3339 timestamp (as the core writes them, nanoseconds included) as an aware
+    :class:`datetime`; works on Python 3.9, whose ``fromisoformat`` does not."""
+    match = _DATETIME.match(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    day, time_, fraction, offset = match.groups()
+    parsed = datetime.fromisoformat(f"{day}T{time_}")
+    if fraction:
+        parsed = parsed.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+    if offset in (None, "Z"):
+        tz = timezone.utc
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return parsed.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def _opt_datetime(value: Optional[str]) -> Optional[datetime]:
+    return None if value is None else parse_datetime(value)
+
+
+def format_datetime(value: datetime) -> str:
+    """``value`` in RFC 3339 (UTC). Naive datetimes are local time, as in Python itself."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with results, enums and tuples turned into plain dicts, strings and lists."""
+    if isinstance(value, _Result):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S%z")
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _import_pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "to_pandas() needs pandas, which mlm does not install: pip install pandas"
+        ) from e
+    return pandas
+
+
+def _html_table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_short(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Result:
+    """Base of every result type: ``to_dict()`` and a ``repr`` without noise."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields as plain Python values (nested results become dicts, enums their
+        string values; datetimes stay aware :class:`datetime` objects)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, (enum.Enum, datetime)):
+                parts.append(f"{f.name}={_short(value)}")
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _row(self) -> Dict[str, Any]:
+        """A flat row for tables and DataFrames."""
+        return {
+            k: (v if not isinstance(v, (dict, list)) else _json.dumps(v, default=str))
+            for k, v in self.to_dict().items()
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and versions
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class VersionRef(_Result):
+    """A model and version number, as endpoint variants refer to them (``"news/2"``)."""
+
+    model: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.version}"
+
+    @classmethod
+    def parse(cls, value: Union[str, "VersionRef", "ModelVersion"]) -> "VersionRef":
+        """A reference from ``"model/3"``, a :class:`VersionRef` or a :class:`ModelVersion`."""
+        if isinstance(value, VersionRef):
+            return value
+        if isinstance(value, ModelVersion):
+            return value.ref
+        model, sep, number = str(value).rpartition("/")
+        if not sep or not model or not number.isdigit():
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"version reference {value!r} is not of the form 'model/version'"
+            )
+        return cls(model, int(number))
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "VersionRef":
+        return cls(model=d["model"], version=d["version"])
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Model(_Result):
+    """A registered model: a named, ordered collection of versions."""
+
+    name: str
+    description: Optional[str]
+    tags: Mapping[str, str]
+    latest_version: Optional[int]
+    created_at: datetime
+    updated_at: datetime = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Model":
+        return cls(
+            name=d["name"],
+            description=d.get("description"),
+            tags=dict(d.get("tags") or {}),
+            latest_version=d.get("latest_version"),
+            created_at=parse_datetime(d["created_at"]),
+            updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ModelVersion(_Result):
+    """One immutable version of a model: artifact + image (or local runtime) + environment.
+    Only ``approval`` and ``description`` ever change."""
+
+    model: str
+    version: int
+    approval: Approval
+    artifact_uri: str
+    image: str
+    description: Optional[str]
+    artifact_digest: Optional[str] = dataclasses.field(repr=False)
+    environment: Mapping[str, str] = dataclasses.field(repr=False)
+    created_at: datetime = dataclasses.field(repr=False)
+    updated_at: datetime = dataclasses.field(repr=False)
+
+    @property
+    def ref(self) -> VersionRef:
+        """This version as a reference."""
+        return VersionRef(self.model, self.version)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "ModelVersion":
+        return cls(
+            model=d["model"],
+            version=d["version"],
+            approval=Approval(d["approval"]),
+            artifact_uri=d["artifact_uri"],
+            image=d["image"],
+            description=d.get("description"),
+            artifact_digest=d.get("artifact_digest"),
+            environment=dict(d.get("environment") or {}),
+            created_at=parse_datetime(d["created_at"]),
+            updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ServerlessConfig(_Result):
+    """Serverless capacity instead of instances (AWS only)."""
+
+    memory_mb: int
+    max_concurrency: int
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class AutoscalingPolicy(_Result):
+    """Target-tracking autoscaling of a variant's instance count."""
+
+    min_instances: int
+    max_instances: int
+    metric: str
+    target_value: float
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Variant(_Result):
+    """A variant as it runs: which version, on what, with how much traffic."""
+
+    name: str
+    model_version: VersionRef
+    instance_type: Optional[str]
+    desired_instance_count: int
+    current_instance_count: Optional[int]
+    weight: float
+    serverless: Optional[ServerlessConfig] = dataclasses.field(repr=False)
+    autoscaling: Optional[AutoscalingPolicy] = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        current = "?" if self.current_instance_count is None else self.current_instance_count
+        on = self.instance_type or "serverless"
+        return (
+            f"Variant({self.name}: {self.model_version} on {current}/"
+            f"{self.desired_instance_count} x {on}, weight {self.weight:g})"
+        )
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Variant":
+        sls = d.get("serverless")
+        auto = d.get("autoscaling")
+        return cls(
+            name=d["name"],
+            model_version=VersionRef._from(d["model_version"]),
+            instance_type=d.get("instance_type"),
+            desired_instance_count=d["desired_instance_count"],
+            current_instance_count=d.get("current_instance_count"),
+            weight=d["weight"],
+            serverless=None if sls is None else ServerlessConfig(**sls),
+            autoscaling=None if auto is None else AutoscalingPolicy(**auto),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSpec:
+    """One variant of a new endpoint or of a replacement variant set.
+
+    ``version`` is a :class:`ModelVersion`, a :class:`VersionRef` or ``"model/3"``.
+    """
+
+    name: str
+    version: Union[str, VersionRef, ModelVersion]
+    instance_type: Optional[str] = None
+    instance_count: int = 1
+    weight: float = 1.0
+    serverless: Optional[ServerlessConfig] = None
+    autoscaling: Optional[AutoscalingPolicy] = None
+
+    def _request(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "model_version": VersionRef.parse(self.version).to_dict(),
+            "instance_type": self.instance_type,
+            "instance_count": self.instance_count,
+            "weight": self.weight,
+            "serverless": None if self.serverless is None else self.serverless.to_dict(),
+            "autoscaling": None if self.autoscaling is None else self.autoscaling.to_dict(),
+        }
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Endpoint(_Result):
+    """An endpoint: one or more variants of model versions, served by instances."""
+
+    name: str
+    status: EndpointStatus
+    variants: Tuple[Variant, ...]
+    failure_reason: Optional[str]
+    tags: Mapping[str, str] = dataclasses.field(repr=False)
+    data_capture: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
+    deployment: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
+    managed: bool = dataclasses.field(repr=False)
+    created_at: datetime = dataclasses.field(repr=False)
+    updated_at: datetime = dataclasses.field(repr=False)
+
+    @property
+    def ready(self) -> bool:
+        """Whether it is ``InService``."""
+        return self.status is EndpointStatus.IN_SERVICE
+
+    @property
+    def desired_instance_count(self) -> int:
+        """Instances asked for, over all variants."""
+        return sum(v.desired_instance_count for v in self.variants)
+
+    @property
+    def current_instance_count(self) -> int:
+        """Instances running now, over all variants (unknown counts as 0)."""
+        return sum(v.current_instance_count or 0 for v in self.variants)
+
+    def variant(self, name: str) -> Variant:
+        """The variant called ``name``."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        from .errors import NotFoundError
+
+        raise NotFoundError(
+            f"endpoint '{self.name}' has no variant '{name}' "
+            f"(it has: {', '.join(v.name for v in self.variants)})",
+            resource_kind="variant",
+            resource_name=name,
+        )
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "variants": ", ".join(
+                f"{v.name}={v.model_version}x{v.desired_instance_count}" for v in self.variants
+            ),
+            "instances": f"{self.current_instance_count}/{self.desired_instance_count}",
+            "failure_reason": self.failure_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    def _repr_html_(self) -> str:
+        title = (
+            f"<p><b>Endpoint {html.escape(self.name)}</b> &mdash; "
+            f"{html.escape(self.status.value)}"
+            + (f": {html.escape(self.failure_reason)}" if self.failure_reason else "")
+            + "</p>"
+        )
+        rows = [
+            (
+                v.name,
+                str(v.model_version),
+                v.instance_type or "serverless",
+                f"{'?' if v.current_instance_count is None else v.current_instance_count}"
+                f"/{v.desired_instance_count}",
+                v.weight,
+            )
+            for v in self.variants
+        ]
+        return title + _html_table(
+            ["variant", "version", "instance type", "instances", "weight"], rows
+        )
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Endpoint":
+        return cls(
+            name=d["name"],
+            status=EndpointStatus(d["status"]),
+            variants=tuple(Variant._from(v) for v in d.get("variants") or ()),
+            failure_reason=d.get("failure_reason"),
+            tags=dict(d.get("tags") or {}),
+            data_capture=d.get("data_capture"),
+            deployment=d.get("deployment"),
+            managed=bool(d.get("managed", True)),
+            created_at=parse_datetime(d["created_at"]),
+            updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Observability
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Measurement(_Result):
+    """One figure and what it covers."""
+
+    value: float
+    scope: MetricScope
+
+    @classmethod
+    def _from(cls, d: Optional[Mapping[str, Any]]) -> Optional["Measurement"]:
+        return None if d is None else cls(value=d["value"], scope=MetricScope(d["scope"]))
+
+
+_INSTANCE_FIGURES = (
+    "cpu_utilization",
+    "memory_utilization",
+    "gpu_utilization",
+    "gpu_memory_utilization",
+    "in_flight_requests",
+)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class InstanceMetrics(_Result):
+    """The latest figures of one instance; ``None`` means not available (never a fake 0)."""
+
+    cpu_utilization: Optional[Measurement] = None
+    memory_utilization: Optional[Measurement] = None
+    gpu_utilization: Optional[Measurement] = None
+    gpu_memory_utilization: Optional[Measurement] = None
+    in_flight_requests: Optional[Measurement] = None
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "InstanceMetrics":
+        return cls(**{k: Measurement._from(d.get(k)) for k in _INSTANCE_FIGURES})
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Instance(_Result):
+    """One instance of an endpoint variant with its latest figures."""
+
+    id: str
+    variant: str
+    status: InstanceStatus
+    metrics: InstanceMetrics = dataclasses.field(repr=False)
+    started_at: Optional[datetime] = dataclasses.field(repr=False)
+
+    def _row(self) -> Dict[str, Any]:
+        row: Dict[str, Any] = {"id": self.id, "variant": self.variant, "status": self.status.value}
+        for k in _INSTANCE_FIGURES:
+            m = getattr(self.metrics, k)
+            row[k] = None if m is None else m.value
+        row["started_at"] = self.started_at
+        return row
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Instance":
+        return cls(
+            id=d["id"],
+            variant=d["variant"],
+            status=InstanceStatus(d["status"]),
+            metrics=InstanceMetrics._from(d.get("metrics") or {}),
+            started_at=_opt_datetime(d.get("started_at")),
+        )
+
+
+def _fmt_figure(value: Any) -> str:
+    return "–" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
+
+
+class InstanceTable(Tuple[Instance, ...]):
+    """The instances of an endpoint: a tuple with a notebook table and :meth:`to_pandas`."""
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        """One row per instance, figures as plain numbers (needs pandas)."""
+        return _import_pandas().DataFrame([i._row() for i in self])
+
+    def to_dicts(self) -> List[Dict[str, Any]]:
+        """The instances as plain dicts."""
+        return [i.to_dict() for i in self]
+
+    def _repr_html_(self) -> str:
+        headers = ["id", "variant", "status", "cpu %", "memory %", "gpu %", "in flight"]
+        rows = [
+            [i.id, i.variant, i.status]
+            + [
+                _fmt_figure(None if (m := getattr(i.metrics, k)) is None else m.value)
+                for k in _INSTANCE_FIGURES
+                if k != "gpu_memory_utilization"
+            ]
+            for i in self
+        ]
+        return _html_table(headers, rows)
+
+    def __repr__(self) -> str:
+        if not self:
+            return "InstanceTable([])"
+        lines = [f"{'id':<14} {'variant':<10} {'status':<10} {'cpu %':>6} {'mem %':>6} {'inflight':>8}"]
+        for i in self:
+            m = i.metrics
+            lines.append(
+                f"{i.id:<14} {i.variant:<10} {i.status.value:<10} "
+                f"{_fmt_figure(m.cpu_utilization and m.cpu_utilization.value):>6} "
+                f"{_fmt_figure(m.memory_utilization and m.memory_utilization.value):>6} "
+                f"{_fmt_figure(m.in_flight_requests and m.in_flight_requests.value):>8}"
+            )
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class VariantOverview(_Result):
+    """Counts of one variant in an overview."""
+
+    name: str
+    desired_instance_count: int
+    current_instance_count: Optional[int]
+    weight: float
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "VariantOverview":
+        return cls(
+            name=d["name"],
+            desired_instance_count=d["desired_instance_count"],
+            current_instance_count=d.get("current_instance_count"),
+            weight=d["weight"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class EndpointOverview(_Result):
+    """An endpoint's status, counts and instances in one answer: the dashboard's unit."""
+
+    name: str
+    status: EndpointStatus
+    variants: Tuple[VariantOverview, ...]
+    instances: InstanceTable = dataclasses.field(repr=False)
+    failure_reason: Optional[str] = dataclasses.field(repr=False)
+    as_of: datetime = dataclasses.field(repr=False)
+
+    @property
+    def instance_count(self) -> int:
+        """Instances running now, over all variants."""
+        return sum(v.current_instance_count or 0 for v in self.variants)
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "instances": self.instance_count,
+            "desired": sum(v.desired_instance_count for v in self.variants),
+            "failure_reason": self.failure_reason,
+            "as_of": self.as_of,
+        }
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<p><b>Endpoint {html.escape(self.name)}</b> &mdash; "
+            f"{html.escape(self.status.value)}, {self.instance_count} instance(s), "
+            f"as of {html.escape(_short(self.as_of))}</p>" + self.instances._repr_html_()
+        )
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "EndpointOverview":
+        return cls(
+            name=d["name"],
+            status=EndpointStatus(d["status"]),
+            variants=tuple(VariantOverview._from(v) for v in d.get("variants") or ()),
+            instances=InstanceTable(Instance._from(i) for i in d.get("instances") or ()),
+            failure_reason=d.get("failure_reason"),
+            as_of=parse_datetime(d["as_of"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DataPoint(_Result):
+    """One bucket of a metric series."""
+
+    timestamp: datetime
+    value: float
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class MetricSeries(_Result):
+    """The history of one metric for an endpoint, variant or instance."""
+
+    kind: MetricKind
+    variant: Optional[str]
+    instance: Optional[str]
+    statistic: Statistic
+    unit: str
+    points: Tuple[DataPoint, ...] = dataclasses.field(repr=False)
+    scope: MetricScope = dataclasses.field(repr=False)
+
+    @property
+    def values(self) -> List[float]:
+        """The values in time order."""
+        return [p.value for p in self.points]
+
+    def __repr__(self) -> str:
+        where = "".join(
+            f", {k}={v!r}" for k, v in (("variant", self.variant), ("instance", self.instance)) if v
+        )
+        return (
+            f"MetricSeries({self.kind.value}{where}, {self.statistic.value}, "
+            f"{len(self.points)} points, unit={self.unit!r})"
+        )
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "MetricSeries":
+        return cls(
+            kind=MetricKind(d["kind"]),
+            variant=d.get("variant"),
+            instance=d.get("instance"),
+            statistic=Statistic(d["statistic"]),
+            unit=d["unit"],
+            points=tuple(
+                DataPoint(parse_datetime(p["timestamp"]), p["value"]) for p in d["points"]
+            ),
+            scope=MetricScope(d["scope"]),
+        )
+
+
+class Metrics(Tuple[MetricSeries, ...]):
+    """The answer of ``metrics()``: one series per metric (and variant/instance)."""
+
+    def series(self, kind: Union[str, MetricKind]) -> List[MetricSeries]:
+        """The series of one metric."""
+        kind = MetricKind(kind)
+        return [s for s in self if s.kind is kind]
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        """Long format: one row per point (timestamp, kind, variant, instance, value, unit)."""
+        rows = [
+            {
+                "timestamp": p.timestamp,
+                "kind": s.kind.value,
+                "variant": s.variant,
+                "instance": s.instance,
+                "statistic": s.statistic.value,
+                "value": p.value,
+                "unit": s.unit,
+            }
+            for s in self
+            for p in s.points
+        ]
+        columns = ["timestamp", "kind", "variant", "instance", "statistic", "value", "unit"]
+        return _import_pandas().DataFrame(rows, columns=columns)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class InvokeResult(_Result):
+    """The model's answer to one invocation."""
+
+    body: bytes
+    content_type: str
+    variant: Optional[str]
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return _json.loads(self.body)
+
+    def __repr__(self) -> str:
+        preview = self.body[:80]
+        more = "..." if len(self.body) > 80 else ""
+        return (
+            f"InvokeResult(content_type={self.content_type!r}, variant={self.variant!r}, "
+            f"body={preview!r}{more})"
+        )
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "InvokeResult":
+        return cls(body=d["body"], content_type=d["content_type"], variant=d.get("variant"))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Capabilities(_Result):
+    """What a backend supports; anything else fails with :class:`mlm.UnsupportedError`."""
+
+    serverless: bool
+    data_capture: bool
+    deployment_policies: bool
+    autoscaling: bool
+    gpu_metrics: bool
+    per_instance_metrics: bool
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: bool(d.get(n, False)) for n in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with the token of the next one (``None`` on the last page)."""
+
+    items: Tuple[T, ...]
+    next_page_token: Optional[str]

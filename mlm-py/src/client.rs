@@ -1,0 +1,531 @@
+//! [`NativeClient`]: the core traits of one backend, as Python methods returning
+//! [`Operation`]s.
+//!
+//! Arguments are checked when the method is called (names, request shapes), so mistakes
+//! raise at once; the provider is only called when the operation runs.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use mlm_core::{
+    CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManagerExt,
+    EndpointName, Error, InvokeRequest, MetricQuery, ModelName, PageRequest, Provider,
+    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
+};
+use mlm_http::client::HttpProvider;
+use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
+use pyo3::prelude::*;
+
+use crate::convert::{parse, to_py, to_value};
+use crate::errors::to_py_err;
+use crate::operation::{OpFuture, Operation, Output};
+
+/// The example runtime the local backend registers when no configuration is given (as
+/// `mlm serve` does), when `examples/agnews-classifier/serve.py` is found.
+const EXAMPLE_RUNTIME: &str = "agnews-classifier";
+
+/// A client of one backend. Build it with `open_local`, `open_http` or `open_aws`.
+#[pyclass(frozen, module = "mlm._mlm")]
+pub(crate) struct NativeClient {
+    /// `None` once closed.
+    provider: RwLock<Option<Arc<dyn Provider>>>,
+    /// The local backend, to stop its instances on close (and then drop it, which releases
+    /// its data directory).
+    local: Mutex<Option<LocalProvider>>,
+    /// `local`, `http` or `aws`.
+    kind: &'static str,
+    /// Where it points: the data directory or the URL.
+    target: String,
+}
+
+fn invalid(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    to_py_err(py, Error::invalid(message))
+}
+
+fn model_name(py: Python<'_>, name: &str) -> PyResult<ModelName> {
+    ModelName::new(name).map_err(|e| to_py_err(py, e))
+}
+
+fn endpoint_name(py: Python<'_>, name: &str) -> PyResult<EndpointName> {
+    EndpointName::new(name).map_err(|e| to_py_err(py, e))
+}
+
+fn page(page_size: Option<u32>, page_token: Option<String>) -> PageRequest {
+    let mut page = PageRequest::first();
+    page.page_size = page_size;
+    page.page_token = page_token;
+    page
+}
+
+fn seconds(py: Python<'_>, what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| invalid(py, format!("{what} must be a number of seconds >= 0")))
+}
+
+/// Boxes an operation's future.
+fn op<F>(future: F) -> Operation
+where
+    F: Future<Output = mlm_core::Result<Output>> + Send + 'static,
+{
+    Operation::new(future.boxed())
+}
+
+fn json<T: serde::Serialize>(value: mlm_core::Result<T>) -> mlm_core::Result<Output> {
+    to_value(&value?).map(Output::Json)
+}
+
+impl NativeClient {
+    fn new(provider: Arc<dyn Provider>, local: Option<LocalProvider>, target: String) -> Self {
+        let kind = match provider.name() {
+            "local" => "local",
+            "http" => "http",
+            _ => "aws",
+        };
+        Self {
+            provider: RwLock::new(Some(provider)),
+            local: Mutex::new(local),
+            kind,
+            target,
+        }
+    }
+
+    fn provider(&self, py: Python<'_>) -> PyResult<Arc<dyn Provider>> {
+        self.provider
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                to_py_err(
+                    py,
+                    Error::FailedPrecondition(format!(
+                        "this {} client is closed: open a new one",
+                        self.kind
+                    )),
+                )
+            })
+    }
+}
+
+/// The local backend's configuration: `config` (a dict of `LocalConfig` fields) or the TOML
+/// file `config_path` (either `LocalConfig` fields at the top level, or an `mlm serve`
+/// configuration with a `[local]` section), else the defaults `mlm serve` uses; `data_dir`
+/// overrides the configured directory.
+fn local_config(
+    py: Python<'_>,
+    config: Option<&Bound<'_, PyAny>>,
+    config_path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> PyResult<LocalConfig> {
+    let mut config = match (config, config_path) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(py, "give either config or config_path, not both"));
+        }
+        (Some(dict), None) => parse::<LocalConfig>("config", dict)?,
+        (None, Some(path)) => read_config_file(&path).map_err(|e| to_py_err(py, e))?,
+        (None, None) => default_local_config(),
+    };
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    Ok(config)
+}
+
+fn read_config_file(path: &Path) -> mlm_core::Result<LocalConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    // An `mlm serve` configuration: use its [local] section.
+    if table.contains_key("local") || table.contains_key("server") {
+        table = match table.remove("local") {
+            Some(toml::Value::Table(local)) => local,
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "{}: [local] must be a table",
+                    path.display()
+                )));
+            }
+            None => toml::Table::new(),
+        };
+    }
+    toml::Value::Table(table)
+        .try_into::<LocalConfig>()
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+}
+
+/// What `mlm serve` uses without a configuration: state in `.mlm`, and — when an
+/// `examples/agnews-classifier/serve.py` is found in the current directory or one of its
+/// parents — artifacts from that `examples` folder and the `agnews-classifier` runtime.
+fn default_local_config() -> LocalConfig {
+    let mut config = LocalConfig::default();
+    let Ok(cwd) = std::env::current_dir() else {
+        return config;
+    };
+    for dir in cwd.ancestors() {
+        let examples = dir.join("examples");
+        let serve = examples.join(EXAMPLE_RUNTIME).join("serve.py");
+        if serve.is_file() {
+            config = config.with_artifact_root(examples).with_runtime(
+                EXAMPLE_RUNTIME,
+                RuntimeConfig::new("python3", [serve.display().to_string()]),
+            );
+            break;
+        }
+    }
+    config
+}
+
+/// Whether this build has the AWS backend.
+#[pyfunction]
+pub(crate) fn aws_available() -> bool {
+    false
+}
+
+#[pymethods]
+impl NativeClient {
+    /// Opens the local backend (see `local_config`).
+    #[staticmethod]
+    #[pyo3(signature = (data_dir=None, config=None, config_path=None))]
+    fn open_local(
+        py: Python<'_>,
+        data_dir: Option<PathBuf>,
+        config: Option<Bound<'_, PyAny>>,
+        config_path: Option<PathBuf>,
+    ) -> PyResult<Operation> {
+        let config = local_config(py, config.as_ref(), config_path, data_dir)?;
+        Ok(op(async move {
+            let target = config.data_dir.display().to_string();
+            let local = LocalProvider::open(config).await?;
+            Ok(Output::Client(NativeClient::new(
+                Arc::new(local.clone()),
+                Some(local),
+                target,
+            )))
+        }))
+    }
+
+    /// Connects to an `mlm serve` REST server.
+    #[staticmethod]
+    #[pyo3(signature = (url, token=None))]
+    fn open_http(url: String, token: Option<String>) -> Operation {
+        op(async move {
+            let provider = HttpProvider::connect(url.clone(), token).await?;
+            Ok(Output::Client(NativeClient::new(
+                Arc::new(provider),
+                None,
+                url,
+            )))
+        })
+    }
+
+    /// Opens the AWS backend.
+    #[staticmethod]
+    #[pyo3(signature = (region=None, profile=None, endpoint_url=None))]
+    fn open_aws(
+        py: Python<'_>,
+        region: Option<String>,
+        profile: Option<String>,
+        endpoint_url: Option<String>,
+    ) -> PyResult<Operation> {
+        let _ = (region, profile, endpoint_url);
+        Err(to_py_err(
+            py,
+            Error::Unsupported(
+                "this build of mlm has no AWS backend yet: use mlm.Client.local() or \
+                 mlm.Client.http() against an mlm server"
+                    .into(),
+            ),
+        ))
+    }
+
+    /// `local`, `http` or `aws`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The data directory (local) or the server's URL (http) or the region (aws).
+    #[getter]
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.provider
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// What the backend supports (the core `Capabilities` as a dict).
+    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let caps = self.provider(py)?.capabilities();
+        to_py(py, &to_value(&caps).map_err(|e| to_py_err(py, e))?)
+    }
+
+    /// Closes the client; the local backend drains and stops its instances (its endpoints
+    /// come back the next time the data directory is opened). Closing twice is harmless.
+    fn close(&self) -> Operation {
+        let provider = self
+            .provider
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner()).take();
+        op(async move {
+            drop(provider);
+            if let Some(local) = local {
+                local.shutdown().await;
+            }
+            Ok(Output::Unit)
+        })
+    }
+
+    // ---- models ----
+
+    fn create_model(&self, py: Python<'_>, request: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let req: CreateModelRequest = parse("create_model", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.create_model(req).await) }))
+    }
+
+    fn get_model(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = model_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_model(&name).await) }))
+    }
+
+    #[pyo3(signature = (page_size=None, page_token=None))]
+    fn list_models(
+        &self,
+        py: Python<'_>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_models(page).await) }))
+    }
+
+    fn update_model(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        request: Bound<'_, PyAny>,
+    ) -> PyResult<Operation> {
+        let name = model_name(py, name)?;
+        let req: UpdateModelRequest = parse("update_model", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.update_model(&name, req).await) }))
+    }
+
+    fn delete_model(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = model_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_model(&name).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    // ---- versions ----
+
+    fn create_version(&self, py: Python<'_>, request: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let req: CreateVersionRequest = parse("create_version", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.create_version(req).await) }))
+    }
+
+    fn get_version(&self, py: Python<'_>, model: &str, version: u32) -> PyResult<Operation> {
+        let model = model_name(py, model)?;
+        let p = self.provider(py)?;
+        Ok(op(
+            async move { json(p.get_version(&model, version).await) },
+        ))
+    }
+
+    #[pyo3(signature = (model, page_size=None, page_token=None))]
+    fn list_versions(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let model = model_name(py, model)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_versions(&model, page).await) }))
+    }
+
+    fn update_version(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        version: u32,
+        request: Bound<'_, PyAny>,
+    ) -> PyResult<Operation> {
+        let model = model_name(py, model)?;
+        let req: UpdateVersionRequest = parse("update_version", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            json(p.update_version(&model, version, req).await)
+        }))
+    }
+
+    fn delete_version(&self, py: Python<'_>, model: &str, version: u32) -> PyResult<Operation> {
+        let model = model_name(py, model)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_version(&model, version).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    // ---- endpoints ----
+
+    fn create_endpoint(&self, py: Python<'_>, request: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let req: CreateEndpointRequest = parse("create_endpoint", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.create_endpoint(req).await) }))
+    }
+
+    fn get_endpoint(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = endpoint_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_endpoint(&name).await) }))
+    }
+
+    #[pyo3(signature = (page_size=None, page_token=None))]
+    fn list_endpoints(
+        &self,
+        py: Python<'_>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_endpoints(page).await) }))
+    }
+
+    fn update_endpoint(&self, py: Python<'_>, request: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let req: UpdateEndpointRequest = parse("update_endpoint", &request)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.update_endpoint(req).await) }))
+    }
+
+    fn delete_endpoint(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = endpoint_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_endpoint(&name).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    /// Polls until the endpoint is `InService` (the core's `wait_until_ready`), reporting
+    /// every description it reads as a progress event.
+    fn wait_until_ready(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        timeout: f64,
+        initial_interval: f64,
+        max_interval: f64,
+    ) -> PyResult<Operation> {
+        let name = endpoint_name(py, name)?;
+        let options = WaitOptions::with_timeout(seconds(py, "timeout", timeout)?).with_intervals(
+            seconds(py, "initial_interval", initial_interval)?,
+            seconds(py, "max_interval", max_interval)?,
+        );
+        let p = self.provider(py)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let future: OpFuture = async move {
+            let mut report = |endpoint: &mlm_core::Endpoint| {
+                if let Ok(value) = to_value(endpoint) {
+                    // The receiver is gone only when nobody watches: nothing to do.
+                    let _ = tx.send(value);
+                }
+            };
+            json(p.wait_until_ready_with(&name, options, &mut report).await)
+        }
+        .boxed();
+        Ok(Operation::with_progress(future, Some(rx)))
+    }
+
+    /// Polls until the endpoint no longer exists.
+    fn wait_until_deleted(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        timeout: f64,
+        initial_interval: f64,
+        max_interval: f64,
+    ) -> PyResult<Operation> {
+        let name = endpoint_name(py, name)?;
+        let options = WaitOptions::with_timeout(seconds(py, "timeout", timeout)?).with_intervals(
+            seconds(py, "initial_interval", initial_interval)?,
+            seconds(py, "max_interval", max_interval)?,
+        );
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.wait_until_deleted(&name, options).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    /// Sends one inference request.
+    #[pyo3(signature = (endpoint, body, content_type, accept=None, target_variant=None))]
+    fn invoke(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        body: Vec<u8>,
+        content_type: String,
+        accept: Option<String>,
+        target_variant: Option<&str>,
+    ) -> PyResult<Operation> {
+        let mut req = InvokeRequest::new(endpoint_name(py, endpoint)?, content_type, body);
+        req.accept = accept;
+        if let Some(v) = target_variant {
+            req = req.with_target_variant(VariantName::new(v).map_err(|e| to_py_err(py, e))?);
+        }
+        let p = self.provider(py)?;
+        Ok(op(async move { Ok(Output::Invoke(p.invoke(req).await?)) }))
+    }
+
+    // ---- observability ----
+
+    fn endpoint_overview(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = endpoint_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.endpoint_overview(&name).await) }))
+    }
+
+    #[pyo3(signature = (page_size=None, page_token=None))]
+    fn list_overviews(
+        &self,
+        py: Python<'_>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_overviews(page).await) }))
+    }
+
+    fn query_metrics(&self, py: Python<'_>, query: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let query: MetricQuery = parse("metrics query", &query)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.query_metrics(query).await) }))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<mlm NativeClient {} {}>", self.kind, self.target)
+    }
+}
