@@ -597,7 +597,8 @@ async fn deleting_an_endpoint_that_is_still_starting_does_not_wait_for_it() {
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
             .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\0120\0")
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c == b"sleep\x00120\x00")
             })
             .filter(|pid| alive(*pid))
             .count()

@@ -81,6 +81,10 @@ class EmulatorApp:
         if info.target_service == "SageMaker":
             return self.sagemaker.handle(info, environ)
 
+        if (info.operation_key or "").startswith("SageMakerRuntime."):
+            # moto answers invocations of endpoints that do not exist; AWS does not.
+            return self.sagemaker.check_runtime_endpoint(info, environ)
+
         if info.target_service == cloudwatch.TARGET_PREFIX and info.target_operation in (
             "GetMetricData",
             "GetMetricStatistics",

@@ -75,6 +75,27 @@ class SageMakerExtensions:
                 return call(self.moto, environ)
             return handler(info, params, environ)
 
+    def check_runtime_endpoint(self, info: RequestInfo, environ: dict) -> Reply | None:
+        """An error for a SageMaker runtime call naming a missing endpoint, else None.
+
+        moto returns canned answers for any endpoint name; real SageMaker answers
+        ``400 ValidationError "Endpoint <name> of account <account> not found."``.
+        """
+        parts = environ.get("PATH_INFO", "").split("/")
+        if len(parts) < 3 or parts[1] != "endpoints":
+            return None
+        name = parts[2]
+        with self.state.lock:
+            if name in self.backend(info).endpoints:
+                return None
+        reply = aws_json_error(
+            400,
+            "ValidationError",
+            f"Endpoint {name} of account {info.account} not found.",
+            "application/json",
+        )
+        return reply
+
     # -- helpers ----------------------------------------------------------
 
     @staticmethod

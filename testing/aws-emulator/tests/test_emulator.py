@@ -138,6 +138,21 @@ def test_control_api_rejects_bad_config(emulator, account):
     assert response.status_code == 400
 
 
+# -- SageMaker runtime --------------------------------------------------------
+
+
+def test_invoke_missing_endpoint_is_a_validation_error(emulator, sagemaker, account):
+    # moto answers any endpoint name with canned data; AWS says the endpoint is not found.
+    runtime = emulator.client("sagemaker-runtime", account)
+    with pytest.raises(runtime.exceptions.ClientError) as error:
+        runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
+    assert error.value.response["Error"]["Code"] == "ValidationError"
+    assert "Endpoint nope of account" in error.value.response["Error"]["Message"]
+    deployed(sagemaker, {"cfg-a": 1})
+    answer = runtime.invoke_endpoint(EndpointName="ep", Body=b"{}", ContentType="application/json")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
 # -- SageMaker: UpdateEndpoint -----------------------------------------------
 
 

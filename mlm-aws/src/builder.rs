@@ -1,0 +1,314 @@
+//! [`AwsProviderBuilder`]: where the AWS SDK clients come from and how they retry and time out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use mlm_core::{Error, Result};
+
+use crate::provider::{AwsProvider, Inner, Settings};
+
+/// Environment variable naming the IAM role SageMaker assumes to run models
+/// (read by [`AwsProviderBuilder::from_env`]).
+pub const EXECUTION_ROLE_ENV: &str = "MLM_SAGEMAKER_EXECUTION_ROLE_ARN";
+
+/// Builds an [`AwsProvider`].
+///
+/// ```no_run
+/// # async fn run() -> mlm_core::Result<()> {
+/// use std::time::Duration;
+/// let provider = mlm_aws::AwsProviderBuilder::from_env()
+///     .with_region("eu-west-1")
+///     .with_execution_role_arn("arn:aws:iam::123456789012:role/sagemaker-exec")
+///     .with_max_attempts(5)
+///     .with_operation_timeout(Duration::from_secs(30))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Defaults: the SDK's standard retry mode with 3 attempts, a 20 s timeout per attempt and
+/// 60 s per operation on control-plane calls (the SDK itself sets none), 70 s per attempt for
+/// invocations (SageMaker allows models 60 s), enhanced (per-instance) metrics on for new
+/// endpoints, and a 10 s cache for live figures.
+#[derive(Debug, Clone)]
+pub struct AwsProviderBuilder {
+    load_env: bool,
+    sdk_config: Option<SdkConfig>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    static_credentials: Option<(String, String)>,
+    max_attempts: u32,
+    attempt_timeout: Duration,
+    operation_timeout: Duration,
+    invoke_timeout: Duration,
+    interceptors: Vec<SharedInterceptor>,
+    sagemaker: Option<aws_sdk_sagemaker::Client>,
+    runtime: Option<aws_sdk_sagemakerruntime::Client>,
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    settings: Settings,
+}
+
+impl Default for AwsProviderBuilder {
+    fn default() -> Self {
+        Self {
+            load_env: false,
+            sdk_config: None,
+            region: None,
+            endpoint_url: None,
+            static_credentials: None,
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(60),
+            invoke_timeout: Duration::from_secs(70),
+            interceptors: Vec::new(),
+            sagemaker: None,
+            runtime: None,
+            cloudwatch: None,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl AwsProviderBuilder {
+    /// A builder with nothing configured: give it an SDK config, or credentials, region and
+    /// endpoint.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder that loads AWS settings with the SDK's default chain (environment, profile,
+    /// SSO, web identity, ECS, IMDS) when built, and reads the execution role from
+    /// `MLM_SAGEMAKER_EXECUTION_ROLE_ARN` if set.
+    pub fn from_env() -> Self {
+        let mut builder = Self {
+            load_env: true,
+            ..Self::default()
+        };
+        if let Ok(role) = std::env::var(EXECUTION_ROLE_ENV)
+            && !role.trim().is_empty()
+        {
+            builder.settings.execution_role_arn = Some(role);
+        }
+        builder
+    }
+
+    /// Uses this SDK configuration (region, credentials, HTTP client, ...) instead of loading one.
+    pub fn with_sdk_config(mut self, config: SdkConfig) -> Self {
+        self.sdk_config = Some(config);
+        self
+    }
+
+    /// Overrides the region.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sends every request to this URL (an emulator, a VPC endpoint).
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Uses fixed credentials (tests, emulators) instead of the default chain.
+    pub fn with_static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// The IAM role SageMaker assumes to run the models of new endpoints (required to create
+    /// endpoints).
+    pub fn with_execution_role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.settings.execution_role_arn = Some(arn.into());
+        self
+    }
+
+    /// Attempts per call in the SDK's standard retry mode (1 = no retries; tests expecting
+    /// errors use 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Timeout of one attempt of a control-plane call.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Timeout of a whole control-plane call including retries.
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Timeout of one invocation attempt.
+    pub fn with_invoke_timeout(mut self, timeout: Duration) -> Self {
+        self.invoke_timeout = timeout;
+        self
+    }
+
+    /// Turns per-instance (enhanced) metrics of new endpoint configurations on or off
+    /// (default on).
+    pub fn with_enhanced_metrics(mut self, on: bool) -> Self {
+        self.settings.enhanced_metrics = on;
+        self
+    }
+
+    /// How long live figures in overviews are reused (default 10 s, SageMaker's publishing
+    /// interval for enhanced metrics; zero re-reads them on every call).
+    pub fn with_metrics_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.metrics_ttl = ttl;
+        self
+    }
+
+    /// How many describe calls run at once when listing (default 8).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.settings.concurrency = n.max(1);
+        self
+    }
+
+    /// Injection seam: adds an SDK interceptor to every client built here (for example one
+    /// that adds a header). Not applied to clients given with `with_*_client`.
+    pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Self {
+        self.interceptors.push(SharedInterceptor::new(interceptor));
+        self
+    }
+
+    /// Injection seam: uses this SageMaker client as is.
+    pub fn with_sagemaker_client(mut self, client: aws_sdk_sagemaker::Client) -> Self {
+        self.sagemaker = Some(client);
+        self
+    }
+
+    /// Injection seam: uses this SageMaker runtime client as is.
+    pub fn with_runtime_client(mut self, client: aws_sdk_sagemakerruntime::Client) -> Self {
+        self.runtime = Some(client);
+        self
+    }
+
+    /// Injection seam: uses this CloudWatch client as is.
+    pub fn with_cloudwatch_client(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = Some(client);
+        self
+    }
+
+    /// Loads configuration if asked to and builds the provider.
+    pub async fn build(self) -> Result<AwsProvider> {
+        let sdk = match (&self.sdk_config, self.load_env) {
+            (Some(c), _) => c.clone(),
+            (None, true) => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(r) = &self.region {
+                    loader = loader.region(Region::new(r.clone()));
+                }
+                if let Some((ak, sk)) = &self.static_credentials {
+                    loader = loader.credentials_provider(static_creds(ak, sk));
+                }
+                loader.load().await
+            }
+            (None, false) => {
+                let mut b = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+                if let Some((ak, sk)) = &self.static_credentials {
+                    b = b.credentials_provider(
+                        aws_credential_types::provider::SharedCredentialsProvider::new(
+                            static_creds(ak, sk),
+                        ),
+                    );
+                }
+                b.build()
+            }
+        };
+        let region = self
+            .region
+            .clone()
+            .or_else(|| sdk.region().map(|r| r.to_string()))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "no AWS region: set AWS_REGION, a profile region, or call with_region",
+                )
+            })?;
+        let retry = RetryConfig::standard().with_max_attempts(self.max_attempts);
+        let control_timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.operation_timeout)
+            .build();
+        let invoke_timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(self.invoke_timeout)
+            .build();
+
+        let sagemaker = match self.sagemaker {
+            Some(c) => c,
+            None => {
+                let mut b = aws_sdk_sagemaker::config::Builder::from(&sdk)
+                    .region(aws_sdk_sagemaker::config::Region::new(region.clone()))
+                    .retry_config(retry.clone())
+                    .timeout_config(control_timeouts.clone());
+                if let Some(url) = &self.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                for i in &self.interceptors {
+                    b.push_interceptor(i.clone());
+                }
+                aws_sdk_sagemaker::Client::from_conf(b.build())
+            }
+        };
+        let runtime = match self.runtime {
+            Some(c) => c,
+            None => {
+                let mut b = aws_sdk_sagemakerruntime::config::Builder::from(&sdk)
+                    .region(aws_sdk_sagemakerruntime::config::Region::new(
+                        region.clone(),
+                    ))
+                    .retry_config(retry.clone())
+                    .timeout_config(invoke_timeouts);
+                if let Some(url) = &self.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                for i in &self.interceptors {
+                    b.push_interceptor(i.clone());
+                }
+                aws_sdk_sagemakerruntime::Client::from_conf(b.build())
+            }
+        };
+        let cloudwatch = match self.cloudwatch {
+            Some(c) => c,
+            None => {
+                let mut b = aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                    .region(aws_sdk_cloudwatch::config::Region::new(region.clone()))
+                    .retry_config(retry)
+                    .timeout_config(control_timeouts);
+                if let Some(url) = &self.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                for i in &self.interceptors {
+                    b.push_interceptor(i.clone());
+                }
+                aws_sdk_cloudwatch::Client::from_conf(b.build())
+            }
+        };
+        Ok(AwsProvider {
+            inner: Arc::new(Inner::new(
+                sagemaker,
+                runtime,
+                cloudwatch,
+                region,
+                self.settings,
+            )),
+        })
+    }
+}
+
+fn static_creds(ak: &str, sk: &str) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(ak, sk, None, None, "mlm-static")
+}

@@ -1,0 +1,88 @@
+//! What the provider remembers between calls.
+//!
+//! * Endpoint configs and models are immutable on SageMaker, so their descriptions are kept
+//!   for the provider's lifetime (keyed by name; mlm never reuses a name for other content).
+//! * Endpoint descriptions are kept with their `LastModifiedTime`: a list that shows the same
+//!   time for a settled endpoint reuses the description instead of calling DescribeEndpoint.
+//! * Live figures are kept for the metrics TTL; concurrent identical overview requests share
+//!   one in-flight fetch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, Shared};
+use mlm_core::{DataCaptureConfig, EndpointStatus, Instance, ServerlessConfig, VersionRef};
+use tokio::time::Instant;
+
+use crate::provider::Memo;
+
+/// A variant as DescribeEndpoint reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct RuntimeVariant {
+    pub name: String,
+    pub desired_count: Option<u32>,
+    pub current_count: Option<u32>,
+    pub weight: Option<f32>,
+}
+
+/// DescribeEndpoint, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Described {
+    pub name: String,
+    pub arn: String,
+    pub status: EndpointStatus,
+    pub failure_reason: Option<String>,
+    pub config_name: String,
+    pub pending_config: Option<String>,
+    pub variants: Vec<RuntimeVariant>,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A variant of an endpoint config.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigVariant {
+    pub name: String,
+    pub instance_type: Option<String>,
+    pub initial_count: u32,
+    pub weight: f32,
+    pub serverless: Option<ServerlessConfig>,
+    pub version: VersionRef,
+}
+
+/// DescribeEndpointConfig (+ mlm's tags on it), parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigInfo {
+    pub variants: Vec<ConfigVariant>,
+    pub data_capture: Option<DataCaptureConfig>,
+}
+
+/// Figures for one overview, with when they were read.
+#[derive(Debug, Clone)]
+pub(crate) struct Figures {
+    pub read_at: Instant,
+    pub as_of: DateTime<Utc>,
+    pub instances: Vec<Instance>,
+}
+
+pub(crate) type OverviewFuture =
+    Shared<BoxFuture<'static, Result<Arc<mlm_core::EndpointOverview>, Arc<mlm_core::Error>>>>;
+
+#[derive(Default)]
+pub(crate) struct Caches {
+    pub configs: Memo<ConfigInfo>,
+    /// Held while a missing config is fetched, so parallel describes fetch it once.
+    pub config_fetch: tokio::sync::Mutex<()>,
+    pub described: Mutex<HashMap<String, Arc<Described>>>,
+    pub figures: Mutex<HashMap<String, Figures>>,
+    pub inflight: Mutex<HashMap<String, OverviewFuture>>,
+    pub instance_ids: tokio::sync::Mutex<Option<(Instant, Arc<crate::metrics::InstanceIndex>)>>,
+}
+
+impl Caches {
+    pub(crate) fn forget_endpoint(&self, name: &str) {
+        self.described.lock().expect("cache lock").remove(name);
+        self.figures.lock().expect("cache lock").remove(name);
+    }
+}

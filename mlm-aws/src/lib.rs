@@ -1,0 +1,46 @@
+//! # mlm-aws
+//!
+//! The AWS backend of **mlm**: [`AwsProvider`] implements the three `mlm-core` traits on
+//! SageMaker (model registry, endpoints, invocation) and CloudWatch (live figures, metric
+//! history).
+//!
+//! | mlm | AWS |
+//! | --- | --- |
+//! | model | ModelPackageGroup |
+//! | version *n* | ModelPackage version *n* (image, artifact, environment in its InferenceSpecification; approval = `ModelApprovalStatus`) |
+//! | endpoint | Endpoint + one EndpointConfig + one SageMaker Model per variant, named deterministically and tagged `mlm:managed=true` |
+//! | capacity-only update | `UpdateEndpointWeightsAndCapacities` |
+//! | other update | new EndpointConfig + `UpdateEndpoint`, verified afterwards (silent rollbacks are reported in `failure_reason`), superseded configs and models deleted once the endpoint has settled |
+//! | overview | DescribeEndpoint (only when `LastModifiedTime` changed or the endpoint is transitional) + batched `GetMetricData` |
+//!
+//! See the module docs of `endpoints`, `metrics` and `registry` (in the source) for the
+//! details, and [`AwsProviderBuilder`] for configuration.
+//!
+//! ```no_run
+//! # async fn run() -> mlm_core::Result<()> {
+//! use mlm_core::{EndpointManager, EndpointName};
+//! let provider = mlm_aws::AwsProviderBuilder::from_env()
+//!     .with_execution_role_arn("arn:aws:iam::123456789012:role/sagemaker-exec")
+//!     .build()
+//!     .await?;
+//! let endpoint = provider.get_endpoint(&EndpointName::new("news")?).await?;
+//! println!("{} is {}", endpoint.name, endpoint.status);
+//! # Ok(()) }
+//! ```
+//!
+//! AWS SDK types appear in the public API only in the injection seams of the builder
+//! ([`AwsProviderBuilder::with_sdk_config`], `with_*_client`, `with_interceptor`).
+
+mod builder;
+mod cache;
+mod endpoints;
+mod error;
+pub mod instance_types;
+mod metrics;
+mod naming;
+mod provider;
+mod registry;
+
+pub use builder::{AwsProviderBuilder, EXECUTION_ROLE_ENV};
+pub use metrics::MAX_QUERIES_PER_CALL;
+pub use provider::AwsProvider;

@@ -1,0 +1,254 @@
+//! [`AwsProvider`] and what its three trait implementations share: clients, caches, tags,
+//! times and page tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mlm_core::{Capabilities, Error, PageRequest, Provider, Result, decode_cursor, encode_cursor};
+
+use crate::error::{Target, from_sdk};
+
+/// Tunables set through the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub execution_role_arn: Option<String>,
+    pub enhanced_metrics: bool,
+    pub metrics_ttl: Duration,
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            execution_role_arn: None,
+            enhanced_metrics: true,
+            metrics_ttl: Duration::from_secs(10),
+            concurrency: 8,
+        }
+    }
+}
+
+/// The AWS backend: SageMaker model registry and endpoints, CloudWatch figures, invocation
+/// through the SageMaker runtime.
+///
+/// Cheap to clone (one `Arc`); build it with [`AwsProviderBuilder`](crate::AwsProviderBuilder).
+#[derive(Clone)]
+pub struct AwsProvider {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("region", &self.inner.region)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub sm: aws_sdk_sagemaker::Client,
+    pub rt: aws_sdk_sagemakerruntime::Client,
+    pub cw: aws_sdk_cloudwatch::Client,
+    pub region: String,
+    pub settings: Settings,
+    /// `arn:<partition>:sagemaker:<region>:<account>`, learned from the first ARN seen.
+    pub arn_prefix: Mutex<Option<String>>,
+    pub caches: crate::cache::Caches,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        sm: aws_sdk_sagemaker::Client,
+        rt: aws_sdk_sagemakerruntime::Client,
+        cw: aws_sdk_cloudwatch::Client,
+        region: String,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            sm,
+            rt,
+            cw,
+            region,
+            settings,
+            arn_prefix: Mutex::new(None),
+            caches: crate::cache::Caches::default(),
+        }
+    }
+
+    /// Remembers the account's ARN prefix from any SageMaker ARN.
+    pub(crate) fn learn_arn(&self, arn: &str) {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() == 6 && parts[2] == "sagemaker" {
+            let prefix = parts[..5].join(":");
+            *self.arn_prefix.lock().expect("arn lock") = Some(prefix);
+        }
+    }
+
+    pub(crate) fn known_arn_prefix(&self) -> Option<String> {
+        self.arn_prefix.lock().expect("arn lock").clone()
+    }
+
+    /// Tags of a SageMaker resource, as a map (later duplicates win).
+    pub(crate) async fn tags(
+        &self,
+        arn: &str,
+        target: &Target,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sm
+                .list_tags()
+                .resource_arn(arn)
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, Some(target)))?;
+            for t in page.tags() {
+                if let (Some(k), Some(v)) = (t.key(), t.value()) {
+                    out.insert(k.to_string(), v.to_string());
+                }
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Replaces tags: removes `remove` (and every key in `add`, so stores that append
+    /// duplicates stay clean), then adds `add`.
+    pub(crate) async fn set_tags(
+        &self,
+        arn: &str,
+        remove: Vec<String>,
+        add: Vec<(String, String)>,
+        target: &Target,
+    ) -> Result<()> {
+        let mut keys: Vec<String> = remove;
+        keys.extend(add.iter().map(|(k, _)| k.clone()));
+        keys.sort();
+        keys.dedup();
+        if !keys.is_empty() {
+            for chunk in keys.chunks(50) {
+                self.sm
+                    .delete_tags()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(e, Some(target)))?;
+            }
+        }
+        if !add.is_empty() {
+            for chunk in add.chunks(50) {
+                self.sm
+                    .add_tags()
+                    .resource_arn(arn)
+                    .set_tags(Some(sm_tags(chunk.iter().cloned())))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(e, Some(target)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds SageMaker tags.
+pub(crate) fn sm_tags(
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Vec<aws_sdk_sagemaker::types::Tag> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            aws_sdk_sagemaker::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect()
+}
+
+/// The user-visible tags (without `mlm:`/`aws:` keys).
+pub(crate) fn user_tags(all: &BTreeMap<String, String>) -> mlm_core::Tags {
+    all.iter()
+        .filter(|(k, _)| !crate::naming::is_reserved_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// SDK time → chrono.
+pub(crate) fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// chrono → SDK time.
+pub(crate) fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+const TOKEN_TAG: &str = "sm1:";
+
+/// Our page token → SageMaker's `NextToken` (or `InvalidArgument`).
+pub(crate) fn page_token(page: &PageRequest) -> Result<Option<String>> {
+    match page.page_token.as_deref() {
+        None => Ok(None),
+        Some(t) => {
+            let raw = decode_cursor(t)?;
+            raw.strip_prefix(TOKEN_TAG)
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| {
+                    Error::invalid(format!("page_token '{t}' is not a token this API issued"))
+                })
+        }
+    }
+}
+
+/// SageMaker's `NextToken` → our opaque page token.
+pub(crate) fn next_page_token(next: Option<&str>) -> Option<String> {
+    next.filter(|s| !s.is_empty())
+        .map(|s| encode_cursor(&format!("{TOKEN_TAG}{s}")))
+}
+
+/// Runs `f` over `items` with at most `n` at once, keeping the order.
+pub(crate) async fn ordered<T, U, F, Fut>(items: Vec<T>, n: usize, f: F) -> Result<Vec<U>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<U>>,
+{
+    use futures::StreamExt;
+    futures::stream::iter(items.into_iter().map(f))
+        .buffered(n.max(1))
+        .collect::<Vec<Result<U>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// A map that remembers immutable things (configs, models) by name.
+pub(crate) type Memo<T> = Mutex<HashMap<String, Arc<T>>>;
+
+impl Provider for AwsProvider {
+    fn name(&self) -> &str {
+        "aws"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::ALL;
+        c.autoscaling = false;
+        c
+    }
+}
+
+impl AwsProvider {
+    /// The region this provider talks to.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+}
