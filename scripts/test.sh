@@ -35,6 +35,7 @@ cargo fmt --all --check
 step "clippy (-D warnings; all targets, so benches and examples are type-checked too)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p mlm-core --all-targets --all-features --locked -- -D warnings
+cargo clippy -p mlm-http --all-targets --features aws --locked -- -D warnings
 
 step "rustdoc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
@@ -43,6 +44,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p mlm-core --no-deps --all-features --lock
 step "Rust tests (unit, conformance, integration, doc)"
 cargo test --workspace --locked
 cargo test -p mlm-core --all-features --locked
+cargo test -p mlm-http --features aws --test serve_aws --test binary --locked   # mlm serve --provider aws
 
 step "Python tests (example runtime, AWS emulator)"
 "$PY" -m pytest -q -p no:cacheprovider examples/agnews-classifier

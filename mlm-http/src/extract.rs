@@ -2,7 +2,6 @@
 //! strict query strings and `If-Match`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -15,8 +14,9 @@ use crate::state::AppState;
 /// A JSON request body (`Content-Type: application/json` or `+json`), strictly typed, within
 /// the management body limit.
 ///
-/// Malformed JSON, unknown or missing fields and wrong types are `400 invalid_argument`, a
-/// missing or different content type is `415`, a body over the limit is `413`.
+/// Malformed JSON, duplicate keys, unknown or missing fields, wrong types and arrays where the
+/// description has objects are `400 invalid_argument` (`2.0` is an integer, as in JSON
+/// Schema); a missing or different content type is `415`, a body over the limit is `413`.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -32,18 +32,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         }
         let limit = state.limits().max_body_bytes;
         let bytes = read_body(req, limit).await?;
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::invalid(format!(
-                "the request body is not valid JSON: {}",
-                inner(&e)
-            ))),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid(format!(
-                "the request body is invalid: {}",
-                inner(&e)
-            ))),
-            Err(other) => Err(ApiError::invalid(other.body_text())),
-        }
+        crate::strict::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| match e {
+                crate::strict::BodyError::Syntax(e) => {
+                    ApiError::invalid(format!("the request body is not valid JSON: {e}"))
+                }
+                crate::strict::BodyError::Data(e) => {
+                    ApiError::invalid(format!("the request body is invalid: {e}"))
+                }
+            })
     }
 }
 
@@ -64,17 +62,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
         _ => false,
     }
-}
-
-/// The innermost useful message of an extractor error (serde's own text with its path).
-fn inner(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message = s.to_string();
-        source = s.source();
-    }
-    message
 }
 
 /// Reads the whole body, failing with `413` past `limit` bytes.
@@ -251,13 +238,6 @@ impl QueryPairs {
     }
 }
 
-/// One entity tag of an `If-Match` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tag {
-    Strong(String),
-    Weak,
-}
-
 /// The `If-Match` request header: absent, `*`, or a list of entity tags.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum IfMatch {
@@ -272,46 +252,67 @@ pub enum IfMatch {
 
 impl IfMatch {
     /// Parses the header value.
+    ///
+    /// The grammar is RFC 9110's: `*`, or a comma-separated list of `[W/]"etagc*"` where
+    /// `etagc` is visible ASCII other than `"`; whitespace around elements and empty elements
+    /// are allowed (an empty list matches nothing). Anything else is a `400`. The spec's
+    /// pattern for the header states exactly this grammar.
     pub fn parse(value: &str) -> Result<Self, ApiError> {
-        let value = value.trim();
+        let is_ows = |b: u8| b == b' ' || b == b'\t';
+        let value = value.trim_matches([' ', '\t']);
         if value == "*" {
             return Ok(IfMatch::Any);
-        }
-        // An empty list (RFC 9110 allows it) matches nothing.
-        if value.is_empty() {
-            return Ok(IfMatch::Tags(Vec::new()));
         }
         let bad = || {
             ApiError::invalid(format!(
                 "If-Match '{value}' is not '*' or a list of quoted entity tags"
             ))
         };
+        let bytes = value.as_bytes();
         let mut tags = Vec::new();
-        for part in value.split(',') {
-            let part = part.trim();
-            let (weak, quoted) = match part.strip_prefix("W/") {
-                Some(rest) => (true, rest),
-                None => (false, part),
-            };
-            let inner = quoted
-                .strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .filter(|s| !s.contains('"'))
-                .ok_or_else(bad)?;
-            tags.push(if weak {
-                Tag::Weak
-            } else {
-                Tag::Strong(format!("\"{inner}\""))
-            });
+        let mut i = 0;
+        loop {
+            while i < bytes.len() && is_ows(bytes[i]) {
+                i += 1;
+            }
+            if i == bytes.len() {
+                break;
+            }
+            if bytes[i] == b',' {
+                // An empty list element.
+                i += 1;
+                continue;
+            }
+            let weak = bytes[i..].starts_with(b"W/");
+            if weak {
+                i += 2;
+            }
+            if bytes.get(i) != Some(&b'"') {
+                return Err(bad());
+            }
+            let start = i;
+            i += 1;
+            while i < bytes.len() && (bytes[i] == 0x21 || (0x23..=0x7e).contains(&bytes[i])) {
+                i += 1;
+            }
+            if bytes.get(i) != Some(&b'"') {
+                return Err(bad());
+            }
+            i += 1;
+            // Weak tags never match under strong comparison.
+            if !weak {
+                tags.push(value[start..i].to_string());
+            }
+            while i < bytes.len() && is_ows(bytes[i]) {
+                i += 1;
+            }
+            match bytes.get(i) {
+                None => break,
+                Some(b',') => i += 1,
+                Some(_) => return Err(bad()),
+            }
         }
-        Ok(IfMatch::Tags(
-            tags.into_iter()
-                .filter_map(|t| match t {
-                    Tag::Strong(s) => Some(s),
-                    Tag::Weak => None,
-                })
-                .collect(),
-        ))
+        Ok(IfMatch::Tags(tags))
     }
 
     /// Whether a precondition was given.
@@ -383,6 +384,27 @@ mod tests {
             IfMatch::Tags(vec!["\"a\"".into(), "\"c\"".into()])
         );
         assert!(IfMatch::parse("abc").is_err());
+        // A comma inside quotes belongs to the tag, a space is not allowed there; empty
+        // elements are skipped (RFC 9110 section 5.6.1.2); elements need commas between them.
+        assert_eq!(
+            IfMatch::parse(r#""a,b", "c""#).unwrap(),
+            IfMatch::Tags(vec![r#""a,b""#.into(), r#""c""#.into()])
+        );
+        for bad in [
+            r#""a b""#,
+            r#""a"  "b""#,
+            r#"*, "a""#,
+            r#""a"#,
+            r#"w/"a""#,
+            "W/",
+        ] {
+            assert!(IfMatch::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            IfMatch::parse("\t, \"a\" ,,\tW/\"b\",\"\", ").unwrap(),
+            IfMatch::Tags(vec!["\"a\"".into(), "\"\"".into()])
+        );
+        assert_eq!(IfMatch::parse(",").unwrap(), IfMatch::Tags(vec![]));
         assert_eq!(IfMatch::parse(" ").unwrap(), IfMatch::Tags(vec![]));
         assert!(IfMatch::Tags(vec![]).check("m", Some("\"x\"")).is_err());
         let m = IfMatch::parse(r#""x""#).unwrap();

@@ -31,6 +31,8 @@
 //!   (`etag_mismatch` 412, `payload_too_large` 413, `unsupported_media_type` 415,
 //!   `method_not_allowed` 405, `no_route` 404, `not_ready` 503, `internal` 500). Every invalid
 //!   input is a `400` (no `422`): malformed JSON, unknown fields, bad names, bad query values.
+//!   Bodies are read as the spec states them: an array where an object belongs and a key
+//!   given twice are `400`s too, and `2.0` is the integer 2, as in JSON Schema.
 //!   Server errors carry a generic detail; the log has the full error under the request id.
 //! - **Pagination**: `limit` 1–100 (default 50); a value outside is a `400`, like the core's
 //!   `page_size`, so the same request fails the same way in-process and over HTTP.
@@ -41,6 +43,10 @@
 //!   on `PATCH`/`DELETE` reads the resource first and compares; a missing resource fails any
 //!   `If-Match`, `*` included, with `412` (RFC 9110), and so does an empty `If-Match` list. The
 //!   check and the change are two provider calls, so a change in between is not detected.
+//!   The precondition is evaluated once the body has been read as JSON of the right shape and
+//!   before its content is validated further (RFC 9110 section 13.2.1), so a stale tag is a
+//!   `412` even when the body would also be a `400`. The header's grammar is RFC 9110's (a
+//!   comma inside a quoted tag belongs to the tag; empty list elements are skipped).
 //! - **Endpoint update shorthand**: a top-level `instance_count`/`instance_type`/
 //!   `model_version` applies to the endpoint's only variant; with several variants it is a
 //!   `400` asking to name the variant in `changes`.
@@ -48,7 +54,8 @@
 //! - **Metrics**: `metric` is required (repeatable or comma-separated); the window defaults to
 //!   the last hour, the period to 60 s, the statistic to `average`.
 //! - **Query strings are strict**: an unknown parameter is a `400`, like an unknown body field;
-//!   a `page_token` that is not visible ASCII is a `400` without reaching the provider.
+//!   a `page_token` that is not lowercase hex of even length (the form of every token the
+//!   server issues) is a `400` without reaching the provider.
 //! - **Routes beyond the brief**: `GET /v1/endpoints/{endpoint}/overview` (one endpoint's
 //!   overview, what [`client::HttpProvider`] uses for `endpoint_overview`) and
 //!   `GET /v1/capabilities` (the backend's name and capabilities).
@@ -64,6 +71,7 @@ pub mod openapi;
 pub mod problem;
 mod routes;
 pub mod state;
+mod strict;
 pub mod wire;
 
 use std::any::Any;

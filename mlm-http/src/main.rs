@@ -162,11 +162,35 @@ async fn open_backend(
     args: &ServeArgs,
 ) -> Result<Backend, Failure> {
     match kind {
-        ProviderKind::Aws => Err(Failure::Config(
-            "the AWS backend is not built into this binary yet: use --provider local".into(),
-        )),
+        ProviderKind::Aws => open_aws().await,
         ProviderKind::Local => open_local(file.local.clone(), args.data_dir.clone()).await,
     }
+}
+
+#[cfg(not(feature = "aws"))]
+async fn open_aws() -> Result<Backend, Failure> {
+    Err(Failure::Config(
+        "this mlm binary was built without the AWS backend: build it with `--features aws` \
+         (cargo run -p mlm-http --features aws --bin mlm -- serve --provider aws)"
+            .into(),
+    ))
+}
+
+/// The standard AWS configuration chain: `AWS_REGION`, `AWS_PROFILE`, SSO, instance roles, and
+/// `AWS_ENDPOINT_URL` for emulators; `MLM_SAGEMAKER_EXECUTION_ROLE_ARN` for the role endpoints'
+/// models run as.
+#[cfg(feature = "aws")]
+async fn open_aws() -> Result<Backend, Failure> {
+    let aws = mlm_aws::AwsProviderBuilder::from_env()
+        .build()
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot open the AWS backend: {e}")))?;
+    tracing::info!("serving the AWS SageMaker backend");
+    Ok(Backend {
+        provider: Arc::new(aws),
+        #[cfg(feature = "local")]
+        local: None,
+    })
 }
 
 #[cfg(not(feature = "local"))]

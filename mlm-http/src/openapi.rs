@@ -63,7 +63,10 @@ full error under the `request_id`.
   `If-Match` (`*` matches any existing resource).
 - Creating a model or version answers `201` with `Location`. Endpoint create, update and
   delete are long-running: they answer `202` with `Location` at once; poll the endpoint.
-- Request bodies are strict: unknown fields are a `400`.
+- Request bodies are strict: unknown fields, keys given twice and arrays where an object
+  belongs are a `400`. As in JSON Schema, `2.0` is the integer 2.
+- `PATCH` and `DELETE` check `If-Match` before validating the body's content, so a stale tag
+  is a `412` even for a body that would also be a `400`.
 "#;
 
 #[derive(OpenApi)]
@@ -266,6 +269,18 @@ fn complete(doc: &mut Value) {
             }
         }),
     );
+    // What the derives cannot say: the variants of an internally tagged enum are as strict as
+    // the enum (`deny_unknown_fields`).
+    if let Some(variants) = components
+        .get_mut("schemas")
+        .and_then(|s| s.get_mut("TrafficShift"))
+        .and_then(|t| t.get_mut("oneOf"))
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
+            variant.insert("additionalProperties".into(), Value::Bool(false));
+        }
+    }
     // Operations: security, problem responses, x-request-id on every response.
     let Some(paths) = root.get_mut("paths").and_then(Value::as_object_mut) else {
         return;

@@ -39,8 +39,98 @@ fn default_count() -> u32 {
     1
 }
 
-fn default_weight() -> f32 {
+fn default_weight() -> f64 {
     1.0
+}
+
+/// The largest traffic weight: `f32::MAX`, the core's type.
+const MAX_WEIGHT: f64 = f32::MAX as f64;
+
+/// A requested traffic weight as the core's `f32`, or `InvalidArgument` outside 0-`f32::MAX`.
+///
+/// Weights are read as `f64` and checked before the conversion, so a value just outside the
+/// range (which `f32` would round into it) is refused as the spec's bounds say.
+fn weight(w: f64) -> domain::Result<f32> {
+    if (0.0..=MAX_WEIGHT).contains(&w) {
+        Ok(w as f32)
+    } else {
+        Err(domain::Error::invalid(format!(
+            "weight {w} is out of range: use a number from 0 to {MAX_WEIGHT:e}"
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas utoipa cannot derive: maps with constrained keys and values
+// ---------------------------------------------------------------------------------------------
+//
+// A string that must not be blank has the `pattern` `[^...]` of the characters `str::trim`
+// removes (Unicode `White_Space`), so the spec and the core's check agree on every character.
+
+fn string_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)
+}
+
+fn map_type(nullable: bool) -> utoipa::openapi::schema::SchemaType {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    if nullable {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::new(Type::Object)
+    }
+}
+
+/// Labels as requests give them: at most 50; keys 1-128 characters, not starting with `aws:`
+/// or `mlm:`; values at most 256 characters (SageMaker's limits, checked on every backend).
+fn tags_schema_of(nullable: bool, description: &str) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(map_type(nullable))
+        .description(Some(description))
+        .max_properties(Some(domain::MAX_TAGS))
+        .property_names(Some(
+            string_schema()
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^(?!aws:|mlm:)")),
+        ))
+        .additional_properties(Some(string_schema().max_length(Some(256))))
+        .build()
+}
+
+fn tags_schema() -> utoipa::openapi::schema::Object {
+    tags_schema_of(
+        false,
+        "Labels: at most 50; keys 1-128 characters, not starting with `aws:` or `mlm:`; values \
+         at most 256 characters.",
+    )
+}
+
+fn optional_tags_schema() -> utoipa::openapi::schema::Object {
+    tags_schema_of(
+        true,
+        "Replaces all tags: at most 50; keys 1-128 characters, not starting with `aws:` or \
+         `mlm:`; values at most 256 characters.",
+    )
+}
+
+/// A serving environment as requests give it: at most 100 variables named with letters,
+/// digits and underscores, not starting with a digit.
+fn environment_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(map_type(false))
+        .description(Some(
+            "Environment of the serving process: at most 100 variables, named with letters, \
+             digits and underscores, not starting with a digit.",
+        ))
+        .max_properties(Some(100))
+        .property_names(Some(
+            string_schema()
+                .min_length(Some(1))
+                .max_length(Some(1024))
+                .pattern(Some("^[A-Za-z_][A-Za-z0-9_]*$")),
+        ))
+        .additional_properties(Some(string_schema()))
+        .build()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,9 +194,11 @@ pub struct CreateModel {
     pub name: String,
     /// What the model is for (at most 1024 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// Labels (at most 50; keys 1-128 characters, not starting with `aws:` or `mlm:`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = tags_schema)]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -134,11 +226,13 @@ impl From<&domain::CreateModelRequest> for CreateModel {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateModel {
-    /// New description (`""` clears it).
+    /// New description, at most 1024 characters (`""` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// Replaces all tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_tags_schema)]
     pub tags: Option<BTreeMap<String, String>>,
 }
 
@@ -264,25 +358,35 @@ impl TryFrom<ModelVersion> for domain::ModelVersion {
 #[serde(deny_unknown_fields)]
 pub struct CreateVersion {
     /// The artifact's location (S3 URI on AWS; a path under a configured artifact root, or a
-    /// `file://` URI, locally).
+    /// `file://` URI, locally), at most 1024 bytes of UTF-8 and not blank. An artifact the
+    /// backend cannot find or read is a `400`.
     #[schema(
         min_length = 1,
         max_length = 1024,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
         example = "examples/agnews-classifier/model"
     )]
     pub artifact_uri: String,
-    /// Container image (AWS) or configured runtime name (local).
-    #[schema(min_length = 1, max_length = 255, example = "agnews-classifier")]
+    /// Container image (AWS) or configured runtime name (local; another name is a `400`), at
+    /// most 255 bytes of UTF-8 and not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "agnews-classifier"
+    )]
     pub image: String,
     /// Environment of the serving process (names: letters, digits, underscores, not starting
     /// with a digit).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = environment_schema)]
     pub environment: BTreeMap<String, String>,
     /// Initial approval (default `pending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
     /// Free text (at most 1024 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
@@ -326,8 +430,9 @@ pub struct UpdateVersion {
     /// New approval state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
-    /// New description (`""` clears it).
+    /// New description, at most 1024 characters (`""` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     #[serde(default, skip_serializing, deserialize_with = "present")]
     #[schema(ignore)]
@@ -485,8 +590,10 @@ impl VersionRef {
 #[serde(deny_unknown_fields)]
 pub struct Serverless {
     /// Memory per worker: 1024-6144 in steps of 1024.
+    #[schema(minimum = 1024, maximum = 6144, multiple_of = 1024)]
     pub memory_mb: u32,
     /// Concurrent invocations: 1-200.
+    #[schema(minimum = 1, maximum = 200)]
     pub max_concurrency: u32,
 }
 
@@ -549,13 +656,17 @@ impl From<ScalingMetric> for domain::ScalingMetric {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Autoscaling {
-    /// Fewest instances (>= 1).
+    /// Fewest instances (>= 1, <= `max_instances`; the variant's `instance_count` must lie
+    /// between the two).
+    #[schema(minimum = 1, maximum = 100)]
     pub min_instances: u32,
     /// Most instances (<= 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub max_instances: u32,
     /// What is tracked.
     pub metric: ScalingMetric,
     /// The value to hold the metric at (> 0).
+    #[schema(exclusive_minimum = 0)]
     pub target_value: f64,
 }
 
@@ -590,7 +701,11 @@ impl TryFrom<Autoscaling> for domain::AutoscalingPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataCapture {
-    /// Where captured records go (an S3 URI on AWS).
+    /// Where captured records go (an S3 URI on AWS); not blank.
+    #[schema(
+        min_length = 1,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub destination_uri: String,
     /// Percentage of requests captured, 0-100.
     #[schema(maximum = 100)]
@@ -632,7 +747,9 @@ impl TryFrom<DataCapture> for domain::DataCaptureConfig {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TrafficShift {
     /// Shift everything at once.
-    AllAtOnce,
+    // A struct variant, not a unit one: serde ignores unknown fields next to the tag of a unit
+    // variant even with `deny_unknown_fields`.
+    AllAtOnce {},
     /// Shift `percent` first, watch for `bake_seconds`, then the rest.
     Canary {
         /// Share of traffic in the canary step, 1-99.
@@ -647,6 +764,7 @@ pub enum TrafficShift {
         #[schema(minimum = 1, maximum = 99)]
         step_percent: u8,
         /// Wait between steps (> 0).
+        #[schema(minimum = 1)]
         interval_seconds: u32,
     },
 }
@@ -666,7 +784,7 @@ impl TryFrom<&domain::DeploymentPolicy> for DeploymentPolicy {
     type Error = WireError;
     fn try_from(p: &domain::DeploymentPolicy) -> Result<Self, WireError> {
         let traffic = match &p.traffic {
-            domain::TrafficShift::AllAtOnce => TrafficShift::AllAtOnce,
+            domain::TrafficShift::AllAtOnce => TrafficShift::AllAtOnce {},
             domain::TrafficShift::Canary {
                 percent,
                 bake_seconds,
@@ -693,7 +811,7 @@ impl TryFrom<&domain::DeploymentPolicy> for DeploymentPolicy {
 impl From<DeploymentPolicy> for domain::DeploymentPolicy {
     fn from(p: DeploymentPolicy) -> Self {
         let traffic = match p.traffic {
-            TrafficShift::AllAtOnce => domain::TrafficShift::AllAtOnce,
+            TrafficShift::AllAtOnce {} => domain::TrafficShift::AllAtOnce,
             TrafficShift::Canary {
                 percent,
                 bake_seconds,
@@ -861,18 +979,26 @@ pub struct VariantSpec {
     pub name: String,
     /// The version to serve.
     pub model_version: VersionRef,
-    /// Instance type (e.g. `ml.m5.large`); omit for serverless variants.
+    /// Instance type (e.g. `ml.m5.large`), 1-64 bytes and not blank; give it or
+    /// `serverless`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "ml.m5.large")]
+    #[schema(
+        example = "ml.m5.large",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub instance_type: Option<String>,
-    /// Instances to run, 1-100 (default 1; ignored for serverless variants).
+    /// Instances to run, 1-100 (default 1); ignored for serverless variants (the core and
+    /// the HTTP client give those 0).
     #[serde(default = "default_count")]
-    #[schema(default = 1, example = 1)]
+    #[schema(default = 1, example = 1, minimum = 0, maximum = 100)]
     pub instance_count: u32,
-    /// Relative traffic weight, >= 0 (default 1).
+    /// Relative traffic weight, >= 0 (default 1); the weights of an endpoint's variants must
+    /// not all be 0.
     #[serde(default = "default_weight")]
-    #[schema(default = 1.0)]
-    pub weight: f32,
+    #[schema(default = 1.0, minimum = 0, maximum = 3.4028234663852886e38)]
+    pub weight: f64,
     /// Serverless capacity instead of instances (AWS only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serverless: Option<Serverless>,
@@ -888,7 +1014,7 @@ impl VariantSpec {
         let version = self.model_version.into_domain()?;
         let mut spec = domain::VariantSpec::new(name, version, "", self.instance_count);
         spec.instance_type = self.instance_type;
-        spec.weight = self.weight;
+        spec.weight = weight(self.weight)?;
         spec.serverless = self.serverless.map(Into::into);
         spec.autoscaling = self
             .autoscaling
@@ -907,7 +1033,7 @@ impl TryFrom<&domain::VariantSpec> for VariantSpec {
             model_version: (&s.model_version).into(),
             instance_type: s.instance_type.clone(),
             instance_count: s.instance_count,
-            weight: s.weight,
+            weight: f64::from(s.weight),
             serverless: s.serverless.as_ref().map(Into::into),
             autoscaling: s.autoscaling.as_ref().map(TryInto::try_into).transpose()?,
         })
@@ -926,10 +1052,12 @@ pub struct CreateEndpoint {
         example = "news"
     )]
     pub name: String,
-    /// Its variants (1-10).
+    /// Its variants (1-10, with distinct names).
+    #[schema(min_items = 1, max_items = 10)]
     pub variants: Vec<VariantSpec>,
     /// Labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = tags_schema)]
     pub tags: BTreeMap<String, String>,
     /// Request/response capture (AWS only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -991,16 +1119,23 @@ pub struct VariantChange {
     pub variant: String,
     /// Scale to this many instances (1-100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
     pub instance_count: Option<u32>,
-    /// Move to this instance type.
+    /// Move to this instance type (1-64 bytes, not blank).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub instance_type: Option<String>,
     /// Serve this version instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<VersionRef>,
-    /// New traffic weight.
+    /// New traffic weight (>= 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<f32>,
+    #[schema(minimum = 0, maximum = 3.4028234663852886e38)]
+    pub weight: Option<f64>,
 }
 
 impl VariantChange {
@@ -1013,7 +1148,7 @@ impl VariantChange {
             .model_version
             .map(VersionRef::into_domain)
             .transpose()?;
-        change.weight = self.weight;
+        change.weight = self.weight.map(weight).transpose()?;
         Ok(change)
     }
 }
@@ -1025,7 +1160,7 @@ impl From<&domain::VariantChange> for VariantChange {
             instance_count: c.instance_count,
             instance_type: c.instance_type.clone(),
             model_version: c.model_version.as_ref().map(Into::into),
-            weight: c.weight,
+            weight: c.weight.map(f64::from),
         }
     }
 }
@@ -1042,17 +1177,25 @@ impl From<&domain::VariantChange> for VariantChange {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpoint {
-    /// Changes to existing variants.
+    /// Changes to existing variants (each variant at most once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 10)]
     pub changes: Option<Vec<VariantChange>>,
-    /// A whole new variant set.
+    /// A whole new variant set (1-10, with distinct names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 10)]
     pub variants: Option<Vec<VariantSpec>>,
-    /// Shorthand: scale the only variant to this many instances.
+    /// Shorthand: scale the only variant to this many instances (1-100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
     pub instance_count: Option<u32>,
-    /// Shorthand: move the only variant to this instance type.
+    /// Shorthand: move the only variant to this instance type (1-64 bytes, not blank).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub instance_type: Option<String>,
     /// Shorthand: make the only variant serve this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1116,6 +1259,11 @@ impl UpdateEndpoint {
             request.changes.push(change);
         } else {
             if let Some(changes) = self.changes {
+                if changes.is_empty() {
+                    return Err(domain::Error::invalid(
+                        "changes is empty: name at least one variant to change, or leave it out",
+                    ));
+                }
                 request.changes = changes
                     .into_iter()
                     .map(VariantChange::into_domain)
@@ -1713,6 +1861,7 @@ macro_rules! page_type {
             /// The items of this page, in a stable order.
             pub items: Vec<$item>,
             /// Pass as `page_token` to get the next page; `null` on the last page.
+            #[schema(pattern = "^([0-9a-f]{2})+$")]
             pub next_page_token: Option<String>,
         }
     };
@@ -1796,11 +1945,21 @@ mod tests {
                 bake_seconds: 60
             }
         );
-        assert!(
-            serde_json::from_str::<TrafficShift>(
-                r#"{"type":"canary","percent":10,"bake_seconds":60,"x":1}"#
-            )
-            .is_err()
+        let all: TrafficShift = serde_json::from_str(r#"{"type":"all_at_once"}"#).unwrap();
+        assert_eq!(all, TrafficShift::AllAtOnce {});
+        assert_eq!(
+            serde_json::to_value(&all).unwrap(),
+            serde_json::json!({"type": "all_at_once"})
         );
+        for extra in [
+            r#"{"type":"canary","percent":10,"bake_seconds":60,"x":1}"#,
+            r#"{"type":"linear","step_percent":10,"interval_seconds":60,"x":1}"#,
+            r#"{"type":"all_at_once","x":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<TrafficShift>(extra).is_err(),
+                "{extra}"
+            );
+        }
     }
 }

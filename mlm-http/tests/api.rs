@@ -262,12 +262,12 @@ async fn limit_is_checked_and_passed_through() {
     mocks
         .models
         .expect_list_models()
-        .withf(|p| p.page_size == Some(100) && p.page_token.as_deref() == Some("abc"))
+        .withf(|p| p.page_size == Some(100) && p.page_token.as_deref() == Some("6162"))
         .times(1)
         .returning(|_| {
             Ok(Page {
                 items: vec![model("a")],
-                next_page_token: Some("next".into()),
+                next_page_token: Some("61".into()),
             })
         });
     mocks
@@ -277,10 +277,10 @@ async fn limit_is_checked_and_passed_through() {
         .times(1)
         .returning(|_| Ok(Page::last(vec![])));
     let app = open_app(mocks);
-    let answer = send(app.clone(), get("/v1/models?limit=100&page_token=abc")).await;
+    let answer = send(app.clone(), get("/v1/models?limit=100&page_token=6162")).await;
     assert_eq!(answer.status, 200);
     let body = answer.json();
-    assert_eq!(body["next_page_token"], "next");
+    assert_eq!(body["next_page_token"], "61");
     assert_eq!(body["items"][0]["name"], "a");
     let answer = send(app, get("/v1/endpoints")).await;
     assert_eq!(answer.status, 200);
@@ -300,10 +300,19 @@ async fn unknown_and_repeated_query_parameters_are_400() {
     answer.problem(400, "invalid_argument");
     let answer = send(open_app(Mocks::default()), get("/v1/models?page_token=")).await;
     answer.problem(400, "invalid_argument");
-    // Not visible ASCII: never issued, and never handed to the provider.
+    // Not lowercase hex of even length: never issued, and never handed to the provider.
+    for bad in ["%F0%AA%82%AB%20x", "abc", "6G", "6A", "%2061"] {
+        let answer = send(
+            open_app(Mocks::default()),
+            get(&format!("/v1/models?page_token={bad}")),
+        )
+        .await;
+        answer.problem(400, "invalid_argument");
+    }
+    let long = "61".repeat(2049);
     let answer = send(
         open_app(Mocks::default()),
-        get("/v1/models?page_token=%F0%AA%82%AB%20x"),
+        get(&format!("/v1/models?page_token={long}")),
     )
     .await;
     answer.problem(400, "invalid_argument");
@@ -312,6 +321,81 @@ async fn unknown_and_repeated_query_parameters_are_400() {
 // ---------------------------------------------------------------------------------------------
 // Bodies
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bodies_are_read_as_the_spec_states_them() {
+    // Objects are objects: serde would take a struct as the array of its fields.
+    for body in [
+        json!([null, null]),
+        json!({"tags": [["a", "b"]]}),
+        json!({"description": "x", "description2": 1}),
+    ] {
+        let answer = send(
+            open_app(Mocks::default()),
+            with_json("PATCH", "/v1/models/m", body.clone()),
+        )
+        .await;
+        answer.problem(400, "invalid_argument");
+    }
+    // `2.0` is an integer, as in JSON Schema; a weight is a number from 0 to f32::MAX.
+    let mut mocks = Mocks::default();
+    mocks
+        .endpoints
+        .expect_create_endpoint()
+        .withf(|r| {
+            r.variants[0].instance_count == 2
+                && r.variants[0].model_version.version == 1
+                && r.variants[0].weight == f32::MAX
+        })
+        .times(1)
+        .returning(|_| Ok(endpoint("e", &["primary"])));
+    let app = open_app(mocks);
+    let body = |count: serde_json::Value, weight: serde_json::Value| {
+        json!({"name": "e", "variants": [{
+            "name": "primary", "instance_type": "ml.m5.large", "instance_count": count,
+            "weight": weight, "model_version": {"model": "m", "version": 1.0}
+        }]})
+    };
+    let answer = send(
+        app.clone(),
+        with_json(
+            "POST",
+            "/v1/endpoints",
+            body(json!(2.0), json!(f64::from(f32::MAX))),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    for (count, weight, needle) in [
+        (json!(2.5), json!(1), "variants[0].instance_count"),
+        (json!(2), json!(-1e-50), "weight"),
+        (json!(2), json!(3.4028236e38), "weight"),
+    ] {
+        let answer = send(
+            app.clone(),
+            with_json("POST", "/v1/endpoints", body(count, weight)),
+        )
+        .await;
+        let p = answer.problem(400, "invalid_argument");
+        assert!(p["detail"].as_str().unwrap().contains(needle), "{p}");
+    }
+    // `changes` has at least one item (minItems 1), like `variants`.
+    let answer = send(
+        open_app(Mocks::default()),
+        with_json(
+            "PATCH",
+            "/v1/endpoints/e",
+            json!({"changes": [], "variants": [{"name": "a", "instance_type": "ml.m5.large",
+                    "model_version": {"model": "m", "version": 1}}]}),
+        ),
+    )
+    .await;
+    let p = answer.problem(400, "invalid_argument");
+    assert!(
+        p["detail"].as_str().unwrap().contains("changes is empty"),
+        "{p}"
+    );
+}
 
 #[tokio::test]
 async fn oversize_bodies_are_413() {
@@ -1049,6 +1133,11 @@ async fn metric_queries_parse_lists_and_defaults() {
         ("metric=invocations&start=yesterday", "RFC 3339"),
         ("metric=invocations&statistic=median", "sample_count"),
         ("metric=invocations&period=0", "period"),
+        ("metric=invocations&period=1296001", "longest window"),
+        ("metric=invocations&instance=", "'instance' is empty"),
+        ("metric=invocations&metric=", "empty metric name"),
+        ("metric=invocations,", "empty metric name"),
+        ("metric=invocations&period=2147483648", "longest window"),
         (
             "metric=invocations&start=2024-01-01T12:00:00Z&end=2024-01-01T11:00:00Z",
             "after",

@@ -33,8 +33,9 @@ fn openapi_prints_the_spec() {
     );
 }
 
+#[cfg(not(feature = "aws"))]
 #[test]
-fn aws_is_not_built_in_yet() {
+fn aws_needs_the_aws_feature() {
     let dir = tempfile::tempdir().unwrap();
     let out = mlm()
         .args([
@@ -51,7 +52,7 @@ fn aws_is_not_built_in_yet() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("AWS backend is not built into this binary yet"),
+        err.contains("built without the AWS backend") && err.contains("--features aws"),
         "{err}"
     );
 }

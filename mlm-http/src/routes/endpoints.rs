@@ -28,7 +28,8 @@ pub(crate) struct EndpointPath {
     #[param(
         pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
         min_length = 1,
-        max_length = 63
+        max_length = 63,
+        example = "news"
     )]
     pub(crate) endpoint: String,
 }
@@ -242,7 +243,8 @@ pub(crate) async fn delete_endpoint(
     request_body(
         description = "The model's input, in any format it accepts",
         content(
-            (serde_json::Value = "application/json"),
+            (serde_json::Value = "application/json",
+                example = json!({"sentence": "Stocks rallied after the earnings report"})),
             (String = "text/plain"),
             (wire::Binary = "application/octet-stream")
         )

@@ -76,8 +76,9 @@ pub(crate) struct ListParams {
     /// Items per page, 1-100 (default 50); a value out of range is a `400`.
     #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<u32>,
-    /// The `next_page_token` of the previous page (opaque; visible ASCII).
-    #[param(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
+    /// The `next_page_token` of the previous page, unchanged. Tokens are opaque, lowercase hex
+    /// of even length; a token of that form that this server did not issue is a `400` too.
+    #[param(min_length = 2, max_length = 4096, pattern = "^([0-9a-f]{2})+$")]
     page_token: Option<String>,
 }
 
@@ -97,8 +98,9 @@ impl ListParams {
                     "page_token is empty: omit it for the first page",
                 ));
             }
-            // Tokens are opaque but always visible ASCII; anything else was not issued here.
-            Some(t) if t.len() > 4096 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            // Tokens are opaque but always lowercase hex of even length (`encode_cursor`);
+            // anything else was not issued here.
+            Some(t) if !is_page_token(t) => {
                 return Err(ApiError::invalid(
                     "page_token is not a token this API issued: pass next_page_token unchanged",
                 ));
@@ -117,6 +119,20 @@ impl ListParams {
         page
     }
 }
+
+/// Whether `token` has the form of the page tokens this API issues: lowercase hex of even
+/// length, at most [`MAX_PAGE_TOKEN_LEN`] characters (the spec's `page_token` pattern).
+pub(crate) fn is_page_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_PAGE_TOKEN_LEN
+        && token.len().is_multiple_of(2)
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The longest `page_token` accepted.
+pub(crate) const MAX_PAGE_TOKEN_LEN: usize = 4096;
 
 /// A JSON body serialized once, with the strong `ETag` of exactly those bytes.
 pub(crate) struct Tagged {

@@ -20,7 +20,8 @@ pub(crate) struct ModelPath {
     #[param(
         pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
         min_length = 1,
-        max_length = 63
+        max_length = 63,
+        example = "news-classifier"
     )]
     model: String,
 }
@@ -33,11 +34,12 @@ pub(crate) struct VersionPath {
     #[param(
         pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
         min_length = 1,
-        max_length = 63
+        max_length = 63,
+        example = "news-classifier"
     )]
     model: String,
     /// The version number.
-    #[param(value_type = i64, minimum = 0, maximum = 4294967295_u32)]
+    #[param(value_type = i64, minimum = 0, maximum = 4294967295_u32, example = 1)]
     version: String,
 }
 
@@ -47,11 +49,11 @@ pub(crate) struct VersionPath {
 #[allow(dead_code)]
 pub(crate) struct IfMatchHeader {
     /// Apply only if the resource's current `ETag` is one of these (or `*` for any existing
-    /// resource); otherwise `412`.
+    /// resource); otherwise `412`. Weak tags never match; an empty list matches nothing.
     #[param(
         rename = "If-Match",
         nullable = false,
-        pattern = r#"^\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)?\s*$"#
+        pattern = r#"^[ \t]*(\*|((W/)?"[!#-~]*")?([ \t]*,[ \t]*((W/)?"[!#-~]*")?)*)[ \t]*$"#
     )]
     if_match: Option<String>,
 }

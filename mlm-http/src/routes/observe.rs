@@ -105,6 +105,8 @@ pub(crate) async fn list_overviews(
 const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 /// The default bucket length.
 const DEFAULT_PERIOD: u32 = 60;
+/// The longest bucket: the longest window (the spec's `maximum` of `period`).
+const MAX_PERIOD: u32 = mlm_core::MAX_METRIC_WINDOW.as_secs() as u32;
 
 /// A metric history query.
 #[derive(Debug, IntoParams)]
@@ -118,8 +120,9 @@ pub(crate) struct MetricsParams {
     start: Option<DateTime<Utc>>,
     /// Window end, RFC 3339 (default: now).
     end: Option<DateTime<Utc>>,
-    /// Bucket length in seconds (default 60). At most 1440 buckets per series.
-    #[param(minimum = 1, default = 60)]
+    /// Bucket length in seconds, 1 to 1296000 (15 days, the longest window; default 60). At
+    /// most 1440 buckets per series.
+    #[param(minimum = 1, maximum = 1296000, default = 60)]
     period: Option<u32>,
     /// How each bucket is combined (default `average`).
     statistic: Option<wire::Statistic>,
@@ -165,7 +168,12 @@ impl MetricsParams {
     fn parse(mut query: QueryPairs) -> Result<Self, ApiError> {
         let mut metric = Vec::new();
         for raw in query.take_all("metric") {
-            for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            for name in raw.split(',').map(str::trim) {
+                if name.is_empty() {
+                    return Err(ApiError::invalid(format!(
+                        "query parameter 'metric': '{raw}' has an empty metric name"
+                    )));
+                }
                 let kind: MetricKind = name.parse()?;
                 let kind = wire::MetricKind::try_from(kind)?;
                 if !metric.contains(&kind) {
@@ -182,6 +190,11 @@ impl MetricsParams {
         let start = parse_time("start", query.take_one("start")?)?;
         let end = parse_time("end", query.take_one("end")?)?;
         let period = query.take_parsed::<u32>("period", "a whole number of seconds")?;
+        if let Some(p) = period.filter(|p| *p > MAX_PERIOD) {
+            return Err(ApiError::invalid(format!(
+                "period {p} is longer than the longest window ({MAX_PERIOD} seconds, 15 days)"
+            )));
+        }
         let statistic = match query.take_one("statistic")? {
             None => None,
             Some(raw) => Some(
@@ -198,6 +211,11 @@ impl MetricsParams {
         };
         let variant = query.take_one("variant")?;
         let instance = query.take_one("instance")?;
+        if instance.as_deref() == Some("") {
+            return Err(ApiError::invalid(
+                "query parameter 'instance' is empty: name an instance or omit it",
+            ));
+        }
         query.finish(&METRIC_PARAMS)?;
         Ok(Self {
             metric,

@@ -1,0 +1,115 @@
+//! `mlm serve --provider aws` against the AWS emulator (built with `--features aws`):
+//! the binary picks up the standard AWS configuration and serves the SageMaker backend.
+//! Run by the test command as `cargo test -p mlm-http --features aws --test serve_aws`.
+#![cfg(all(unix, feature = "aws"))]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_emulator(dir: &std::path::Path) -> (Killed, u16) {
+    let python = std::env::var("MLM_EMULATOR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "the AWS emulator needs {} (run scripts/test.sh, or set MLM_EMULATOR_PYTHON)",
+        python.display()
+    );
+    let port_file = dir.join("port");
+    let child = Command::new(&python)
+        .args([
+            "-m",
+            "mlm_aws_emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--quiet",
+        ])
+        .arg("--port-file")
+        .arg(&port_file)
+        .current_dir(repo_root().join("testing/aws-emulator"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the emulator");
+    let child = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return (child, port);
+        }
+        assert!(Instant::now() < deadline, "the emulator did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_provider_aws_uses_the_standard_aws_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, port) = start_emulator(dir.path());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mlm"))
+        .args(["serve", "--provider", "aws", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("MLM_TOKENS")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(
+            "MLM_SAGEMAKER_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/mlm",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start mlm serve");
+    let stdout = server.stdout.take().unwrap();
+    let server = Killed(server);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+
+    let client = mlm_http::client::HttpProvider::connect(base, None)
+        .await
+        .expect("connect");
+    use mlm_core::{CreateModelRequest, ModelName, ModelRegistry, Provider};
+    assert_eq!(client.remote_name(), "aws");
+    let name = ModelName::new("served-from-aws").unwrap();
+    client
+        .create_model(CreateModelRequest::new(name.clone()).with_description("via mlm serve"))
+        .await
+        .expect("create a model package group through the server");
+    let got = client.get_model(&name).await.unwrap();
+    assert_eq!(got.description.as_deref(), Some("via mlm serve"));
+    assert!(
+        client.capabilities().serverless,
+        "the AWS backend's capabilities are served"
+    );
+    drop(server);
+}
