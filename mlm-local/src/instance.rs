@@ -58,6 +58,10 @@ pub(crate) struct InstanceHandle {
     pub id: String,
     /// `id`, shared cheaply with every metric sample.
     pub key: Arc<str>,
+    /// `variant`, shared cheaply with every metric sample.
+    pub variant_key: Arc<str>,
+    /// `http://127.0.0.1:<port>/invocations`, parsed once.
+    pub invocations_uri: hyper::Uri,
     pub variant: VariantName,
     pub port: u16,
     pub pid: u32,
@@ -147,8 +151,13 @@ impl InstanceHandle {
             ))
         })?;
         let pid = child.id().unwrap_or_default();
+        let invocations_uri = format!("http://127.0.0.1:{port}/invocations")
+            .parse()
+            .map_err(|e| Error::provider("invalid instance address", e))?;
         Ok(Arc::new(Self {
             key: Arc::from(launch.id.as_str()),
+            variant_key: Arc::from(launch.variant.as_str()),
+            invocations_uri,
             id: launch.id,
             variant: launch.variant,
             port,

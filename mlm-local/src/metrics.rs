@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries, VariantName, bucket_samples};
+use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries, bucket_samples};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// Most samples one endpoint keeps, whatever the retention (bounds memory under load).
@@ -15,7 +15,7 @@ const MAX_SAMPLES: usize = 500_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Sample {
     pub at: DateTime<Utc>,
-    pub variant: VariantName,
+    pub variant: Arc<str>,
     pub instance: Arc<str>,
     pub kind: MetricKind,
     pub value: f64,
@@ -79,7 +79,10 @@ impl MetricRing {
             .map(|&kind| {
                 let selected = self.samples.iter().filter(|s| {
                     s.kind == kind
-                        && query.variant.as_ref().is_none_or(|v| &s.variant == v)
+                        && query
+                            .variant
+                            .as_ref()
+                            .is_none_or(|v| &*s.variant == v.as_str())
                         && query.instance.as_deref().is_none_or(|i| &*s.instance == i)
                 });
                 let mut series = MetricSeries::empty(kind, query.statistic, scope);
@@ -231,7 +234,7 @@ mod tests {
     fn sample(at: DateTime<Utc>, instance: &str, kind: MetricKind, value: f64) -> Sample {
         Sample {
             at,
-            variant: VariantName::new("primary").unwrap(),
+            variant: Arc::from("primary"),
             instance: Arc::from(instance),
             kind,
             value,

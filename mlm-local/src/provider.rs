@@ -699,7 +699,7 @@ async fn monitor_loop(weak: std::sync::Weak<Inner>) {
                     let mut push = |kind, value| {
                         samples.push(Sample {
                             at: now,
-                            variant: route.spec.name.clone(),
+                            variant: instance.variant_key.clone(),
                             instance: id.clone(),
                             kind,
                             value,

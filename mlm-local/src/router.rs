@@ -199,6 +199,7 @@ impl EndpointRuntime {
             let started = std::time::Instant::now();
             let outcome = forward(client, &in_flight.0, &request, body.clone(), timeout).await;
             let micros = started.elapsed().as_micros() as f64;
+            let instance = Arc::clone(&in_flight.0);
             drop(in_flight);
             match outcome {
                 Forwarded::Unreachable(_) if attempt < 3 => continue,
@@ -208,8 +209,8 @@ impl EndpointRuntime {
                         e,
                     ));
                 }
-                Forwarded::TimedOut(instance) => {
-                    self.record_invocation(&variant, &instance, micros, 500);
+                Forwarded::TimedOut => {
+                    self.record_invocation(&instance, micros, 500);
                     return Err(Error::Timeout(format!(
                         "the model on endpoint '{}' did not answer within {}s",
                         self.name,
@@ -217,30 +218,23 @@ impl EndpointRuntime {
                     )));
                 }
                 Forwarded::Answered {
-                    instance,
                     status,
                     content_type,
                     body,
                 } => {
-                    self.record_invocation(&variant, &instance, micros, status);
+                    self.record_invocation(&instance, micros, status);
                     return answer(&self.name, variant, status, content_type, body);
                 }
             }
         }
     }
 
-    fn record_invocation(
-        &self,
-        variant: &VariantName,
-        instance: &Arc<str>,
-        micros: f64,
-        status: u16,
-    ) {
+    fn record_invocation(&self, instance: &InstanceHandle, micros: f64, status: u16) {
         let at = Utc::now();
         let sample = |kind, value| Sample {
             at,
-            variant: variant.clone(),
-            instance: instance.clone(),
+            variant: instance.variant_key.clone(),
+            instance: instance.key.clone(),
             kind,
             value,
         };
@@ -257,9 +251,8 @@ impl EndpointRuntime {
 
 enum Forwarded {
     Unreachable(hyper_util::client::legacy::Error),
-    TimedOut(Arc<str>),
+    TimedOut,
     Answered {
-        instance: Arc<str>,
         status: u16,
         content_type: String,
         body: Bytes,
@@ -273,16 +266,13 @@ async fn forward(
     body: Bytes,
     timeout: Duration,
 ) -> Forwarded {
-    let id = instance.key.clone();
-    let mut builder =
-        hyper::Request::post(format!("http://127.0.0.1:{}/invocations", instance.port))
-            .header(hyper::header::CONTENT_TYPE, &request.content_type);
+    let mut builder = hyper::Request::post(instance.invocations_uri.clone())
+        .header(hyper::header::CONTENT_TYPE, &request.content_type);
     if let Some(accept) = &request.accept {
         builder = builder.header(hyper::header::ACCEPT, accept);
     }
     let Ok(http_request) = builder.body(Full::new(body)) else {
         return Forwarded::Answered {
-            instance: id,
             status: 400,
             content_type: "text/plain".into(),
             body: Bytes::from_static(b"the request's content type is not a valid header value"),
@@ -305,16 +295,14 @@ async fn forward(
         Ok::<_, hyper_util::client::legacy::Error>((status, content_type, body))
     };
     match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => Forwarded::TimedOut(id),
+        Err(_) => Forwarded::TimedOut,
         Ok(Err(e)) if e.is_connect() => Forwarded::Unreachable(e),
         Ok(Err(_)) => Forwarded::Answered {
-            instance: id,
             status: 502,
             content_type: "text/plain".into(),
             body: Bytes::from_static(b"the instance closed the connection without answering"),
         },
         Ok(Ok((status, content_type, body))) => Forwarded::Answered {
-            instance: id,
             status,
             content_type,
             body,
