@@ -41,6 +41,7 @@ pub struct AwsProviderBuilder {
     load_env: bool,
     sdk_config: Option<SdkConfig>,
     region: Option<String>,
+    profile: Option<String>,
     endpoint_url: Option<String>,
     static_credentials: Option<(String, String)>,
     max_attempts: u32,
@@ -60,6 +61,7 @@ impl Default for AwsProviderBuilder {
             load_env: false,
             sdk_config: None,
             region: None,
+            profile: None,
             endpoint_url: None,
             static_credentials: None,
             max_attempts: 3,
@@ -203,6 +205,13 @@ impl AwsProviderBuilder {
         self
     }
 
+    /// Uses the named profile of the shared AWS config and credentials files (with
+    /// [`from_env`](Self::from_env); like `AWS_PROFILE`).
+    pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
     /// Loads configuration if asked to and builds the provider.
     pub async fn build(self) -> Result<AwsProvider> {
         let sdk = match (&self.sdk_config, self.load_env) {
@@ -211,6 +220,9 @@ impl AwsProviderBuilder {
                 let mut loader = aws_config::defaults(BehaviorVersion::latest());
                 if let Some(r) = &self.region {
                     loader = loader.region(Region::new(r.clone()));
+                }
+                if let Some(p) = &self.profile {
+                    loader = loader.profile_name(p);
                 }
                 if let Some((ak, sk)) = &self.static_credentials {
                     loader = loader.credentials_provider(static_creds(ak, sk));

@@ -181,7 +181,7 @@ fn default_local_config() -> LocalConfig {
 /// Whether this build has the AWS backend.
 #[pyfunction]
 pub(crate) fn aws_available() -> bool {
-    false
+    true
 }
 
 #[pymethods]
@@ -225,20 +225,30 @@ impl NativeClient {
     #[staticmethod]
     #[pyo3(signature = (region=None, profile=None, endpoint_url=None))]
     fn open_aws(
-        py: Python<'_>,
         region: Option<String>,
         profile: Option<String>,
         endpoint_url: Option<String>,
-    ) -> PyResult<Operation> {
-        let _ = (region, profile, endpoint_url);
-        Err(to_py_err(
-            py,
-            Error::Unsupported(
-                "this build of mlm has no AWS backend yet: use mlm.Client.local() or \
-                 mlm.Client.http() against an mlm server"
-                    .into(),
-            ),
-        ))
+    ) -> Operation {
+        op(async move {
+            // The SDK's default chain (environment, profile, SSO, instance roles), narrowed
+            // by whatever the caller named.
+            let mut builder = mlm_aws::AwsProviderBuilder::from_env();
+            if let Some(region) = &region {
+                builder = builder.with_region(region);
+            }
+            if let Some(profile) = profile {
+                builder = builder.with_profile(profile);
+            }
+            if let Some(url) = endpoint_url {
+                builder = builder.with_endpoint_url(url);
+            }
+            let provider = builder.build().await?;
+            Ok(Output::Client(NativeClient::new(
+                Arc::new(provider),
+                None,
+                region.unwrap_or_else(|| "default region".into()),
+            )))
+        })
     }
 
     /// `local`, `http` or `aws`.

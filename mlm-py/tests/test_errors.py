@@ -87,13 +87,6 @@ def test_unknown_kind_is_a_plain_value_error() -> None:
         _mlm.raise_error_kind("nope", "x")
 
 
-def test_aws_backend_is_not_in_this_build() -> None:
-    # mlm-aws is not wired into the Python package yet: Client.aws says so, clearly.
-    assert _mlm.aws_available() is False
-    with pytest.raises(mlm.UnsupportedError, match="this build of mlm has no AWS backend yet"):
-        mlm.Client.aws(region="us-east-1")
-
-
 def test_argument_type_errors_are_type_errors() -> None:
     with pytest.raises(TypeError, match="cannot send a value of type object"):
         mlm.Client.local("/nonexistent", {"artifact_roots": [object()]})

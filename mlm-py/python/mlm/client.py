@@ -188,8 +188,8 @@ class Client(_Base):
     ) -> "Client":
         """AWS SageMaker in ``region`` with the credentials of ``profile`` (default: the
         usual AWS environment). ``endpoint_url`` points the SDK elsewhere (an emulator).
-
-        Raises :class:`mlm.UnsupportedError` when this build has no AWS backend.
+        Endpoints need the IAM role their models run as, read from
+        ``MLM_SAGEMAKER_EXECUTION_ROLE_ARN``.
         """
         return cls(_mlm.NativeClient.open_aws(region, profile, endpoint_url).wait())
 
