@@ -27,6 +27,33 @@ fn unmapped(what: &str, value: impl std::fmt::Debug) -> WireError {
     WireError(format!("mlm-http does not know the {what} {value:?}"))
 }
 
+/// The conversions of a wire enum that mirrors a core enum variant for variant:
+/// `TryFrom<core>` (core enums are non-exhaustive, so a variant added there is reported, not
+/// mis-sent) and `From<wire> for core`.
+macro_rules! mirror_enum {
+    ($wire:ident, $core:path, $what:literal, [$($variant:ident),+ $(,)?]) => {
+        impl TryFrom<$core> for $wire {
+            type Error = WireError;
+            fn try_from(value: $core) -> Result<Self, WireError> {
+                use $core as Core;
+                Ok(match value {
+                    $(Core::$variant => $wire::$variant,)+
+                    other => return Err(unmapped($what, other)),
+                })
+            }
+        }
+
+        impl From<$wire> for $core {
+            fn from(value: $wire) -> Self {
+                use $core as Core;
+                match value {
+                    $($wire::$variant => Core::$variant,)+
+                }
+            }
+        }
+    };
+}
+
 /// Builds a core type that has no public constructor from its serde form.
 fn via_serde<T: serde::de::DeserializeOwned>(
     what: &str,
@@ -267,27 +294,12 @@ pub enum Approval {
     Rejected,
 }
 
-impl TryFrom<domain::Approval> for Approval {
-    type Error = WireError;
-    fn try_from(a: domain::Approval) -> Result<Self, WireError> {
-        Ok(match a {
-            domain::Approval::Pending => Approval::Pending,
-            domain::Approval::Approved => Approval::Approved,
-            domain::Approval::Rejected => Approval::Rejected,
-            other => return Err(unmapped("approval", other)),
-        })
-    }
-}
-
-impl From<Approval> for domain::Approval {
-    fn from(a: Approval) -> Self {
-        match a {
-            Approval::Pending => domain::Approval::Pending,
-            Approval::Approved => domain::Approval::Approved,
-            Approval::Rejected => domain::Approval::Rejected,
-        }
-    }
-}
+mirror_enum!(
+    Approval,
+    domain::Approval,
+    "approval",
+    [Pending, Approved, Rejected]
+);
 
 /// One immutable version of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -513,41 +525,22 @@ pub enum EndpointStatus {
     UpdateRollbackFailed,
 }
 
-impl TryFrom<domain::EndpointStatus> for EndpointStatus {
-    type Error = WireError;
-    fn try_from(s: domain::EndpointStatus) -> Result<Self, WireError> {
-        use domain::EndpointStatus as D;
-        Ok(match s {
-            D::OutOfService => EndpointStatus::OutOfService,
-            D::Creating => EndpointStatus::Creating,
-            D::Updating => EndpointStatus::Updating,
-            D::SystemUpdating => EndpointStatus::SystemUpdating,
-            D::RollingBack => EndpointStatus::RollingBack,
-            D::InService => EndpointStatus::InService,
-            D::Deleting => EndpointStatus::Deleting,
-            D::Failed => EndpointStatus::Failed,
-            D::UpdateRollbackFailed => EndpointStatus::UpdateRollbackFailed,
-            other => return Err(unmapped("endpoint status", other)),
-        })
-    }
-}
-
-impl From<EndpointStatus> for domain::EndpointStatus {
-    fn from(s: EndpointStatus) -> Self {
-        use domain::EndpointStatus as D;
-        match s {
-            EndpointStatus::OutOfService => D::OutOfService,
-            EndpointStatus::Creating => D::Creating,
-            EndpointStatus::Updating => D::Updating,
-            EndpointStatus::SystemUpdating => D::SystemUpdating,
-            EndpointStatus::RollingBack => D::RollingBack,
-            EndpointStatus::InService => D::InService,
-            EndpointStatus::Deleting => D::Deleting,
-            EndpointStatus::Failed => D::Failed,
-            EndpointStatus::UpdateRollbackFailed => D::UpdateRollbackFailed,
-        }
-    }
-}
+mirror_enum!(
+    EndpointStatus,
+    domain::EndpointStatus,
+    "endpoint status",
+    [
+        OutOfService,
+        Creating,
+        Updating,
+        SystemUpdating,
+        RollingBack,
+        InService,
+        Deleting,
+        Failed,
+        UpdateRollbackFailed
+    ]
+);
 
 /// A model and version number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -626,31 +619,17 @@ pub enum ScalingMetric {
     GpuUtilization,
 }
 
-impl TryFrom<domain::ScalingMetric> for ScalingMetric {
-    type Error = WireError;
-    fn try_from(m: domain::ScalingMetric) -> Result<Self, WireError> {
-        use domain::ScalingMetric as D;
-        Ok(match m {
-            D::InvocationsPerInstance => ScalingMetric::InvocationsPerInstance,
-            D::ConcurrentRequests => ScalingMetric::ConcurrentRequests,
-            D::CpuUtilization => ScalingMetric::CpuUtilization,
-            D::GpuUtilization => ScalingMetric::GpuUtilization,
-            other => return Err(unmapped("scaling metric", other)),
-        })
-    }
-}
-
-impl From<ScalingMetric> for domain::ScalingMetric {
-    fn from(m: ScalingMetric) -> Self {
-        use domain::ScalingMetric as D;
-        match m {
-            ScalingMetric::InvocationsPerInstance => D::InvocationsPerInstance,
-            ScalingMetric::ConcurrentRequests => D::ConcurrentRequests,
-            ScalingMetric::CpuUtilization => D::CpuUtilization,
-            ScalingMetric::GpuUtilization => D::GpuUtilization,
-        }
-    }
-}
+mirror_enum!(
+    ScalingMetric,
+    domain::ScalingMetric,
+    "scaling metric",
+    [
+        InvocationsPerInstance,
+        ConcurrentRequests,
+        CpuUtilization,
+        GpuUtilization
+    ]
+);
 
 /// Target-tracking autoscaling of a variant's instance count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -1383,33 +1362,12 @@ pub enum InstanceStatus {
     Unknown,
 }
 
-impl TryFrom<domain::InstanceStatus> for InstanceStatus {
-    type Error = WireError;
-    fn try_from(s: domain::InstanceStatus) -> Result<Self, WireError> {
-        use domain::InstanceStatus as D;
-        Ok(match s {
-            D::Pending => InstanceStatus::Pending,
-            D::InService => InstanceStatus::InService,
-            D::Draining => InstanceStatus::Draining,
-            D::Failed => InstanceStatus::Failed,
-            D::Unknown => InstanceStatus::Unknown,
-            other => return Err(unmapped("instance status", other)),
-        })
-    }
-}
-
-impl From<InstanceStatus> for domain::InstanceStatus {
-    fn from(s: InstanceStatus) -> Self {
-        use domain::InstanceStatus as D;
-        match s {
-            InstanceStatus::Pending => D::Pending,
-            InstanceStatus::InService => D::InService,
-            InstanceStatus::Draining => D::Draining,
-            InstanceStatus::Failed => D::Failed,
-            InstanceStatus::Unknown => D::Unknown,
-        }
-    }
-}
+mirror_enum!(
+    InstanceStatus,
+    domain::InstanceStatus,
+    "instance status",
+    [Pending, InService, Draining, Failed, Unknown]
+);
 
 /// One instance of an endpoint variant with its latest figures. A figure is `null` when the
 /// backend does not have it (never a made-up zero).
@@ -1596,41 +1554,22 @@ pub enum MetricKind {
     ModelLatency,
 }
 
-impl TryFrom<domain::MetricKind> for MetricKind {
-    type Error = WireError;
-    fn try_from(k: domain::MetricKind) -> Result<Self, WireError> {
-        use domain::MetricKind as D;
-        Ok(match k {
-            D::GpuUtilization => MetricKind::GpuUtilization,
-            D::GpuMemoryUtilization => MetricKind::GpuMemoryUtilization,
-            D::CpuUtilization => MetricKind::CpuUtilization,
-            D::MemoryUtilization => MetricKind::MemoryUtilization,
-            D::InFlightRequests => MetricKind::InFlightRequests,
-            D::Invocations => MetricKind::Invocations,
-            D::InvocationErrors4xx => MetricKind::InvocationErrors4xx,
-            D::InvocationErrors5xx => MetricKind::InvocationErrors5xx,
-            D::ModelLatency => MetricKind::ModelLatency,
-            other => return Err(unmapped("metric", other)),
-        })
-    }
-}
-
-impl From<MetricKind> for domain::MetricKind {
-    fn from(k: MetricKind) -> Self {
-        use domain::MetricKind as D;
-        match k {
-            MetricKind::GpuUtilization => D::GpuUtilization,
-            MetricKind::GpuMemoryUtilization => D::GpuMemoryUtilization,
-            MetricKind::CpuUtilization => D::CpuUtilization,
-            MetricKind::MemoryUtilization => D::MemoryUtilization,
-            MetricKind::InFlightRequests => D::InFlightRequests,
-            MetricKind::Invocations => D::Invocations,
-            MetricKind::InvocationErrors4xx => D::InvocationErrors4xx,
-            MetricKind::InvocationErrors5xx => D::InvocationErrors5xx,
-            MetricKind::ModelLatency => D::ModelLatency,
-        }
-    }
-}
+mirror_enum!(
+    MetricKind,
+    domain::MetricKind,
+    "metric",
+    [
+        GpuUtilization,
+        GpuMemoryUtilization,
+        CpuUtilization,
+        MemoryUtilization,
+        InFlightRequests,
+        Invocations,
+        InvocationErrors4xx,
+        InvocationErrors5xx,
+        ModelLatency
+    ]
+);
 
 /// How data points within a period are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -1670,33 +1609,12 @@ impl Statistic {
     ];
 }
 
-impl TryFrom<domain::Statistic> for Statistic {
-    type Error = WireError;
-    fn try_from(s: domain::Statistic) -> Result<Self, WireError> {
-        use domain::Statistic as D;
-        Ok(match s {
-            D::Average => Statistic::Average,
-            D::Maximum => Statistic::Maximum,
-            D::Minimum => Statistic::Minimum,
-            D::Sum => Statistic::Sum,
-            D::SampleCount => Statistic::SampleCount,
-            other => return Err(unmapped("statistic", other)),
-        })
-    }
-}
-
-impl From<Statistic> for domain::Statistic {
-    fn from(s: Statistic) -> Self {
-        use domain::Statistic as D;
-        match s {
-            Statistic::Average => D::Average,
-            Statistic::Maximum => D::Maximum,
-            Statistic::Minimum => D::Minimum,
-            Statistic::Sum => D::Sum,
-            Statistic::SampleCount => D::SampleCount,
-        }
-    }
-}
+mirror_enum!(
+    Statistic,
+    domain::Statistic,
+    "statistic",
+    [Average, Maximum, Minimum, Sum, SampleCount]
+);
 
 /// One bucket of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
