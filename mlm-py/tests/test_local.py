@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import List
@@ -410,14 +411,14 @@ def test_to_pandas(client: mlm.Client, version: mlm.ModelVersion) -> None:
     assert isinstance(client.metrics("news").to_pandas(), pandas.DataFrame)
 
 
-def test_to_pandas_without_pandas_says_how_to_get_it(client: mlm.Client) -> None:
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install pandas"):
-            client.list_models().to_pandas()
-    else:
-        pytest.skip("pandas is installed")
+def test_to_pandas_without_pandas_says_how_to_get_it(
+    client: mlm.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pandas is installed for the test above; a None entry makes `import pandas` fail as if
+    # it were not.
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        client.list_models().to_pandas()
 
 
 # ---- the client itself --------------------------------------------------------------------
