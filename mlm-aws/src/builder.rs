@@ -52,6 +52,7 @@ pub struct AwsProviderBuilder {
     sagemaker: Option<aws_sdk_sagemaker::Client>,
     runtime: Option<aws_sdk_sagemakerruntime::Client>,
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    autoscaling: Option<aws_sdk_applicationautoscaling::Client>,
     settings: Settings,
 }
 
@@ -72,6 +73,7 @@ impl Default for AwsProviderBuilder {
             sagemaker: None,
             runtime: None,
             cloudwatch: None,
+            autoscaling: None,
             settings: Settings::default(),
         }
     }
@@ -205,6 +207,15 @@ impl AwsProviderBuilder {
         self
     }
 
+    /// Injection seam: uses this Application Auto Scaling client as is.
+    pub fn with_autoscaling_client(
+        mut self,
+        client: aws_sdk_applicationautoscaling::Client,
+    ) -> Self {
+        self.autoscaling = Some(client);
+        self
+    }
+
     /// Uses the named profile of the shared AWS config and credentials files (with
     /// [`from_env`](Self::from_env); like `AWS_PROFILE`).
     pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
@@ -298,8 +309,8 @@ impl AwsProviderBuilder {
             None => {
                 let mut b = aws_sdk_cloudwatch::config::Builder::from(&sdk)
                     .region(aws_sdk_cloudwatch::config::Region::new(region.clone()))
-                    .retry_config(retry)
-                    .timeout_config(control_timeouts);
+                    .retry_config(retry.clone())
+                    .timeout_config(control_timeouts.clone());
                 if let Some(url) = &self.endpoint_url {
                     b = b.endpoint_url(url);
                 }
@@ -309,11 +320,30 @@ impl AwsProviderBuilder {
                 aws_sdk_cloudwatch::Client::from_conf(b.build())
             }
         };
+        let autoscaling = match self.autoscaling {
+            Some(c) => c,
+            None => {
+                let mut b = aws_sdk_applicationautoscaling::config::Builder::from(&sdk)
+                    .region(aws_sdk_applicationautoscaling::config::Region::new(
+                        region.clone(),
+                    ))
+                    .retry_config(retry)
+                    .timeout_config(control_timeouts);
+                if let Some(url) = &self.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                for i in &self.interceptors {
+                    b.push_interceptor(i.clone());
+                }
+                aws_sdk_applicationautoscaling::Client::from_conf(b.build())
+            }
+        };
         Ok(AwsProvider {
             inner: Arc::new(Inner::new(
                 sagemaker,
                 runtime,
                 cloudwatch,
+                autoscaling,
                 region,
                 self.settings,
             )),

@@ -48,6 +48,7 @@ pub(crate) struct ConfigVariant {
     pub initial_count: u32,
     pub weight: f32,
     pub serverless: Option<ServerlessConfig>,
+    pub autoscaling: Option<mlm_core::AutoscalingPolicy>,
     pub version: VersionRef,
 }
 

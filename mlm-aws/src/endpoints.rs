@@ -3,21 +3,25 @@
 //! **Create**: one SageMaker Model per variant (from the version's ModelPackage ARN), one
 //! EndpointConfig (variants, weights, serverless, data capture, enhanced metrics), one
 //! Endpoint. Names are deterministic ([`crate::naming`]); a failure half-way deletes what this
-//! call created, and a retry of the same request reuses the same names.
+//! call created, and a retry of the same request reuses the same names. Variants with an
+//! autoscaling policy then get an Application Auto Scaling target and target-tracking policy
+//! ([`crate::autoscaling`]); the policy is also recorded in the config's tags, which is what
+//! describes report.
 //!
 //! **Update**: counts and weights only → `UpdateEndpointWeightsAndCapacities` (no new config).
 //! Anything else → a new EndpointConfig + `UpdateEndpoint`, keeping autoscaled counts unless
-//! the request changes them. The endpoint is tagged with the config the update asked for
-//! (`mlm:target-config`); once the endpoint has settled, a describe compares it with the
-//! config it actually runs. A mismatch is SageMaker's *silent rollback*: the endpoint is
-//! `InService` on the old config, and mlm reports it in [`Endpoint::failure_reason`]
-//! ("the update to configuration X did not take effect ...", with SageMaker's reason).
+//! the request changes them; policies that changed are re-applied, removed ones deregistered.
+//! The endpoint is tagged with the config the update asked for (`mlm:target-config`); once
+//! the endpoint has settled, a describe compares it with the config it actually runs. A
+//! mismatch is SageMaker's *silent rollback*: the endpoint is `InService` on the old config,
+//! and mlm reports it in [`Endpoint::failure_reason`] ("the update to configuration X did not
+//! take effect ...", with SageMaker's reason).
 //! Superseded configs and models are deleted on the first describe that sees the endpoint
 //! settled (tag `mlm:cleanup`), never while it is Creating/Updating, and never the config it
 //! runs or is moving to.
 //!
-//! **Delete**: the endpoint, then every config and model mlm made for it (found by name);
-//! already-gone parts count as deleted.
+//! **Delete**: the variants' scalable targets, the endpoint, then every config and model mlm
+//! made for it (found by name); already-gone parts count as deleted.
 //!
 //! Endpoints created outside mlm are listed and described with `managed: false`. Their variants'
 //! versions come from the ModelPackage their SageMaker model was built from; a model not built
@@ -41,6 +45,7 @@ use mlm_core::{
     UpdateKind, Variant, VariantName, VariantSpec, VersionRef,
 };
 
+use crate::autoscaling::TAG_AUTOSCALING;
 use crate::cache::{ConfigInfo, ConfigVariant, Described, RuntimeVariant};
 use crate::error::{Target, from_sdk};
 use crate::naming::{
@@ -258,7 +263,6 @@ impl Inner {
                 None => self.version_of_model(&model).await?,
             };
             variants.push(ConfigVariant {
-                name: variant,
                 instance_type: v.instance_type().map(|t| t.as_str().to_string()),
                 initial_count: count(v.initial_instance_count()).unwrap_or(0),
                 weight: v.initial_variant_weight().unwrap_or(1.0),
@@ -268,6 +272,9 @@ impl Inner {
                         count(s.max_concurrency()).unwrap_or(0),
                     )
                 }),
+                autoscaling: decode_text(&tags, &format!("{TAG_AUTOSCALING}{variant}"))
+                    .and_then(|s| serde_json::from_str(&s).ok()),
+                name: variant,
                 version,
             });
         }
@@ -357,7 +364,9 @@ impl Inner {
                         cv.initial_count,
                     ),
                 };
-                let mut v = Variant::from_spec(&spec.with_weight(cv.weight));
+                let mut spec = spec.with_weight(cv.weight);
+                spec.autoscaling = cv.autoscaling.clone();
+                let mut v = Variant::from_spec(&spec);
                 if let Some(r) = runtime {
                     if cv.serverless.is_none() {
                         if let Some(n) = r.desired_count {
@@ -604,6 +613,11 @@ impl Inner {
                     format!("{TAG_VARIANT_VERSION}{}", v.name),
                     v.model_version.to_string(),
                 ));
+                if let Some(a) = &v.autoscaling {
+                    let json = serde_json::to_string(a)
+                        .map_err(|e| Error::provider("encode autoscaling", e))?;
+                    tags.extend(encode_text(&format!("{TAG_AUTOSCALING}{}", v.name), &json));
+                }
                 let mut pv = ProductionVariant::builder()
                     .variant_name(v.name.as_str())
                     .model_name(model_name(config, i))
@@ -750,10 +764,11 @@ impl EndpointManager for AwsProvider {
                     v.name
                 )));
             }
-            if v.autoscaling.is_some() {
-                return Err(Error::Unsupported(
-                    "autoscaling policies are not implemented by the AWS backend yet".into(),
-                ));
+            if v.autoscaling.is_some() && v.serverless.is_some() {
+                return Err(Error::invalid(format!(
+                    "variant '{}': serverless variants cannot have an autoscaling policy",
+                    v.name
+                )));
             }
         }
         inner.role()?;
@@ -806,6 +821,36 @@ impl EndpointManager for AwsProvider {
                 && let Err(c) = inner.cleanup(name, &BTreeSet::new(), None).await
             {
                 tracing::warn!(endpoint = name, error = %c, "clean-up after a failed create failed");
+            }
+            return Err(e);
+        }
+        if let Err(e) = inner.apply_autoscaling(name, &request.variants).await {
+            // Half-way: undo the autoscaling, the endpoint, its config and models.
+            let scaled: Vec<String> = request
+                .variants
+                .iter()
+                .filter(|v| v.autoscaling.is_some())
+                .map(|v| v.name.to_string())
+                .collect();
+            let undone = async {
+                inner.remove_autoscaling(name, &scaled).await?;
+                match inner
+                    .sm
+                    .delete_endpoint()
+                    .endpoint_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(e, Some(&endpoint_target(name))))
+                {
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                inner.caches.forget_endpoint(name);
+                inner.cleanup(name, &BTreeSet::new(), None).await
+            }
+            .await;
+            if let Err(c) = undone {
+                tracing::warn!(endpoint = name, error = %c, "clean-up after a failed autoscaling set-up failed");
             }
             return Err(e);
         }
@@ -878,12 +923,13 @@ impl EndpointManager for AwsProvider {
             )));
         }
         let plan = request.plan(&current)?;
-        if plan.target.iter().any(|v| v.autoscaling.is_some()) {
-            return Err(Error::Unsupported(
-                "autoscaling policies are not implemented by the AWS backend yet".into(),
-            ));
-        }
         for v in &plan.target {
+            if v.autoscaling.is_some() && v.serverless.is_some() {
+                return Err(Error::invalid(format!(
+                    "variant '{}': serverless variants cannot have an autoscaling policy",
+                    v.name
+                )));
+            }
             if let Some(t) = &v.instance_type
                 && !is_valid_instance_type(t)
             {
@@ -1011,6 +1057,34 @@ impl EndpointManager for AwsProvider {
                         .set_tags(&d.arn, old, encode_text(TAG_DEPLOYMENT, &json), &target)
                         .await?;
                 }
+                // Variants that lost their policy (or were removed) stop scaling; the others
+                // get theirs (re-)applied (registering again updates min/max in place).
+                let dropped: Vec<String> = current
+                    .variants
+                    .iter()
+                    .filter(|c| {
+                        c.autoscaling.is_some()
+                            && !plan
+                                .target
+                                .iter()
+                                .any(|t| t.name == c.name && t.autoscaling.is_some())
+                    })
+                    .map(|c| c.name.to_string())
+                    .collect();
+                inner.remove_autoscaling(name, &dropped).await?;
+                let changed: Vec<VariantSpec> = plan
+                    .target
+                    .iter()
+                    .filter(|t| {
+                        t.autoscaling.is_some()
+                            && !current
+                                .variants
+                                .iter()
+                                .any(|c| c.name == t.name && c.autoscaling == t.autoscaling)
+                    })
+                    .cloned()
+                    .collect();
+                inner.apply_autoscaling(name, &changed).await?;
             }
         }
         inner.caches.forget_endpoint(name);
@@ -1022,6 +1096,26 @@ impl EndpointManager for AwsProvider {
         let name = name.as_str();
         let d = inner.describe(name).await?;
         let tags = inner.endpoint_tags(&d).await.unwrap_or_default();
+        // Stop scaling first (any variant of the current or pending config with a policy).
+        let mut scaled = Vec::new();
+        for c in std::iter::once(&d.config_name).chain(d.pending_config.as_ref()) {
+            if c.is_empty() {
+                continue;
+            }
+            match inner.config(c).await {
+                Ok(info) => scaled.extend(
+                    info.variants
+                        .iter()
+                        .filter(|v| v.autoscaling.is_some())
+                        .map(|v| v.name.clone()),
+                ),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        scaled.sort();
+        scaled.dedup();
+        inner.remove_autoscaling(name, &scaled).await?;
         match inner
             .sm
             .delete_endpoint()

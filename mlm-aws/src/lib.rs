@@ -11,6 +11,7 @@
 //! | endpoint | Endpoint + one EndpointConfig + one SageMaker Model per variant, named deterministically and tagged `mlm:managed=true` |
 //! | capacity-only update | `UpdateEndpointWeightsAndCapacities` |
 //! | other update | new EndpointConfig + `UpdateEndpoint`, verified afterwards (silent rollbacks are reported in `failure_reason`), superseded configs and models deleted once the endpoint has settled |
+//! | variant autoscaling | Application Auto Scaling scalable target (`endpoint/<e>/variant/<v>`) + a target-tracking policy, recorded in the config's tags |
 //! | overview | DescribeEndpoint (only when `LastModifiedTime` changed or the endpoint is transitional) + batched `GetMetricData` |
 //!
 //! See the module docs of `endpoints`, `metrics` and `registry` (in the source) for the
@@ -31,6 +32,7 @@
 //! AWS SDK types appear in the public API only in the injection seams of the builder
 //! ([`AwsProviderBuilder::with_sdk_config`], `with_*_client`, `with_interceptor`).
 
+mod autoscaling;
 mod builder;
 mod cache;
 mod endpoints;

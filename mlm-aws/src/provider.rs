@@ -51,6 +51,7 @@ pub(crate) struct Inner {
     pub sm: aws_sdk_sagemaker::Client,
     pub rt: aws_sdk_sagemakerruntime::Client,
     pub cw: aws_sdk_cloudwatch::Client,
+    pub aas: aws_sdk_applicationautoscaling::Client,
     pub region: String,
     pub settings: Settings,
     /// `arn:<partition>:sagemaker:<region>:<account>`, learned from the first ARN seen.
@@ -63,6 +64,7 @@ impl Inner {
         sm: aws_sdk_sagemaker::Client,
         rt: aws_sdk_sagemakerruntime::Client,
         cw: aws_sdk_cloudwatch::Client,
+        aas: aws_sdk_applicationautoscaling::Client,
         region: String,
         settings: Settings,
     ) -> Self {
@@ -70,6 +72,7 @@ impl Inner {
             sm,
             rt,
             cw,
+            aas,
             region,
             settings,
             arn_prefix: Mutex::new(None),
@@ -240,9 +243,7 @@ impl Provider for AwsProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::ALL;
-        c.autoscaling = false;
-        c
+        Capabilities::ALL
     }
 }
 

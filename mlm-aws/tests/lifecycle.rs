@@ -1,7 +1,7 @@
 //! Behaviour beyond the conformance suite, against the AWS emulator: clean-up of superseded
 //! configurations, silent rollbacks, Creating/Updating windows, half-way failures, pagination
 //! past SageMaker's 100-item pages, GetMetricData batching (request counts), unmanaged
-//! endpoints and error classification.
+//! endpoints, error classification and autoscaling (Application Auto Scaling).
 
 mod common;
 
@@ -12,10 +12,10 @@ use common::{ARTIFACT, Account, IMAGE, INSTANCE_TYPES};
 use futures::TryStreamExt;
 use mlm_aws::AwsProvider;
 use mlm_core::{
-    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, ModelName, ModelRegistry,
-    ModelRegistryExt, Observability, PageRequest, UpdateEndpointRequest, VariantChange,
-    VariantName, VersionRef,
+    Approval, AutoscalingPolicy, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest,
+    EndpointManager, EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, ModelName,
+    ModelRegistry, ModelRegistryExt, Observability, PageRequest, ScalingMetric,
+    UpdateEndpointRequest, VariantChange, VariantName, VariantSpec, VersionRef,
 };
 
 fn primary() -> VariantName {
@@ -566,4 +566,153 @@ async fn errors_from_the_emulator_are_classified() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}
+
+/// The scalable targets and policies of this account: `(resource id, min, max)` and
+/// `(resource id, policy name, target value, metric)`.
+async fn scaling_state(
+    account: &Account,
+) -> (Vec<(String, i32, i32)>, Vec<(String, String, f64, String)>) {
+    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+    let aas = account.autoscaling();
+    let targets = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .send()
+        .await
+        .unwrap()
+        .scalable_targets()
+        .iter()
+        .map(|t| {
+            (
+                t.resource_id().to_string(),
+                t.min_capacity(),
+                t.max_capacity(),
+            )
+        })
+        .collect();
+    let policies = aas
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .send()
+        .await
+        .unwrap()
+        .scaling_policies()
+        .iter()
+        .map(|p| {
+            let c = p.target_tracking_scaling_policy_configuration().unwrap();
+            let metric = c
+                .predefined_metric_specification()
+                .map(|m| m.predefined_metric_type().as_str().to_string())
+                .or_else(|| {
+                    c.customized_metric_specification()
+                        .and_then(|m| m.metric_name())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            (
+                p.resource_id().to_string(),
+                p.policy_name().to_string(),
+                c.target_value(),
+                metric,
+            )
+        })
+        .collect();
+    (targets, policies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_targets_and_policies_follow_create_update_delete() {
+    let account = Account::new();
+    let p = account.provider().await;
+    assert!(mlm_core::Provider::capabilities(&p).autoscaling);
+    let v1 = version(&p, "scaled").await;
+    let name = EndpointName::new("scaled").unwrap();
+    let id = "endpoint/scaled/variant/primary".to_string();
+    let policy_name = "mlm-primary-target-tracking".to_string();
+    let first = AutoscalingPolicy::new(1, 3, ScalingMetric::InvocationsPerInstance, 100.0);
+    let spec = VariantSpec::new(primary(), v1.clone(), INSTANCE_TYPES[0], 1)
+        .with_autoscaling(first.clone());
+    p.create_endpoint(CreateEndpointRequest::new(name.clone(), vec![spec]))
+        .await
+        .unwrap();
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert_eq!(e.variants[0].autoscaling, Some(first));
+    let (targets, policies) = scaling_state(&account).await;
+    assert_eq!(targets, vec![(id.clone(), 1, 3)]);
+    assert_eq!(
+        policies,
+        vec![(
+            id.clone(),
+            policy_name.clone(),
+            100.0,
+            "SageMakerVariantInvocationsPerInstance".to_string()
+        )]
+    );
+
+    // New bounds and metric: the target and the policy are updated in place.
+    let second = AutoscalingPolicy::new(2, 4, ScalingMetric::CpuUtilization, 70.0);
+    let spec = VariantSpec::new(primary(), v1.clone(), INSTANCE_TYPES[0], 2)
+        .with_autoscaling(second.clone());
+    p.update_endpoint(UpdateEndpointRequest::new(name.clone()).with_variants(vec![spec]))
+        .await
+        .unwrap();
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert_eq!(e.failure_reason, None);
+    assert_eq!(e.variants[0].autoscaling, Some(second.clone()));
+    let (targets, policies) = scaling_state(&account).await;
+    assert_eq!(targets, vec![(id.clone(), 2, 4)]);
+    assert_eq!(
+        policies,
+        vec![(id.clone(), policy_name, 70.0, "CPUUtilization".to_string())]
+    );
+    // A capacity-only update keeps the policy.
+    p.update_endpoint(
+        UpdateEndpointRequest::new(name.clone())
+            .with_change(VariantChange::new(primary()).with_instance_count(3)),
+    )
+    .await
+    .unwrap();
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert_eq!(e.variants[0].autoscaling, Some(second));
+    assert_eq!(scaling_state(&account).await.0, vec![(id.clone(), 2, 4)]);
+
+    // Delete: no target or policy is left behind.
+    p.delete_endpoint(&name).await.unwrap();
+    p.wait_until_deleted(&name, common::wait()).await.unwrap();
+    let (targets, policies) = scaling_state(&account).await;
+    assert!(
+        targets.is_empty() && policies.is_empty(),
+        "{targets:?} {policies:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_policy_deregisters_the_target() {
+    let account = Account::new();
+    let p = account.provider().await;
+    let v1 = version(&p, "unscaled").await;
+    let name = EndpointName::new("unscaled").unwrap();
+    let policy = AutoscalingPolicy::new(1, 2, ScalingMetric::ConcurrentRequests, 4.0);
+    let spec = VariantSpec::new(primary(), v1.clone(), INSTANCE_TYPES[0], 1);
+    p.create_endpoint(CreateEndpointRequest::new(
+        name.clone(),
+        vec![spec.clone().with_autoscaling(policy)],
+    ))
+    .await
+    .unwrap();
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert_eq!(scaling_state(&account).await.0.len(), 1);
+    p.update_endpoint(UpdateEndpointRequest::new(name.clone()).with_variants(vec![spec]))
+        .await
+        .unwrap();
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert_eq!(e.variants[0].autoscaling, None);
+    let (targets, policies) = scaling_state(&account).await;
+    assert!(
+        targets.is_empty() && policies.is_empty(),
+        "{targets:?} {policies:?}"
+    );
+    // Deleting an endpoint without scaling is fine too (nothing to deregister).
+    p.delete_endpoint(&name).await.unwrap();
 }

@@ -217,6 +217,14 @@ impl Account {
         aws_sdk_cloudwatch::Client::from_conf(conf)
     }
 
+    /// A raw Application Auto Scaling client in this account.
+    pub fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        let conf = aws_sdk_applicationautoscaling::config::Builder::from(&self.sdk_config())
+            .interceptor(MotoAccount(self.id.clone()))
+            .build();
+        aws_sdk_applicationautoscaling::Client::from_conf(conf)
+    }
+
     /// Calls the emulator's control API (`/_mlm/...`, `/moto-api/...`) in this account.
     pub async fn control(
         &self,

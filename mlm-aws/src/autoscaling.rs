@@ -1,0 +1,219 @@
+//! Autoscaling of endpoint variants through Application Auto Scaling.
+//!
+//! Each variant with an [`AutoscalingPolicy`] is a scalable target (`endpoint/<e>/variant/<v>`,
+//! `sagemaker:variant:DesiredInstanceCount`) with one target-tracking policy named
+//! `mlm-<variant>-target-tracking`. What mlm asked for is also recorded in the tags of the
+//! endpoint configuration (`mlm:a:<variant>`), which is what describes report: configurations
+//! are immutable, and a change of policy always makes a new one.
+
+use aws_sdk_applicationautoscaling::error::ProvideErrorMetadata;
+use aws_sdk_applicationautoscaling::types::{
+    CustomizedMetricSpecification, MetricDimension, MetricStatistic, MetricType, PolicyType,
+    PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
+use mlm_core::{AutoscalingPolicy, Error, Result, ScalingMetric, VariantSpec};
+
+use crate::endpoints::endpoint_target;
+use crate::error::from_sdk;
+use crate::provider::Inner;
+
+/// Config tag prefix holding a variant's policy: `mlm:a:<variant>` (see `encode_text`).
+pub(crate) const TAG_AUTOSCALING: &str = "mlm:a:";
+
+/// The Application Auto Scaling resource id of a variant.
+pub(crate) fn resource_id(endpoint: &str, variant: &str) -> String {
+    format!("endpoint/{endpoint}/variant/{variant}")
+}
+
+/// The name of the policy mlm puts on a variant.
+pub(crate) fn policy_name(variant: &str) -> String {
+    format!("mlm-{variant}-target-tracking")
+}
+
+fn dimension(name: &str, value: &str) -> Result<MetricDimension> {
+    MetricDimension::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(|e| Error::provider("build a metric dimension", e))
+}
+
+fn customized(
+    endpoint: &str,
+    variant: &str,
+    namespace: &str,
+    metric: &str,
+) -> Result<CustomizedMetricSpecification> {
+    Ok(CustomizedMetricSpecification::builder()
+        .metric_name(metric)
+        .namespace(namespace)
+        .dimensions(dimension("EndpointName", endpoint)?)
+        .dimensions(dimension("VariantName", variant)?)
+        .statistic(MetricStatistic::Average)
+        .build())
+}
+
+/// The target-tracking configuration of `policy` for a variant.
+pub(crate) fn tracking_config(
+    endpoint: &str,
+    variant: &str,
+    policy: &AutoscalingPolicy,
+) -> Result<TargetTrackingScalingPolicyConfiguration> {
+    let predefined = |t: MetricType| {
+        PredefinedMetricSpecification::builder()
+            .predefined_metric_type(t)
+            .build()
+            .map_err(|e| Error::provider("build a predefined metric", e))
+    };
+    let mut b =
+        TargetTrackingScalingPolicyConfiguration::builder().target_value(policy.target_value);
+    b = match policy.metric {
+        ScalingMetric::InvocationsPerInstance => b.predefined_metric_specification(predefined(
+            MetricType::SageMakerVariantInvocationsPerInstance,
+        )?),
+        ScalingMetric::ConcurrentRequests => b.predefined_metric_specification(predefined(
+            MetricType::SageMakerVariantConcurrentRequestsPerModelHighResolution,
+        )?),
+        ScalingMetric::CpuUtilization => b.customized_metric_specification(customized(
+            endpoint,
+            variant,
+            "/aws/sagemaker/Endpoints",
+            "CPUUtilization",
+        )?),
+        ScalingMetric::GpuUtilization => b.customized_metric_specification(customized(
+            endpoint,
+            variant,
+            "/aws/sagemaker/Endpoints",
+            "GPUUtilization",
+        )?),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "autoscaling on {other:?} is not supported by the AWS backend"
+            )));
+        }
+    };
+    b.build()
+        .map_err(|e| Error::provider("build a target-tracking configuration", e))
+}
+
+impl Inner {
+    /// Registers the scalable target and puts the policy of every variant of `variants` that
+    /// has autoscaling.
+    pub(crate) async fn apply_autoscaling(
+        &self,
+        endpoint: &str,
+        variants: &[VariantSpec],
+    ) -> Result<()> {
+        let target = endpoint_target(endpoint);
+        for v in variants {
+            let Some(policy) = &v.autoscaling else {
+                continue;
+            };
+            let variant = v.name.as_str();
+            let config = tracking_config(endpoint, variant, policy)?;
+            let id = resource_id(endpoint, variant);
+            self.aas
+                .register_scalable_target()
+                .service_namespace(ServiceNamespace::Sagemaker)
+                .resource_id(&id)
+                .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+                .min_capacity(policy.min_instances as i32)
+                .max_capacity(policy.max_instances as i32)
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, Some(&target)))?;
+            self.aas
+                .put_scaling_policy()
+                .policy_name(policy_name(variant))
+                .service_namespace(ServiceNamespace::Sagemaker)
+                .resource_id(&id)
+                .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+                .policy_type(PolicyType::TargetTrackingScaling)
+                .target_tracking_scaling_policy_configuration(config)
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, Some(&target)))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes mlm's policy and deregisters the scalable target of each of `variants`;
+    /// already-gone ones count as removed.
+    pub(crate) async fn remove_autoscaling(
+        &self,
+        endpoint: &str,
+        variants: &[String],
+    ) -> Result<()> {
+        let target = endpoint_target(endpoint);
+        for variant in variants {
+            let id = resource_id(endpoint, variant);
+            // AWS deletes a target's policies with it; some emulators do not.
+            let deleted = self
+                .aas
+                .delete_scaling_policy()
+                .policy_name(policy_name(variant))
+                .service_namespace(ServiceNamespace::Sagemaker)
+                .resource_id(&id)
+                .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+                .send()
+                .await;
+            if let Err(e) = deleted
+                && !is_gone(e.code(), e.message())
+            {
+                return Err(from_sdk(e, Some(&target)));
+            }
+            let deregistered = self
+                .aas
+                .deregister_scalable_target()
+                .service_namespace(ServiceNamespace::Sagemaker)
+                .resource_id(&id)
+                .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+                .send()
+                .await;
+            if let Err(e) = deregistered
+                && !is_gone(e.code(), e.message())
+            {
+                return Err(from_sdk(e, Some(&target)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether Application Auto Scaling said the target or policy does not exist (AWS:
+/// `ObjectNotFoundException`; moto: a `ValidationException` "No scalable target found ...").
+fn is_gone(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("ObjectNotFoundException")
+        || (code == Some("ValidationException")
+            && message.is_some_and(|m| {
+                m.starts_with("No scalable target found")
+                    || m.starts_with("No scaling policy found")
+            }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_metrics() {
+        assert_eq!(resource_id("e", "v"), "endpoint/e/variant/v");
+        assert_eq!(policy_name("v"), "mlm-v-target-tracking");
+        let p = AutoscalingPolicy::new(1, 3, ScalingMetric::CpuUtilization, 70.0);
+        let c = tracking_config("e", "v", &p).unwrap();
+        let m = c.customized_metric_specification().unwrap();
+        assert_eq!(m.namespace(), Some("/aws/sagemaker/Endpoints"));
+        assert_eq!(m.dimensions().len(), 2);
+        let p = AutoscalingPolicy::new(1, 3, ScalingMetric::ConcurrentRequests, 5.0);
+        let c = tracking_config("e", "v", &p).unwrap();
+        assert_eq!(
+            c.predefined_metric_specification()
+                .unwrap()
+                .predefined_metric_type(),
+            &MetricType::SageMakerVariantConcurrentRequestsPerModelHighResolution
+        );
+        assert!(is_gone(Some("ObjectNotFoundException"), None));
+        assert!(!is_gone(Some("ValidationException"), Some("bad")));
+    }
+}
