@@ -5,6 +5,14 @@
 //! `mlm-<variant>-target-tracking`. What mlm asked for is also recorded in the tags of the
 //! endpoint configuration (`mlm:a:<variant>`), which is what describes report: configurations
 //! are immutable, and a change of policy always makes a new one.
+//!
+//! AWS refuses to register a variant of an endpoint that is not `InService`, so nothing is
+//! registered while an endpoint is Creating/Updating: a create or update that changes
+//! autoscaling tags the endpoint `mlm:autoscaling-from` = the config whose autoscaling is in
+//! place (`-`: none), and the first describe (or list) that sees the endpoint `InService`
+//! brings Application Auto Scaling from that config to the one the endpoint runs
+//! ([`Inner::reconcile_autoscaling`]) and removes the tag. A failure is reported in the
+//! endpoint's `failure_reason` and retried on the next describe.
 
 use aws_sdk_applicationautoscaling::error::ProvideErrorMetadata;
 use aws_sdk_applicationautoscaling::types::{
@@ -12,7 +20,7 @@ use aws_sdk_applicationautoscaling::types::{
     PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
     TargetTrackingScalingPolicyConfiguration,
 };
-use mlm_core::{AutoscalingPolicy, Error, Result, ScalingMetric, VariantSpec};
+use mlm_core::{AutoscalingPolicy, Error, Result, ScalingMetric};
 
 use crate::endpoints::endpoint_target;
 use crate::error::from_sdk;
@@ -20,6 +28,9 @@ use crate::provider::Inner;
 
 /// Config tag prefix holding a variant's policy: `mlm:a:<variant>` (see `encode_text`).
 pub(crate) const TAG_AUTOSCALING: &str = "mlm:a:";
+
+/// The value of `mlm:autoscaling-from` when no config's autoscaling is in place.
+pub(crate) const NO_CONFIG: &str = "-";
 
 /// The Application Auto Scaling resource id of a variant.
 pub(crate) fn resource_id(endpoint: &str, variant: &str) -> String {
@@ -98,19 +109,68 @@ pub(crate) fn tracking_config(
 }
 
 impl Inner {
-    /// Registers the scalable target and puts the policy of every variant of `variants` that
-    /// has autoscaling.
+    /// Brings the scalable targets and policies of a settled (`InService`) endpoint from those
+    /// of config `applied` (or none: [`NO_CONFIG`]) to those of config `running`: variants
+    /// that lost their policy are deregistered, new or changed policies are applied
+    /// (registering again updates min/max in place). Safe to repeat.
+    pub(crate) async fn reconcile_autoscaling(
+        &self,
+        endpoint: &str,
+        applied: &str,
+        running: &str,
+    ) -> Result<()> {
+        if applied == running {
+            return Ok(());
+        }
+        let now = self.config(running).await?;
+        let before = if applied == NO_CONFIG {
+            None
+        } else {
+            match self.config(applied).await {
+                Ok(c) => Some(c),
+                // Cleaned up by a concurrent describe that reconciled first: re-apply all.
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let before = before
+            .as_ref()
+            .map(|c| c.variants.as_slice())
+            .unwrap_or(&[]);
+        let dropped: Vec<String> = before
+            .iter()
+            .filter(|b| {
+                b.autoscaling.is_some()
+                    && !now
+                        .variants
+                        .iter()
+                        .any(|n| n.name == b.name && n.autoscaling.is_some())
+            })
+            .map(|b| b.name.clone())
+            .collect();
+        self.remove_autoscaling(endpoint, &dropped).await?;
+        let changed: Vec<(String, AutoscalingPolicy)> = now
+            .variants
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.autoscaling.clone()?)))
+            .filter(|(name, policy)| {
+                !before
+                    .iter()
+                    .any(|b| &b.name == name && b.autoscaling.as_ref() == Some(policy))
+            })
+            .collect();
+        self.apply_autoscaling(endpoint, &changed).await
+    }
+
+    /// Registers the scalable target and puts the policy of each `(variant, policy)`.
     pub(crate) async fn apply_autoscaling(
         &self,
         endpoint: &str,
-        variants: &[VariantSpec],
+        variants: &[(String, AutoscalingPolicy)],
     ) -> Result<()> {
         let target = endpoint_target(endpoint);
-        for v in variants {
-            let Some(policy) = &v.autoscaling else {
-                continue;
-            };
-            let variant = v.name.as_str();
+        for (variant, policy) in variants {
+            let variant = variant.as_str();
             let config = tracking_config(endpoint, variant, policy)?;
             let id = resource_id(endpoint, variant);
             self.aas

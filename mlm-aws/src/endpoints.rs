@@ -4,21 +4,25 @@
 //! EndpointConfig (variants, weights, serverless, data capture, enhanced metrics), one
 //! Endpoint. Names are deterministic ([`crate::naming`]); a failure half-way deletes what this
 //! call created, and a retry of the same request reuses the same names. Variants with an
-//! autoscaling policy then get an Application Auto Scaling target and target-tracking policy
-//! ([`crate::autoscaling`]); the policy is also recorded in the config's tags, which is what
-//! describes report.
+//! autoscaling policy get an Application Auto Scaling target and target-tracking policy
+//! ([`crate::autoscaling`]) once the endpoint is `InService` (AWS refuses them before): the
+//! endpoint is tagged `mlm:autoscaling-from`, and the first describe that sees it `InService`
+//! applies them. The policy is also recorded in the config's tags, which is what describes
+//! report.
 //!
 //! **Update**: counts and weights only → `UpdateEndpointWeightsAndCapacities` (no new config).
 //! Anything else → a new EndpointConfig + `UpdateEndpoint`, keeping autoscaled counts unless
-//! the request changes them; policies that changed are re-applied, removed ones deregistered.
+//! the request changes them; once the endpoint is `InService` on the new config, policies that
+//! changed are re-applied and removed ones deregistered (tag `mlm:autoscaling-from`, as for
+//! create; a failure shows in [`Endpoint::failure_reason`] and is retried on the next describe).
 //! The endpoint is tagged with the config the update asked for (`mlm:target-config`); once
 //! the endpoint has settled, a describe compares it with the config it actually runs. A
 //! mismatch is SageMaker's *silent rollback*: the endpoint is `InService` on the old config,
 //! and mlm reports it in [`Endpoint::failure_reason`] ("the update to configuration X did not
 //! take effect ...", with SageMaker's reason).
 //! Superseded configs and models are deleted on the first describe that sees the endpoint
-//! settled (tag `mlm:cleanup`), never while it is Creating/Updating, and never the config it
-//! runs or is moving to.
+//! settled (tag `mlm:cleanup`) and its autoscaling applied, never while it is
+//! Creating/Updating, and never the config it runs or is moving to.
 //!
 //! **Delete**: the variants' scalable targets, the endpoint, then every config and model mlm
 //! made for it (found by name); already-gone parts count as deleted.
@@ -45,12 +49,13 @@ use mlm_core::{
     UpdateKind, Variant, VariantName, VariantSpec, VersionRef,
 };
 
-use crate::autoscaling::TAG_AUTOSCALING;
+use crate::autoscaling::{NO_CONFIG, TAG_AUTOSCALING, tracking_config};
 use crate::cache::{ConfigInfo, ConfigVariant, Described, RuntimeVariant};
 use crate::error::{Target, from_sdk};
 use crate::naming::{
-    TAG_CLEANUP, TAG_DEPLOYMENT, TAG_ENDPOINT, TAG_MANAGED, TAG_TARGET_CONFIG, config_name,
-    config_of_model, decode_text, encode_text, endpoint_key, is_config_of, model_name, text_keys,
+    TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_ENDPOINT, TAG_MANAGED,
+    TAG_TARGET_CONFIG, config_name, config_of_model, decode_text, encode_text, endpoint_key,
+    is_config_of, model_name, text_keys,
 };
 use crate::provider::{
     AwsProvider, Inner, next_page_token, ordered, page_token, sm_tags, to_utc, user_tags,
@@ -107,6 +112,16 @@ fn config_content(
         "enhanced_metrics": enhanced,
     })
     .to_string()
+}
+
+/// Adds why pending autoscaling could not be applied to the endpoint's failure reason.
+fn with_scaling_error(e: &mut Endpoint, error: Option<String>) {
+    if let Some(a) = error {
+        e.failure_reason = Some(match e.failure_reason.take() {
+            Some(r) => format!("{r}; {a}"),
+            None => a,
+        });
+    }
 }
 
 fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
@@ -415,11 +430,58 @@ impl Inner {
         }
     }
 
-    /// Describes an endpoint, finishing pending clean-up when it has settled.
+    /// Applies the autoscaling a create or update left pending (tag `mlm:autoscaling-from`)
+    /// once the endpoint is `InService`, then removes the tag (from `tags` too). Returns why it
+    /// could not be applied; it is retried on the next call.
+    pub(crate) async fn settle_autoscaling(
+        &self,
+        d: &Described,
+        tags: &mut BTreeMap<String, String>,
+    ) -> Option<String> {
+        let applied = tags.get(TAG_AUTOSCALING_PENDING)?.clone();
+        if d.status != EndpointStatus::InService {
+            return None;
+        }
+        let target = endpoint_target(&d.name);
+        let done = async {
+            self.reconcile_autoscaling(&d.name, &applied, &d.config_name)
+                .await?;
+            self.set_tags(
+                &d.arn,
+                vec![TAG_AUTOSCALING_PENDING.to_string()],
+                vec![],
+                &target,
+            )
+            .await
+        }
+        .await;
+        match done {
+            Ok(()) => {
+                tags.remove(TAG_AUTOSCALING_PENDING);
+                None
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = d.name, error = %e, "applying autoscaling failed; will retry");
+                Some(format!(
+                    "the autoscaling of endpoint configuration '{}' could not be applied (mlm \
+                     retries on the next describe): {e}",
+                    d.config_name
+                ))
+            }
+        }
+    }
+
+    /// Describes an endpoint, applying pending autoscaling and finishing pending clean-up when
+    /// it has settled.
     pub(crate) async fn get_endpoint(&self, name: &str) -> Result<Endpoint> {
         let d = self.describe(name).await?;
         let mut tags = self.endpoint_tags(&d).await?;
-        if tags.contains_key(TAG_CLEANUP) && !d.status.is_transitional() {
+        let scaling_error = self.settle_autoscaling(&d, &mut tags).await;
+        // Clean-up waits for autoscaling: it needs the config whose autoscaling is in place.
+        if tags.contains_key(TAG_CLEANUP)
+            && !tags.contains_key(TAG_AUTOSCALING_PENDING)
+            && !d.status.is_transitional()
+        {
             // Keep what runs; delete what was made before the endpoint's last change (superseded
             // or rolled back), but not a config an update in flight has just made.
             let mut keep = BTreeSet::from([d.config_name.clone()]);
@@ -444,7 +506,9 @@ impl Inner {
                 }
             }
         }
-        self.assemble(&d, &tags).await
+        let mut e = self.assemble(&d, &tags).await?;
+        with_scaling_error(&mut e, scaling_error);
+        Ok(e)
     }
 
     /// Deletes the configs and models mlm made for `endpoint`, except the configs in `keep`
@@ -770,6 +834,10 @@ impl EndpointManager for AwsProvider {
                     v.name
                 )));
             }
+            if let Some(a) = &v.autoscaling {
+                // Checked now: the policy is applied only once the endpoint is InService.
+                tracking_config(request.name.as_str(), v.name.as_str(), a)?;
+            }
         }
         inner.role()?;
         let name = request.name.as_str();
@@ -802,6 +870,10 @@ impl EndpointManager for AwsProvider {
         let mut tags: Vec<(String, String)> = request.tags.clone().into_iter().collect();
         tags.push((TAG_MANAGED.to_string(), "true".to_string()));
         tags.push((TAG_TARGET_CONFIG.to_string(), config.clone()));
+        if request.variants.iter().any(|v| v.autoscaling.is_some()) {
+            // Applied by the first describe that sees the endpoint InService.
+            tags.push((TAG_AUTOSCALING_PENDING.to_string(), NO_CONFIG.to_string()));
+        }
         if let Some(p) = &request.deployment {
             let json = serde_json::to_string(p).map_err(|e| Error::provider("encode policy", e))?;
             tags.extend(encode_text(TAG_DEPLOYMENT, &json));
@@ -821,36 +893,6 @@ impl EndpointManager for AwsProvider {
                 && let Err(c) = inner.cleanup(name, &BTreeSet::new(), None).await
             {
                 tracing::warn!(endpoint = name, error = %c, "clean-up after a failed create failed");
-            }
-            return Err(e);
-        }
-        if let Err(e) = inner.apply_autoscaling(name, &request.variants).await {
-            // Half-way: undo the autoscaling, the endpoint, its config and models.
-            let scaled: Vec<String> = request
-                .variants
-                .iter()
-                .filter(|v| v.autoscaling.is_some())
-                .map(|v| v.name.to_string())
-                .collect();
-            let undone = async {
-                inner.remove_autoscaling(name, &scaled).await?;
-                match inner
-                    .sm
-                    .delete_endpoint()
-                    .endpoint_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk(e, Some(&endpoint_target(name))))
-                {
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-                inner.caches.forget_endpoint(name);
-                inner.cleanup(name, &BTreeSet::new(), None).await
-            }
-            .await;
-            if let Err(c) = undone {
-                tracing::warn!(endpoint = name, error = %c, "clean-up after a failed autoscaling set-up failed");
             }
             return Err(e);
         }
@@ -896,12 +938,15 @@ impl EndpointManager for AwsProvider {
                     Err(Error::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(e),
                 };
-                let tags = match inner.endpoint_tags(&d).await {
+                let mut tags = match inner.endpoint_tags(&d).await {
                     Ok(t) => t,
                     Err(Error::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(e),
                 };
-                inner.assemble(&d, &tags).await.map(Some)
+                let scaling_error = inner.settle_autoscaling(&d, &mut tags).await;
+                let mut e = inner.assemble(&d, &tags).await?;
+                with_scaling_error(&mut e, scaling_error);
+                Ok(Some(e))
             },
         )
         .await?;
@@ -929,6 +974,10 @@ impl EndpointManager for AwsProvider {
                     "variant '{}': serverless variants cannot have an autoscaling policy",
                     v.name
                 )));
+            }
+            if let Some(a) = &v.autoscaling {
+                // Checked now: the policy is applied only once the endpoint is InService.
+                tracking_config(name, v.name.as_str(), a)?;
             }
             if let Some(t) = &v.instance_type
                 && !is_valid_instance_type(t)
@@ -1057,34 +1106,21 @@ impl EndpointManager for AwsProvider {
                         .set_tags(&d.arn, old, encode_text(TAG_DEPLOYMENT, &json), &target)
                         .await?;
                 }
-                // Variants that lost their policy (or were removed) stop scaling; the others
-                // get theirs (re-)applied (registering again updates min/max in place).
-                let dropped: Vec<String> = current
-                    .variants
-                    .iter()
-                    .filter(|c| {
-                        c.autoscaling.is_some()
-                            && !plan
-                                .target
-                                .iter()
-                                .any(|t| t.name == c.name && t.autoscaling.is_some())
-                    })
-                    .map(|c| c.name.to_string())
-                    .collect();
-                inner.remove_autoscaling(name, &dropped).await?;
-                let changed: Vec<VariantSpec> = plan
-                    .target
-                    .iter()
-                    .filter(|t| {
-                        t.autoscaling.is_some()
-                            && !current
-                                .variants
-                                .iter()
-                                .any(|c| c.name == t.name && c.autoscaling == t.autoscaling)
-                    })
-                    .cloned()
-                    .collect();
-                inner.apply_autoscaling(name, &changed).await?;
+                // Autoscaling changes are applied once the endpoint is InService on the new
+                // config (AWS refuses them while it is Updating); a pending change keeps its
+                // starting point.
+                let any_policy = current.variants.iter().any(|v| v.autoscaling.is_some())
+                    || plan.target.iter().any(|v| v.autoscaling.is_some());
+                if any_policy && !tags.contains_key(TAG_AUTOSCALING_PENDING) {
+                    inner
+                        .set_tags(
+                            &d.arn,
+                            vec![],
+                            vec![(TAG_AUTOSCALING_PENDING.to_string(), d.config_name.clone())],
+                            &target,
+                        )
+                        .await?;
+                }
             }
         }
         inner.caches.forget_endpoint(name);
@@ -1096,10 +1132,15 @@ impl EndpointManager for AwsProvider {
         let name = name.as_str();
         let d = inner.describe(name).await?;
         let tags = inner.endpoint_tags(&d).await.unwrap_or_default();
-        // Stop scaling first (any variant of the current or pending config with a policy).
+        // Stop scaling first (any variant of the current or pending config, or of the config
+        // whose autoscaling is still in place, with a policy).
         let mut scaled = Vec::new();
-        for c in std::iter::once(&d.config_name).chain(d.pending_config.as_ref()) {
-            if c.is_empty() {
+        let applied = tags.get(TAG_AUTOSCALING_PENDING);
+        for c in std::iter::once(&d.config_name)
+            .chain(d.pending_config.as_ref())
+            .chain(applied)
+        {
+            if c.is_empty() || c == NO_CONFIG {
                 continue;
             }
             match inner.config(c).await {
@@ -1165,5 +1206,26 @@ impl EndpointManager for AwsProvider {
             content_type,
             variant,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_errors_join_the_failure_reason() {
+        let name = EndpointName::new("e").unwrap();
+        let mut e = Endpoint::from_request(
+            &CreateEndpointRequest::new(name, vec![]),
+            EndpointStatus::InService,
+            Utc::now(),
+        );
+        with_scaling_error(&mut e, None);
+        assert_eq!(e.failure_reason, None);
+        with_scaling_error(&mut e, Some("a".into()));
+        assert_eq!(e.failure_reason.as_deref(), Some("a"));
+        with_scaling_error(&mut e, Some("b".into()));
+        assert_eq!(e.failure_reason.as_deref(), Some("a; b"));
     }
 }

@@ -27,6 +27,9 @@ pub(crate) const TAG_VERSION: &str = "mlm:version";
 pub(crate) const TAG_TARGET_CONFIG: &str = "mlm:target-config";
 /// On endpoints: superseded configs/models wait to be deleted.
 pub(crate) const TAG_CLEANUP: &str = "mlm:cleanup";
+/// On endpoints: autoscaling waits to be applied once the endpoint is InService; the value
+/// is the config whose autoscaling is applied now (`-`: none).
+pub(crate) const TAG_AUTOSCALING_PENDING: &str = "mlm:autoscaling-from";
 /// On endpoints: the deployment policy (encoded text).
 pub(crate) const TAG_DEPLOYMENT: &str = "mlm:deployment";
 /// On model groups (tags) and versions (customer metadata): description override.

@@ -716,3 +716,113 @@ async fn removing_a_policy_deregisters_the_target() {
     // Deleting an endpoint without scaling is fine too (nothing to deregister).
     p.delete_endpoint(&name).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_is_applied_once_the_endpoint_is_in_service() {
+    // The emulator refuses RegisterScalableTarget while the endpoint is Creating/Updating,
+    // as AWS does.
+    let account = Account::new();
+    let p = account.provider().await;
+    account
+        .configure(serde_json::json!({"creating_seconds": 2, "updating_seconds": 2}))
+        .await;
+    let v1 = version(&p, "settling").await;
+    let name = EndpointName::new("settling").unwrap();
+    let id = "endpoint/settling/variant/primary".to_string();
+    let first = AutoscalingPolicy::new(1, 3, ScalingMetric::InvocationsPerInstance, 100.0);
+    let spec = VariantSpec::new(primary(), v1.clone(), INSTANCE_TYPES[0], 1);
+
+    // Create: accepted while Creating, applied by the first describe that sees it InService.
+    let created = p
+        .create_endpoint(CreateEndpointRequest::new(
+            name.clone(),
+            vec![spec.clone().with_autoscaling(first.clone())],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created.status, EndpointStatus::Creating);
+    assert_eq!(created.failure_reason, None);
+    assert_eq!(created.variants[0].autoscaling, Some(first.clone()));
+    assert!(scaling_state(&account).await.0.is_empty());
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+    let e = p.get_endpoint(&name).await.unwrap();
+    assert_eq!(e.failure_reason, None);
+    assert_eq!(e.variants[0].autoscaling, Some(first));
+    let (targets, policies) = scaling_state(&account).await;
+    assert_eq!(targets, vec![(id.clone(), 1, 3)]);
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    assert_eq!(policies[0].3, "SageMakerVariantInvocationsPerInstance");
+
+    // Update changing the policy: the old one stays until the endpoint is InService again.
+    let second = AutoscalingPolicy::new(2, 4, ScalingMetric::CpuUtilization, 70.0);
+    let updated = p
+        .update_endpoint(UpdateEndpointRequest::new(name.clone()).with_variants(vec![
+                    VariantSpec::new(primary(), v1.clone(), INSTANCE_TYPES[0], 2)
+                        .with_autoscaling(second.clone()),
+                ]))
+        .await
+        .unwrap();
+    assert_eq!(updated.status, EndpointStatus::Updating);
+    assert_eq!(updated.failure_reason, None);
+    assert_eq!(scaling_state(&account).await.0, vec![(id.clone(), 1, 3)]);
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+    let e = p.get_endpoint(&name).await.unwrap();
+    assert_eq!(e.failure_reason, None);
+    assert_eq!(e.variants[0].autoscaling, Some(second));
+    let (targets, policies) = scaling_state(&account).await;
+    assert_eq!(targets, vec![(id.clone(), 2, 4)]);
+    assert_eq!(
+        policies,
+        vec![(
+            id.clone(),
+            "mlm-primary-target-tracking".to_string(),
+            70.0,
+            "CPUUtilization".to_string()
+        )]
+    );
+    // Settled: superseded configs are cleaned up too.
+    assert_eq!(leftovers(&account, "settling").await.0.len(), 1);
+
+    // Update removing the policy: deregistered once InService.
+    p.update_endpoint(UpdateEndpointRequest::new(name.clone()).with_variants(vec![spec.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(scaling_state(&account).await.0.len(), 1);
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+    let e = p.get_endpoint(&name).await.unwrap();
+    assert_eq!(
+        (e.failure_reason, e.variants[0].autoscaling.clone()),
+        (None, None)
+    );
+    let (targets, policies) = scaling_state(&account).await;
+    assert!(
+        targets.is_empty() && policies.is_empty(),
+        "{targets:?} {policies:?}"
+    );
+
+    // Update adding a policy to a variant without one; a list that sees it settled applies it.
+    let third = AutoscalingPolicy::new(1, 2, ScalingMetric::ConcurrentRequests, 4.0);
+    p.update_endpoint(
+        UpdateEndpointRequest::new(name.clone())
+            .with_variants(vec![spec.with_autoscaling(third.clone())]),
+    )
+    .await
+    .unwrap();
+    assert!(scaling_state(&account).await.0.is_empty());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let listed = p.list_endpoints(PageRequest::first()).await.unwrap();
+    let e = listed.items.iter().find(|e| e.name == name).unwrap();
+    assert_eq!(e.status, EndpointStatus::InService);
+    assert_eq!(e.failure_reason, None);
+    assert_eq!(e.variants[0].autoscaling, Some(third));
+    assert_eq!(scaling_state(&account).await.0, vec![(id.clone(), 1, 2)]);
+
+    // Delete: nothing is left behind.
+    p.delete_endpoint(&name).await.unwrap();
+    p.wait_until_deleted(&name, common::wait()).await.unwrap();
+    let (targets, policies) = scaling_state(&account).await;
+    assert!(
+        targets.is_empty() && policies.is_empty(),
+        "{targets:?} {policies:?}"
+    );
+}

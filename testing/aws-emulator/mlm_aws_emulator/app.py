@@ -8,7 +8,9 @@ Routing, in order:
 3. ``/service/<S>/operation/<Op>``  Smithy RPC v2 CBOR -> cbor_rpc (CloudWatch).
 4. ``X-Amz-Target: SageMaker.*``    sagemaker.SageMakerExtensions.
 5. ``X-Amz-Target: GraniteServiceVersion20100801.GetMetric*``  cloudwatch fixes.
-6. anything else goes to moto untouched.
+6. ``X-Amz-Target: AnyScaleFrontendService.RegisterScalableTarget`` of a SageMaker
+   variant is refused while its endpoint is not InService, as on AWS.
+7. anything else goes to moto untouched.
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ class EmulatorApp:
         if (info.operation_key or "").startswith("SageMakerRuntime."):
             # moto answers invocations of endpoints that do not exist; AWS does not.
             return self.sagemaker.check_runtime_endpoint(info, environ)
+
+        if (
+            info.target_service == "AnyScaleFrontendService"
+            and info.target_operation == "RegisterScalableTarget"
+        ):
+            return self.sagemaker.check_scalable_target(info, environ)
 
         if info.target_service == cloudwatch.TARGET_PREFIX and info.target_operation in (
             "GetMetricData",

@@ -96,6 +96,34 @@ class SageMakerExtensions:
         )
         return reply
 
+    def check_scalable_target(self, info: RequestInfo, environ: dict) -> Reply | None:
+        """An error for registering a SageMaker variant whose endpoint is not InService.
+
+        moto registers any resource id; AWS refuses a variant of an endpoint that is
+        Creating/Updating (400 ValidationException). None = let moto answer.
+        """
+        try:
+            params = json.loads(peek_body(environ) or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(params, dict) or params.get("ServiceNamespace") != "sagemaker":
+            return None
+        parts = str(params.get("ResourceId", "")).split("/")
+        if len(parts) != 4 or parts[0] != "endpoint" or parts[2] != "variant":
+            return None
+        with self.state.lock:
+            endpoint = self.backend(info).endpoints.get(parts[1])
+            status = None if endpoint is None else endpoint.endpoint_status
+        if status is None or status == "InService":
+            return None
+        return aws_json_error(
+            400,
+            "ValidationException",
+            f"Endpoint {parts[1]} is not in service (status: {status}); "
+            "scalable targets can be registered only for endpoints that are InService.",
+            "application/x-amz-json-1.1",
+        )
+
     # -- helpers ----------------------------------------------------------
 
     @staticmethod

@@ -369,6 +369,35 @@ def test_status_windows(emulator, sagemaker, account):
     assert done["LastModifiedTime"] >= updating["LastModifiedTime"]
 
 
+def test_scalable_target_needs_an_endpoint_in_service(emulator, sagemaker, account):
+    emulator.control("POST", "config", account, {"creating_seconds": 1, "updating_seconds": 1})
+    aas = emulator.client("application-autoscaling", account)
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/ep/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "MinCapacity": 1,
+        "MaxCapacity": 3,
+    }
+    deployed(sagemaker, {"cfg-a": 1, "cfg-b": 2})
+    for status in ("Creating", "Updating"):
+        assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == status
+        with pytest.raises(ClientError) as excinfo:
+            aas.register_scalable_target(**target)
+        code, message, http = error_of(excinfo)
+        assert (code, http) == ("ValidationException", 400)
+        assert "is not in service" in message and status in message
+        wait_for_status(sagemaker, "ep", "InService")
+        if status == "Creating":
+            sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="cfg-b")
+
+    aas.register_scalable_target(**target)
+    registered = aas.describe_scalable_targets(ServiceNamespace="sagemaker")
+    assert [t["ResourceId"] for t in registered["ScalableTargets"]] == [target["ResourceId"]]
+    # Other resources (and endpoints moto does not know) are left to moto.
+    aas.register_scalable_target(**{**target, "ResourceId": "endpoint/other/variant/v"})
+
+
 def test_weights_update_window(emulator, sagemaker, account):
     deployed(sagemaker, {"cfg-a": 1})
     emulator.control("POST", "config", account, {"weights_updating_seconds": 0.3})
