@@ -173,6 +173,36 @@ fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
 }
 
 impl Inner {
+    /// One page of ListEndpoints by name: each endpoint's name and last change, and our token
+    /// for the next page. The list and the overview read pages the same way.
+    pub(crate) async fn endpoint_summaries(
+        &self,
+        page: &PageRequest,
+    ) -> Result<(Vec<(String, chrono::DateTime<Utc>)>, Option<String>)> {
+        let size = page.size()?;
+        let out = self
+            .sm
+            .list_endpoints()
+            .max_results(size as i32)
+            .set_next_token(page_token(page)?)
+            .sort_by(aws_sdk_sagemaker::types::EndpointSortKey::Name)
+            .sort_order(aws_sdk_sagemaker::types::OrderKey::Ascending)
+            .send()
+            .await
+            .map_err(|e| from_sdk(e, None))?;
+        let summaries = out
+            .endpoints()
+            .iter()
+            .map(|s| {
+                (
+                    s.endpoint_name().unwrap_or_default().to_string(),
+                    to_utc(s.last_modified_time()),
+                )
+            })
+            .collect();
+        Ok((summaries, next_page_token(out.next_token())))
+    }
+
     fn role(&self) -> Result<&str> {
         self.settings.execution_role_arn.as_deref().ok_or_else(|| {
             Error::FailedPrecondition(format!(
@@ -905,29 +935,8 @@ impl EndpointManager for AwsProvider {
     }
 
     async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
-        let size = page.size()?;
-        let token = page_token(&page)?;
         let inner = &self.inner;
-        let out = inner
-            .sm
-            .list_endpoints()
-            .max_results(size as i32)
-            .set_next_token(token)
-            .sort_by(aws_sdk_sagemaker::types::EndpointSortKey::Name)
-            .sort_order(aws_sdk_sagemaker::types::OrderKey::Ascending)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, None))?;
-        let summaries: Vec<(String, chrono::DateTime<Utc>)> = out
-            .endpoints()
-            .iter()
-            .map(|s| {
-                (
-                    s.endpoint_name().unwrap_or_default().to_string(),
-                    to_utc(s.last_modified_time()),
-                )
-            })
-            .collect();
+        let (summaries, next) = inner.endpoint_summaries(&page).await?;
         let items = ordered(
             summaries,
             inner.settings.concurrency,
@@ -952,7 +961,7 @@ impl EndpointManager for AwsProvider {
         .await?;
         Ok(Page {
             items: items.into_iter().flatten().collect(),
-            next_page_token: next_page_token(out.next_token()),
+            next_page_token: next,
         })
     }
 

@@ -34,9 +34,7 @@ use tokio::time::Instant;
 use crate::cache::{ConfigInfo, Described, Figures};
 use crate::error::{duplicate, from_sdk};
 use crate::instance_types::{gpu_count, vcpu_count};
-use crate::provider::{
-    AwsProvider, Inner, next_page_token, ordered, page_token, to_smithy, to_utc,
-};
+use crate::provider::{AwsProvider, Inner, ordered, to_smithy, to_utc};
 
 /// Namespace of per-instance utilisation metrics.
 pub(crate) const NS_INSTANCE: &str = "/aws/sagemaker/Endpoints";
@@ -543,29 +541,8 @@ impl Observability for AwsProvider {
     }
 
     async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
-        let size = page.size()?;
-        let token = page_token(&page)?;
         let inner = &self.inner;
-        let out = inner
-            .sm
-            .list_endpoints()
-            .max_results(size as i32)
-            .set_next_token(token)
-            .sort_by(aws_sdk_sagemaker::types::EndpointSortKey::Name)
-            .sort_order(aws_sdk_sagemaker::types::OrderKey::Ascending)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, None))?;
-        let summaries: Vec<(String, chrono::DateTime<Utc>)> = out
-            .endpoints()
-            .iter()
-            .map(|s| {
-                (
-                    s.endpoint_name().unwrap_or_default().to_string(),
-                    to_utc(s.last_modified_time()),
-                )
-            })
-            .collect();
+        let (summaries, next) = inner.endpoint_summaries(&page).await?;
         let described = ordered(
             summaries,
             inner.settings.concurrency,
@@ -588,7 +565,7 @@ impl Observability for AwsProvider {
             .await?;
         Ok(Page {
             items,
-            next_page_token: next_page_token(out.next_token()),
+            next_page_token: next,
         })
     }
 
