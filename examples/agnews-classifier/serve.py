@@ -539,11 +539,19 @@ def _fail(message, status):
 
 def main(argv=None):
     args = sys.argv[1:] if argv is None else list(argv)
+    # The listening address is an argument, never an environment variable: the environment
+    # may come from a model version (API input), the command line only from the operator.
+    host = "127.0.0.1"
+    if len(args) >= 2 and args[0] == "--host":
+        host, args = args[1], args[2:]
     # SageMaker starts bring-your-own containers as `<entrypoint> serve`.
     if args and args[0] == "serve":
         args = args[1:]
     if args:
-        return _fail(f"unexpected arguments {args!r} (usage: serve.py [serve])", EXIT_CONFIG)
+        return _fail(
+            f"unexpected arguments {args!r} (usage: serve.py [--host ADDRESS] [serve])",
+            EXIT_CONFIG,
+        )
 
     fail_start = os.environ.get("MLM_EXAMPLE_FAIL_START")
     if fail_start is not None:
@@ -551,7 +559,6 @@ def main(argv=None):
             f"simulated start failure (MLM_EXAMPLE_FAIL_START): {fail_start}", EXIT_FAIL_START
         )
 
-    host = os.environ.get("MLM_BIND_HOST", "").strip() or "127.0.0.1"
     model_dir = os.environ.get("SM_MODEL_DIR", "").strip() or "/opt/ml/model"
     try:
         port = _int_env("SAGEMAKER_BIND_TO_PORT", 8080, 0, 65535)

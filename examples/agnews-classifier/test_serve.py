@@ -52,7 +52,6 @@ class Server:
             {
                 "SM_MODEL_DIR": str(model_dir),
                 "SAGEMAKER_BIND_TO_PORT": str(self.port),
-                "MLM_BIND_HOST": "127.0.0.1",
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
@@ -287,6 +286,21 @@ def test_bad_env_value_exits_2(start_server):
     srv = start_server(env={"MLM_EXAMPLE_DELAY_MS": "soon"})
     assert srv.wait_exit() == 2
     assert "MLM_EXAMPLE_DELAY_MS" in srv.stderr()
+
+
+def test_the_environment_cannot_choose_the_listening_address(start_server):
+    # Issue 9, defect 1: MLM_BIND_HOST=0.0.0.0 from a version's environment exposed the model
+    # on every interface. Only the operator's --host argument chooses the address now.
+    srv = start_server(env={"MLM_BIND_HOST": "0.0.0.0"}).wait_ready()
+    assert "listening on 127.0.0.1:" in srv.stderr()
+
+
+def test_host_argument_chooses_the_listening_address(start_server):
+    srv = start_server(args=["--host", "127.0.0.1", "serve"]).wait_ready()
+    assert f"listening on 127.0.0.1:{srv.port}" in srv.stderr()
+    srv = start_server(args=["--host"])
+    assert srv.wait_exit() == 2
+    assert "usage: serve.py [--host ADDRESS] [serve]" in srv.stderr()
 
 
 def test_unexpected_argument_exits_2(start_server):

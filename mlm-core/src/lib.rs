@@ -69,8 +69,9 @@ pub use ext::{
     endpoint_not_found,
 };
 pub use model::{
-    Approval, CreateModelRequest, CreateVersionRequest, Environment, MAX_DESCRIPTION_LEN, MAX_TAGS,
-    Model, ModelVersion, Tags, UpdateModelRequest, UpdateVersionRequest, VersionRef, validate_tags,
+    Approval, CreateModelRequest, CreateVersionRequest, Environment, MAX_DESCRIPTION_LEN,
+    MAX_ENV_VALUE_LEN, MAX_TAGS, Model, ModelVersion, Tags, UpdateModelRequest,
+    UpdateVersionRequest, VersionRef, validate_tags,
 };
 pub use names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName, validate_name};
 pub use observability::{

@@ -12,6 +12,9 @@ use crate::names::ModelName;
 /// Free-form key/value labels on a resource.
 pub type Tags = BTreeMap<String, String>;
 
+/// The longest value of a version's environment variable (SageMaker's limit).
+pub const MAX_ENV_VALUE_LEN: usize = 1024;
+
 /// Environment variables passed to every instance serving a version.
 pub type Environment = BTreeMap<String, String>;
 
@@ -340,7 +343,7 @@ impl CreateVersionRequest {
         if self.environment.len() > 100 {
             return Err(Error::invalid("environment has more than 100 variables"));
         }
-        for key in self.environment.keys() {
+        for (key, value) in &self.environment {
             let valid = !key.is_empty()
                 && key.len() <= 1024
                 && !key.starts_with(|c: char| c.is_ascii_digit())
@@ -349,6 +352,17 @@ impl CreateVersionRequest {
                 return Err(Error::invalid(format!(
                     "environment variable name '{key}' is invalid: use letters, digits and \
                      underscores, not starting with a digit"
+                )));
+            }
+            // A process can never receive a NUL inside a variable; SageMaker caps values.
+            if value.contains('\0') {
+                return Err(Error::invalid(format!(
+                    "environment variable '{key}' contains a NUL character"
+                )));
+            }
+            if value.chars().count() > MAX_ENV_VALUE_LEN {
+                return Err(Error::invalid(format!(
+                    "environment variable '{key}' is longer than {MAX_ENV_VALUE_LEN} characters"
                 )));
             }
         }
@@ -460,6 +474,15 @@ mod tests {
             (
                 CreateVersionRequest::new(name("m"), "s3://b", "i").with_env("A-B", "x"),
                 "environment variable",
+            ),
+            (
+                CreateVersionRequest::new(name("m"), "s3://b", "i").with_env("A", "x\0y"),
+                "'A' contains a NUL",
+            ),
+            (
+                CreateVersionRequest::new(name("m"), "s3://b", "i")
+                    .with_env("A", "x".repeat(MAX_ENV_VALUE_LEN + 1)),
+                "'A' is longer than 1024",
             ),
         ];
         for (req, field) in cases {

@@ -250,10 +250,10 @@ fn default_local_config() -> Result<mlm_local::LocalConfig, Failure> {
     let serve = examples.join("agnews-classifier").join("serve.py");
     if serve.is_file() {
         let script = serve.display().to_string();
-        tracing::info!(runtime = "agnews-classifier", command = %format!("python3 {script}"), "runtime registered");
+        tracing::info!(runtime = "agnews-classifier", command = %format!("python3 -I {script}"), "runtime registered");
         config = config.with_runtime(
             "agnews-classifier",
-            mlm_local::RuntimeConfig::new("python3", [script]),
+            mlm_local::RuntimeConfig::new("python3", ["-I".to_string(), script]),
         );
     }
     Ok(config)

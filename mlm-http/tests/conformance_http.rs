@@ -32,7 +32,10 @@ fn config(data_dir: &Path) -> LocalConfig {
             RUNTIME,
             RuntimeConfig::new(
                 "python3",
-                [example_dir().join("serve.py").display().to_string()],
+                [
+                    "-I".to_string(),
+                    example_dir().join("serve.py").display().to_string(),
+                ],
             ),
         )
         .with_health_interval(Duration::from_millis(200))

@@ -278,10 +278,13 @@ fn main() {
         .to_string();
     let python = RuntimeConfig::new(
         "python3",
-        [std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/agnews-classifier/serve.py")
-            .display()
-            .to_string()],
+        [
+            "-I".to_string(),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/agnews-classifier/serve.py")
+                .display()
+                .to_string(),
+        ],
     );
     runtime.block_on(async {
         compare(

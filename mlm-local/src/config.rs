@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 /// A runtime: the command that serves one instance of a model version.
 ///
-/// The process is started with `SAGEMAKER_BIND_TO_PORT` (a free loopback port), `SM_MODEL_DIR`
-/// (the unpacked artifact), the runtime's `env` and then the version's environment, and must
-/// answer `GET /ping` and `POST /invocations` (SageMaker's serving contract).
+/// The process is started with a cleared environment plus `SAGEMAKER_BIND_TO_PORT` (a free
+/// loopback port it must bind on 127.0.0.1), `SM_MODEL_DIR` (the unpacked artifact), the
+/// runtime's `env` and the version's environment, and must answer `GET /ping` and
+/// `POST /invocations` (SageMaker's serving contract). The runtime is trusted (the operator
+/// wrote it); a version's environment is not: see [`crate::RESERVED_ENV`] and `allowed_env`.
+/// Start interpreters in their isolated mode where they have one (`python3 -I`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -31,6 +34,11 @@ pub struct RuntimeConfig {
     /// Working directory; defaults to the server's.
     #[serde(default)]
     pub working_dir: Option<PathBuf>,
+    /// The variables a version may set for this runtime: names, or prefixes ending in `*`
+    /// (`["MODEL_*", "LOG_LEVEL"]`). Unset: any name that is not reserved. Reserved names are
+    /// refused whatever this says.
+    #[serde(default)]
+    pub allowed_env: Option<Vec<String>>,
 }
 
 impl RuntimeConfig {
@@ -44,7 +52,17 @@ impl RuntimeConfig {
             args: args.into_iter().map(Into::into).collect(),
             env: BTreeMap::new(),
             working_dir: None,
+            allowed_env: None,
         }
+    }
+
+    /// Accepts only these version variables (names, or prefixes ending in `*`).
+    pub fn with_allowed_env(
+        mut self,
+        patterns: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.allowed_env = Some(patterns.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Adds an environment variable.
@@ -113,6 +131,16 @@ pub struct LocalConfig {
     /// How much metric history is kept in memory per instance.
     #[serde(with = "secs", rename = "metrics_retention_secs")]
     pub metrics_retention: Duration,
+    /// Most instance processes the server runs, over all endpoints (default: four per CPU, at
+    /// least 16, and no more than one per 256 MiB of memory). A create or update that would go
+    /// beyond it is refused (409) with the figures.
+    pub max_instances: u32,
+    /// Most instances one endpoint may have, over its variants (default 8). Asking for more is
+    /// a 400.
+    pub max_instances_per_endpoint: u32,
+    /// How many instances may be starting at the same time, across the server (default: the
+    /// number of CPUs, at least 2).
+    pub max_parallel_starts: u32,
 }
 
 impl Default for LocalConfig {
@@ -129,7 +157,25 @@ impl Default for LocalConfig {
             metrics_retention: Duration::from_secs(3 * 3600),
             max_artifact_bytes: 10 * 1024 * 1024 * 1024,
             max_artifact_files: 100_000,
+            max_instances: default_max_instances(),
+            max_instances_per_endpoint: 8,
+            max_parallel_starts: cpus().max(2),
         }
+    }
+}
+
+fn cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// Four instances per CPU, at least 16, and at most one per 256 MiB of memory (when known).
+fn default_max_instances() -> u32 {
+    let by_cpu = (4 * cpus()).max(16);
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    match system.total_memory() / (256 * 1024 * 1024) {
+        0 => by_cpu,
+        by_memory => by_cpu.min(by_memory.try_into().unwrap_or(u32::MAX)).max(1),
     }
 }
 
@@ -163,6 +209,13 @@ impl LocalConfig {
     /// Sets the drain timeout.
     pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Sets the instance caps: over the server and per endpoint.
+    pub fn with_max_instances(mut self, total: u32, per_endpoint: u32) -> Self {
+        self.max_instances = total;
+        self.max_instances_per_endpoint = per_endpoint;
         self
     }
 

@@ -31,6 +31,60 @@ pub(crate) fn http_client() -> HttpClient {
         .build(connector)
 }
 
+/// Why a connection to an instance could not be made, as far as it decides what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectFailure {
+    /// Nothing listens on the instance's port (or it reset the connection): it is gone.
+    Refused,
+    /// This server ran out of its own resources (file descriptors, ports, memory): the
+    /// instance may be perfectly healthy, so it must not be blamed.
+    LocalResources,
+    /// Anything else (a connect timeout, …): try elsewhere, but don't condemn the instance.
+    Other,
+}
+
+/// Classifies a connection error by the OS error at the bottom of its source chain.
+pub(crate) fn connect_failure(error: &(dyn std::error::Error + 'static)) -> ConnectFailure {
+    use nix::errno::Errno;
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let local = [
+                Errno::EMFILE,
+                Errno::ENFILE,
+                Errno::ENOBUFS,
+                Errno::ENOMEM,
+                Errno::EADDRNOTAVAIL,
+            ];
+            if io
+                .raw_os_error()
+                .is_some_and(|code| local.iter().any(|l| *l as i32 == code))
+            {
+                return ConnectFailure::LocalResources;
+            }
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
+                    ConnectFailure::Refused
+                }
+                _ => ConnectFailure::Other,
+            };
+        }
+        current = e.source();
+    }
+    ConnectFailure::Other
+}
+
+/// What one health check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// `GET /ping` answered 2xx.
+    Healthy,
+    /// No answer, or not a 2xx.
+    Unhealthy,
+    /// The check could not even be made: this server is out of file descriptors or ports.
+    LocalResources,
+}
+
 /// Variables a runtime process inherits from the server; everything else (credentials, tokens)
 /// stays out of model code.
 const INHERITED_ENV: &[&str] = &[
@@ -42,6 +96,11 @@ const INHERITED_ENV: &[&str] = &[
     "TMPDIR",
     "SYSTEMROOT",
 ];
+
+/// Where a failed start's output is: model output may carry data and secrets, so it goes to
+/// the operator's logs (server log, endpoint events), not into `failure_reason`, which every
+/// reader of the API sees.
+const LOG_HINT: &str = " (its last output is in the server log and the endpoint's events)";
 
 /// What it takes to start one instance.
 pub(crate) struct Launch<'a> {
@@ -144,6 +203,7 @@ impl InstanceHandle {
         if let Some(dir) = &launch.runtime.working_dir {
             command.current_dir(dir);
         }
+        end_with_this_server(&mut command);
         let child = command.spawn().map_err(|e| {
             Error::FailedPrecondition(format!(
                 "runtime command '{}' could not be started: {e}",
@@ -200,19 +260,25 @@ impl InstanceHandle {
         log_tail(&self.log_path, 1024)
     }
 
-    /// Whether `GET /ping` answers 200 within `timeout`.
-    pub async fn ping(&self, client: &HttpClient, timeout: Duration) -> bool {
+    /// Whether `GET /ping` answers 2xx within `timeout`, telling a check this server could not
+    /// make (out of descriptors) apart from an instance that does not answer.
+    pub async fn ping(&self, client: &HttpClient, timeout: Duration) -> Probe {
         let request = hyper::Request::get(format!("http://127.0.0.1:{}/ping", self.port))
             .body(Full::new(Bytes::new()));
-        let Ok(request) = request else { return false };
+        let Ok(request) = request else {
+            return Probe::Unhealthy;
+        };
         match tokio::time::timeout(timeout, client.request(request)).await {
             Ok(Ok(response)) => {
                 let ok = response.status().is_success();
                 // Read the body so the connection can be reused.
                 let _ = response.into_body().collect().await;
-                ok
+                if ok { Probe::Healthy } else { Probe::Unhealthy }
             }
-            _ => false,
+            Ok(Err(e)) if connect_failure(&e) == ConnectFailure::LocalResources => {
+                Probe::LocalResources
+            }
+            _ => Probe::Unhealthy,
         }
     }
 
@@ -237,12 +303,11 @@ impl InstanceHandle {
             if let Some(reason) = self.has_exited().await {
                 self.set_status(InstanceStatus::Failed);
                 return Err(Error::FailedPrecondition(format!(
-                    "instance {} {reason} before answering /ping; last output: {}",
-                    self.id,
-                    self.output_tail()
+                    "instance {} {reason} before answering /ping{LOG_HINT}",
+                    self.id
                 )));
             }
-            if self.ping(client, Duration::from_secs(1)).await {
+            if self.ping(client, Duration::from_secs(1)).await == Probe::Healthy {
                 self.set_status(InstanceStatus::InService);
                 return Ok(());
             }
@@ -250,10 +315,9 @@ impl InstanceHandle {
                 self.set_status(InstanceStatus::Failed);
                 self.kill().await;
                 return Err(Error::FailedPrecondition(format!(
-                    "instance {} did not answer /ping within {}s; last output: {}",
+                    "instance {} did not answer /ping within {}s{LOG_HINT}",
                     self.id,
-                    timeout.as_secs(),
-                    self.output_tail()
+                    timeout.as_secs()
                 )));
             }
             tokio::time::sleep(pause).await;
@@ -272,28 +336,58 @@ impl InstanceHandle {
         self.terminate(Duration::from_secs(10)).await;
     }
 
-    /// SIGTERM, then SIGKILL after `grace`.
+    /// SIGTERM to the instance's process group, then SIGKILL after `grace`.
     pub async fn terminate(&self, grace: Duration) {
         let mut child = self.child.lock().await;
         if child.try_wait().ok().flatten().is_none() {
-            if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
+            signal_group(self.pid, nix::sys::signal::Signal::SIGTERM);
             if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                signal_group(self.pid, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill().await;
             }
         }
         let _ = child.wait().await;
+        // Whatever the runtime forked and left behind goes with it.
+        signal_group(self.pid, nix::sys::signal::Signal::SIGKILL);
     }
 
-    /// Kills the process at once.
+    /// Kills the process and its group at once.
     pub async fn kill(&self) {
         let mut child = self.child.lock().await;
+        signal_group(self.pid, nix::sys::signal::Signal::SIGKILL);
         let _ = child.kill().await;
     }
+}
+
+/// Ties an instance's life to this server's: its own process group (so stopping it reaches
+/// whatever it forked, and a Ctrl-C in the server's terminal reaches only the server, which
+/// drains it), and on Linux a parent-death signal, so `kill -9` of the server ends it too.
+fn end_with_this_server(command: &mut Command) {
+    #[cfg(unix)]
+    command.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let server = nix::unistd::getpid();
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system calls
+        // and nothing here allocates or takes a lock.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                // The server may have died before the signal was armed.
+                if nix::unistd::getppid() != server {
+                    return Err(std::io::Error::other("the server exited during the start"));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Sends `signal` to an instance's process group (see [`end_with_this_server`]).
+fn signal_group(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), signal);
 }
 
 /// The last `max_bytes` of a log file, trimmed to whole lines, on one line.

@@ -15,7 +15,7 @@
 //!     .with_artifact_root("examples")
 //!     .with_runtime(
 //!         "agnews-classifier",
-//!         RuntimeConfig::new("python3", ["examples/agnews-classifier/serve.py"]),
+//!         RuntimeConfig::new("python3", ["-I", "examples/agnews-classifier/serve.py"]),
 //!     );
 //! let provider = LocalProvider::open(config).await?;
 //! provider
@@ -28,6 +28,7 @@
 
 mod artifacts;
 mod config;
+mod environment;
 mod instance;
 mod metrics;
 mod provider;
@@ -35,5 +36,6 @@ mod router;
 pub(crate) mod store;
 
 pub use config::{InstanceProfile, LocalConfig, RuntimeConfig};
+pub use environment::{RESERVED_ENV, check_environment};
 pub use provider::LocalProvider;
 pub use store::LifecycleEvent;

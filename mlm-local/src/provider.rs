@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::artifacts::ArtifactStore;
 use crate::config::LocalConfig;
-use crate::instance::{HttpClient, InstanceHandle, Launch, http_client};
+use crate::instance::{HttpClient, InstanceHandle, Launch, Probe, http_client};
 use crate::metrics::{ResourceSampler, Sample};
 use crate::router::{EndpointRuntime, VariantRoute};
 use crate::store::{LifecycleEvent, ProcessRecord, Store, StoredEndpoint};
@@ -50,9 +50,18 @@ struct Inner {
     /// holds it exclusively, so it never removes an artifact a new version is about to use.
     artifact_gc: tokio::sync::RwLock<()>,
     sampler: Mutex<ResourceSampler>,
+    /// Bounds how many instances start at once across the server (`max_parallel_starts`).
+    starts: tokio::sync::Semaphore,
     monitor: Mutex<Option<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     _data_dir_lock: File,
+}
+
+/// What the instances of one variant start from.
+struct StartPlan<'a> {
+    runtime: &'a crate::config::RuntimeConfig,
+    model_dir: std::path::PathBuf,
+    environment: mlm_core::Environment,
 }
 
 fn endpoint_resource(name: &EndpointName) -> String {
@@ -82,6 +91,7 @@ impl LocalProvider {
         let store = Store::open(&dir.join("state.db"))?;
         let artifacts = ArtifactStore::new(dir.join("artifacts"), &config.artifact_roots)?
             .with_limits(config.max_artifact_bytes, config.max_artifact_files);
+        let starts = tokio::sync::Semaphore::new(config.max_parallel_starts as usize);
         let provider = Self {
             inner: Arc::new(Inner {
                 config,
@@ -92,6 +102,7 @@ impl LocalProvider {
                 control: tokio::sync::Mutex::new(()),
                 artifact_gc: tokio::sync::RwLock::new(()),
                 sampler: Mutex::new(ResourceSampler::new()),
+                starts,
                 monitor: Mutex::new(None),
                 shutting_down: AtomicBool::new(false),
                 _data_dir_lock: lock,
@@ -258,9 +269,19 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
                 "runtime '{name}' has an empty command"
             )));
         }
+        crate::environment::check_allowed_patterns(name, runtime)?;
     }
     if config.health_interval.is_zero() {
         return Err(Error::invalid("health_interval must be greater than 0"));
+    }
+    if config.max_instances == 0
+        || config.max_instances_per_endpoint == 0
+        || config.max_parallel_starts == 0
+    {
+        return Err(Error::invalid(
+            "max_instances, max_instances_per_endpoint and max_parallel_starts must be greater \
+             than 0",
+        ));
     }
     Ok(())
 }
@@ -325,8 +346,15 @@ impl Inner {
             Ok(mut stored) => {
                 change(&mut stored);
                 stored.endpoint.updated_at = Utc::now();
-                if let Err(e) = self.store.put_endpoint(&stored) {
-                    tracing::error!(endpoint = %name, "could not save endpoint state: {e}");
+                match self.store.put_endpoint(&stored) {
+                    Ok(()) => {}
+                    // A delete was accepted meanwhile: it wins, and this write is moot.
+                    Err(Error::FailedPrecondition(why)) => {
+                        tracing::debug!(endpoint = %name, "state not saved: {why}");
+                    }
+                    Err(e) => {
+                        tracing::error!(endpoint = %name, "could not save endpoint state: {e}");
+                    }
                 }
             }
             Err(e) => tracing::debug!(endpoint = %name, "endpoint record gone: {e}"),
@@ -416,6 +444,41 @@ impl Inner {
         Ok(())
     }
 
+    /// Checks that `endpoint` may have the instances `target` asks for: within the
+    /// per-endpoint cap (else 400), and within the server's cap together with what every other
+    /// endpoint has or is moving to (else 409). Callers hold `control`.
+    fn check_capacity(&self, endpoint: &EndpointName, target: &[VariantSpec]) -> Result<()> {
+        let wanted: u32 = target.iter().map(|v| v.instance_count).sum();
+        let per_endpoint = self.config.max_instances_per_endpoint;
+        if wanted > per_endpoint {
+            return Err(Error::invalid(format!(
+                "endpoint '{endpoint}' asks for {wanted} instances; this server allows at most \
+                 {per_endpoint} per endpoint (max_instances_per_endpoint)"
+            )));
+        }
+        let others: u32 = self
+            .store
+            .all_endpoints()?
+            .iter()
+            .filter(|s| &s.endpoint.name != endpoint)
+            .filter(|s| s.endpoint.status != EndpointStatus::Deleting)
+            .map(|s| {
+                let current = s.endpoint.desired_instance_count();
+                let pending: u32 = s.pending.iter().flatten().map(|v| v.instance_count).sum();
+                current.max(pending)
+            })
+            .sum();
+        let total = self.config.max_instances;
+        if others.saturating_add(wanted) > total {
+            return Err(Error::FailedPrecondition(format!(
+                "endpoint '{endpoint}' asks for {wanted} instances, but this server runs at most \
+                 {total} (max_instances) and other endpoints have {others}: at most {} are free",
+                total.saturating_sub(others)
+            )));
+        }
+        Ok(())
+    }
+
     /// Endpoints whose current or pending configuration serves `version`.
     fn endpoints_serving(&self, version: &VersionRef) -> Result<Vec<EndpointName>> {
         Ok(self
@@ -432,14 +495,39 @@ impl Inner {
             .collect())
     }
 
-    /// Starts `count` instances of a variant and waits until each answers `/ping`. On any
-    /// failure the ones started are stopped and the first failure is returned.
+    /// Starts `count` instances of a variant and waits until each answers `/ping`, at most
+    /// `max_parallel_starts` at a time across the server. On any failure the ones started are
+    /// stopped, those not started yet are not, and the first failure is returned.
     async fn start_instances(
         &self,
         rt: &EndpointRuntime,
         spec: &VariantSpec,
         count: u32,
     ) -> Result<Vec<Arc<InstanceHandle>>> {
+        let plan = self.start_plan(spec)?;
+        let abandon = AtomicBool::new(false);
+        let results = join_all((0..count).map(|_| self.start_one(rt, spec, &plan, &abandon))).await;
+        let mut started = Vec::new();
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(instance) => started.push(instance),
+                Err(Some(e)) if failure.is_none() => failure = Some(e),
+                Err(_) => {}
+            }
+        }
+        match failure {
+            Some(e) => {
+                self.stop_all(&rt.name, &started).await;
+                Err(e)
+            }
+            None => Ok(started),
+        }
+    }
+
+    /// What every instance of `spec` starts from, checked once per start: the runtime is still
+    /// configured, the environment is still accepted, the artifact is stored.
+    fn start_plan(&self, spec: &VariantSpec) -> Result<StartPlan<'_>> {
         let version = self
             .store
             .get_version(&spec.model_version.model, spec.model_version.version)?;
@@ -449,6 +537,19 @@ impl Inner {
                 version.image
             ))
         })?;
+        // Checked again at every start: the operator may have narrowed `allowed_env` since the
+        // version was registered, and a stored row is not trusted more than a request.
+        crate::environment::check_environment(&version.image, runtime, &version.environment)
+            .map_err(|e| {
+                let why = match e {
+                    Error::InvalidArgument(why) => why,
+                    other => other.to_string(),
+                };
+                Error::FailedPrecondition(format!(
+                    "version {} cannot start: {why}",
+                    spec.model_version
+                ))
+            })?;
         let digest = version.artifact_digest.as_deref().ok_or_else(|| {
             Error::FailedPrecondition(format!(
                 "version {} has no stored artifact",
@@ -456,44 +557,67 @@ impl Inner {
             ))
         })?;
         let model_dir = self.artifacts.path_of(digest)?;
-        let mut started = Vec::new();
-        for _ in 0..count {
-            let id = rt.next_instance_id(&spec.name);
-            let log_path = self
-                .config
-                .data_dir
-                .join("logs")
-                .join(rt.name.as_str())
-                .join(format!("{id}.log"));
-            match InstanceHandle::launch(Launch {
-                id,
-                variant: spec.name.clone(),
-                runtime,
-                model_dir: &model_dir,
-                environment: &version.environment,
-                log_path,
-            }) {
-                Ok(instance) => {
-                    self.remember_process(&rt.name, &instance);
-                    started.push(instance);
-                }
-                Err(e) => {
-                    self.stop_all(&rt.name, &started).await;
-                    return Err(e);
+        Ok(StartPlan {
+            runtime,
+            model_dir,
+            environment: version.environment,
+        })
+    }
+
+    /// Starts one instance once a start slot is free; `Err(None)` when it was not started
+    /// because another instance of the same batch failed first.
+    async fn start_one(
+        &self,
+        rt: &EndpointRuntime,
+        spec: &VariantSpec,
+        plan: &StartPlan<'_>,
+        abandon: &AtomicBool,
+    ) -> std::result::Result<Arc<InstanceHandle>, Option<Error>> {
+        let _slot = self.starts.acquire().await.map_err(|_| None)?;
+        if abandon.load(Ordering::SeqCst) {
+            return Err(None);
+        }
+        let id = rt.next_instance_id(&spec.name);
+        let log_path = self
+            .config
+            .data_dir
+            .join("logs")
+            .join(rt.name.as_str())
+            .join(format!("{id}.log"));
+        let launched = InstanceHandle::launch(Launch {
+            id,
+            variant: spec.name.clone(),
+            runtime: plan.runtime,
+            model_dir: &plan.model_dir,
+            environment: &plan.environment,
+            log_path,
+        });
+        let ready = match launched {
+            Ok(instance) => {
+                self.remember_process(&rt.name, &instance);
+                let timeout = self.config.startup_timeout;
+                match instance
+                    .wait_ready(&self.client, timeout, &rt.deleting)
+                    .await
+                {
+                    Ok(()) => return Ok(instance),
+                    Err(e) => {
+                        self.stop_all(&rt.name, std::slice::from_ref(&instance))
+                            .await;
+                        let output = instance.output_tail();
+                        self.log(
+                            &rt.name,
+                            "instance_start_failed",
+                            Some(&format!("{e}; last output: {output}")),
+                        );
+                        e
+                    }
                 }
             }
-        }
-        let results = join_all(
-            started
-                .iter()
-                .map(|i| i.wait_ready(&self.client, self.config.startup_timeout, &rt.deleting)),
-        )
-        .await;
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-            self.stop_all(&rt.name, &started).await;
-            return Err(e);
-        }
-        Ok(started)
+            Err(e) => e,
+        };
+        abandon.store(true, Ordering::SeqCst);
+        Err(Some(ready))
     }
 
     fn remember_process(&self, endpoint: &EndpointName, instance: &InstanceHandle) {
@@ -536,12 +660,10 @@ async fn run_create(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, specs: Vec<Vari
                 inner.stop_all(&rt.name, &all).await;
                 let reason = e.to_string();
                 inner.log(&rt.name, "failed", Some(&reason));
+                // A delete that cut the start short keeps its status (the store sees to it).
                 inner.update_stored(&rt.name, |s| {
-                    // A delete that cut the start short keeps its status.
-                    if s.endpoint.status != EndpointStatus::Deleting {
-                        s.endpoint.status = EndpointStatus::Failed;
-                        s.endpoint.failure_reason = Some(reason);
-                    }
+                    s.endpoint.status = EndpointStatus::Failed;
+                    s.endpoint.failure_reason = Some(reason);
                 });
                 return;
             }
@@ -549,11 +671,7 @@ async fn run_create(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, specs: Vec<Vari
     }
     let count: usize = table.iter().map(|r| r.instances.len()).sum();
     rt.set_table(table);
-    inner.update_stored(&rt.name, |s| {
-        if s.endpoint.status != EndpointStatus::Deleting {
-            s.endpoint.status = EndpointStatus::InService;
-        }
-    });
+    inner.update_stored(&rt.name, |s| s.endpoint.status = EndpointStatus::InService);
     inner.log(
         &rt.name,
         "in_service",
@@ -751,13 +869,29 @@ async fn check_instance(
         InstanceStatus::InService => {
             let reason = if let Some(exit) = instance.has_exited().await {
                 Some(exit)
-            } else if instance.ping(&inner.client, Duration::from_secs(2)).await {
-                ping_failures.remove(&key);
-                None
             } else {
-                let failures = ping_failures.entry(key.clone()).or_default();
-                *failures += 1;
-                (*failures >= 3).then(|| "stopped answering /ping".to_string())
+                match instance.ping(&inner.client, Duration::from_secs(2)).await {
+                    Probe::Healthy => {
+                        ping_failures.remove(&key);
+                        forget_backoff_when_settled(rt, instance);
+                        None
+                    }
+                    // Our own shortage says nothing about the instance: no strike against it.
+                    Probe::LocalResources => {
+                        tracing::warn!(
+                            endpoint = %rt.name,
+                            instance = instance.id,
+                            "cannot health-check the instance: this server is out of file \
+                             descriptors or ports; raise the fd limit or lower max_connections"
+                        );
+                        None
+                    }
+                    Probe::Unhealthy => {
+                        let failures = ping_failures.entry(key.clone()).or_default();
+                        *failures += 1;
+                        (*failures >= 3).then(|| "stopped answering /ping".to_string())
+                    }
+                }
             };
             if let Some(reason) = reason {
                 ping_failures.remove(&key);
@@ -779,8 +913,33 @@ async fn check_instance(
     }
 }
 
-/// Restarts a failed instance under the same id after an exponential backoff (0.5 s doubling
-/// to 30 s); at most one restart per instance runs at a time.
+/// Lets a slot's restart backoff start afresh once its instance has been healthy for long.
+fn forget_backoff_when_settled(rt: &EndpointRuntime, instance: &InstanceHandle) {
+    let settled = (Utc::now() - instance.started_at)
+        .to_std()
+        .is_ok_and(|age| age >= BACKOFF_RESET_AFTER);
+    if settled {
+        let mut restarts = rt.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        if restarts.get(&instance.id).is_some_and(|s| !s.in_progress) {
+            restarts.remove(&instance.id);
+        }
+    }
+}
+
+/// How long a restarted instance must stay healthy before its slot's restart backoff starts
+/// again from the shortest delay.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
+
+/// The delay before restart number `attempt` of one slot: 0.5 s doubling to 30 s.
+fn restart_delay(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.clamp(1, 7).saturating_sub(1)))
+        .min(Duration::from_secs(30))
+}
+
+/// Restarts a failed instance after an exponential backoff; at most one restart per instance
+/// runs at a time. The backoff belongs to the slot, not to the process: the replacement
+/// inherits the attempt count, which resets only after [`BACKOFF_RESET_AFTER`] of health, so
+/// an instance that crashes soon after every start is restarted less and less often.
 fn schedule_restart(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, failed: Arc<InstanceHandle>) {
     let attempts = {
         let mut restarts = rt.restarts.lock().unwrap_or_else(|p| p.into_inner());
@@ -792,33 +951,49 @@ fn schedule_restart(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, failed: Arc<Ins
         state.attempts += 1;
         state.attempts
     };
-    let delay =
-        Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
-            .min(Duration::from_secs(30));
+    let delay = restart_delay(attempts);
+    inner.log(
+        &rt.name,
+        "restart_scheduled",
+        Some(&format!(
+            "{} in {:.1}s (attempt {attempts})",
+            failed.id,
+            delay.as_secs_f64()
+        )),
+    );
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let outcome = restart(&inner, &rt, &failed).await;
         let mut restarts = rt.restarts.lock().unwrap_or_else(|p| p.into_inner());
-        let state = restarts.entry(failed.id.clone()).or_default();
+        let mut state = restarts.remove(&failed.id).unwrap_or_default();
         state.in_progress = false;
         match outcome {
-            Ok(()) => {}
-            Err(e) => inner.log(
-                &rt.name,
-                "restart_failed",
-                Some(&format!("{}: {e}", failed.id)),
-            ),
+            Ok(Some(replacement)) => {
+                restarts.insert(replacement, state);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                restarts.insert(failed.id.clone(), state);
+                drop(restarts);
+                inner.log(
+                    &rt.name,
+                    "restart_failed",
+                    Some(&format!("{}: {e}", failed.id)),
+                );
+            }
         }
     });
 }
 
+/// Replaces `failed` in the routing table with a new instance; answers the new instance's id,
+/// or `None` when there was nothing to replace any more.
 async fn restart(
     inner: &Arc<Inner>,
     rt: &Arc<EndpointRuntime>,
     failed: &Arc<InstanceHandle>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     if inner.shutting_down.load(Ordering::SeqCst) {
-        return Ok(());
+        return Ok(None);
     }
     let _work = rt.work.lock().await;
     let table = rt.table();
@@ -826,7 +1001,7 @@ async fn restart(
         .iter()
         .find(|r| r.instances.iter().any(|i| Arc::ptr_eq(i, failed)))
     else {
-        return Ok(()); // replaced or removed by lifecycle work meanwhile
+        return Ok(None); // replaced or removed by lifecycle work meanwhile
     };
     failed.kill().await;
     let _ = inner.store.forget_process(rt.name.as_str(), &failed.id);
@@ -855,7 +1030,7 @@ async fn restart(
         "instance_restarted",
         Some(&format!("{} replaced {}", new.id, failed.id)),
     );
-    Ok(())
+    Ok(Some(new.id.clone()))
 }
 
 fn local_capabilities() -> Capabilities {
@@ -927,6 +1102,8 @@ impl ModelRegistry for LocalProvider {
                 }
             )));
         }
+        let runtime = &self.inner.config.runtimes[&request.image];
+        crate::environment::check_environment(&request.image, runtime, &request.environment)?;
         // A missing model is reported before any artifact is copied.
         self.inner.store.get_model(&request.model)?;
         let _no_gc = self.inner.artifact_gc.read().await;
@@ -1018,6 +1195,8 @@ impl EndpointManager for LocalProvider {
         }
         let _control = self.inner.control.lock().await;
         self.inner.check_variants(&request.variants)?;
+        self.inner
+            .check_capacity(&request.name, &request.variants)?;
         let endpoint = Endpoint::from_request(&request, EndpointStatus::Creating, Utc::now());
         self.inner.store.insert_endpoint(&StoredEndpoint {
             endpoint: endpoint.clone(),
@@ -1055,6 +1234,7 @@ impl EndpointManager for LocalProvider {
         }
         let plan = request.plan(&stored.endpoint)?;
         self.inner.check_variants(&plan.target)?;
+        self.inner.check_capacity(&request.name, &plan.target)?;
         let rt = self
             .inner
             .runtime(&request.name)

@@ -11,18 +11,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use mlm_core::{
     EndpointName, Error, InstanceStatus, InvokeRequest, InvokeResponse, MetricKind, Result,
     VariantName, VariantSpec,
 };
 use rand::Rng;
 
-use crate::instance::{HttpClient, InstanceHandle};
+use crate::instance::{ConnectFailure, HttpClient, InstanceHandle, connect_failure};
 use crate::metrics::{MetricRing, Sample};
 
 /// Largest model answer passed through (SageMaker's real-time payload limit).
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Why an oversize answer is refused rather than cut short and passed on as a success.
+const ANSWER_TOO_LARGE: &str =
+    "answered with more than 6 MiB, SageMaker's limit for a real-time answer";
+
+/// Tries per request: the first instance and up to two others when one cannot be reached.
+const MAX_ATTEMPTS: u32 = 3;
 
 /// One variant in the routing table.
 #[derive(Clone)]
@@ -40,7 +47,7 @@ impl VariantRoute {
     }
 }
 
-/// Restart bookkeeping of one instance id.
+/// Restart bookkeeping of one instance slot, kept under the id of the instance now in it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RestartState {
     pub attempts: u32,
@@ -105,9 +112,14 @@ impl EndpointRuntime {
         }
     }
 
-    /// Picks a variant (by weight, or the target) and its least-busy healthy instance, and
-    /// counts the request against that instance.
-    fn pick(&self, target: Option<&VariantName>) -> Result<(VariantName, InFlight)> {
+    /// Picks a variant (by weight, or the target) and its least-busy healthy instance other
+    /// than `avoid` (the one that just could not be reached), and counts the request against
+    /// that instance.
+    fn pick(
+        &self,
+        target: Option<&VariantName>,
+        avoid: Option<&Arc<InstanceHandle>>,
+    ) -> Result<(VariantName, InFlight)> {
         let table = self.table();
         if let Some(t) = target
             && !table.iter().any(|v| &v.spec.name == t)
@@ -118,14 +130,14 @@ impl EndpointRuntime {
             )));
         }
         // Allocation-free: this runs on every request.
+        let usable = |i: &&Arc<InstanceHandle>| {
+            i.status() == InstanceStatus::InService && avoid.is_none_or(|a| !Arc::ptr_eq(i, a))
+        };
         let eligible = |v: &&VariantRoute| {
             (match target {
                 Some(t) => &v.spec.name == t,
                 None => v.spec.weight > 0.0,
-            }) && v
-                .instances
-                .iter()
-                .any(|i| i.status() == InstanceStatus::InService)
+            }) && v.instances.iter().any(|i| usable(&i))
         };
         let weight = |v: &VariantRoute| v.spec.weight.max(f32::MIN_POSITIVE);
         let total: f32 = table.iter().filter(eligible).map(weight).sum();
@@ -149,12 +161,7 @@ impl EndpointRuntime {
             )
         })?;
         // Least outstanding requests; ties broken at random so load spreads.
-        let healthy = || {
-            variant
-                .instances
-                .iter()
-                .filter(|i| i.status() == InstanceStatus::InService)
-        };
+        let healthy = || variant.instances.iter().filter(usable);
         let least = healthy()
             .map(|i| i.in_flight.load(Ordering::SeqCst))
             .min()
@@ -177,8 +184,9 @@ impl EndpointRuntime {
         Ok((variant.spec.name.clone(), guard))
     }
 
-    /// Sends one request through the router, retrying once on another instance when the
-    /// chosen one could not be reached (the request never got there, so it is safe to resend).
+    /// Sends one request through the router. When the chosen instance cannot be reached (the
+    /// request never got there, so it is safe to resend) it is retried on another; an instance
+    /// that refuses connections is taken out of rotation at once (the monitor restarts it).
     pub async fn invoke(
         &self,
         client: &HttpClient,
@@ -188,12 +196,14 @@ impl EndpointRuntime {
         // One copy of the payload, shared by retries.
         let body = Bytes::from(std::mem::take(&mut request.body));
         let mut attempt = 0;
+        let mut unreachable: Option<Arc<InstanceHandle>> = None;
         loop {
             attempt += 1;
-            let (variant, in_flight) = match self.pick(request.target_variant.as_ref()) {
+            let picked = self.pick(request.target_variant.as_ref(), unreachable.as_ref());
+            let (variant, in_flight) = match picked {
                 Err(Error::Provider {
                     retryable: true, ..
-                }) if attempt < 3 => continue,
+                }) if attempt < MAX_ATTEMPTS => continue,
                 other => other?,
             };
             let started = std::time::Instant::now();
@@ -202,11 +212,26 @@ impl EndpointRuntime {
             let instance = Arc::clone(&in_flight.0);
             drop(in_flight);
             match outcome {
-                Forwarded::Unreachable(_) if attempt < 3 => continue,
                 Forwarded::Unreachable(e) => {
-                    return Err(Error::provider(
-                        format!("no instance of endpoint '{}' could be reached", self.name),
-                        e,
+                    self.take_out_if_gone(&instance, &e);
+                    if attempt < MAX_ATTEMPTS {
+                        unreachable = Some(instance);
+                        continue;
+                    }
+                    return Err(Error::Provider {
+                        message: format!(
+                            "no instance of endpoint '{}' could be reached; retry shortly",
+                            self.name
+                        ),
+                        retryable: true,
+                        source: Some(Box::new(e)),
+                    });
+                }
+                Forwarded::Failed(what) => {
+                    self.record_invocation(&instance, micros, 502);
+                    return Err(Error::provider_msg(
+                        format!("the model on endpoint '{}' {what}", self.name),
+                        false,
                     ));
                 }
                 Forwarded::TimedOut => {
@@ -226,6 +251,25 @@ impl EndpointRuntime {
                     return answer(&self.name, variant, status, content_type, body);
                 }
             }
+        }
+    }
+
+    /// Marks an instance that refused a connection `Failed`, so no further request is sent
+    /// to it; a failure of this server's own resources blames nobody.
+    fn take_out_if_gone(
+        &self,
+        instance: &InstanceHandle,
+        error: &hyper_util::client::legacy::Error,
+    ) {
+        if connect_failure(error) == ConnectFailure::Refused
+            && instance.status() == InstanceStatus::InService
+        {
+            instance.set_status(InstanceStatus::Failed);
+            tracing::warn!(
+                endpoint = %self.name,
+                instance = instance.id,
+                "instance refused a connection: out of rotation until it is restarted"
+            );
         }
     }
 
@@ -252,6 +296,8 @@ impl EndpointRuntime {
 enum Forwarded {
     Unreachable(hyper_util::client::legacy::Error),
     TimedOut,
+    /// The instance took the request but gave no usable answer (what it did is the text).
+    Failed(&'static str),
     Answered {
         status: u16,
         content_type: String,
@@ -287,26 +333,29 @@ async fn forward(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_string();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_else(|_| Bytes::from_static(b"the model's answer was cut off or too large"));
-        Ok::<_, hyper_util::client::legacy::Error>((status, content_type, body))
+        {
+            Ok(body) => body.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => return Ok(Forwarded::Failed(ANSWER_TOO_LARGE)),
+            Err(_) => {
+                return Ok(Forwarded::Failed(
+                    "closed the connection in the middle of its answer",
+                ));
+            }
+        };
+        Ok::<_, hyper_util::client::legacy::Error>(Forwarded::Answered {
+            status,
+            content_type,
+            body,
+        })
     };
     match tokio::time::timeout(timeout, exchange).await {
         Err(_) => Forwarded::TimedOut,
         Ok(Err(e)) if e.is_connect() => Forwarded::Unreachable(e),
-        Ok(Err(_)) => Forwarded::Answered {
-            status: 502,
-            content_type: "text/plain".into(),
-            body: Bytes::from_static(b"the instance closed the connection without answering"),
-        },
-        Ok(Ok((status, content_type, body))) => Forwarded::Answered {
-            status,
-            content_type,
-            body,
-        },
+        Ok(Err(_)) => Forwarded::Failed("closed the connection without answering"),
+        Ok(Ok(forwarded)) => forwarded,
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use mlm_core::{
-    Endpoint, EndpointName, Error, Model, ModelName, ModelVersion, Page, PageRequest, ResourceKind,
-    Result, VariantSpec, decode_cursor, encode_cursor,
+    Endpoint, EndpointName, EndpointStatus, Error, Model, ModelName, ModelVersion, Page,
+    PageRequest, ResourceKind, Result, VariantSpec, decode_cursor, encode_cursor,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -468,21 +468,37 @@ impl Store {
         from_json(&doc.ok_or_else(|| Error::not_found(ResourceKind::Endpoint, name))?)
     }
 
+    /// Replaces an endpoint's record. An accepted delete is final: a record that says
+    /// `Deleting` is only ever replaced by one that says `Deleting` too, checked in the same
+    /// statement, so lifecycle work that finishes late can never bring the endpoint back.
     pub fn put_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
-        let changed = self
-            .lock()
+        let name = stored.endpoint.name.as_str();
+        let deleting = stored.endpoint.status == EndpointStatus::Deleting;
+        let conn = self.lock();
+        let changed = conn
             .execute(
-                "UPDATE endpoints SET doc = ?2 WHERE name = ?1",
-                params![stored.endpoint.name.as_str(), to_json(stored)?],
+                "UPDATE endpoints SET doc = ?2 WHERE name = ?1 \
+                 AND (?3 OR json_extract(doc, '$.endpoint.status') IS NOT 'Deleting')",
+                params![name, to_json(stored)?, deleting],
             )
             .map_err(db_error)?;
-        if changed == 0 {
-            return Err(Error::not_found(
-                ResourceKind::Endpoint,
-                &stored.endpoint.name,
-            ));
+        if changed == 1 {
+            return Ok(());
         }
-        Ok(())
+        let exists = conn
+            .query_row(
+                "SELECT 1 FROM endpoints WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_error)?
+            .is_some();
+        Err(if exists {
+            Error::FailedPrecondition(format!("endpoint '{name}' is being deleted"))
+        } else {
+            Error::not_found(ResourceKind::Endpoint, name)
+        })
     }
 
     pub fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
@@ -622,6 +638,45 @@ mod tests {
             "created_at": now, "updated_at": now
         }))
         .unwrap()
+    }
+
+    fn endpoint(name: &str, status: EndpointStatus) -> StoredEndpoint {
+        let request = mlm_core::CreateEndpointRequest::single(
+            EndpointName::new(name).unwrap(),
+            mlm_core::VersionRef::new(ModelName::new("m").unwrap(), 1),
+            "ml.m5.large",
+            1,
+        );
+        StoredEndpoint {
+            endpoint: Endpoint::from_request(&request, status, Utc::now()),
+            pending: None,
+        }
+    }
+
+    /// Issue 9, defect 4: an update finishing after a delete was accepted wrote `InService`
+    /// over `Deleting`, and after a crash the endpoint came back.
+    #[test]
+    fn a_deleting_endpoint_stays_deleting() {
+        let (_dir, store) = store();
+        let mut stored = endpoint("e", EndpointStatus::Updating);
+        store.insert_endpoint(&stored).unwrap();
+        stored.endpoint.status = EndpointStatus::Deleting;
+        store.put_endpoint(&stored).unwrap();
+        stored.endpoint.status = EndpointStatus::InService;
+        let err = store.put_endpoint(&stored).unwrap_err();
+        assert_eq!(err.kind(), mlm_core::ErrorKind::FailedPrecondition, "{err}");
+        let name = EndpointName::new("e").unwrap();
+        assert_eq!(
+            store.get_endpoint(&name).unwrap().endpoint.status,
+            EndpointStatus::Deleting
+        );
+        // Deleting over Deleting is fine (recovery re-records it); a missing record is NotFound.
+        stored.endpoint.status = EndpointStatus::Deleting;
+        store.put_endpoint(&stored).unwrap();
+        let err = store
+            .put_endpoint(&endpoint("gone", EndpointStatus::InService))
+            .unwrap_err();
+        assert_eq!(err.kind(), mlm_core::ErrorKind::NotFound);
     }
 
     #[test]

@@ -443,9 +443,15 @@ async fn an_instance_that_cannot_start_fails_the_endpoint_with_its_reason() {
     assert_eq!(e.status, EndpointStatus::Failed);
     let reason = e.failure_reason.unwrap_or_default();
     assert!(reason.contains("exit status: 3"), "{reason}");
+    // The model's own words are for the operator (issue 9): in the events, not the reason.
+    assert!(!reason.contains("missing GPU driver"), "{reason}");
+    let events = p.endpoint_events(&endpoint, 100).unwrap();
     assert!(
-        reason.contains("missing GPU driver"),
-        "stderr is quoted: {reason}"
+        events.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("missing GPU driver"))),
+        "stderr is quoted in the events: {events:?}"
     );
     assert!(p.instance_pids(&endpoint).is_empty());
     // A failed endpoint can be deleted.

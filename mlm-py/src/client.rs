@@ -170,7 +170,7 @@ fn default_local_config() -> LocalConfig {
         if serve.is_file() {
             config = config.with_artifact_root(examples).with_runtime(
                 EXAMPLE_RUNTIME,
-                RuntimeConfig::new("python3", [serve.display().to_string()]),
+                RuntimeConfig::new("python3", ["-I".to_string(), serve.display().to_string()]),
             );
             break;
         }

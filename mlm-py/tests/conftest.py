@@ -31,7 +31,7 @@ def local_config(**overrides: Any) -> Dict[str, Any]:
     """The example runtime, artifacts from the example folder, fast health checks."""
     config: Dict[str, Any] = {
         "artifact_roots": [str(EXAMPLE)],
-        "runtimes": {RUNTIME: {"command": sys.executable, "args": [str(EXAMPLE / "serve.py")]}},
+        "runtimes": {RUNTIME: {"command": sys.executable, "args": ["-I", str(EXAMPLE / "serve.py")]}},
         "health_interval_ms": 200,
         "drain_timeout_secs": 10,
         "startup_timeout_secs": 30,

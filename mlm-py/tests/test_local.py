@@ -297,7 +297,7 @@ def test_failed_endpoint_wait_raises_with_reason(data_dir: Path) -> None:
     config = local_config(startup_timeout_secs=5)
     config["runtimes"]["broken"] = {
         "command": "python3",
-        "args": [str(EXAMPLE / "serve.py")],
+        "args": ["-I", str(EXAMPLE / "serve.py")],
         "env": {"MLM_EXAMPLE_FAIL_START": "simulated start failure"},
     }
     with mlm.Client.local(data_dir, config) as client:
@@ -465,7 +465,7 @@ def test_config_from_toml_file(tmp_path: Path) -> None:
         f"data_dir = {str(tmp_path / 'from-file')!r}\n"
         f"artifact_roots = [{str(EXAMPLE)!r}]\n"
         f"[local.runtimes.{RUNTIME}]\ncommand = \"python3\"\n"
-        f"args = [{str(EXAMPLE / 'serve.py')!r}]\n"
+        f"args = ['-I', {str(EXAMPLE / 'serve.py')!r}]\n"
     )
     with mlm.Client.local(config=config) as client:
         assert client.target == str(tmp_path / "from-file")
