@@ -5,6 +5,8 @@
 //! Long operations (endpoint create/update/delete) return at once with the current status;
 //! waiting is [`crate::EndpointManagerExt::wait_until_ready`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::endpoint::{
@@ -137,4 +139,164 @@ pub trait Provider: ModelRegistry + EndpointManager + Observability {
     fn name(&self) -> &str;
     /// What the backend supports.
     fn capabilities(&self) -> Capabilities;
+}
+
+/// Implements the traits for a smart pointer by forwarding to what it points at, so
+/// `Arc<LocalProvider>`, `Box<dyn Provider>` and `Arc<dyn Provider>` are providers too.
+macro_rules! forward_through {
+    ($($pointer:ident),+) => {$(
+        #[async_trait]
+        impl<T: ModelRegistry + ?Sized> ModelRegistry for $pointer<T> {
+            async fn create_model(&self, request: CreateModelRequest) -> Result<Model> {
+                (**self).create_model(request).await
+            }
+            async fn get_model(&self, name: &ModelName) -> Result<Model> {
+                (**self).get_model(name).await
+            }
+            async fn list_models(&self, page: PageRequest) -> Result<Page<Model>> {
+                (**self).list_models(page).await
+            }
+            async fn update_model(
+                &self,
+                name: &ModelName,
+                request: UpdateModelRequest,
+            ) -> Result<Model> {
+                (**self).update_model(name, request).await
+            }
+            async fn delete_model(&self, name: &ModelName) -> Result<()> {
+                (**self).delete_model(name).await
+            }
+            async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion> {
+                (**self).create_version(request).await
+            }
+            async fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
+                (**self).get_version(model, version).await
+            }
+            async fn list_versions(
+                &self,
+                model: &ModelName,
+                page: PageRequest,
+            ) -> Result<Page<ModelVersion>> {
+                (**self).list_versions(model, page).await
+            }
+            async fn update_version(
+                &self,
+                model: &ModelName,
+                version: u32,
+                request: UpdateVersionRequest,
+            ) -> Result<ModelVersion> {
+                (**self).update_version(model, version, request).await
+            }
+            async fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
+                (**self).delete_version(model, version).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: EndpointManager + ?Sized> EndpointManager for $pointer<T> {
+            async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
+                (**self).create_endpoint(request).await
+            }
+            async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint> {
+                (**self).get_endpoint(name).await
+            }
+            async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
+                (**self).list_endpoints(page).await
+            }
+            async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
+                (**self).update_endpoint(request).await
+            }
+            async fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+                (**self).delete_endpoint(name).await
+            }
+            async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+                (**self).invoke(request).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Observability + ?Sized> Observability for $pointer<T> {
+            async fn endpoint_overview(&self, name: &EndpointName) -> Result<EndpointOverview> {
+                (**self).endpoint_overview(name).await
+            }
+            async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
+                (**self).list_overviews(page).await
+            }
+            async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
+                (**self).query_metrics(query).await
+            }
+        }
+
+        impl<T: Provider + ?Sized> Provider for $pointer<T> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+        }
+    )+};
+}
+
+forward_through!(Arc, Box);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_provider<P: Provider>() {}
+
+    struct Named;
+
+    #[async_trait]
+    impl ModelRegistry for Named {
+        async fn create_model(&self, _: CreateModelRequest) -> Result<Model> {
+            unimplemented!()
+        }
+        async fn get_model(&self, name: &ModelName) -> Result<Model> {
+            Err(crate::Error::not_found(crate::ResourceKind::Model, name))
+        }
+        async fn list_models(&self, _: PageRequest) -> Result<Page<Model>> {
+            unimplemented!()
+        }
+        async fn update_model(&self, _: &ModelName, _: UpdateModelRequest) -> Result<Model> {
+            unimplemented!()
+        }
+        async fn delete_model(&self, _: &ModelName) -> Result<()> {
+            unimplemented!()
+        }
+        async fn create_version(&self, _: CreateVersionRequest) -> Result<ModelVersion> {
+            unimplemented!()
+        }
+        async fn get_version(&self, _: &ModelName, _: u32) -> Result<ModelVersion> {
+            unimplemented!()
+        }
+        async fn list_versions(&self, _: &ModelName, _: PageRequest) -> Result<Page<ModelVersion>> {
+            unimplemented!()
+        }
+        async fn update_version(
+            &self,
+            _: &ModelName,
+            _: u32,
+            _: UpdateVersionRequest,
+        ) -> Result<ModelVersion> {
+            unimplemented!()
+        }
+        async fn delete_version(&self, _: &ModelName, _: u32) -> Result<()> {
+            unimplemented!()
+        }
+    }
+
+    #[tokio::test]
+    async fn smart_pointers_forward() {
+        let name = ModelName::new("m").unwrap();
+        let arc: Arc<dyn ModelRegistry> = Arc::new(Named);
+        let boxed: Box<dyn ModelRegistry> = Box::new(Named);
+        for registry in [&arc as &dyn ModelRegistry, &boxed as &dyn ModelRegistry] {
+            let err = registry.get_model(&name).await.unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+        }
+        is_provider::<Arc<dyn Provider>>();
+        is_provider::<Box<dyn Provider>>();
+    }
 }

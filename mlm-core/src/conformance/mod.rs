@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
 
-use crate::ext::WaitOptions;
+use crate::ext::{EndpointManagerExt, ModelRegistryExt, WaitOptions};
 use crate::names::EndpointName;
 use crate::traits::Provider;
 
@@ -125,6 +126,62 @@ impl Fixture {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         format!("{base}-{}-{n}", self.prefix)
     }
+
+    /// Deletes whatever this fixture's cases created and left behind (every name made by
+    /// [`unique`](Self::unique) carries the fixture's prefix), so a failed case leaks nothing
+    /// on a real account. Best effort: what cannot be deleted is reported on stderr.
+    pub async fn clean_up(&self) {
+        let p = &*self.provider;
+        let mine = |name: &str| name.contains(&self.prefix);
+        let endpoints: Vec<_> = p.list_all_endpoints().collect().await;
+        for endpoint in endpoints
+            .into_iter()
+            .flatten()
+            .filter(|e| mine(e.name.as_str()))
+        {
+            let _ = p.wait_until_ready(&endpoint.name, self.wait).await;
+            report(&endpoint.name, p.delete_endpoint(&endpoint.name).await);
+            report(
+                &endpoint.name,
+                p.wait_until_deleted(&endpoint.name, self.wait).await,
+            );
+        }
+        let models: Vec<_> = p.list_all_models().collect().await;
+        for model in models
+            .into_iter()
+            .flatten()
+            .filter(|m| mine(m.name.as_str()))
+        {
+            let versions: Vec<_> = p.list_all_versions(&model.name).collect().await;
+            for v in versions.into_iter().flatten() {
+                report(&model.name, p.delete_version(&model.name, v.version).await);
+            }
+            report(&model.name, p.delete_model(&model.name).await);
+        }
+    }
+}
+
+fn report<T>(resource: &impl std::fmt::Display, outcome: crate::Result<T>) {
+    if let Err(e) = outcome
+        && e.kind() != crate::ErrorKind::NotFound
+    {
+        eprintln!("conformance clean-up of {resource} failed: {e}");
+    }
+}
+
+/// Runs one case, then [`Fixture::clean_up`] whether it passed or panicked (the panic is then
+/// resumed, so the case still fails).
+pub async fn run_case<'a, F>(fixture: &'a Fixture, case: impl FnOnce(&'a Fixture) -> F)
+where
+    F: std::future::Future<Output = ()> + 'a,
+{
+    let outcome = std::panic::AssertUnwindSafe(case(fixture))
+        .catch_unwind()
+        .await;
+    fixture.clean_up().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Expands to one `#[tokio::test]` per conformance case, each built from `$factory().await`.
@@ -183,8 +240,35 @@ macro_rules! __conformance_cases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let fixture = $factory().await;
-                $crate::conformance::cases::$case(&fixture).await;
+                $crate::conformance::run_case(&fixture, $crate::conformance::cases::$case).await;
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every public case in `cases.rs` is registered in [`conformance_tests!`], so none is
+    /// silently left out of the suite, and nothing registered is missing.
+    #[test]
+    fn every_case_is_registered() {
+        let defined: std::collections::BTreeSet<&str> = include_str!("cases.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split_once("(fx: &Fixture)").map(|(name, _)| name))
+            .collect();
+        let this = include_str!("mod.rs");
+        let start = this
+            .find("$crate::__conformance_cases!(")
+            .expect("the case list");
+        let end = start + this[start..].find(");").expect("its end");
+        let registered: std::collections::BTreeSet<&str> = this[start..end]
+            .lines()
+            .skip(2)
+            .map(|l| l.trim().trim_end_matches(','))
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert!(defined.len() >= 38, "{defined:?}");
+        assert_eq!(defined, registered);
+    }
 }
