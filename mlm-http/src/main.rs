@@ -208,9 +208,15 @@ async fn open_local(
     data_dir: Option<PathBuf>,
 ) -> Result<Backend, Failure> {
     let mut config = match section {
-        Some(value) => value
-            .try_into::<mlm_local::LocalConfig>()
-            .map_err(|e| Failure::Config(format!("[local]: {e}")))?,
+        Some(toml::Value::Table(table)) => {
+            let mut file = toml::Table::new();
+            file.insert("local".into(), toml::Value::Table(table));
+            mlm_local::LocalConfig::from_toml_table(file).map_err(|e| match e {
+                mlm_core::Error::InvalidArgument(m) => Failure::Config(m),
+                other => Failure::Config(other.to_string()),
+            })?
+        }
+        Some(_) => return Err(Failure::Config("[local] must be a table".into())),
         None => default_local_config()?,
     };
     if let Some(dir) = data_dir {
@@ -231,30 +237,20 @@ async fn open_local(
     })
 }
 
-/// With no `[local]` section: state in `.mlm`, artifacts from `./examples`, and the
-/// `agnews-classifier` runtime when `examples/agnews-classifier/serve.py` exists.
+/// With no `[local]` section: [`mlm_local::LocalConfig::discover`] from the working directory.
 #[cfg(feature = "local")]
 fn default_local_config() -> Result<mlm_local::LocalConfig, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::Runtime(format!("cannot read the current directory: {e}")))?;
-    let mut config = mlm_local::LocalConfig::default();
-    let examples = cwd.join("examples");
-    if examples.is_dir() {
-        tracing::info!(root = %examples.display(), "artifacts may be imported from the examples folder");
-        config = config.with_artifact_root(examples.clone());
-    } else {
+    let config = mlm_local::LocalConfig::discover(&cwd);
+    if config.artifact_roots.is_empty() {
         tracing::warn!(
-            "no examples/ folder here and no [local] section: no artifact roots are configured"
+            "no examples/ folder here or above, and no [local] section: no artifact roots or \
+             runtimes are configured"
         );
     }
-    let serve = examples.join("agnews-classifier").join("serve.py");
-    if serve.is_file() {
-        let script = serve.display().to_string();
-        tracing::info!(runtime = "agnews-classifier", command = %format!("python3 -I {script}"), "runtime registered");
-        config = config.with_runtime(
-            "agnews-classifier",
-            mlm_local::RuntimeConfig::new("python3", ["-I".to_string(), script]),
-        );
+    for (name, runtime) in &config.runtimes {
+        tracing::info!(runtime = %name, command = %runtime.command, args = ?runtime.args, "runtime registered");
     }
     Ok(config)
 }

@@ -6,10 +6,14 @@
 //! the configured roots.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mlm_core::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+/// The example runtime the defaults register when they find it.
+pub const EXAMPLE_RUNTIME: &str = "agnews-classifier";
 
 /// A runtime: the command that serves one instance of a model version.
 ///
@@ -188,6 +192,60 @@ impl LocalConfig {
         }
     }
 
+    /// The configuration used when none is given, by `mlm serve` and `mlm.Client.local` alike:
+    /// the defaults (state in `.mlm`), plus — when `examples/agnews-classifier/serve.py` is
+    /// found in `start` or one of its parents — artifacts from that `examples` folder and the
+    /// `agnews-classifier` runtime (`python3 -I serve.py`), so the quick start works from
+    /// anywhere inside a checkout.
+    pub fn discover(start: &Path) -> Self {
+        let config = Self::default();
+        for dir in start.ancestors() {
+            let examples = dir.join("examples");
+            let serve = examples.join(EXAMPLE_RUNTIME).join("serve.py");
+            if serve.is_file() {
+                let runtime =
+                    RuntimeConfig::new("python3", ["-I".to_string(), serve.display().to_string()]);
+                return config
+                    .with_artifact_root(examples)
+                    .with_runtime(EXAMPLE_RUNTIME, runtime);
+            }
+        }
+        config
+    }
+
+    /// Reads a configuration from TOML: either `LocalConfig`'s fields at the top level, or an
+    /// `mlm serve` configuration file, whose `[local]` section is read (an `mlm serve` file
+    /// without one gives the defaults). Unknown keys are errors.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| Error::invalid(e.to_string()))?;
+        Self::from_toml_table(table)
+    }
+
+    /// [`from_toml_str`](Self::from_toml_str) of a file; errors name the file.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            Error::InvalidArgument(m) => Error::invalid(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The `[local]` table of an `mlm serve` file, or `LocalConfig`'s fields themselves.
+    pub fn from_toml_table(mut table: toml::Table) -> Result<Self> {
+        let server_file = table.contains_key("local") || table.contains_key("server");
+        if server_file {
+            table = match table.remove("local") {
+                Some(toml::Value::Table(local)) => local,
+                Some(_) => return Err(Error::invalid("[local] must be a table")),
+                None => toml::Table::new(),
+            };
+        }
+        toml::Value::Table(table)
+            .try_into::<Self>()
+            .map_err(|e| Error::invalid(format!("[local]: {e}")))
+    }
+
     /// Allows importing artifacts from under `root`.
     pub fn with_artifact_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.artifact_roots.push(root.into());
@@ -272,5 +330,51 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_sections_and_fields() {
+        let plain =
+            LocalConfig::from_toml_str("data_dir = \"/tmp/a\"\nmax_instances = 3\n").unwrap();
+        assert_eq!(plain.data_dir, PathBuf::from("/tmp/a"));
+        assert_eq!(plain.max_instances, 3);
+        let served = LocalConfig::from_toml_str(
+            "[server]\nbind = \"127.0.0.1:1\"\n[local]\ndata_dir = \"/tmp/b\"\n",
+        )
+        .unwrap();
+        assert_eq!(served.data_dir, PathBuf::from("/tmp/b"));
+        let server_only = LocalConfig::from_toml_str("[server]\n").unwrap();
+        assert_eq!(server_only, LocalConfig::default());
+        for bad in [
+            "data_dri = 1",
+            "[local]\nnope = 1",
+            "local = 3",
+            "not toml [",
+        ] {
+            let err = LocalConfig::from_toml_str(bad).unwrap_err();
+            assert_eq!(err.kind(), mlm_core::ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn discovery_walks_up_to_the_examples() {
+        let root = tempfile::tempdir().unwrap();
+        let serve = root.path().join("examples/agnews-classifier/serve.py");
+        std::fs::create_dir_all(serve.parent().unwrap()).unwrap();
+        std::fs::write(&serve, "").unwrap();
+        let deep = root.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let found = LocalConfig::discover(&deep);
+        assert_eq!(found.artifact_roots, [root.path().join("examples")]);
+        assert_eq!(found.runtimes[EXAMPLE_RUNTIME].args[0], "-I");
+        assert_eq!(found.data_dir, PathBuf::from(".mlm"));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let none = LocalConfig::discover(elsewhere.path());
+        assert!(none.runtimes.is_empty() && none.artifact_roots.is_empty());
     }
 }

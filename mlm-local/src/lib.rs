@@ -35,7 +35,7 @@ mod provider;
 mod router;
 pub(crate) mod store;
 
-pub use config::{InstanceProfile, LocalConfig, RuntimeConfig};
+pub use config::{EXAMPLE_RUNTIME, InstanceProfile, LocalConfig, RuntimeConfig};
 pub use environment::{RESERVED_ENV, check_environment};
 pub use provider::LocalProvider;
 pub use store::LifecycleEvent;

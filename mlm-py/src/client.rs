@@ -5,7 +5,7 @@
 //! raise at once; the provider is only called when the operation runs.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -16,16 +16,12 @@ use mlm_core::{
     UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
 };
 use mlm_http::client::HttpProvider;
-use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
+use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
 
 use crate::convert::{parse, to_py, to_value};
 use crate::errors::to_py_err;
 use crate::operation::{OpFuture, Operation, Output};
-
-/// The example runtime the local backend registers when no configuration is given (as
-/// `mlm serve` does), when `examples/agnews-classifier/serve.py` is found.
-const EXAMPLE_RUNTIME: &str = "agnews-classifier";
 
 /// A client of one backend. Build it with `open_local`, `open_http` or `open_aws`.
 #[pyclass(frozen, module = "mlm._mlm")]
@@ -111,8 +107,8 @@ impl NativeClient {
 
 /// The local backend's configuration: `config` (a dict of `LocalConfig` fields) or the TOML
 /// file `config_path` (either `LocalConfig` fields at the top level, or an `mlm serve`
-/// configuration with a `[local]` section), else the defaults `mlm serve` uses; `data_dir`
-/// overrides the configured directory.
+/// configuration with a `[local]` section), else the defaults `mlm serve` uses
+/// ([`LocalConfig::discover`]); `data_dir` overrides the configured directory.
 fn local_config(
     py: Python<'_>,
     config: Option<&Bound<'_, PyAny>>,
@@ -124,58 +120,13 @@ fn local_config(
             return Err(invalid(py, "give either config or config_path, not both"));
         }
         (Some(dict), None) => parse::<LocalConfig>("config", dict)?,
-        (None, Some(path)) => read_config_file(&path).map_err(|e| to_py_err(py, e))?,
-        (None, None) => default_local_config(),
+        (None, Some(path)) => LocalConfig::from_toml_file(&path).map_err(|e| to_py_err(py, e))?,
+        (None, None) => LocalConfig::discover(&std::env::current_dir().unwrap_or_default()),
     };
     if let Some(dir) = data_dir {
         config.data_dir = dir;
     }
     Ok(config)
-}
-
-fn read_config_file(path: &Path) -> mlm_core::Result<LocalConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-    // An `mlm serve` configuration: use its [local] section.
-    if table.contains_key("local") || table.contains_key("server") {
-        table = match table.remove("local") {
-            Some(toml::Value::Table(local)) => local,
-            Some(_) => {
-                return Err(Error::invalid(format!(
-                    "{}: [local] must be a table",
-                    path.display()
-                )));
-            }
-            None => toml::Table::new(),
-        };
-    }
-    toml::Value::Table(table)
-        .try_into::<LocalConfig>()
-        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
-}
-
-/// What `mlm serve` uses without a configuration: state in `.mlm`, and — when an
-/// `examples/agnews-classifier/serve.py` is found in the current directory or one of its
-/// parents — artifacts from that `examples` folder and the `agnews-classifier` runtime.
-fn default_local_config() -> LocalConfig {
-    let mut config = LocalConfig::default();
-    let Ok(cwd) = std::env::current_dir() else {
-        return config;
-    };
-    for dir in cwd.ancestors() {
-        let examples = dir.join("examples");
-        let serve = examples.join(EXAMPLE_RUNTIME).join("serve.py");
-        if serve.is_file() {
-            config = config.with_artifact_root(examples).with_runtime(
-                EXAMPLE_RUNTIME,
-                RuntimeConfig::new("python3", ["-I".to_string(), serve.display().to_string()]),
-            );
-            break;
-        }
-    }
-    config
 }
 
 /// Whether this build has the AWS backend.
