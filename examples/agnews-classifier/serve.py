@@ -446,6 +446,9 @@ class ModelServer(ThreadingHTTPServer):
     """Thread-per-connection server that can drain in-flight requests."""
 
     daemon_threads = True  # never let a stuck handler block interpreter exit
+    # socketserver's default listen backlog is 5: a burst of 20-40 concurrent requests then
+    # loses SYNs and waits out a 1 s retransmit. The kernel caps this at somaxconn anyway.
+    request_queue_size = 1024
 
     def __init__(self, address, model, delay_s=0.0, crash_after=None):
         # TCPServer reads address_family when it creates the socket.

@@ -411,3 +411,13 @@ def test_checked_in_model_is_small():
         os.path.getsize(os.path.join(MODEL_DIR, name)) for name in ("vocab.json", "weights.json")
     )
     assert total < 200 * 1024
+
+
+
+def test_the_listen_backlog_takes_a_burst():
+    # Issue 10: asyncio.gather of 20-40 invokes stalled ~1 s: socketserver's default backlog
+    # of 5 dropped SYNs, and each dropped one waited out a retransmit.
+    spec = importlib.util.spec_from_file_location("agnews_serve", SERVE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.ModelServer.request_queue_size >= 128

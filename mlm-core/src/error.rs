@@ -188,6 +188,23 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the kind in front (`model 'x' not found`, or for
+    /// `InvalidArgument("name is empty")` just `name is empty`): for adapters whose error
+    /// types already say the kind (Python's exception classes, problem titles).
+    pub fn message(&self) -> String {
+        match self {
+            Error::NotFound { .. } | Error::AlreadyExists { .. } => self.to_string(),
+            Error::InvalidArgument(m)
+            | Error::FailedPrecondition(m)
+            | Error::Conflict(m)
+            | Error::PermissionDenied(m)
+            | Error::Unauthenticated(m)
+            | Error::Timeout(m)
+            | Error::Unsupported(m) => m.clone(),
+            Error::Throttled { message, .. } | Error::Provider { message, .. } => message.clone(),
+        }
+    }
+
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -107,13 +107,28 @@ pub trait EndpointManagerExt: EndpointManager {
 
     /// Polls until the endpoint is gone.
     async fn wait_until_deleted(&self, name: &EndpointName, options: WaitOptions) -> Result<()> {
+        self.wait_until_deleted_with(name, options, &mut |_| {})
+            .await
+    }
+
+    /// [`wait_until_deleted`](Self::wait_until_deleted), calling `on_poll` with every
+    /// description read while the endpoint still exists.
+    async fn wait_until_deleted_with(
+        &self,
+        name: &EndpointName,
+        options: WaitOptions,
+        on_poll: &mut (dyn for<'e> FnMut(&'e Endpoint) + Send),
+    ) -> Result<()> {
         let deadline = Instant::now() + options.timeout;
         let mut interval = options.initial_interval;
         loop {
             let status = match self.get_endpoint(name).await {
                 Err(Error::NotFound { .. }) => return Ok(()),
                 Err(e) => return Err(e),
-                Ok(e) => e.status,
+                Ok(e) => {
+                    on_poll(&e);
+                    e.status
+                }
             };
             backoff(name, status, &options, deadline, &mut interval).await?;
         }

@@ -41,9 +41,17 @@ pub fn validate_name(what: &str, value: &str) -> Result<()> {
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(into = "String")]
         pub struct $ty(String);
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let value = <String as serde::Deserialize>::deserialize(d)?;
+                // The bare message: whoever reports the parse error says what kind it is.
+                Self::new(value).map_err(|e| serde::de::Error::custom(e.message()))
+            }
+        }
 
         impl $ty {
             /// Validates and wraps `value`.

@@ -35,7 +35,11 @@ async fn serve_from_a_subfolder_finds_the_example_runtime() {
         .read_line(&mut first)
         .unwrap();
     let _running = Running(child);
-    let base = first.trim().strip_prefix("listening on ").unwrap().to_string();
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/v1/models"))
@@ -44,7 +48,10 @@ async fn serve_from_a_subfolder_finds_the_example_runtime() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let model_dir = root.join("examples/agnews-classifier/model").canonicalize().unwrap();
+    let model_dir = root
+        .join("examples/agnews-classifier/model")
+        .canonicalize()
+        .unwrap();
     let version = http
         .post(format!("{base}/v1/models/news/versions"))
         .json(&serde_json::json!({

@@ -145,6 +145,9 @@ pub struct LocalConfig {
     /// How many instances may be starting at the same time, across the server (default: the
     /// number of CPUs, at least 2).
     pub max_parallel_starts: u32,
+    /// Most requests the router sends one instance at once (default 32); more wait in line
+    /// for a free slot, and are throttled (429) when none frees within `invoke_timeout`.
+    pub max_in_flight_per_instance: u32,
 }
 
 impl Default for LocalConfig {
@@ -164,6 +167,7 @@ impl Default for LocalConfig {
             max_instances: default_max_instances(),
             max_instances_per_endpoint: 8,
             max_parallel_starts: cpus().max(2),
+            max_in_flight_per_instance: 32,
         }
     }
 }

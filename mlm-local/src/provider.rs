@@ -277,10 +277,11 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
     if config.max_instances == 0
         || config.max_instances_per_endpoint == 0
         || config.max_parallel_starts == 0
+        || config.max_in_flight_per_instance == 0
     {
         return Err(Error::invalid(
-            "max_instances, max_instances_per_endpoint and max_parallel_starts must be greater \
-             than 0",
+            "max_instances, max_instances_per_endpoint, max_parallel_starts and \
+             max_in_flight_per_instance must be greater than 0",
         ));
     }
     Ok(())
@@ -319,6 +320,7 @@ impl Inner {
         let rt = Arc::new(EndpointRuntime::new(
             name.clone(),
             self.config.metrics_retention,
+            self.config.max_in_flight_per_instance,
         ));
         self.endpoints
             .write()
@@ -658,7 +660,7 @@ async fn run_create(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, specs: Vec<Vari
             Err(e) => {
                 let all: Vec<_> = table.iter().flat_map(|r| r.instances.clone()).collect();
                 inner.stop_all(&rt.name, &all).await;
-                let reason = e.to_string();
+                let reason = e.message();
                 inner.log(&rt.name, "failed", Some(&reason));
                 // A delete that cut the start short keeps its status (the store sees to it).
                 inner.update_stored(&rt.name, |s| {
@@ -722,7 +724,10 @@ async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<Var
     }
     if let Some(e) = failure {
         inner.stop_all(&rt.name, &started).await;
-        let reason = format!("update failed, the previous configuration keeps serving: {e}");
+        let reason = format!(
+            "update failed, the previous configuration keeps serving: {}",
+            e.message()
+        );
         inner.log(&rt.name, "update_failed", Some(&reason));
         inner.update_stored(&rt.name, |s| {
             s.pending = None;
@@ -1092,8 +1097,10 @@ impl ModelRegistry for LocalProvider {
                 .map(String::as_str)
                 .collect();
             return Err(Error::invalid(format!(
-                "image '{}' is not a runtime configured on this server; the local backend runs \
-                 only operator-configured runtimes (configured: {})",
+                "image '{}' is not one of the local backend's runtimes (configured: {}); the \
+                 local backend runs only runtimes from its configuration: `runtimes` of \
+                 LocalConfig, `[local.runtimes.NAME]` in mlm serve's file, or `config=` / \
+                 `config_path=` of mlm.Client.local",
                 request.image,
                 if configured.is_empty() {
                     "none".to_string()

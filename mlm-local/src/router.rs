@@ -65,19 +65,25 @@ pub(crate) struct EndpointRuntime {
     /// Set when the endpoint is being deleted: instances still starting give up at once.
     pub deleting: AtomicBool,
     pub restarts: Mutex<HashMap<String, RestartState>>,
+    /// Most requests one instance is sent at once; more wait in line for a free slot.
+    max_in_flight: u32,
+    /// Signalled whenever a request ends, for requests waiting in line.
+    freed: tokio::sync::Notify,
 }
 
-/// Decrements an instance's in-flight counter when the request ends, however it ends.
-struct InFlight(Arc<InstanceHandle>);
+/// Decrements an instance's in-flight counter when the request ends, however it ends, and
+/// wakes one request queued for a free slot.
+struct InFlight<'a>(Arc<InstanceHandle>, &'a tokio::sync::Notify);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.1.notify_one();
     }
 }
 
 impl EndpointRuntime {
-    pub fn new(name: EndpointName, retention: Duration) -> Self {
+    pub fn new(name: EndpointName, retention: Duration, max_in_flight: u32) -> Self {
         Self {
             name,
             table: RwLock::new(Arc::new(Vec::new())),
@@ -86,6 +92,8 @@ impl EndpointRuntime {
             next_instance: AtomicU32::new(1),
             deleting: AtomicBool::new(false),
             restarts: Mutex::new(HashMap::new()),
+            max_in_flight: max_in_flight.max(1),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
@@ -114,12 +122,12 @@ impl EndpointRuntime {
 
     /// Picks a variant (by weight, or the target) and its least-busy healthy instance other
     /// than `avoid` (the one that just could not be reached), and counts the request against
-    /// that instance.
+    /// that instance; `None` when even that instance has `max_in_flight` requests.
     fn pick(
         &self,
         target: Option<&VariantName>,
         avoid: Option<&Arc<InstanceHandle>>,
-    ) -> Result<(VariantName, InFlight)> {
+    ) -> Result<Option<(VariantName, InFlight<'_>)>> {
         let table = self.table();
         if let Some(t) = target
             && !table.iter().any(|v| &v.spec.name == t)
@@ -166,6 +174,9 @@ impl EndpointRuntime {
             .map(|i| i.in_flight.load(Ordering::SeqCst))
             .min()
             .unwrap_or(0);
+        if least >= self.max_in_flight {
+            return Ok(None);
+        }
         let tied = healthy()
             .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
             .count();
@@ -176,12 +187,41 @@ impl EndpointRuntime {
             .cloned()
             .ok_or_else(|| Error::provider_msg("the instance left while routing", true))?;
         chosen.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(chosen);
+        let guard = InFlight(chosen, &self.freed);
         // A drain that started after the table was read sees this request or is seen by it.
         if guard.0.status() != InstanceStatus::InService {
             return Err(Error::provider_msg("the instance is draining", true));
         }
-        Ok((variant.spec.name.clone(), guard))
+        Ok(Some((variant.spec.name.clone(), guard)))
+    }
+
+    /// [`pick`](Self::pick), waiting in line while every instance is at `max_in_flight`, until
+    /// `deadline`; then the request is throttled (429 over REST), as SageMaker throttles.
+    async fn pick_or_wait(
+        &self,
+        target: Option<&VariantName>,
+        avoid: Option<&Arc<InstanceHandle>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(VariantName, InFlight<'_>)> {
+        loop {
+            // Registered before looking, so a slot freed in between is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(picked) = self.pick(target, avoid)? {
+                return Ok(picked);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(Error::Throttled {
+                    message: format!(
+                        "every instance of endpoint '{}' had {} requests in flight until the \
+                         invocation timed out; scale out or retry later",
+                        self.name, self.max_in_flight
+                    ),
+                    retry_after: Some(Duration::from_secs(1)),
+                });
+            }
+        }
     }
 
     /// Sends one request through the router. When the chosen instance cannot be reached (the
@@ -197,9 +237,13 @@ impl EndpointRuntime {
         let body = Bytes::from(std::mem::take(&mut request.body));
         let mut attempt = 0;
         let mut unreachable: Option<Arc<InstanceHandle>> = None;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             attempt += 1;
-            let picked = self.pick(request.target_variant.as_ref(), unreachable.as_ref());
+            let target = request.target_variant.as_ref();
+            let picked = self
+                .pick_or_wait(target, unreachable.as_ref(), deadline)
+                .await;
             let (variant, in_flight) = match picked {
                 Err(Error::Provider {
                     retryable: true, ..

@@ -49,6 +49,24 @@ CREATE TABLE events (
 );
 "#];
 
+fn not_issued() -> Error {
+    Error::invalid("page_token is not a token this API issued")
+}
+
+/// The name a by-name page starts after: a token this API issued holds a valid name (so a
+/// forged or mangled token is a 400, as it is for versions, not a silently odd page).
+fn name_cursor<T>(
+    page: &PageRequest,
+    valid: impl Fn(String) -> Result<T>,
+) -> Result<Option<String>> {
+    let Some(token) = page.page_token.as_deref() else {
+        return Ok(None);
+    };
+    let name = decode_cursor(token)?;
+    valid(name.clone()).map_err(|_| not_issued())?;
+    Ok(Some(name))
+}
+
 /// An endpoint as persisted: the description plus an update that has not completed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredEndpoint {
@@ -228,7 +246,7 @@ impl Store {
 
     pub fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
         let size = page.size()?;
-        let after = page.page_token.as_deref().map(decode_cursor).transpose()?;
+        let after = name_cursor(page, ModelName::new)?;
         let names: Vec<String> = {
             let conn = self.lock();
             let mut stmt = conn
@@ -351,9 +369,7 @@ impl Store {
         self.get_model(model)?;
         let size = page.size()?;
         let after: u32 = match page.page_token.as_deref().map(decode_cursor).transpose()? {
-            Some(cursor) => cursor
-                .parse()
-                .map_err(|_| Error::invalid("page_token is not a token this API issued"))?,
+            Some(cursor) => cursor.parse().map_err(|_| not_issued())?,
             None => 0,
         };
         let docs: Vec<String> = {
@@ -516,7 +532,7 @@ impl Store {
 
     pub fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
         let size = page.size()?;
-        let after = page.page_token.as_deref().map(decode_cursor).transpose()?;
+        let after = name_cursor(page, EndpointName::new)?;
         let docs: Vec<String> = {
             let conn = self.lock();
             let mut stmt = conn
@@ -677,6 +693,29 @@ mod tests {
             .put_endpoint(&endpoint("gone", EndpointStatus::InService))
             .unwrap_err();
         assert_eq!(err.kind(), mlm_core::ErrorKind::NotFound);
+    }
+
+    /// Issue 9, defect 9: model (and endpoint) page tokens were not validated like version
+    /// tokens: `page_token=2121` ("!!") answered 200.
+    #[test]
+    fn forged_page_tokens_are_refused() {
+        let (_dir, store) = store();
+        store.insert_model(&model("m")).unwrap();
+        for token in [encode_cursor("!!"), encode_cursor(""), encode_cursor("-a")] {
+            let page = PageRequest::first().with_token(token.clone());
+            let err = store.list_models(&page).unwrap_err();
+            assert!(
+                err.to_string().contains("not a token this API issued"),
+                "{token}: {err}"
+            );
+            let err = store.list_endpoints(&page).unwrap_err();
+            assert!(
+                err.to_string().contains("not a token this API issued"),
+                "{token}: {err}"
+            );
+        }
+        let page = PageRequest::first().with_token(encode_cursor("a"));
+        assert_eq!(store.list_models(&page).unwrap().items.len(), 1);
     }
 
     #[test]

@@ -442,3 +442,57 @@ async fn model_output_stays_out_of_failure_reason() {
         "the operator still sees it: {logged:?}"
     );
 }
+
+/// Issue 10: the router caps the requests one instance is sent at once; more wait in line
+/// for a free slot, and are throttled when none frees in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_an_instances_cap_wait_in_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.max_in_flight_per_instance = 1;
+    config.invoke_timeout = Duration::from_millis(1500);
+    let p = open(config).await;
+    let model = ModelName::new("queued").unwrap();
+    p.create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let v = p
+        .create_version(
+            CreateVersionRequest::new(
+                model,
+                common::model_dir().display().to_string(),
+                common::RUNTIME,
+            )
+            .with_env("MLM_EXAMPLE_DELAY_MS", "400"),
+        )
+        .await
+        .unwrap();
+    let endpoint = create(&p, "queued", v.reference(), 1).await;
+    p.wait_until_ready(&endpoint, wait()).await.unwrap();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let (p, endpoint) = (p.clone(), endpoint.clone());
+            tokio::spawn(async move { p.invoke(sports(&endpoint)).await })
+        })
+        .collect();
+    let mut most = 0.0_f64;
+    while calls.iter().any(|c| !c.is_finished()) {
+        let rows = p.instances(&endpoint).await.unwrap();
+        let in_flight = rows[0].metrics.in_flight_requests.map_or(0.0, |m| m.value);
+        most = most.max(in_flight);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut answered = 0;
+    let mut throttled = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => answered += 1,
+            Err(e) if e.kind() == ErrorKind::Throttled => throttled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(most, 1.0, "the instance never has more than its cap");
+    // 400 ms each, one at a time, 1.5 s to wait: a few are answered, the rest throttled.
+    assert!(answered >= 2, "{answered} answered");
+    assert!(throttled >= 1, "{throttled} throttled");
+}

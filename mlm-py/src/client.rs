@@ -419,7 +419,8 @@ impl NativeClient {
         Ok(Operation::with_progress(future, Some(rx)))
     }
 
-    /// Polls until the endpoint no longer exists.
+    /// Polls until the endpoint no longer exists, reporting every description it reads while
+    /// it does as a progress event.
     fn wait_until_deleted(
         &self,
         py: Python<'_>,
@@ -434,10 +435,19 @@ impl NativeClient {
             seconds(py, "max_interval", max_interval)?,
         );
         let p = self.provider(py)?;
-        Ok(op(async move {
-            p.wait_until_deleted(&name, options).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let future: OpFuture = async move {
+            let mut report = |endpoint: &mlm_core::Endpoint| {
+                if let Ok(value) = to_value(endpoint) {
+                    let _ = tx.send(value);
+                }
+            };
+            p.wait_until_deleted_with(&name, options, &mut report)
+                .await?;
             Ok(Output::Unit)
-        }))
+        }
+        .boxed();
+        Ok(Operation::with_progress(future, Some(rx)))
     }
 
     /// Sends one inference request.

@@ -52,7 +52,8 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         } => fields.set_item("detail", source_chain(source.as_ref()))?,
         _ => {}
     }
-    let exception = class.call((err.to_string(),), Some(&fields))?;
+    // The class says the kind; the message need not say it again.
+    let exception = class.call((err.message(),), Some(&fields))?;
     Ok(PyErr::from_value(exception))
 }
 

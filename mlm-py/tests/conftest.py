@@ -103,7 +103,7 @@ class Server:
             "drain_timeout_secs = 10\n"
             f"[local.runtimes.{RUNTIME}]\n"
             f"command = {runtime['command']!r}\n"
-            f"args = [{runtime['args'][0]!r}]\n"
+            f"args = [{', '.join(repr(a) for a in runtime['args'])}]\n"
         )
         env = dict(os.environ, MLM_TOKENS=tokens, RUST_LOG="warn")
         self.log = open(tmp / "server.log", "w")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import os
 import sys
+import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -52,6 +53,11 @@ def test_model_errors(client: mlm.Client) -> None:
     with pytest.raises(mlm.InvalidArgumentError) as info:
         client.create_model("not a valid name!")
     assert isinstance(info.value, ValueError)
+    # The class says the kind: the message says it neither once nor twice.
+    message = str(info.value)
+    assert "invalid argument" not in message, message
+    assert message.count("create_model") <= 1, message
+    assert "not a valid name!" in message, message
     with pytest.raises(mlm.InvalidArgumentError, match="reserved prefix"):
         client.create_model("tagged", tags={"mlm:managed": "yes"})
     with pytest.raises(mlm.InvalidArgumentError, match="changes nothing"):
@@ -338,6 +344,44 @@ def test_progress_display_lines(client: mlm.Client, version: mlm.ModelVersion) -
     assert display.statuses[-1] == "InService"
     assert all(line.startswith("creating endpoint 'news'") for line in lines)
 
+    # Deleting with wait=True shows its progress the same way.
+    out = io.StringIO()
+    deleting = ProgressDisplay("news", "deleting", stream=out)
+    client.delete_endpoint("news", wait=True, progress=deleting)
+    deleting.done()
+    assert "Deleting" in deleting.statuses, out.getvalue()
+    assert out.getvalue().splitlines()[-1].startswith("deleting endpoint 'news': Deleting")
+
+
+def test_progress_in_a_notebook_has_a_plain_text_form(
+    client: mlm.Client, version: mlm.ModelVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in IPython kernel that records what is displayed.
+    shown: List[Any] = []
+
+    class Handle:
+        def update(self, obj: Any, raw: bool = False) -> None:
+            shown.append((obj, raw))
+
+    def display(obj: Any, raw: bool = False, display_id: bool = False) -> Handle:
+        shown.append((obj, raw))
+        return Handle()
+
+    kernel = types.SimpleNamespace(kernel=object())
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: kernel  # type: ignore[attr-defined]
+    ipython_display = types.ModuleType("IPython.display")
+    ipython_display.display = display  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", ipython_display)
+    client.create_endpoint("news", version, instance_type="ml.m5.large", wait=True)
+    bundle, raw = shown[-1]
+    assert raw is True
+    # Frontends without HTML show the words, not "<IPython.core.display.HTML object>".
+    assert bundle["text/plain"].startswith("creating endpoint 'news': ")
+    assert bundle["text/plain"].endswith(" done")
+    assert bundle["text/html"].startswith("<code>creating endpoint")
+
 
 def test_progress_display_default_goes_to_stderr(
     client: mlm.Client, version: mlm.ModelVersion, capsys: pytest.CaptureFixture[str]
@@ -407,7 +451,11 @@ def test_to_pandas(client: mlm.Client, version: mlm.ModelVersion) -> None:
     frame = client.list_models().to_pandas()
     assert list(frame["name"]) == ["news"]
     client.create_endpoint("news", version, instance_type="ml.m5.large", wait=True, progress=False)
-    assert len(client.instances("news").to_pandas()) == 1
+    instances = client.instances("news").to_pandas()
+    assert len(instances) == 1
+    # No GPU here: the figure is missing, and missing is NaN in a numeric column, not None.
+    assert instances["gpu_utilization"].dtype.kind == "f"
+    assert instances["gpu_utilization"].isna().all()
     assert isinstance(client.metrics("news").to_pandas(), pandas.DataFrame)
 
 
@@ -431,6 +479,12 @@ def test_capabilities_and_repr(client: mlm.Client, data_dir: Path) -> None:
     assert client.kind == "local"
     assert client.target == str(data_dir)
     assert repr(client) == f"<Client local {data_dir}>"
+    page = client._repr_html_()
+    assert "<b>mlm.Client</b>" in page and "per_instance_metrics" in page
+    client.create_model("shown")
+    version = client.create_version("shown", str(MODEL_DIR), RUNTIME, environment={"A": "<b>"})
+    page = version._repr_html_()
+    assert "Model version shown/1" in page and "A=&lt;b&gt;" in page
 
 
 def test_closed_client_and_reopen_recovers_endpoints(data_dir: Path) -> None:

@@ -21,8 +21,8 @@ from .types import Endpoint
 ProgressArg = Union[bool, Callable[[Endpoint], Any]]
 
 
-def _notebook_display() -> Optional[Tuple[Any, Any]]:
-    """``(display, HTML)`` when running in an IPython kernel, else ``None``."""
+def _notebook_display() -> Optional[Any]:
+    """IPython's ``display`` when running in an IPython kernel, else ``None``."""
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return None
@@ -32,9 +32,15 @@ def _notebook_display() -> Optional[Tuple[Any, Any]]:
         return None
     if shell is None or getattr(shell, "kernel", None) is None:
         return None
-    from IPython.display import HTML, display  # type: ignore[import-not-found]
+    from IPython.display import display  # type: ignore[import-not-found]
 
-    return display, HTML
+    return display
+
+
+def _bundle(line: str) -> Any:
+    """One progress line as a MIME bundle: HTML for notebooks, the same words as plain text
+    for every frontend that shows no HTML (consoles, nbconvert to text)."""
+    return {"text/plain": line, "text/html": f"<code>{html.escape(line)}</code>"}
 
 
 class ProgressDisplay:
@@ -51,11 +57,8 @@ class ProgressDisplay:
         self._last_key: Optional[Tuple[str, ...]] = None
         notebook = _notebook_display() if stream is None else None
         self._handle: Any = None
-        self._html: Any = None
         if notebook is not None:
-            display, html_cls = notebook
-            self._html = html_cls
-            self._handle = display(html_cls(""), display_id=True)
+            self._handle = notebook(_bundle(self._line()), raw=True, display_id=True)
         isatty = getattr(self._stream, "isatty", None)
         self._tty = self._handle is None and bool(isatty and isatty())
 
@@ -98,7 +101,7 @@ class ProgressDisplay:
     def _show(self, final: bool, suffix: str = "") -> None:
         line = self._line(suffix)
         if self._handle is not None:
-            self._handle.update(self._html(f"<code>{html.escape(line)}</code>"))
+            self._handle.update(_bundle(line), raw=True)
             return
         if self._tty:
             self._stream.write("\r\x1b[K" + line + ("\n" if final else ""))

@@ -51,6 +51,29 @@ async def _run(op: _mlm.Operation, on_progress: Optional[Callable[[Any], None]] 
     return await op.awaitable(on_progress)
 
 
+async def _watch(op: _mlm.Operation, endpoint: str, progress: ProgressArg, action: str) -> Any:
+    """Awaits a native wait operation, showing its progress as ``progress`` asks."""
+    callback, display = make_progress(progress, endpoint, action)
+    finished = False
+
+    def on_progress(raw: Any) -> None:
+        # Events may still be queued on the loop when the wait has ended.
+        if callback is not None and not finished:
+            callback(Endpoint._from(raw))
+
+    try:
+        raw = await _run(op, on_progress if callback is not None else None)
+    except BaseException as e:
+        finished = True
+        if display is not None:
+            display.failed(e)
+        raise
+    finished = True
+    if display is not None:
+        display.done()
+    return raw
+
+
 class AsyncClient(_Base):
     """An asyncio mlm client; build it with ``await AsyncClient.local(...)``, ``.http(...)``
     or ``.aws(...)``, or take :attr:`mlm.Client.aio` of a blocking client."""
@@ -266,12 +289,19 @@ class AsyncClient(_Base):
         return endpoint
 
     async def delete_endpoint(
-        self, name: str, *, wait: bool = False, timeout: float = DEFAULT_TIMEOUT
+        self,
+        name: str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
     ) -> None:
         """See :meth:`mlm.Client.delete_endpoint`."""
         await _run(self._native.delete_endpoint(name))
         if wait:
-            await self.wait_until_deleted(name, timeout=timeout)
+            await self.wait_until_deleted(
+                name, timeout=timeout, progress=progress, _action="deleting"
+            )
 
     async def wait_until_ready(
         self,
@@ -284,34 +314,21 @@ class AsyncClient(_Base):
     ) -> Endpoint:
         """See :meth:`mlm.Client.wait_until_ready`; cancelling the task stops the wait."""
         first, longest = self._intervals(poll_interval)
-        callback, display = make_progress(progress, endpoint, _action)
-        finished = False
-
-        def on_progress(raw: Any) -> None:
-            # Events may still be queued on the loop when the wait has ended.
-            if callback is not None and not finished:
-                callback(Endpoint._from(raw))
-
         op = self._native.wait_until_ready(endpoint, float(timeout), first, longest)
-        try:
-            raw = await _run(op, on_progress if callback is not None else None)
-        except BaseException as e:
-            finished = True
-            if display is not None:
-                display.failed(e)
-            raise
-        finished = True
-        result = Endpoint._from(raw)
-        if display is not None:
-            display.done(result)
-        return result
+        return Endpoint._from(await _watch(op, endpoint, progress, _action))
 
     async def wait_until_deleted(
-        self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT
+        self,
+        endpoint: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+        _action: str = "waiting for",
     ) -> None:
         """See :meth:`mlm.Client.wait_until_deleted`."""
         first, longest = self._intervals(None)
-        await _run(self._native.wait_until_deleted(endpoint, float(timeout), first, longest))
+        op = self._native.wait_until_deleted(endpoint, float(timeout), first, longest)
+        await _watch(op, endpoint, progress, _action)
 
     async def invoke(
         self,

@@ -7,6 +7,8 @@ changes themselves carry on in the backend, as they would after a REST call.
 
 from __future__ import annotations
 
+import html
+
 import os
 import weakref
 from datetime import datetime, timedelta
@@ -95,6 +97,21 @@ def _close_native(native: _mlm.NativeClient) -> None:
     native.close().wait()
 
 
+def _watch(op: _mlm.Operation, endpoint: str, progress: ProgressArg, action: str) -> Any:
+    """Waits for a native wait operation, showing its progress as ``progress`` asks."""
+    callback, display = make_progress(progress, endpoint, action)
+    on_progress = None if callback is None else _on_endpoint(callback)
+    try:
+        raw = op.wait(on_progress)
+    except BaseException as e:
+        if display is not None:
+            display.failed(e)
+        raise
+    if display is not None:
+        display.done()
+    return raw
+
+
 class _Base:
     """What the blocking and the async client share: the native client and its facts."""
 
@@ -130,6 +147,20 @@ class _Base:
     def __repr__(self) -> str:
         state = " (closed)" if self.closed else ""
         return f"<{type(self).__name__} {self.kind} {self.target}{state}>"
+
+    def _repr_html_(self) -> str:
+        state = "closed" if self.closed else "open"
+        caps = (
+            "–"
+            if self.closed
+            else ", ".join(k for k, v in self.capabilities.to_dict().items() if v) or "none"
+        )
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in [("backend", self.kind), ("target", self.target), ("state", state),
+                         ("capabilities", caps)]
+        )
+        return f"<p><b>mlm.{type(self).__name__}</b></p><table>{rows}</table>"
 
 
 class Client(_Base):
@@ -379,13 +410,18 @@ class Client(_Base):
         return endpoint
 
     def delete_endpoint(
-        self, name: str, *, wait: bool = False, timeout: float = DEFAULT_TIMEOUT
+        self,
+        name: str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
     ) -> None:
-        """Starts deleting an endpoint; with ``wait=True``, returns once it is gone."""
+        """Starts deleting an endpoint; with ``wait=True``, returns once it is gone, showing
+        progress (see :meth:`wait_until_ready`)."""
         self._native.delete_endpoint(name).wait()
         if wait:
-            first, longest = self._intervals(None)
-            self._native.wait_until_deleted(name, timeout, first, longest).wait()
+            self.wait_until_deleted(name, timeout=timeout, progress=progress, _action="deleting")
 
     def wait_until_ready(
         self,
@@ -406,25 +442,22 @@ class Client(_Base):
         and ``KeyboardInterrupt`` on Ctrl-C (the endpoint keeps changing in the background).
         """
         first, longest = self._intervals(poll_interval)
-        callback, display = make_progress(progress, endpoint, _action)
-        on_progress = None if callback is None else _on_endpoint(callback)
-        try:
-            raw = self._native.wait_until_ready(endpoint, float(timeout), first, longest).wait(
-                on_progress
-            )
-        except BaseException as e:
-            if display is not None:
-                display.failed(e)
-            raise
-        result = Endpoint._from(raw)
-        if display is not None:
-            display.done()
-        return result
+        op = self._native.wait_until_ready(endpoint, float(timeout), first, longest)
+        return Endpoint._from(_watch(op, endpoint, progress, _action))
 
-    def wait_until_deleted(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Polls until the endpoint no longer exists."""
+    def wait_until_deleted(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressArg = True,
+        _action: str = "waiting for",
+    ) -> None:
+        """Polls until the endpoint no longer exists; ``progress`` as in
+        :meth:`wait_until_ready`."""
         first, longest = self._intervals(None)
-        self._native.wait_until_deleted(endpoint, float(timeout), first, longest).wait()
+        op = self._native.wait_until_deleted(endpoint, float(timeout), first, longest)
+        _watch(op, endpoint, progress, _action)
 
     def invoke(
         self,

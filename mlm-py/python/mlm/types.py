@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import html
+import math
 import json as _json
 import re
 from datetime import datetime, timedelta, timezone
@@ -356,6 +357,18 @@ class ModelVersion(_Result):
         """This version as a reference."""
         return VersionRef(self.model, self.version)
 
+    def _repr_html_(self) -> str:
+        rows = [
+            ("approval", self.approval.value),
+            ("artifact", self.artifact_uri),
+            ("image", self.image),
+            ("environment", ", ".join(f"{k}={v}" for k, v in self.environment.items()) or "–"),
+            ("description", self.description or "–"),
+            ("created", self.created_at),
+        ]
+        title = f"<p><b>Model version {html.escape(str(self.ref))}</b></p>"
+        return title + _html_table(["field", "value"], rows)
+
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "ModelVersion":
         return cls(
@@ -607,7 +620,8 @@ class Instance(_Result):
         row: Dict[str, Any] = {"id": self.id, "variant": self.variant, "status": self.status.value}
         for k in _INSTANCE_FIGURES:
             m = getattr(self.metrics, k)
-            row[k] = None if m is None else m.value
+            # NaN, not None: a missing figure keeps the column numeric in pandas.
+            row[k] = math.nan if m is None else m.value
         row["started_at"] = self.started_at
         return row
 
