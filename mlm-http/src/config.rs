@@ -118,9 +118,10 @@ impl ServerConfig {
     }
 }
 
-/// Refuses a non-loopback address without authentication.
+/// Refuses a non-loopback address without authentication. An IPv4-mapped IPv6 address
+/// (`[::ffff:127.0.0.1]`) is judged as the IPv4 address it carries.
 pub fn check_exposure(addr: SocketAddr, auth: &Auth) -> Result<(), ConfigError> {
-    if auth.is_enabled() || addr.ip().is_loopback() {
+    if auth.is_enabled() || addr.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     Err(ConfigError(format!(
@@ -170,6 +171,9 @@ mod tests {
         let open = Auth::disabled();
         assert!(check_exposure("127.0.0.1:1".parse().unwrap(), &open).is_ok());
         assert!(check_exposure("[::1]:1".parse().unwrap(), &open).is_ok());
+        // IPv4-mapped IPv6 loopback is loopback; a mapped public address is not.
+        assert!(check_exposure("[::ffff:127.0.0.1]:1".parse().unwrap(), &open).is_ok());
+        assert!(check_exposure("[::ffff:10.0.0.1]:1".parse().unwrap(), &open).is_err());
         let err = check_exposure("0.0.0.0:8080".parse().unwrap(), &open).unwrap_err();
         assert!(err.0.contains("without authentication"), "{err}");
         let closed = Auth::new(parse_token_list("a-long-token-0123456789:reader").unwrap());
