@@ -27,10 +27,17 @@
 //!   the slug being [`mlm_core::ErrorKind::as_str`] for core errors (`not_found` 404,
 //!   `already_exists` 409, `invalid_argument` 400, `failed_precondition` 409, `conflict` 409,
 //!   `permission_denied` 403, `unauthenticated` 401, `throttled` 429 + `Retry-After`,
-//!   `unsupported` 501, `timeout` 504, `provider` 502) and HTTP-layer slugs otherwise
+//!   `unsupported` 400, `timeout` 504, `provider` 502) and HTTP-layer slugs otherwise
 //!   (`etag_mismatch` 412, `payload_too_large` 413, `unsupported_media_type` 415,
-//!   `method_not_allowed` 405, `no_route` 404, `not_ready` 503, `internal` 500). Every invalid
-//!   input is a `400` (no `422`): malformed JSON, unknown fields, bad names, bad query values.
+//!   `method_not_allowed` 405, `no_route` 404, `not_ready` 503, `unavailable` 503 +
+//!   `Retry-After`, `internal` 500). Every invalid input is a `400` (no `422`): malformed
+//!   JSON, unknown fields, bad names, bad query values.
+//! - **`unsupported` is a `400`**, not a `501`: the request asks the backend for a capability it
+//!   lacks (`/v1/capabilities` lists them), which the client has to change; the server is not
+//!   at fault. The slug tells it from `invalid_argument`.
+//! - **Retryable provider errors are `503 unavailable`** with `Retry-After: 1` and
+//!   `retryable: true` (e.g. an endpoint with no healthy instance right now); a provider error
+//!   that retrying will not fix stays `502 provider`. Both keep their detail out of the body.
 //!   Bodies are read as the spec states them: an array where an object belongs and a key
 //!   given twice are `400`s too, and `2.0` is the integer 2, as in JSON Schema.
 //!   Server errors carry a generic detail; the log has the full error under the request id.

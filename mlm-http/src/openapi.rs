@@ -33,6 +33,7 @@ Every error is an RFC 9457 problem document (`application/problem+json`) with `t
 | slug | status | meaning |
 |---|---|---|
 | `invalid_argument` | 400 | malformed or invalid request: bad JSON, unknown fields, bad names, out-of-range values |
+| `unsupported` | 400 | the backend cannot do what the request asks for (see `/v1/capabilities`) |
 | `unauthenticated` | 401 | no or unknown bearer token (`WWW-Authenticate: Bearer`) |
 | `permission_denied` | 403 | the token's role may not do this |
 | `not_found` | 404 | the resource does not exist (`resource_kind`, `resource_name` say which) |
@@ -46,8 +47,8 @@ Every error is an RFC 9457 problem document (`application/problem+json`) with `t
 | `unsupported_media_type` | 415 | a JSON body without `Content-Type: application/json` |
 | `throttled` | 429 | the provider is rate limiting; wait `Retry-After` seconds |
 | `internal` | 500 | a bug in the server |
-| `unsupported` | 501 | the backend cannot do this (see `/v1/capabilities`) |
-| `provider` | 502 | the backend failed (`retryable` says whether to retry) |
+| `provider` | 502 | the backend failed and retrying will not help (`retryable` is `false`) |
+| `unavailable` | 503 | the backend cannot serve this right now (e.g. an endpoint with no healthy instance): retry after `Retry-After` seconds (`retryable` is `true`) |
 | `not_ready` | 503 | the backend cannot be reached (`/readyz`) |
 | `timeout` | 504 | the operation did not finish in time |
 
@@ -102,11 +103,12 @@ struct ProblemResponse {
     description: &'static str,
 }
 
-const PROBLEMS: [ProblemResponse; 14] = [
+const PROBLEMS: [ProblemResponse; 13] = [
     ProblemResponse {
         status: 400,
         name: "BadRequest",
-        description: "The request is malformed or invalid (`invalid_argument`)",
+        description: "The request is malformed or invalid (`invalid_argument`), or asks the \
+                      backend for something it cannot do (`unsupported`)",
     },
     ProblemResponse {
         status: 401,
@@ -155,11 +157,6 @@ const PROBLEMS: [ProblemResponse; 14] = [
         description: "The server failed unexpectedly (`internal`)",
     },
     ProblemResponse {
-        status: 501,
-        name: "NotImplemented",
-        description: "The backend does not support this (`unsupported`)",
-    },
-    ProblemResponse {
         status: 502,
         name: "BadGateway",
         description: "The backend failed (`provider`)",
@@ -167,7 +164,9 @@ const PROBLEMS: [ProblemResponse; 14] = [
     ProblemResponse {
         status: 503,
         name: "ServiceUnavailable",
-        description: "The backend cannot be reached (`not_ready`)",
+        description: "The backend cannot serve this right now; retry after `Retry-After` \
+                      seconds (`unavailable`), or cannot be reached at all (`not_ready`, from \
+                      `/readyz`)",
     },
     ProblemResponse {
         status: 504,
@@ -195,11 +194,16 @@ fn problem_component(p: &ProblemResponse) -> Value {
             }),
         );
     }
-    if p.status == 429 {
+    let retry_after = match p.status {
+        429 => Some("Seconds to wait before retrying"),
+        503 => Some("Seconds to wait before retrying (with `unavailable`; `not_ready` has none)"),
+        _ => None,
+    };
+    if let Some(description) = retry_after {
         headers.insert(
             "Retry-After".into(),
             json!({
-                "description": "Seconds to wait before retrying",
+                "description": description,
                 "schema": { "type": "integer", "minimum": 1 }
             }),
         );
@@ -222,7 +226,7 @@ fn problem_statuses(method: &str, path: &str, has_body: bool) -> Vec<u16> {
             vec![500]
         };
     }
-    let mut statuses = vec![400, 401, 403, 429, 500, 501, 502, 504];
+    let mut statuses = vec![400, 401, 403, 429, 500, 502, 503, 504];
     // Paths name a resource; creations and changes name others (a version, a model).
     if path.contains('{') || method == "post" || method == "patch" {
         statuses.push(404);

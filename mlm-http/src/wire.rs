@@ -1759,7 +1759,7 @@ impl From<Capabilities> for domain::Capabilities {
 pub struct ProviderInfo {
     /// The backend's name (`local`, `aws`).
     pub provider: String,
-    /// What it supports; asking for anything else fails with `unsupported` (501).
+    /// What it supports; asking for anything else fails with `unsupported` (400).
     pub capabilities: Capabilities,
 }
 

@@ -28,9 +28,10 @@ fn error_of(kind: ErrorKind) -> Error {
         },
         ErrorKind::Timeout => Error::Timeout("took too long".into()),
         ErrorKind::Unsupported => Error::Unsupported("serverless".into()),
+        // Retrying will not fix it: a 502 (a retryable one is a 503, tested below).
         ErrorKind::Provider => Error::Provider {
             message: "SECRET-MESSAGE at db.internal:5432".into(),
-            retryable: true,
+            retryable: false,
             source: Some("SECRET-SOURCE password=hunter2".into()),
         },
         other => panic!("unmapped kind {other:?}"),
@@ -48,7 +49,7 @@ fn expected(kind: ErrorKind) -> (u16, &'static str) {
         ErrorKind::Unauthenticated => (401, "unauthenticated"),
         ErrorKind::Throttled => (429, "throttled"),
         ErrorKind::Timeout => (504, "timeout"),
-        ErrorKind::Unsupported => (501, "unsupported"),
+        ErrorKind::Unsupported => (400, "unsupported"),
         ErrorKind::Provider => (502, "provider"),
         other => panic!("unmapped kind {other:?}"),
     }
@@ -83,7 +84,8 @@ async fn every_error_kind_maps_to_its_status_and_type() {
             ErrorKind::Provider => {
                 assert!(!answer.text().contains("SECRET"), "{}", answer.text());
                 assert!(!answer.text().contains("hunter2"));
-                assert_eq!(p["retryable"], true);
+                assert_eq!(p["retryable"], false);
+                assert_eq!(answer.header("retry-after"), None);
             }
             _ => {}
         }
@@ -92,6 +94,30 @@ async fn every_error_kind_maps_to_its_status_and_type() {
             assert!(!detail.is_empty());
         }
     }
+}
+
+/// Defect E: "no healthy instance right now, retry shortly" (a retryable provider error) was a
+/// 502 without `Retry-After`.
+#[tokio::test]
+async fn retryable_provider_errors_are_503_with_retry_after() {
+    let mut mocks = Mocks::default();
+    mocks.endpoints.expect_invoke().returning(|_| {
+        Err(Error::Provider {
+            message: "endpoint 'e' has no healthy instance (SECRET-INSTANCE 10.0.0.7)".into(),
+            retryable: true,
+            source: None,
+        })
+    });
+    let request = Request::post("/v1/endpoints/e/invocations")
+        .header("content-type", "text/plain")
+        .body(Body::from("hi"))
+        .unwrap();
+    let answer = send(open_app(mocks), request).await;
+    let p = answer.problem(503, "unavailable");
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert_eq!(p["retryable"], true);
+    assert!(!answer.text().contains("SECRET"), "{}", answer.text());
+    assert!(p["detail"].as_str().unwrap().contains("retry"), "{p}");
 }
 
 #[tokio::test]
