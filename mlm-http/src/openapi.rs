@@ -320,6 +320,7 @@ fn complete(doc: &mut Value) {
                         .expect("headers is an object")
                         .insert(REQUEST_ID_HEADER.into(), request_id_header());
                 }
+                camel_case_links(response);
             }
             for status in problem_statuses(method, path, has_body) {
                 let name = PROBLEMS
@@ -330,6 +331,25 @@ fn complete(doc: &mut Value) {
                 responses
                     .entry(status.to_string())
                     .or_insert_with(|| json!({ "$ref": format!("#/components/responses/{name}") }));
+            }
+        }
+    }
+}
+
+/// Renames the fields of a response's links to the spec's `operationId`, `operationRef` and
+/// `requestBody`: utoipa 5 writes them in snake_case (juhaku/utoipa#1326).
+fn camel_case_links(response: &mut Value) {
+    let Some(links) = response.get_mut("links").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for link in links.values_mut().filter_map(Value::as_object_mut) {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.into(), value);
             }
         }
     }

@@ -104,6 +104,24 @@ pub(crate) async fn list_endpoints(
         headers(
             ("Location" = String, description = "The endpoint's URL, to poll"),
             ("ETag" = String, description = "The endpoint's entity tag")
+        ),
+        links(
+            ("GetEndpoint" = (operation_id = "get_endpoint",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("UpdateEndpoint" = (operation_id = "update_endpoint",
+                parameters(("endpoint" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteEndpoint" = (operation_id = "delete_endpoint",
+                parameters(("endpoint" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("InvokeEndpoint" = (operation_id = "invoke_endpoint",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("GetEndpointOverview" = (operation_id = "get_endpoint_overview",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("ListInstances" = (operation_id = "list_instances",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("QueryMetrics" = (operation_id = "query_metrics",
+                parameters(("endpoint" = "$response.body#/name"))))
         )
     ))
 )]

@@ -106,6 +106,20 @@ pub(crate) async fn list_models(
         headers(
             ("Location" = String, description = "The model's URL"),
             ("ETag" = String, description = "The model's entity tag")
+        ),
+        links(
+            ("GetModel" = (operation_id = "get_model",
+                parameters(("model" = "$response.body#/name")))),
+            ("UpdateModel" = (operation_id = "update_model",
+                parameters(("model" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteModel" = (operation_id = "delete_model",
+                parameters(("model" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("ListVersions" = (operation_id = "list_versions",
+                parameters(("model" = "$response.body#/name")))),
+            ("CreateVersion" = (operation_id = "create_version",
+                parameters(("model" = "$response.body#/name"))))
         )
     ))
 )]
@@ -256,6 +270,21 @@ pub(crate) async fn list_versions(
         headers(
             ("Location" = String, description = "The version's URL"),
             ("ETag" = String, description = "The version's entity tag")
+        ),
+        links(
+            ("GetVersion" = (operation_id = "get_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version")))),
+            ("UpdateVersion" = (operation_id = "update_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteVersion" = (operation_id = "delete_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("GetModel" = (operation_id = "get_model",
+                parameters(("model" = "$response.body#/model"))))
         )
     ))
 )]
