@@ -7,12 +7,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use mlm_http::{AppState, app};
+//! use mlm_http::server::{ConnectionLimits, serve};
+//! use mlm_http::{AppState, app, shutdown_signal};
 //!
 //! # async fn run(provider: Arc<dyn mlm_core::Provider>) -> std::io::Result<()> {
 //! let state = AppState::new(provider);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app(state)).await
+//! serve(listener, app(state), ConnectionLimits::default(), shutdown_signal()).await;
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -66,6 +68,13 @@
 //! - **Routes beyond the brief**: `GET /v1/endpoints/{endpoint}/overview` (one endpoint's
 //!   overview, what [`client::HttpProvider`] uses for `endpoint_overview`) and
 //!   `GET /v1/capabilities` (the backend's name and capabilities).
+//! - **Connections** (see [`server`]): `mlm serve` closes a connection with no request in
+//!   progress and no bytes moving after `idle_timeout_secs` (60), one whose started request
+//!   head has not fully arrived after `header_read_timeout_secs` (10), and fails a request
+//!   body that stalls for the idle timeout. At most `max_connections` are open (default: half
+//!   the open-file limit, which start-up raises to the hard limit); at the cap it stops
+//!   accepting until one closes, so newcomers wait in the listen backlog rather than being
+//!   dropped, and the timeouts guarantee a slot frees.
 //! - **Router = spec**: every route is registered through `utoipa_axum::routes!`, so the router
 //!   and the OpenAPI document come from the same registrations; only Swagger UI (`/docs`) is
 //!   added outside it.
@@ -77,6 +86,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 mod routes;
+pub mod server;
 pub mod state;
 mod strict;
 pub mod wire;
@@ -200,7 +210,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal(format!("handler panicked: {message}")).into_response()
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM, for `axum::serve(..).with_graceful_shutdown`.
+/// Waits for SIGINT (Ctrl-C) or SIGTERM, for [`server::serve`]'s `shutdown`.
 pub async fn shutdown_signal() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
