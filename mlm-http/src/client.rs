@@ -293,7 +293,11 @@ fn error_from_response(
         ) => Error::InvalidArgument(detail),
         Some(ProblemType::Kind(K::FailedPrecondition)) => Error::FailedPrecondition(detail),
         Some(ProblemType::Kind(K::Conflict) | ProblemType::EtagMismatch) => Error::Conflict(detail),
-        Some(ProblemType::Kind(K::PermissionDenied)) => Error::PermissionDenied(detail),
+        Some(
+            ProblemType::Kind(K::PermissionDenied)
+            | ProblemType::HostNotAllowed
+            | ProblemType::OriginNotAllowed,
+        ) => Error::PermissionDenied(detail),
         Some(ProblemType::Kind(K::Unauthenticated)) => Error::Unauthenticated(detail),
         Some(ProblemType::Kind(K::Throttled)) => Error::Throttled {
             message: detail,

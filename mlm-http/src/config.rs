@@ -11,6 +11,7 @@
 //! header_read_timeout_secs = 10     # a started request head must arrive within this
 //! idle_timeout_secs = 60            # a connection without a request in progress closes
 //! max_connections = 512             # default: half the open-file limit (at most 16384)
+//! cors_allowed_origins = ["https://ui.example.com"]  # besides loopback origins
 //! ```
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{ApiToken, Auth, AuthConfigError, Role, parse_token_list};
+use crate::origin::AllowedOrigins;
 use crate::server::{
     ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, default_max_connections,
 };
@@ -80,6 +82,10 @@ pub struct ServerConfig {
     /// below the open-file limit. At the cap, new connections wait until one closes.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Browser origins (`https://ui.example.com`) that may call the API and get CORS answers,
+    /// besides loopback ones; without tokens, other origins are refused.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// A configuration the server refuses to start with.
@@ -141,6 +147,12 @@ impl ServerConfig {
             )?,
             max_connections,
         })
+    }
+
+    /// The browser origins allowed besides loopback ones.
+    pub fn allowed_origins(&self) -> Result<AllowedOrigins, ConfigError> {
+        AllowedOrigins::new(&self.cors_allowed_origins)
+            .map_err(|e| ConfigError(format!("[server] cors_allowed_origins: {e}")))
     }
 
     /// The tokens from the file and from the token environment variable, read with `env`.

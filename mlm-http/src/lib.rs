@@ -60,6 +60,11 @@
 //!   `model_version` applies to the endpoint's only variant; with several variants it is a
 //!   `400` asking to name the variant in `changes`.
 //! - **Auth**: see [`auth`]; `reader` tokens may not invoke endpoints (invocation is a `POST`).
+//! - **Browsers** (see [`origin`]): without tokens, a `Host` that is not a loopback name is a
+//!   `421 host_not_allowed` (DNS rebinding) and an `Origin` that is neither loopback nor in
+//!   `[server] cors_allowed_origins` a `403 origin_not_allowed` (cross-site requests, even the
+//!   `text/plain` ones that need no preflight). With tokens neither applies. CORS answers go
+//!   to loopback and listed origins only, with or without tokens.
 //! - **Metrics**: `metric` is required (repeatable or comma-separated); the window defaults to
 //!   the last hour, the period to 60 s, the statistic to `average`.
 //! - **Query strings are strict**: an unknown parameter is a `400`, like an unknown body field;
@@ -84,6 +89,7 @@ pub mod client;
 pub mod config;
 pub mod extract;
 pub mod openapi;
+pub mod origin;
 pub mod problem;
 mod routes;
 pub mod server;
@@ -116,7 +122,8 @@ use crate::problem::REQUEST_ID_HEADER;
 
 /// The router of the whole API over `state`: `/v1` (behind the bearer-token check when tokens
 /// are configured), the public routes, Swagger UI at `/docs`, and the layers every request
-/// goes through (request id, tracing, problem rendering, panic catching).
+/// goes through (request id, tracing, problem rendering, panic catching, the `Host`/`Origin`
+/// guard of [`origin`] and CORS).
 pub fn app(state: AppState) -> Router {
     let (v1, _) = routes::v1_routes().split_for_parts();
     let v1 = v1.route_layer(middleware::from_fn_with_state(
@@ -158,7 +165,9 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(middleware::from_fn(problem::render_problems))
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(middleware::from_fn_with_state(state.clone(), origin::guard))
+                .layer(origin::cors_layer(state.allowed_origins().clone())),
         )
         .with_state(state)
 }

@@ -275,6 +275,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .server
         .connection_limits(fd_limit())
         .map_err(|e| Failure::Config(e.to_string()))?;
+    let origins = file
+        .server
+        .allowed_origins()
+        .map_err(|e| Failure::Config(e.to_string()))?;
     if !auth.is_enabled() {
         tracing::warn!(
             %addr,
@@ -295,7 +299,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
     let state = AppState::new(backend.provider.clone())
         .with_auth(auth)
-        .with_limits(limits);
+        .with_limits(limits)
+        .with_allowed_origins(origins);
     println!("listening on http://{local}");
     tracing::info!(
         provider = backend.provider.name(),
@@ -395,6 +400,7 @@ mod tests {
         let file: FileConfig = toml::from_str(text).unwrap();
         file.server.limits().unwrap();
         file.server.connection_limits(1024).unwrap();
+        file.server.allowed_origins().unwrap();
         #[cfg(feature = "local")]
         file.local
             .expect("the example has a [local] section")

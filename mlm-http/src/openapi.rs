@@ -23,7 +23,9 @@ any mlm backend (local or AWS SageMaker).
 Send `Authorization: Bearer <token>`. Tokens have a role: `reader` may use `GET` only,
 `operator` everything. A missing or unknown token is a `401`, a reader writing a `403`.
 `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no token. A server started without
-tokens has authentication off and listens on loopback only.
+tokens has authentication off and listens on loopback only; it then answers only requests
+addressed to a loopback name (`Host`) and refuses browser requests from other origins
+(`Origin`) than loopback ones and those configured. CORS answers go to those origins too.
 
 ## Errors
 Every error is an RFC 9457 problem document (`application/problem+json`) with `type`,
@@ -36,9 +38,11 @@ Every error is an RFC 9457 problem document (`application/problem+json`) with `t
 | `unsupported` | 400 | the backend cannot do what the request asks for (see `/v1/capabilities`) |
 | `unauthenticated` | 401 | no or unknown bearer token (`WWW-Authenticate: Bearer`) |
 | `permission_denied` | 403 | the token's role may not do this |
+| `origin_not_allowed` | 403 | authentication is off and the request comes from a browser page of another origin (not loopback, not in `[server] cors_allowed_origins`) |
 | `not_found` | 404 | the resource does not exist (`resource_kind`, `resource_name` say which) |
 | `no_route` | 404 | no such route |
 | `method_not_allowed` | 405 | the route does not take this method |
+| `host_not_allowed` | 421 | authentication is off and the request is addressed (`Host`) to a name other than `localhost`, `127.0.0.1` or `[::1]` |
 | `already_exists` | 409 | the name is taken |
 | `failed_precondition` | 409 | the resource's state forbids it (endpoint not `InService`, version still deployed, model still has versions) |
 | `conflict` | 409 | a concurrent change won |
@@ -103,7 +107,7 @@ struct ProblemResponse {
     description: &'static str,
 }
 
-const PROBLEMS: [ProblemResponse; 13] = [
+const PROBLEMS: [ProblemResponse; 14] = [
     ProblemResponse {
         status: 400,
         name: "BadRequest",
@@ -118,7 +122,9 @@ const PROBLEMS: [ProblemResponse; 13] = [
     ProblemResponse {
         status: 403,
         name: "Forbidden",
-        description: "The token's role may not do this (`permission_denied`)",
+        description: "The token's role may not do this (`permission_denied`), or, with \
+                      authentication off, a browser page of a foreign origin sent the request \
+                      (`origin_not_allowed`)",
     },
     ProblemResponse {
         status: 404,
@@ -145,6 +151,12 @@ const PROBLEMS: [ProblemResponse; 13] = [
         status: 415,
         name: "UnsupportedMediaType",
         description: "The body is not sent as JSON (`unsupported_media_type`)",
+    },
+    ProblemResponse {
+        status: 421,
+        name: "MisdirectedRequest",
+        description: "Authentication is off and the request is addressed to a name other than a \
+                      loopback one (`host_not_allowed`)",
     },
     ProblemResponse {
         status: 429,
@@ -219,14 +231,15 @@ fn problem_component(p: &ProblemResponse) -> Value {
 
 /// The problem statuses an operation can answer.
 fn problem_statuses(method: &str, path: &str, has_body: bool) -> Vec<u16> {
+    // Without tokens, any request may meet the Host and Origin checks (403, 421).
     if PUBLIC_PATHS.contains(&path) {
         return if path == "/readyz" {
-            vec![500, 503]
+            vec![403, 421, 500, 503]
         } else {
-            vec![500]
+            vec![403, 421, 500]
         };
     }
-    let mut statuses = vec![400, 401, 403, 429, 500, 502, 503, 504];
+    let mut statuses = vec![400, 401, 403, 421, 429, 500, 502, 503, 504];
     // Paths name a resource; creations and changes name others (a version, a model).
     if path.contains('{') || method == "post" || method == "patch" {
         statuses.push(404);

@@ -82,6 +82,12 @@ pub enum ProblemType {
     NoRoute,
     /// The provider cannot be reached (503, from `/readyz`).
     NotReady,
+    /// Authentication is off and the request's `Host` is not a loopback name (421): a DNS
+    /// rebinding attempt, or a name this server was not set up to serve.
+    HostNotAllowed,
+    /// Authentication is off and the request comes from a browser page of a foreign origin
+    /// (403).
+    OriginNotAllowed,
     /// The provider cannot serve this right now, and a retry shortly may succeed (503 with
     /// `Retry-After`): a retryable [`Error::Provider`], such as an endpoint with no healthy
     /// instance at the moment.
@@ -101,6 +107,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed,
             ProblemType::NoRoute,
             ProblemType::NotReady,
+            ProblemType::HostNotAllowed,
+            ProblemType::OriginNotAllowed,
             ProblemType::Unavailable,
             ProblemType::Internal,
         ]);
@@ -117,6 +125,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method_not_allowed",
             ProblemType::NoRoute => "no_route",
             ProblemType::NotReady => "not_ready",
+            ProblemType::HostNotAllowed => "host_not_allowed",
+            ProblemType::OriginNotAllowed => "origin_not_allowed",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
         }
@@ -158,6 +168,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::NoRoute => StatusCode::NOT_FOUND,
             ProblemType::NotReady | ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
+            ProblemType::OriginNotAllowed => StatusCode::FORBIDDEN,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -946,6 +946,193 @@ async fn versions_and_endpoints_carry_etags_that_if_match_checks() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Host and Origin (defect B)
+// ---------------------------------------------------------------------------------------------
+
+fn from_browser(method: &str, uri: &str, host: &str, origin: Option<&str>) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", host);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn create_model_from(host: &str, origin: &str) -> Request<Body> {
+    let mut request = with_json("POST", "/v1/models", json!({"name": "m"}));
+    request.headers_mut().insert("host", host.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    request
+}
+
+/// Without tokens, a request addressed to another name (DNS rebinding) reaches nothing.
+#[tokio::test]
+async fn foreign_hosts_are_refused_without_tokens() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_create_model().times(0);
+    let app = open_app(mocks);
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "localhost.evil.example",
+        "10.0.0.1:8080",
+    ] {
+        let answer = send(app.clone(), from_browser("GET", "/healthz", host, None)).await;
+        let p = answer.problem(421, "host_not_allowed");
+        assert!(p["detail"].as_str().unwrap().contains("loopback"), "{p}");
+    }
+    let answer = send(
+        app,
+        create_model_from("evil.example", "http://evil.example"),
+    )
+    .await;
+    answer.problem(421, "host_not_allowed");
+}
+
+#[tokio::test]
+async fn loopback_hosts_are_served_without_tokens() {
+    let app = open_app(Mocks::default());
+    for host in [
+        "localhost",
+        "localhost:8080",
+        "localhost.:8080",
+        "127.0.0.1:8080",
+        "127.3.2.1",
+        "[::1]:8080",
+        "[::ffff:127.0.0.1]:8080",
+    ] {
+        let answer = send(app.clone(), from_browser("GET", "/healthz", host, None)).await;
+        assert_eq!(answer.status, 200, "{host}: {}", answer.text());
+    }
+}
+
+/// Without tokens, a page of another origin cannot create a model, nor invoke an endpoint
+/// with a `text/plain` body (a "simple" request no preflight guards).
+#[tokio::test]
+async fn foreign_origins_are_refused_without_tokens() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_create_model().times(0);
+    mocks.endpoints.expect_invoke().times(0);
+    let app = open_app(mocks);
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1.evil.example",
+    ] {
+        let answer = send(app.clone(), create_model_from("127.0.0.1:8080", origin)).await;
+        let p = answer.problem(403, "origin_not_allowed");
+        assert!(p["detail"].as_str().unwrap().contains(origin), "{p}");
+        assert!(answer.header("access-control-allow-origin").is_none());
+    }
+    let invoke = Request::post("/v1/endpoints/e/invocations")
+        .header("host", "localhost:8080")
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(Body::from("hi"))
+        .unwrap();
+    send(app, invoke).await.problem(403, "origin_not_allowed");
+}
+
+/// Loopback and configured origins are served, with CORS headers (and preflights answered).
+#[tokio::test]
+async fn allowed_origins_get_cors_answers() {
+    let mut mocks = Mocks::default();
+    mocks
+        .models
+        .expect_create_model()
+        .times(2)
+        .returning(|r| Ok(model(r.name.as_str())));
+    let origins = mlm_http::origin::AllowedOrigins::new(["https://ui.example.com"]).unwrap();
+    let app = mlm_http::app(
+        mlm_http::AppState::new(std::sync::Arc::new(mocks)).with_allowed_origins(origins),
+    );
+    for origin in ["http://localhost:3000", "https://ui.example.com"] {
+        let answer = send(app.clone(), create_model_from("127.0.0.1:8080", origin)).await;
+        assert_eq!(answer.status, 201, "{origin}: {}", answer.text());
+        assert_eq!(answer.header("access-control-allow-origin"), Some(origin));
+        let exposed = answer.header("access-control-expose-headers").unwrap();
+        assert!(
+            exposed.contains("etag") && exposed.contains("location"),
+            "{exposed}"
+        );
+    }
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/v1/models/m")
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "https://ui.example.com")
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "if-match, content-type")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(app, preflight).await;
+    assert!(
+        answer.status == 200 || answer.status == 204,
+        "{}",
+        answer.status
+    );
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://ui.example.com")
+    );
+    assert!(
+        answer
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    assert!(
+        answer
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("if-match")
+    );
+}
+
+/// With tokens, the token is the protection: other names and origins are served (the token
+/// decides), but only allowed origins get CORS answers.
+#[tokio::test]
+async fn with_tokens_hosts_and_origins_are_not_refused() {
+    let mut mocks = Mocks::default();
+    mocks
+        .models
+        .expect_list_models()
+        .returning(|_| Ok(Page::last(vec![])));
+    let app = secured_app(mocks);
+    let mut request = from_browser(
+        "GET",
+        "/v1/models",
+        "mlm.internal:8080",
+        Some("https://evil.example"),
+    );
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {READER}").parse().unwrap());
+    let answer = send(app.clone(), request).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.header("access-control-allow-origin").is_none());
+    let answer = send(
+        app,
+        from_browser(
+            "GET",
+            "/v1/models",
+            "evil.example",
+            Some("http://localhost:3000"),
+        ),
+    )
+    .await;
+    answer.problem(401, "unauthenticated");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Request ids, routing
 // ---------------------------------------------------------------------------------------------
 
