@@ -52,10 +52,12 @@
 //!   on `PATCH`/`DELETE` reads the resource first and compares; a missing resource fails any
 //!   `If-Match`, `*` included, with `412` (RFC 9110), and so does an empty `If-Match` list. The
 //!   check and the change are two provider calls, so a change in between is not detected.
-//!   The precondition is evaluated once the body has been read as JSON of the right shape and
-//!   before its content is validated further (RFC 9110 section 13.2.1), so a stale tag is a
-//!   `412` even when the body would also be a `400`. The header's grammar is RFC 9110's (a
-//!   comma inside a quoted tag belongs to the tag; empty list elements are skipped).
+//!   The precondition is evaluated after the body has been checked as far as the server can
+//!   without changing anything (its shape, the core request's `validate()`, and for endpoints
+//!   the update planned against the current endpoint), so a request that would fail without
+//!   `If-Match` fails the same way with it (RFC 9110 section 13.2.1): an invalid body is a
+//!   `400` whatever the tag. The header's grammar is RFC 9110's (a comma inside a quoted tag
+//!   belongs to the tag; empty list elements are skipped).
 //! - **Endpoint update shorthand**: a top-level `instance_count`/`instance_type`/
 //!   `model_version` applies to the endpoint's only variant; with several variants it is a
 //!   `400` asking to name the variant in `changes`.

@@ -70,8 +70,8 @@ full error under the `request_id`.
   delete are long-running: they answer `202` with `Location` at once; poll the endpoint.
 - Request bodies are strict: unknown fields, keys given twice and arrays where an object
   belongs are a `400`. As in JSON Schema, `2.0` is the integer 2.
-- `PATCH` and `DELETE` check `If-Match` before validating the body's content, so a stale tag
-  is a `412` even for a body that would also be a `400`.
+- `PATCH` checks its body in full before `If-Match`, so an invalid body is a `400` whatever
+  the tag (RFC 9110 section 13.2.1); a valid one with a stale tag is a `412`.
 "#;
 
 #[derive(OpenApi)]

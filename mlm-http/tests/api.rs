@@ -733,7 +733,7 @@ async fn endpoint_update_forms() {
         .withf(|r| {
             r.changes.len() == 1
                 && r.changes[0].variant.as_str() == "primary"
-                && r.changes[0].instance_count == Some(4)
+                && r.changes[0].instance_count == Some(3)
                 && r.changes[0].model_version.as_ref().map(|v| v.version) == Some(2)
                 && !r.retain_autoscaled_counts
         })
@@ -744,7 +744,9 @@ async fn endpoint_update_forms() {
         with_json(
             "PATCH",
             "/v1/endpoints/e",
-            json!({"instance_count": 4, "model_version": {"model": "m", "version": 2},
+            // 3: within the fixture's autoscaling bounds (1-3), which the update is planned
+            // against before it reaches the provider.
+            json!({"instance_count": 3, "model_version": {"model": "m", "version": 2},
                    "retain_autoscaled_counts": false}),
         ),
     )
@@ -867,6 +869,77 @@ async fn etags_and_if_match() {
     )
     .await;
     answer.problem(412, "etag_mismatch");
+}
+
+/// Defect F1: a body the server would refuse without `If-Match` is refused the same way with
+/// a stale one (RFC 9110 section 13.2.1): `400`, not `412`, and without reading the resource.
+#[tokio::test]
+async fn invalid_bodies_are_400_before_if_match_is_evaluated() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_get_model().times(0);
+    mocks.models.expect_get_version().times(0);
+    mocks.models.expect_update_model().times(0);
+    mocks.models.expect_update_version().times(0);
+    let app = open_app(mocks);
+    let long = "x".repeat(1025);
+    for (uri, body) in [
+        ("/v1/models/m", json!({"description": long})),
+        ("/v1/models/m", json!({"tags": {"": "empty key"}})),
+        ("/v1/models/m/versions/1", json!({"description": long})),
+    ] {
+        let mut request = with_json("PATCH", uri, body);
+        request
+            .headers_mut()
+            .insert("if-match", "\"stale\"".parse().unwrap());
+        send(app.clone(), request)
+            .await
+            .problem(400, "invalid_argument");
+    }
+}
+
+/// Defect F1 for endpoints: the update is checked against the endpoint (as the provider
+/// would) before the tag is compared.
+#[tokio::test]
+async fn invalid_endpoint_updates_are_400_before_if_match_is_evaluated() {
+    let mut mocks = Mocks::default();
+    mocks
+        .endpoints
+        .expect_get_endpoint()
+        .returning(|n| match n.as_str() {
+            "gone" => Err(Error::not_found(ResourceKind::Endpoint, n)),
+            _ => Ok(endpoint(n.as_str(), &["blue", "green"])),
+        });
+    mocks.endpoints.expect_update_endpoint().times(0);
+    let app = open_app(mocks);
+    let patch = |uri: &str, body: serde_json::Value| {
+        let mut request = with_json("PATCH", uri, body);
+        request
+            .headers_mut()
+            .insert("if-match", "\"stale\"".parse().unwrap());
+        request
+    };
+    for body in [
+        json!({"changes": [{"variant": "blue", "weight": 1}, {"variant": "blue", "weight": 2}]}),
+        json!({"changes": [{"variant": "red", "weight": 1}]}),
+        json!({"changes": [{"variant": "blue", "instance_count": 0}]}),
+        json!({"instance_count": 2}),
+        json!({"deployment": {"traffic": {"type": "canary", "percent": 0, "bake_seconds": 1}},
+               "changes": [{"variant": "blue", "weight": 1}]}),
+    ] {
+        let answer = send(app.clone(), patch("/v1/endpoints/e", body.clone())).await;
+        answer.problem(400, "invalid_argument");
+    }
+    // On an endpoint that does not exist: the body on its own, then the 412.
+    let bad = json!({"instance_count": 2, "changes": [{"variant": "blue", "weight": 1}]});
+    send(app.clone(), patch("/v1/endpoints/gone", bad))
+        .await
+        .problem(400, "invalid_argument");
+    send(
+        app,
+        patch("/v1/endpoints/gone", json!({"instance_count": 2})),
+    )
+    .await
+    .problem(412, "etag_mismatch");
 }
 
 #[tokio::test]

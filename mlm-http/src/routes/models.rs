@@ -193,11 +193,11 @@ pub(crate) async fn update_model(
     ApiJson(body): ApiJson<wire::UpdateModel>,
 ) -> Result<Response, ApiError> {
     let name = model_name(&path.model)?;
+    // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
+    let request = body.into_domain();
+    request.validate()?;
     check_model(&state, &name, &if_match).await?;
-    let model = state
-        .provider()
-        .update_model(&name, body.into_domain())
-        .await?;
+    let model = state.provider().update_model(&name, request).await?;
     Ok(Tagged::new(&wire::Model::from(&model))?.respond(StatusCode::OK, None))
 }
 
@@ -378,10 +378,13 @@ pub(crate) async fn update_version(
             immutable.join(", ")
         )));
     }
+    // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
+    let request = body.into_domain();
+    request.validate()?;
     check_version(&state, &name, number, &if_match).await?;
     let version = state
         .provider()
-        .update_version(&name, number, body.into_domain())
+        .update_version(&name, number, request)
         .await?;
     Ok(Tagged::new(&wire::ModelVersion::try_from(&version)?)?.respond(StatusCode::OK, None))
 }
