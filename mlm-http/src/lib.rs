@@ -82,6 +82,10 @@
 //!   the open-file limit, which start-up raises to the hard limit); at the cap it stops
 //!   accepting until one closes, so newcomers wait in the listen backlog rather than being
 //!   dropped, and the timeouts guarantee a slot frees.
+//! - **OpenAPI links**: the create operations link to the operations that use what they
+//!   return (model → get/update/delete/versions, version → get/update/delete, endpoint →
+//!   get/update/delete/invoke/overview/instances/metrics), passing the `ETag` as `If-Match` to
+//!   updates and deletes, for generated clients and schemathesis's stateful phase.
 //! - **Router = spec**: every route is registered through `utoipa_axum::routes!`, so the router
 //!   and the OpenAPI document come from the same registrations; only Swagger UI (`/docs`) is
 //!   added outside it.
