@@ -164,7 +164,13 @@ impl Tracker {
         if bytes > 0 {
             self.update(|a| {
                 if a.in_flight == 0 {
-                    a.quiet_since = Instant::now();
+                    let now = Instant::now();
+                    a.quiet_since = now;
+                    // A pipelined head waits for the response still going out: its clock
+                    // starts once the server can read it.
+                    if let Some(since) = a.head_since.as_mut() {
+                        *since = now;
+                    }
                 }
             });
         }
