@@ -2,8 +2,9 @@
 //! [`mlm_core::Provider`] runs against a remote `mlm` server unchanged.
 //!
 //! Problem documents are mapped back to the core [`Error`] by their `type`, with the resource
-//! kind and name for `not_found`/`already_exists`, `Retry-After` for `throttled` and
-//! `retryable` for `provider`, so a caller sees the same errors as in-process.
+//! kind and name for `not_found`/`already_exists`, `Retry-After` for `throttled`, `retryable`
+//! for `provider`, and `unavailable` (503) as a retryable provider error, so a caller sees the
+//! same errors as in-process.
 //!
 //! ```no_run
 //! use mlm_core::{ModelRegistry, PageRequest};
@@ -292,7 +293,11 @@ fn error_from_response(
         ) => Error::InvalidArgument(detail),
         Some(ProblemType::Kind(K::FailedPrecondition)) => Error::FailedPrecondition(detail),
         Some(ProblemType::Kind(K::Conflict) | ProblemType::EtagMismatch) => Error::Conflict(detail),
-        Some(ProblemType::Kind(K::PermissionDenied)) => Error::PermissionDenied(detail),
+        Some(
+            ProblemType::Kind(K::PermissionDenied)
+            | ProblemType::HostNotAllowed
+            | ProblemType::OriginNotAllowed,
+        ) => Error::PermissionDenied(detail),
         Some(ProblemType::Kind(K::Unauthenticated)) => Error::Unauthenticated(detail),
         Some(ProblemType::Kind(K::Throttled)) => Error::Throttled {
             message: detail,
@@ -306,6 +311,11 @@ fn error_from_response(
         Some(ProblemType::Kind(K::Provider)) => Error::Provider {
             message: with_id(),
             retryable: problem.retryable.unwrap_or(false),
+            source: None,
+        },
+        Some(ProblemType::Unavailable) => Error::Provider {
+            message: with_id(),
+            retryable: true,
             source: None,
         },
         _ => Error::Provider {

@@ -8,13 +8,22 @@
 //! token_env = "MLM_TOKENS"          # default; holds "token:role,token:role"
 //! max_body_bytes = 1048576          # JSON bodies (1 MiB)
 //! max_invoke_body_bytes = 6291456   # invocation bodies (6 MiB)
+//! header_read_timeout_secs = 10     # a started request head must arrive within this
+//! idle_timeout_secs = 60            # a connection without a request in progress closes
+//! max_connections = 512             # default: half the open-file limit (at most 16384)
+//! cors_allowed_origins = ["https://ui.example.com"]  # besides loopback origins
 //! ```
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{ApiToken, Auth, AuthConfigError, Role, parse_token_list};
+use crate::origin::AllowedOrigins;
+use crate::server::{
+    ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, default_max_connections,
+};
 use crate::state::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INVOKE_BODY_BYTES, Limits};
 
 /// The address served when neither the file nor `--bind` says.
@@ -61,6 +70,22 @@ pub struct ServerConfig {
     /// Largest invocation body, in bytes (default 6 MiB).
     #[serde(default)]
     pub max_invoke_body_bytes: Option<usize>,
+    /// Seconds a client has to send a whole request head once its first byte has arrived
+    /// (default 10); slower connections are closed.
+    #[serde(default)]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may stay open with no request in progress and no bytes moving, and
+    /// a request body may stall (default 60).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Open connections at most (default: half the open-file limit, at most 16384); must be
+    /// below the open-file limit. At the cap, new connections wait until one closes.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Browser origins (`https://ui.example.com`) that may call the API and get CORS answers,
+    /// besides loopback ones; without tokens, other origins are refused.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// A configuration the server refuses to start with.
@@ -87,6 +112,47 @@ impl ServerConfig {
             ));
         }
         Ok(Limits::new(body, invoke))
+    }
+
+    /// The connection timeouts and cap for a process that may open `fd_limit` files.
+    pub fn connection_limits(&self, fd_limit: u64) -> Result<ConnectionLimits, ConfigError> {
+        let secs = |value: Option<u64>, default: Duration, key: &str| match value {
+            None => Ok(default),
+            Some(0) => Err(ConfigError(format!("{key} must be greater than 0"))),
+            Some(n) => Ok(Duration::from_secs(n)),
+        };
+        let max_connections = match self.max_connections {
+            None => default_max_connections(fd_limit),
+            Some(0) => return Err(ConfigError("max_connections must be greater than 0".into())),
+            // Connections at the fd limit would starve the backend of descriptors.
+            Some(n) if n as u64 >= fd_limit => {
+                return Err(ConfigError(format!(
+                    "max_connections {n} must be below the open-file limit ({fd_limit}), which \
+                     the backend's processes, logs and sockets share: lower it or raise the \
+                     limit (ulimit -n)"
+                )));
+            }
+            Some(n) => n,
+        };
+        Ok(ConnectionLimits {
+            header_read_timeout: secs(
+                self.header_read_timeout_secs,
+                DEFAULT_HEADER_READ_TIMEOUT,
+                "header_read_timeout_secs",
+            )?,
+            idle_timeout: secs(
+                self.idle_timeout_secs,
+                DEFAULT_IDLE_TIMEOUT,
+                "idle_timeout_secs",
+            )?,
+            max_connections,
+        })
+    }
+
+    /// The browser origins allowed besides loopback ones.
+    pub fn allowed_origins(&self) -> Result<AllowedOrigins, ConfigError> {
+        AllowedOrigins::new(&self.cors_allowed_origins)
+            .map_err(|e| ConfigError(format!("[server] cors_allowed_origins: {e}")))
     }
 
     /// The tokens from the file and from the token environment variable, read with `env`.
@@ -118,9 +184,10 @@ impl ServerConfig {
     }
 }
 
-/// Refuses a non-loopback address without authentication.
+/// Refuses a non-loopback address without authentication. An IPv4-mapped IPv6 address
+/// (`[::ffff:127.0.0.1]`) is judged as the IPv4 address it carries.
 pub fn check_exposure(addr: SocketAddr, auth: &Auth) -> Result<(), ConfigError> {
-    if auth.is_enabled() || addr.ip().is_loopback() {
+    if auth.is_enabled() || addr.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     Err(ConfigError(format!(
@@ -161,6 +228,35 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_refuse_zero() {
+        let limits = ServerConfig::default().connection_limits(256).unwrap();
+        assert_eq!(limits.max_connections, 128);
+        assert_eq!(limits.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(limits.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        let config: ServerConfig = toml::from_str(
+            "header_read_timeout_secs = 2\nidle_timeout_secs = 3\nmax_connections = 100",
+        )
+        .unwrap();
+        let limits = config.connection_limits(256).unwrap();
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(3));
+        assert_eq!(limits.max_connections, 100);
+        for bad in [
+            "header_read_timeout_secs = 0",
+            "idle_timeout_secs = 0",
+            "max_connections = 0",
+            "max_connections = 256",
+        ] {
+            let config: ServerConfig = toml::from_str(bad).unwrap();
+            let err = config.connection_limits(256).unwrap_err();
+            assert!(
+                err.0.contains(bad.split(' ').next().unwrap()),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<ServerConfig>("bindd = \"x\"").is_err());
     }
@@ -170,6 +266,9 @@ mod tests {
         let open = Auth::disabled();
         assert!(check_exposure("127.0.0.1:1".parse().unwrap(), &open).is_ok());
         assert!(check_exposure("[::1]:1".parse().unwrap(), &open).is_ok());
+        // IPv4-mapped IPv6 loopback is loopback; a mapped public address is not.
+        assert!(check_exposure("[::ffff:127.0.0.1]:1".parse().unwrap(), &open).is_ok());
+        assert!(check_exposure("[::ffff:10.0.0.1]:1".parse().unwrap(), &open).is_err());
         let err = check_exposure("0.0.0.0:8080".parse().unwrap(), &open).unwrap_err();
         assert!(err.0.contains("without authentication"), "{err}");
         let closed = Auth::new(parse_token_list("a-long-token-0123456789:reader").unwrap());

@@ -7,12 +7,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use mlm_http::{AppState, app};
+//! use mlm_http::server::{ConnectionLimits, serve};
+//! use mlm_http::{AppState, app, shutdown_signal};
 //!
 //! # async fn run(provider: Arc<dyn mlm_core::Provider>) -> std::io::Result<()> {
 //! let state = AppState::new(provider);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app(state)).await
+//! serve(listener, app(state), ConnectionLimits::default(), shutdown_signal()).await;
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -27,10 +29,17 @@
 //!   the slug being [`mlm_core::ErrorKind::as_str`] for core errors (`not_found` 404,
 //!   `already_exists` 409, `invalid_argument` 400, `failed_precondition` 409, `conflict` 409,
 //!   `permission_denied` 403, `unauthenticated` 401, `throttled` 429 + `Retry-After`,
-//!   `unsupported` 501, `timeout` 504, `provider` 502) and HTTP-layer slugs otherwise
+//!   `unsupported` 400, `timeout` 504, `provider` 502) and HTTP-layer slugs otherwise
 //!   (`etag_mismatch` 412, `payload_too_large` 413, `unsupported_media_type` 415,
-//!   `method_not_allowed` 405, `no_route` 404, `not_ready` 503, `internal` 500). Every invalid
-//!   input is a `400` (no `422`): malformed JSON, unknown fields, bad names, bad query values.
+//!   `method_not_allowed` 405, `no_route` 404, `not_ready` 503, `unavailable` 503 +
+//!   `Retry-After`, `internal` 500). Every invalid input is a `400` (no `422`): malformed
+//!   JSON, unknown fields, bad names, bad query values.
+//! - **`unsupported` is a `400`**, not a `501`: the request asks the backend for a capability it
+//!   lacks (`/v1/capabilities` lists them), which the client has to change; the server is not
+//!   at fault. The slug tells it from `invalid_argument`.
+//! - **Retryable provider errors are `503 unavailable`** with `Retry-After: 1` and
+//!   `retryable: true` (e.g. an endpoint with no healthy instance right now); a provider error
+//!   that retrying will not fix stays `502 provider`. Both keep their detail out of the body.
 //!   Bodies are read as the spec states them: an array where an object belongs and a key
 //!   given twice are `400`s too, and `2.0` is the integer 2, as in JSON Schema.
 //!   Server errors carry a generic detail; the log has the full error under the request id.
@@ -43,14 +52,21 @@
 //!   on `PATCH`/`DELETE` reads the resource first and compares; a missing resource fails any
 //!   `If-Match`, `*` included, with `412` (RFC 9110), and so does an empty `If-Match` list. The
 //!   check and the change are two provider calls, so a change in between is not detected.
-//!   The precondition is evaluated once the body has been read as JSON of the right shape and
-//!   before its content is validated further (RFC 9110 section 13.2.1), so a stale tag is a
-//!   `412` even when the body would also be a `400`. The header's grammar is RFC 9110's (a
-//!   comma inside a quoted tag belongs to the tag; empty list elements are skipped).
+//!   The precondition is evaluated after the body has been checked as far as the server can
+//!   without changing anything (its shape, the core request's `validate()`, and for endpoints
+//!   the update planned against the current endpoint), so a request that would fail without
+//!   `If-Match` fails the same way with it (RFC 9110 section 13.2.1): an invalid body is a
+//!   `400` whatever the tag. The header's grammar is RFC 9110's (a comma inside a quoted tag
+//!   belongs to the tag; empty list elements are skipped).
 //! - **Endpoint update shorthand**: a top-level `instance_count`/`instance_type`/
 //!   `model_version` applies to the endpoint's only variant; with several variants it is a
 //!   `400` asking to name the variant in `changes`.
 //! - **Auth**: see [`auth`]; `reader` tokens may not invoke endpoints (invocation is a `POST`).
+//! - **Browsers** (see [`origin`]): without tokens, a `Host` that is not a loopback name is a
+//!   `421 host_not_allowed` (DNS rebinding) and an `Origin` that is neither loopback nor in
+//!   `[server] cors_allowed_origins` a `403 origin_not_allowed` (cross-site requests, even the
+//!   `text/plain` ones that need no preflight). With tokens neither applies. CORS answers go
+//!   to loopback and listed origins only, with or without tokens.
 //! - **Metrics**: `metric` is required (repeatable or comma-separated); the window defaults to
 //!   the last hour, the period to 60 s, the statistic to `average`.
 //! - **Query strings are strict**: an unknown parameter is a `400`, like an unknown body field;
@@ -59,6 +75,17 @@
 //! - **Routes beyond the brief**: `GET /v1/endpoints/{endpoint}/overview` (one endpoint's
 //!   overview, what [`client::HttpProvider`] uses for `endpoint_overview`) and
 //!   `GET /v1/capabilities` (the backend's name and capabilities).
+//! - **Connections** (see [`server`]): `mlm serve` closes a connection with no request in
+//!   progress and no bytes moving after `idle_timeout_secs` (60), one whose started request
+//!   head has not fully arrived after `header_read_timeout_secs` (10), and fails a request
+//!   body that stalls for the idle timeout. At most `max_connections` are open (default: half
+//!   the open-file limit, which start-up raises to the hard limit); at the cap it stops
+//!   accepting until one closes, so newcomers wait in the listen backlog rather than being
+//!   dropped, and the timeouts guarantee a slot frees.
+//! - **OpenAPI links**: the create operations link to the operations that use what they
+//!   return (model → get/update/delete/versions, version → get/update/delete, endpoint →
+//!   get/update/delete/invoke/overview/instances/metrics), passing the `ETag` as `If-Match` to
+//!   updates and deletes, for generated clients and schemathesis's stateful phase.
 //! - **Router = spec**: every route is registered through `utoipa_axum::routes!`, so the router
 //!   and the OpenAPI document come from the same registrations; only Swagger UI (`/docs`) is
 //!   added outside it.
@@ -68,8 +95,10 @@ pub mod client;
 pub mod config;
 pub mod extract;
 pub mod openapi;
+pub mod origin;
 pub mod problem;
 mod routes;
+pub mod server;
 pub mod state;
 mod strict;
 pub mod wire;
@@ -99,7 +128,8 @@ use crate::problem::REQUEST_ID_HEADER;
 
 /// The router of the whole API over `state`: `/v1` (behind the bearer-token check when tokens
 /// are configured), the public routes, Swagger UI at `/docs`, and the layers every request
-/// goes through (request id, tracing, problem rendering, panic catching).
+/// goes through (request id, tracing, problem rendering, panic catching, the `Host`/`Origin`
+/// guard of [`origin`] and CORS).
 pub fn app(state: AppState) -> Router {
     let (v1, _) = routes::v1_routes().split_for_parts();
     let v1 = v1.route_layer(middleware::from_fn_with_state(
@@ -141,7 +171,9 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(middleware::from_fn(problem::render_problems))
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(middleware::from_fn_with_state(state.clone(), origin::guard))
+                .layer(origin::cors_layer(state.allowed_origins().clone())),
         )
         .with_state(state)
 }
@@ -193,7 +225,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal(format!("handler panicked: {message}")).into_response()
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM, for `axum::serve(..).with_graceful_shutdown`.
+/// Waits for SIGINT (Ctrl-C) or SIGTERM, for [`server::serve`]'s `shutdown`.
 pub async fn shutdown_signal() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use mlm_core::Provider;
 use mlm_http::config::{ServerConfig, check_exposure};
-use mlm_http::{AppState, SHUTDOWN_GRACE, app, shutdown_signal};
+use mlm_http::{AppState, SHUTDOWN_GRACE, app, server, shutdown_signal};
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
@@ -267,6 +267,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Config(e.to_string()))?;
     let addr = file.server.bind(args.bind);
     check_exposure(addr, &auth).map_err(|e| Failure::Config(e.to_string()))?;
+    let connections = file
+        .server
+        .connection_limits(fd_limit())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let origins = file
+        .server
+        .allowed_origins()
+        .map_err(|e| Failure::Config(e.to_string()))?;
     if !auth.is_enabled() {
         tracing::warn!(
             %addr,
@@ -287,33 +295,62 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
     let state = AppState::new(backend.provider.clone())
         .with_auth(auth)
-        .with_limits(limits);
+        .with_limits(limits)
+        .with_allowed_origins(origins);
     println!("listening on http://{local}");
     tracing::info!(
         provider = backend.provider.name(),
+        max_connections = connections.max_connections,
+        idle_timeout_secs = connections.idle_timeout.as_secs(),
+        header_read_timeout_secs = connections.header_read_timeout.as_secs(),
         "listening on http://{local}"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    let server = server::serve(listener, app(state), connections, async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let mut server = std::pin::pin!(server.into_future());
     let mut stop = stop_rx;
-    let result = tokio::select! {
-        r = &mut server => r,
+    tokio::select! {
+        () = server => {}
         () = async {
             let _ = stop.wait_for(|s| *s).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
             tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
-            Ok(())
         }
-    };
+    }
     backend.shutdown().await;
     tracing::info!("stopped");
-    result.map_err(|e| Failure::Runtime(format!("the server failed: {e}")))
+    Ok(())
+}
+
+/// The open-file limit the connection cap is derived from, raised to the hard limit first
+/// where the system allows.
+#[cfg(unix)]
+fn fd_limit() -> u64 {
+    match server::raise_fd_limit() {
+        Ok(limit) => {
+            tracing::info!(
+                before = limit.before,
+                soft = limit.soft,
+                hard = limit.hard,
+                "open-file limit"
+            );
+            limit.soft
+        }
+        Err(e) => {
+            tracing::warn!("cannot read the open-file limit ({e}); assuming 1024");
+            1024
+        }
+    }
+}
+
+/// Elsewhere the limit is not a process setting: assume the common 1024.
+#[cfg(not(unix))]
+fn fd_limit() -> u64 {
+    1024
 }
 
 #[cfg(test)]
@@ -358,6 +395,8 @@ mod tests {
         let text = include_str!("../mlm.example.toml");
         let file: FileConfig = toml::from_str(text).unwrap();
         file.server.limits().unwrap();
+        file.server.connection_limits(1024).unwrap();
+        file.server.allowed_origins().unwrap();
         #[cfg(feature = "local")]
         file.local
             .expect("the example has a [local] section")

@@ -23,7 +23,9 @@ any mlm backend (local or AWS SageMaker).
 Send `Authorization: Bearer <token>`. Tokens have a role: `reader` may use `GET` only,
 `operator` everything. A missing or unknown token is a `401`, a reader writing a `403`.
 `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no token. A server started without
-tokens has authentication off and listens on loopback only.
+tokens has authentication off and listens on loopback only; it then answers only requests
+addressed to a loopback name (`Host`) and refuses browser requests from other origins
+(`Origin`) than loopback ones and those configured. CORS answers go to those origins too.
 
 ## Errors
 Every error is an RFC 9457 problem document (`application/problem+json`) with `type`,
@@ -33,11 +35,14 @@ Every error is an RFC 9457 problem document (`application/problem+json`) with `t
 | slug | status | meaning |
 |---|---|---|
 | `invalid_argument` | 400 | malformed or invalid request: bad JSON, unknown fields, bad names, out-of-range values |
+| `unsupported` | 400 | the backend cannot do what the request asks for (see `/v1/capabilities`) |
 | `unauthenticated` | 401 | no or unknown bearer token (`WWW-Authenticate: Bearer`) |
 | `permission_denied` | 403 | the token's role may not do this |
+| `origin_not_allowed` | 403 | authentication is off and the request comes from a browser page of another origin (not loopback, not in `[server] cors_allowed_origins`) |
 | `not_found` | 404 | the resource does not exist (`resource_kind`, `resource_name` say which) |
 | `no_route` | 404 | no such route |
 | `method_not_allowed` | 405 | the route does not take this method |
+| `host_not_allowed` | 421 | authentication is off and the request is addressed (`Host`) to a name other than `localhost`, `127.0.0.1` or `[::1]` |
 | `already_exists` | 409 | the name is taken |
 | `failed_precondition` | 409 | the resource's state forbids it (endpoint not `InService`, version still deployed, model still has versions) |
 | `conflict` | 409 | a concurrent change won |
@@ -46,8 +51,8 @@ Every error is an RFC 9457 problem document (`application/problem+json`) with `t
 | `unsupported_media_type` | 415 | a JSON body without `Content-Type: application/json` |
 | `throttled` | 429 | the provider is rate limiting; wait `Retry-After` seconds |
 | `internal` | 500 | a bug in the server |
-| `unsupported` | 501 | the backend cannot do this (see `/v1/capabilities`) |
-| `provider` | 502 | the backend failed (`retryable` says whether to retry) |
+| `provider` | 502 | the backend failed and retrying will not help (`retryable` is `false`) |
+| `unavailable` | 503 | the backend cannot serve this right now (e.g. an endpoint with no healthy instance): retry after `Retry-After` seconds (`retryable` is `true`) |
 | `not_ready` | 503 | the backend cannot be reached (`/readyz`) |
 | `timeout` | 504 | the operation did not finish in time |
 
@@ -65,8 +70,8 @@ full error under the `request_id`.
   delete are long-running: they answer `202` with `Location` at once; poll the endpoint.
 - Request bodies are strict: unknown fields, keys given twice and arrays where an object
   belongs are a `400`. As in JSON Schema, `2.0` is the integer 2.
-- `PATCH` and `DELETE` check `If-Match` before validating the body's content, so a stale tag
-  is a `412` even for a body that would also be a `400`.
+- `PATCH` checks its body in full before `If-Match`, so an invalid body is a `400` whatever
+  the tag (RFC 9110 section 13.2.1); a valid one with a stale tag is a `412`.
 "#;
 
 #[derive(OpenApi)]
@@ -106,7 +111,8 @@ const PROBLEMS: [ProblemResponse; 14] = [
     ProblemResponse {
         status: 400,
         name: "BadRequest",
-        description: "The request is malformed or invalid (`invalid_argument`)",
+        description: "The request is malformed or invalid (`invalid_argument`), or asks the \
+                      backend for something it cannot do (`unsupported`)",
     },
     ProblemResponse {
         status: 401,
@@ -116,7 +122,9 @@ const PROBLEMS: [ProblemResponse; 14] = [
     ProblemResponse {
         status: 403,
         name: "Forbidden",
-        description: "The token's role may not do this (`permission_denied`)",
+        description: "The token's role may not do this (`permission_denied`), or, with \
+                      authentication off, a browser page of a foreign origin sent the request \
+                      (`origin_not_allowed`)",
     },
     ProblemResponse {
         status: 404,
@@ -145,6 +153,12 @@ const PROBLEMS: [ProblemResponse; 14] = [
         description: "The body is not sent as JSON (`unsupported_media_type`)",
     },
     ProblemResponse {
+        status: 421,
+        name: "MisdirectedRequest",
+        description: "Authentication is off and the request is addressed to a name other than a \
+                      loopback one (`host_not_allowed`)",
+    },
+    ProblemResponse {
         status: 429,
         name: "TooManyRequests",
         description: "The provider is rate limiting (`throttled`)",
@@ -155,11 +169,6 @@ const PROBLEMS: [ProblemResponse; 14] = [
         description: "The server failed unexpectedly (`internal`)",
     },
     ProblemResponse {
-        status: 501,
-        name: "NotImplemented",
-        description: "The backend does not support this (`unsupported`)",
-    },
-    ProblemResponse {
         status: 502,
         name: "BadGateway",
         description: "The backend failed (`provider`)",
@@ -167,7 +176,9 @@ const PROBLEMS: [ProblemResponse; 14] = [
     ProblemResponse {
         status: 503,
         name: "ServiceUnavailable",
-        description: "The backend cannot be reached (`not_ready`)",
+        description: "The backend cannot serve this right now; retry after `Retry-After` \
+                      seconds (`unavailable`), or cannot be reached at all (`not_ready`, from \
+                      `/readyz`)",
     },
     ProblemResponse {
         status: 504,
@@ -195,11 +206,16 @@ fn problem_component(p: &ProblemResponse) -> Value {
             }),
         );
     }
-    if p.status == 429 {
+    let retry_after = match p.status {
+        429 => Some("Seconds to wait before retrying"),
+        503 => Some("Seconds to wait before retrying (with `unavailable`; `not_ready` has none)"),
+        _ => None,
+    };
+    if let Some(description) = retry_after {
         headers.insert(
             "Retry-After".into(),
             json!({
-                "description": "Seconds to wait before retrying",
+                "description": description,
                 "schema": { "type": "integer", "minimum": 1 }
             }),
         );
@@ -215,14 +231,15 @@ fn problem_component(p: &ProblemResponse) -> Value {
 
 /// The problem statuses an operation can answer.
 fn problem_statuses(method: &str, path: &str, has_body: bool) -> Vec<u16> {
+    // Without tokens, any request may meet the Host and Origin checks (403, 421).
     if PUBLIC_PATHS.contains(&path) {
         return if path == "/readyz" {
-            vec![500, 503]
+            vec![403, 421, 500, 503]
         } else {
-            vec![500]
+            vec![403, 421, 500]
         };
     }
-    let mut statuses = vec![400, 401, 403, 429, 500, 501, 502, 504];
+    let mut statuses = vec![400, 401, 403, 421, 429, 500, 502, 503, 504];
     // Paths name a resource; creations and changes name others (a version, a model).
     if path.contains('{') || method == "post" || method == "patch" {
         statuses.push(404);
@@ -316,6 +333,7 @@ fn complete(doc: &mut Value) {
                         .expect("headers is an object")
                         .insert(REQUEST_ID_HEADER.into(), request_id_header());
                 }
+                camel_case_links(response);
             }
             for status in problem_statuses(method, path, has_body) {
                 let name = PROBLEMS
@@ -326,6 +344,25 @@ fn complete(doc: &mut Value) {
                 responses
                     .entry(status.to_string())
                     .or_insert_with(|| json!({ "$ref": format!("#/components/responses/{name}") }));
+            }
+        }
+    }
+}
+
+/// Renames the fields of a response's links to the spec's `operationId`, `operationRef` and
+/// `requestBody`: utoipa 5 writes them in snake_case (juhaku/utoipa#1326).
+fn camel_case_links(response: &mut Value) {
+    let Some(links) = response.get_mut("links").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for link in links.values_mut().filter_map(Value::as_object_mut) {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.into(), value);
             }
         }
     }

@@ -58,7 +58,8 @@ pub struct Problem {
     /// versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
-    /// For `provider` problems: whether retrying the same request may succeed.
+    /// For `provider` and `unavailable` problems: whether retrying the same request may
+    /// succeed (always `true` for `unavailable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
 }
@@ -81,6 +82,16 @@ pub enum ProblemType {
     NoRoute,
     /// The provider cannot be reached (503, from `/readyz`).
     NotReady,
+    /// Authentication is off and the request's `Host` is not a loopback name (421): a DNS
+    /// rebinding attempt, or a name this server was not set up to serve.
+    HostNotAllowed,
+    /// Authentication is off and the request comes from a browser page of a foreign origin
+    /// (403).
+    OriginNotAllowed,
+    /// The provider cannot serve this right now, and a retry shortly may succeed (503 with
+    /// `Retry-After`): a retryable [`Error::Provider`], such as an endpoint with no healthy
+    /// instance at the moment.
+    Unavailable,
     /// A bug or an unexpected failure in the server itself (500).
     Internal,
 }
@@ -96,6 +107,9 @@ impl ProblemType {
             ProblemType::MethodNotAllowed,
             ProblemType::NoRoute,
             ProblemType::NotReady,
+            ProblemType::HostNotAllowed,
+            ProblemType::OriginNotAllowed,
+            ProblemType::Unavailable,
             ProblemType::Internal,
         ]);
         all
@@ -111,6 +125,9 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method_not_allowed",
             ProblemType::NoRoute => "no_route",
             ProblemType::NotReady => "not_ready",
+            ProblemType::HostNotAllowed => "host_not_allowed",
+            ProblemType::OriginNotAllowed => "origin_not_allowed",
+            ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
         }
     }
@@ -138,7 +155,9 @@ impl ProblemType {
                 ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
                 ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
                 ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-                ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+                // Asking a backend for a capability it lacks is the client's request to
+                // change (see `/v1/capabilities`), not a server fault: a 400, not a 501.
+                ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
                 ErrorKind::Provider => StatusCode::BAD_GATEWAY,
                 // A kind added to the core later: a server error until it is mapped.
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,7 +167,9 @@ impl ProblemType {
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::NoRoute => StatusCode::NOT_FOUND,
-            ProblemType::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::NotReady | ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
+            ProblemType::OriginNotAllowed => StatusCode::FORBIDDEN,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -163,7 +184,10 @@ impl ProblemType {
     fn hides_detail(self) -> bool {
         matches!(
             self,
-            ProblemType::Kind(ErrorKind::Provider) | ProblemType::Internal | ProblemType::NotReady
+            ProblemType::Kind(ErrorKind::Provider)
+                | ProblemType::Internal
+                | ProblemType::NotReady
+                | ProblemType::Unavailable
         ) || (matches!(self, ProblemType::Kind(_))
             && self.status() == StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -250,6 +274,10 @@ impl ApiError {
                 ProblemType::Kind(ErrorKind::Provider) => {
                     "the model provider failed; the server log has details under this request id"
                 }
+                ProblemType::Unavailable => {
+                    "the model provider is temporarily unavailable; retry shortly (the server \
+                     log has details under this request id)"
+                }
                 _ => "the server failed unexpectedly; the server log has details under this \
                       request id",
             }
@@ -334,6 +362,18 @@ impl From<Error> for ApiError {
             } => {
                 let mut e = ApiError::new(ProblemType::Kind(kind), message);
                 e.retry_after = Some(retry_after.unwrap_or(Duration::from_secs(1)));
+                e
+            }
+            // Retryable: the backend cannot serve this right now (e.g. no healthy instance);
+            // a 503 with `Retry-After` tells clients and proxies to come back, a 502 would not.
+            Error::Provider {
+                message,
+                retryable: true,
+                ..
+            } => {
+                let mut e = ApiError::new(ProblemType::Unavailable, message);
+                e.retryable = Some(true);
+                e.retry_after = Some(Duration::from_secs(1));
                 e
             }
             Error::Provider {

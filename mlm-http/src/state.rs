@@ -1,10 +1,12 @@
-//! What every handler shares: the provider, the tokens and the body limits.
+//! What every handler shares: the provider, the tokens, the body limits and the allowed
+//! browser origins.
 
 use std::sync::Arc;
 
 use mlm_core::Provider;
 
 use crate::auth::Auth;
+use crate::origin::AllowedOrigins;
 
 /// Default limit of management request bodies: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -50,6 +52,7 @@ struct Inner {
     provider: Arc<dyn Provider>,
     auth: Auth,
     limits: Limits,
+    origins: AllowedOrigins,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for AppState {
             .field("provider", &self.inner.provider.name())
             .field("auth", &self.inner.auth)
             .field("limits", &self.inner.limits)
+            .field("origins", &self.inner.origins)
             .finish()
     }
 }
@@ -70,6 +74,7 @@ impl AppState {
                 provider,
                 auth: Auth::disabled(),
                 limits: Limits::default(),
+                origins: AllowedOrigins::default(),
             }),
         }
     }
@@ -81,6 +86,7 @@ impl AppState {
                 provider: shared.provider.clone(),
                 auth: shared.auth.clone(),
                 limits: shared.limits,
+                origins: shared.origins.clone(),
             },
         };
         f(&mut inner);
@@ -99,6 +105,11 @@ impl AppState {
         self.map(|i| i.limits = limits)
     }
 
+    /// Sets the browser origins allowed besides loopback ones (see [`crate::origin`]).
+    pub fn with_allowed_origins(self, origins: AllowedOrigins) -> Self {
+        self.map(|i| i.origins = origins)
+    }
+
     /// The provider.
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.inner.provider
@@ -112,5 +123,10 @@ impl AppState {
     /// The body limits.
     pub fn limits(&self) -> Limits {
         self.inner.limits
+    }
+
+    /// The browser origins allowed besides loopback ones.
+    pub fn allowed_origins(&self) -> &AllowedOrigins {
+        &self.inner.origins
     }
 }

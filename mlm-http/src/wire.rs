@@ -1196,6 +1196,22 @@ impl UpdateEndpoint {
             || self.model_version.is_some()
     }
 
+    /// Checks what the shorthand says on its own (no current endpoint needed): not mixed with
+    /// `changes`/`variants`, and a valid `model_version`.
+    pub fn check_shorthand(&self) -> domain::Result<()> {
+        if self.changes.is_some() || self.variants.is_some() {
+            return Err(domain::Error::invalid(
+                "give either the top-level instance_count/instance_type/model_version \
+                 shorthand or changes/variants, not both",
+            ));
+        }
+        self.model_version
+            .clone()
+            .map(VersionRef::into_domain)
+            .transpose()
+            .map(drop)
+    }
+
     /// The core request for endpoint `name`; `current` is needed for the shorthand.
     pub fn into_domain(
         self,
@@ -1204,12 +1220,7 @@ impl UpdateEndpoint {
     ) -> domain::Result<domain::UpdateEndpointRequest> {
         let mut request = domain::UpdateEndpointRequest::new(name.clone());
         if self.uses_shorthand() {
-            if self.changes.is_some() || self.variants.is_some() {
-                return Err(domain::Error::invalid(
-                    "give either the top-level instance_count/instance_type/model_version \
-                     shorthand or changes/variants, not both",
-                ));
-            }
+            self.check_shorthand()?;
             let current = current.ok_or_else(|| {
                 domain::Error::provider_msg("the shorthand needs the current endpoint", false)
             })?;
@@ -1759,7 +1770,7 @@ impl From<Capabilities> for domain::Capabilities {
 pub struct ProviderInfo {
     /// The backend's name (`local`, `aws`).
     pub provider: String,
-    /// What it supports; asking for anything else fails with `unsupported` (501).
+    /// What it supports; asking for anything else fails with `unsupported` (400).
     pub capabilities: Capabilities,
 }
 

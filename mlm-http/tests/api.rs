@@ -28,9 +28,10 @@ fn error_of(kind: ErrorKind) -> Error {
         },
         ErrorKind::Timeout => Error::Timeout("took too long".into()),
         ErrorKind::Unsupported => Error::Unsupported("serverless".into()),
+        // Retrying will not fix it: a 502 (a retryable one is a 503, tested below).
         ErrorKind::Provider => Error::Provider {
             message: "SECRET-MESSAGE at db.internal:5432".into(),
-            retryable: true,
+            retryable: false,
             source: Some("SECRET-SOURCE password=hunter2".into()),
         },
         other => panic!("unmapped kind {other:?}"),
@@ -48,7 +49,7 @@ fn expected(kind: ErrorKind) -> (u16, &'static str) {
         ErrorKind::Unauthenticated => (401, "unauthenticated"),
         ErrorKind::Throttled => (429, "throttled"),
         ErrorKind::Timeout => (504, "timeout"),
-        ErrorKind::Unsupported => (501, "unsupported"),
+        ErrorKind::Unsupported => (400, "unsupported"),
         ErrorKind::Provider => (502, "provider"),
         other => panic!("unmapped kind {other:?}"),
     }
@@ -83,7 +84,8 @@ async fn every_error_kind_maps_to_its_status_and_type() {
             ErrorKind::Provider => {
                 assert!(!answer.text().contains("SECRET"), "{}", answer.text());
                 assert!(!answer.text().contains("hunter2"));
-                assert_eq!(p["retryable"], true);
+                assert_eq!(p["retryable"], false);
+                assert_eq!(answer.header("retry-after"), None);
             }
             _ => {}
         }
@@ -92,6 +94,30 @@ async fn every_error_kind_maps_to_its_status_and_type() {
             assert!(!detail.is_empty());
         }
     }
+}
+
+/// Defect E: "no healthy instance right now, retry shortly" (a retryable provider error) was a
+/// 502 without `Retry-After`.
+#[tokio::test]
+async fn retryable_provider_errors_are_503_with_retry_after() {
+    let mut mocks = Mocks::default();
+    mocks.endpoints.expect_invoke().returning(|_| {
+        Err(Error::Provider {
+            message: "endpoint 'e' has no healthy instance (SECRET-INSTANCE 10.0.0.7)".into(),
+            retryable: true,
+            source: None,
+        })
+    });
+    let request = Request::post("/v1/endpoints/e/invocations")
+        .header("content-type", "text/plain")
+        .body(Body::from("hi"))
+        .unwrap();
+    let answer = send(open_app(mocks), request).await;
+    let p = answer.problem(503, "unavailable");
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert_eq!(p["retryable"], true);
+    assert!(!answer.text().contains("SECRET"), "{}", answer.text());
+    assert!(p["detail"].as_str().unwrap().contains("retry"), "{p}");
 }
 
 #[tokio::test]
@@ -707,7 +733,7 @@ async fn endpoint_update_forms() {
         .withf(|r| {
             r.changes.len() == 1
                 && r.changes[0].variant.as_str() == "primary"
-                && r.changes[0].instance_count == Some(4)
+                && r.changes[0].instance_count == Some(3)
                 && r.changes[0].model_version.as_ref().map(|v| v.version) == Some(2)
                 && !r.retain_autoscaled_counts
         })
@@ -718,7 +744,9 @@ async fn endpoint_update_forms() {
         with_json(
             "PATCH",
             "/v1/endpoints/e",
-            json!({"instance_count": 4, "model_version": {"model": "m", "version": 2},
+            // 3: within the fixture's autoscaling bounds (1-3), which the update is planned
+            // against before it reaches the provider.
+            json!({"instance_count": 3, "model_version": {"model": "m", "version": 2},
                    "retain_autoscaled_counts": false}),
         ),
     )
@@ -843,6 +871,77 @@ async fn etags_and_if_match() {
     answer.problem(412, "etag_mismatch");
 }
 
+/// Defect F1: a body the server would refuse without `If-Match` is refused the same way with
+/// a stale one (RFC 9110 section 13.2.1): `400`, not `412`, and without reading the resource.
+#[tokio::test]
+async fn invalid_bodies_are_400_before_if_match_is_evaluated() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_get_model().times(0);
+    mocks.models.expect_get_version().times(0);
+    mocks.models.expect_update_model().times(0);
+    mocks.models.expect_update_version().times(0);
+    let app = open_app(mocks);
+    let long = "x".repeat(1025);
+    for (uri, body) in [
+        ("/v1/models/m", json!({"description": long})),
+        ("/v1/models/m", json!({"tags": {"": "empty key"}})),
+        ("/v1/models/m/versions/1", json!({"description": long})),
+    ] {
+        let mut request = with_json("PATCH", uri, body);
+        request
+            .headers_mut()
+            .insert("if-match", "\"stale\"".parse().unwrap());
+        send(app.clone(), request)
+            .await
+            .problem(400, "invalid_argument");
+    }
+}
+
+/// Defect F1 for endpoints: the update is checked against the endpoint (as the provider
+/// would) before the tag is compared.
+#[tokio::test]
+async fn invalid_endpoint_updates_are_400_before_if_match_is_evaluated() {
+    let mut mocks = Mocks::default();
+    mocks
+        .endpoints
+        .expect_get_endpoint()
+        .returning(|n| match n.as_str() {
+            "gone" => Err(Error::not_found(ResourceKind::Endpoint, n)),
+            _ => Ok(endpoint(n.as_str(), &["blue", "green"])),
+        });
+    mocks.endpoints.expect_update_endpoint().times(0);
+    let app = open_app(mocks);
+    let patch = |uri: &str, body: serde_json::Value| {
+        let mut request = with_json("PATCH", uri, body);
+        request
+            .headers_mut()
+            .insert("if-match", "\"stale\"".parse().unwrap());
+        request
+    };
+    for body in [
+        json!({"changes": [{"variant": "blue", "weight": 1}, {"variant": "blue", "weight": 2}]}),
+        json!({"changes": [{"variant": "red", "weight": 1}]}),
+        json!({"changes": [{"variant": "blue", "instance_count": 0}]}),
+        json!({"instance_count": 2}),
+        json!({"deployment": {"traffic": {"type": "canary", "percent": 0, "bake_seconds": 1}},
+               "changes": [{"variant": "blue", "weight": 1}]}),
+    ] {
+        let answer = send(app.clone(), patch("/v1/endpoints/e", body.clone())).await;
+        answer.problem(400, "invalid_argument");
+    }
+    // On an endpoint that does not exist: the body on its own, then the 412.
+    let bad = json!({"instance_count": 2, "changes": [{"variant": "blue", "weight": 1}]});
+    send(app.clone(), patch("/v1/endpoints/gone", bad))
+        .await
+        .problem(400, "invalid_argument");
+    send(
+        app,
+        patch("/v1/endpoints/gone", json!({"instance_count": 2})),
+    )
+    .await
+    .problem(412, "etag_mismatch");
+}
+
 #[tokio::test]
 async fn if_match_on_a_missing_resource_is_412() {
     let mut mocks = Mocks::default();
@@ -917,6 +1016,193 @@ async fn versions_and_endpoints_carry_etags_that_if_match_checks() {
     )
     .await;
     answer.problem(412, "etag_mismatch");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host and Origin (defect B)
+// ---------------------------------------------------------------------------------------------
+
+fn from_browser(method: &str, uri: &str, host: &str, origin: Option<&str>) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", host);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn create_model_from(host: &str, origin: &str) -> Request<Body> {
+    let mut request = with_json("POST", "/v1/models", json!({"name": "m"}));
+    request.headers_mut().insert("host", host.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    request
+}
+
+/// Without tokens, a request addressed to another name (DNS rebinding) reaches nothing.
+#[tokio::test]
+async fn foreign_hosts_are_refused_without_tokens() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_create_model().times(0);
+    let app = open_app(mocks);
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "localhost.evil.example",
+        "10.0.0.1:8080",
+    ] {
+        let answer = send(app.clone(), from_browser("GET", "/healthz", host, None)).await;
+        let p = answer.problem(421, "host_not_allowed");
+        assert!(p["detail"].as_str().unwrap().contains("loopback"), "{p}");
+    }
+    let answer = send(
+        app,
+        create_model_from("evil.example", "http://evil.example"),
+    )
+    .await;
+    answer.problem(421, "host_not_allowed");
+}
+
+#[tokio::test]
+async fn loopback_hosts_are_served_without_tokens() {
+    let app = open_app(Mocks::default());
+    for host in [
+        "localhost",
+        "localhost:8080",
+        "localhost.:8080",
+        "127.0.0.1:8080",
+        "127.3.2.1",
+        "[::1]:8080",
+        "[::ffff:127.0.0.1]:8080",
+    ] {
+        let answer = send(app.clone(), from_browser("GET", "/healthz", host, None)).await;
+        assert_eq!(answer.status, 200, "{host}: {}", answer.text());
+    }
+}
+
+/// Without tokens, a page of another origin cannot create a model, nor invoke an endpoint
+/// with a `text/plain` body (a "simple" request no preflight guards).
+#[tokio::test]
+async fn foreign_origins_are_refused_without_tokens() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_create_model().times(0);
+    mocks.endpoints.expect_invoke().times(0);
+    let app = open_app(mocks);
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1.evil.example",
+    ] {
+        let answer = send(app.clone(), create_model_from("127.0.0.1:8080", origin)).await;
+        let p = answer.problem(403, "origin_not_allowed");
+        assert!(p["detail"].as_str().unwrap().contains(origin), "{p}");
+        assert!(answer.header("access-control-allow-origin").is_none());
+    }
+    let invoke = Request::post("/v1/endpoints/e/invocations")
+        .header("host", "localhost:8080")
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(Body::from("hi"))
+        .unwrap();
+    send(app, invoke).await.problem(403, "origin_not_allowed");
+}
+
+/// Loopback and configured origins are served, with CORS headers (and preflights answered).
+#[tokio::test]
+async fn allowed_origins_get_cors_answers() {
+    let mut mocks = Mocks::default();
+    mocks
+        .models
+        .expect_create_model()
+        .times(2)
+        .returning(|r| Ok(model(r.name.as_str())));
+    let origins = mlm_http::origin::AllowedOrigins::new(["https://ui.example.com"]).unwrap();
+    let app = mlm_http::app(
+        mlm_http::AppState::new(std::sync::Arc::new(mocks)).with_allowed_origins(origins),
+    );
+    for origin in ["http://localhost:3000", "https://ui.example.com"] {
+        let answer = send(app.clone(), create_model_from("127.0.0.1:8080", origin)).await;
+        assert_eq!(answer.status, 201, "{origin}: {}", answer.text());
+        assert_eq!(answer.header("access-control-allow-origin"), Some(origin));
+        let exposed = answer.header("access-control-expose-headers").unwrap();
+        assert!(
+            exposed.contains("etag") && exposed.contains("location"),
+            "{exposed}"
+        );
+    }
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/v1/models/m")
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "https://ui.example.com")
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "if-match, content-type")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(app, preflight).await;
+    assert!(
+        answer.status == 200 || answer.status == 204,
+        "{}",
+        answer.status
+    );
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://ui.example.com")
+    );
+    assert!(
+        answer
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    assert!(
+        answer
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("if-match")
+    );
+}
+
+/// With tokens, the token is the protection: other names and origins are served (the token
+/// decides), but only allowed origins get CORS answers.
+#[tokio::test]
+async fn with_tokens_hosts_and_origins_are_not_refused() {
+    let mut mocks = Mocks::default();
+    mocks
+        .models
+        .expect_list_models()
+        .returning(|_| Ok(Page::last(vec![])));
+    let app = secured_app(mocks);
+    let mut request = from_browser(
+        "GET",
+        "/v1/models",
+        "mlm.internal:8080",
+        Some("https://evil.example"),
+    );
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {READER}").parse().unwrap());
+    let answer = send(app.clone(), request).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.header("access-control-allow-origin").is_none());
+    let answer = send(
+        app,
+        from_browser(
+            "GET",
+            "/v1/models",
+            "evil.example",
+            Some("http://localhost:3000"),
+        ),
+    )
+    .await;
+    answer.problem(401, "unauthenticated");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

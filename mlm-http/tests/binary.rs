@@ -244,4 +244,86 @@ mod serve {
         assert!(logs.contains("SIGTERM"), "{logs}");
         assert!(logs.contains("stopped"), "{logs}");
     }
+
+    /// Defect A, as probed: under a 256-descriptor limit, 300 idle connections neither starve
+    /// the process of descriptors nor keep `/healthz` from answering once the idle timeout
+    /// frees connection slots.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_connections_under_a_small_fd_limit_do_not_starve_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("mlm.toml");
+        std::fs::write(&config, "[server]\nidle_timeout_secs = 1\n").unwrap();
+        // `ulimit -n` sets the hard limit too, so the server cannot raise it.
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 256 && exec \"$0\" \"$@\"",
+                env!("CARGO_BIN_EXE_mlm"),
+            ])
+            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .current_dir(super::repo_root())
+            .env_remove("MLM_TOKENS")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let mut running = Running(Some(child));
+        let logs = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+
+        let started = std::time::Instant::now();
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+        }
+        let health = tokio::time::timeout(
+            Duration::from_secs(30),
+            reqwest::get(format!("http://{addr}/healthz")),
+        )
+        .await
+        .expect("/healthz answered")
+        .unwrap();
+        assert_eq!(health.status(), 200);
+        // Served once idle connections were closed (1 s after the first), not before.
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(idle);
+
+        let child = running.0.as_mut().unwrap();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = wait_for_exit(child, Duration::from_secs(60));
+        running.0 = None;
+        assert!(status.success(), "{status:?}");
+        let logs = logs.join().unwrap();
+        assert!(logs.contains("open-file limit"), "{logs}");
+        assert!(logs.contains("soft=256"), "{logs}");
+        assert!(logs.contains("max_connections=128"), "{logs}");
+        assert!(!logs.contains("cannot accept"), "{logs}");
+        assert!(!logs.contains("Too many open files"), "{logs}");
+    }
 }

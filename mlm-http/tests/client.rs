@@ -295,3 +295,55 @@ async fn an_unreachable_server_is_a_retryable_provider_error() {
     assert!(err.is_retryable());
     assert!(HttpProvider::new("ftp://x", None).is_err());
 }
+
+/// Defect E: a retryable provider error crosses the wire as `503 unavailable` with
+/// `Retry-After`, and `HttpProvider` turns it back into a retryable provider error; one that
+/// retrying will not fix stays a `502` and comes back as final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_provider_errors_are_503_and_come_back_retryable() {
+    let mut mocks = Mocks::default();
+    let retryable = std::sync::Mutex::new([true, true, false].into_iter());
+    mocks.endpoints.expect_invoke().returning(move |_| {
+        let retryable = retryable.lock().unwrap().next().unwrap();
+        Err(Error::provider_msg("no healthy instance", retryable))
+    });
+    let base = serve(mocks, Auth::disabled()).await;
+    let raw = reqwest::Client::new()
+        .post(format!("{base}v1/endpoints/e/invocations"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 503);
+    assert_eq!(raw.headers()["retry-after"], "1");
+    let client = HttpProvider::new(&base, None).unwrap();
+    let call = || {
+        client.invoke(InvokeRequest::new(
+            EndpointName::new("e").unwrap(),
+            "text/plain",
+            b"x".to_vec(),
+        ))
+    };
+    let err = call().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Provider {
+                retryable: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = call().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Provider {
+                retryable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -214,3 +214,77 @@ async fn the_served_spec_is_the_generated_one() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json(), mlm_http::openapi::openapi());
 }
+
+/// Defect F3: the create operations link to the operations that use what they return, so
+/// generated clients and schemathesis's stateful phase can follow them; every link names an
+/// operation that exists, with parameters that operation takes.
+#[test]
+fn creations_link_to_the_operations_that_use_their_result() {
+    let spec = mlm_http::openapi::openapi();
+    let ops = operations(&spec);
+    let by_id = |id: &str| {
+        ops.iter()
+            .find(|(_, _, op)| op["operationId"] == id)
+            .map(|(_, _, op)| op.clone())
+    };
+    let expected: [(&str, &str, &[&str]); 3] = [
+        (
+            "create_model",
+            "201",
+            &[
+                "get_model",
+                "update_model",
+                "delete_model",
+                "list_versions",
+                "create_version",
+            ],
+        ),
+        (
+            "create_version",
+            "201",
+            &["get_version", "update_version", "delete_version"],
+        ),
+        (
+            "create_endpoint",
+            "202",
+            &[
+                "get_endpoint",
+                "update_endpoint",
+                "delete_endpoint",
+                "invoke_endpoint",
+                "get_endpoint_overview",
+            ],
+        ),
+    ];
+    for (create, status, targets) in expected {
+        let op = by_id(create).unwrap_or_else(|| panic!("no operation {create}"));
+        let links = op["responses"][status]["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{create} {status} has no links"));
+        let linked: Vec<&str> = links
+            .values()
+            .map(|l| l["operationId"].as_str().unwrap())
+            .collect();
+        for target in targets {
+            assert!(
+                linked.contains(target),
+                "{create} does not link to {target}"
+            );
+        }
+        for (name, link) in links {
+            let id = link["operationId"].as_str().unwrap();
+            let target = by_id(id).unwrap_or_else(|| panic!("{create} link {name}: no {id}"));
+            let params = target["parameters"].as_array().cloned().unwrap_or_default();
+            for (param, value) in link["parameters"].as_object().unwrap() {
+                let (place, param_name) = param.split_once('.').unwrap_or(("path", param));
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == param_name && p["in"] == place),
+                    "{create} link {name}: {id} takes no {place} parameter {param_name}"
+                );
+                assert!(value.as_str().unwrap().starts_with("$response."), "{value}");
+            }
+        }
+    }
+}

@@ -104,6 +104,24 @@ pub(crate) async fn list_endpoints(
         headers(
             ("Location" = String, description = "The endpoint's URL, to poll"),
             ("ETag" = String, description = "The endpoint's entity tag")
+        ),
+        links(
+            ("GetEndpoint" = (operation_id = "get_endpoint",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("UpdateEndpoint" = (operation_id = "update_endpoint",
+                parameters(("endpoint" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteEndpoint" = (operation_id = "delete_endpoint",
+                parameters(("endpoint" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("InvokeEndpoint" = (operation_id = "invoke_endpoint",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("GetEndpointOverview" = (operation_id = "get_endpoint_overview",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("ListInstances" = (operation_id = "list_instances",
+                parameters(("endpoint" = "$response.body#/name")))),
+            ("QueryMetrics" = (operation_id = "query_metrics",
+                parameters(("endpoint" = "$response.body#/name"))))
         )
     ))
 )]
@@ -139,7 +157,8 @@ pub(crate) async fn get_endpoint(
     Ok(tagged(&endpoint)?.respond(StatusCode::OK, None))
 }
 
-/// The current endpoint when `If-Match` or the shorthand needs it, with `If-Match` checked.
+/// The current endpoint when `If-Match` or the shorthand needs it (`None` when it does not
+/// exist and only `If-Match` asked).
 async fn current_if_needed(
     state: &AppState,
     name: &EndpointName,
@@ -149,17 +168,44 @@ async fn current_if_needed(
     if !if_match.is_present() && !needed {
         return Ok(None);
     }
-    let current = if if_match.is_present() {
-        found(state.provider().get_endpoint(name).await)?
+    if if_match.is_present() {
+        found(state.provider().get_endpoint(name).await)
     } else {
-        Some(state.provider().get_endpoint(name).await?)
-    };
-    let etag = current.as_ref().map(tagged).transpose()?;
+        Ok(Some(state.provider().get_endpoint(name).await?))
+    }
+}
+
+/// Checks `If-Match` against `current` (`412` when it does not match).
+fn check_endpoint(
+    name: &EndpointName,
+    if_match: &IfMatch,
+    current: Option<&mlm_core::Endpoint>,
+) -> Result<(), ApiError> {
+    let etag = current.map(tagged).transpose()?;
     if_match.check(
         &format!("endpoint '{name}'"),
         etag.as_ref().map(Tagged::etag),
-    )?;
-    Ok(current)
+    )
+}
+
+/// The update `body` asks for, checked as far as it can be without the provider: against
+/// `current` when there is one (as the provider will plan it), on its own otherwise. `None`
+/// for the shorthand on an endpoint that does not exist (only `If-Match` can have let it
+/// get here).
+fn checked_update(
+    body: wire::UpdateEndpoint,
+    name: &EndpointName,
+    current: Option<&mlm_core::Endpoint>,
+) -> Result<Option<mlm_core::UpdateEndpointRequest>, ApiError> {
+    if current.is_none() && body.uses_shorthand() {
+        body.check_shorthand()?;
+        return Ok(None);
+    }
+    let request = body.into_domain(name.clone(), current)?;
+    if let Some(current) = current {
+        request.plan(current)?;
+    }
+    Ok(Some(request))
 }
 
 /// Change an endpoint
@@ -192,7 +238,14 @@ pub(crate) async fn update_endpoint(
 ) -> Result<Response, ApiError> {
     let name = endpoint_name(&path.endpoint)?;
     let current = current_if_needed(&state, &name, &if_match, body.uses_shorthand()).await?;
-    let request = body.into_domain(name, current.as_ref())?;
+    // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
+    let request = checked_update(body, &name, current.as_ref())?;
+    check_endpoint(&name, &if_match, current.as_ref())?;
+    let Some(request) = request else {
+        return Err(ApiError::internal(
+            "a shorthand update without its endpoint",
+        ));
+    };
     let endpoint = state.provider().update_endpoint(request).await?;
     let location = location_of(endpoint.name.as_str());
     Ok(tagged(&endpoint)?.respond(StatusCode::ACCEPTED, Some(&location)))
@@ -219,7 +272,8 @@ pub(crate) async fn delete_endpoint(
     if_match: IfMatch,
 ) -> Result<Response, ApiError> {
     let name = endpoint_name(&path.endpoint)?;
-    current_if_needed(&state, &name, &if_match, false).await?;
+    let current = current_if_needed(&state, &name, &if_match, false).await?;
+    check_endpoint(&name, &if_match, current.as_ref())?;
     state.provider().delete_endpoint(&name).await?;
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::ACCEPTED;

@@ -106,6 +106,20 @@ pub(crate) async fn list_models(
         headers(
             ("Location" = String, description = "The model's URL"),
             ("ETag" = String, description = "The model's entity tag")
+        ),
+        links(
+            ("GetModel" = (operation_id = "get_model",
+                parameters(("model" = "$response.body#/name")))),
+            ("UpdateModel" = (operation_id = "update_model",
+                parameters(("model" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteModel" = (operation_id = "delete_model",
+                parameters(("model" = "$response.body#/name"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("ListVersions" = (operation_id = "list_versions",
+                parameters(("model" = "$response.body#/name")))),
+            ("CreateVersion" = (operation_id = "create_version",
+                parameters(("model" = "$response.body#/name"))))
         )
     ))
 )]
@@ -179,11 +193,11 @@ pub(crate) async fn update_model(
     ApiJson(body): ApiJson<wire::UpdateModel>,
 ) -> Result<Response, ApiError> {
     let name = model_name(&path.model)?;
+    // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
+    let request = body.into_domain();
+    request.validate()?;
     check_model(&state, &name, &if_match).await?;
-    let model = state
-        .provider()
-        .update_model(&name, body.into_domain())
-        .await?;
+    let model = state.provider().update_model(&name, request).await?;
     Ok(Tagged::new(&wire::Model::from(&model))?.respond(StatusCode::OK, None))
 }
 
@@ -256,6 +270,21 @@ pub(crate) async fn list_versions(
         headers(
             ("Location" = String, description = "The version's URL"),
             ("ETag" = String, description = "The version's entity tag")
+        ),
+        links(
+            ("GetVersion" = (operation_id = "get_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version")))),
+            ("UpdateVersion" = (operation_id = "update_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("DeleteVersion" = (operation_id = "delete_version",
+                parameters(("model" = "$response.body#/model"),
+                    ("version" = "$response.body#/version"),
+                    ("header.If-Match" = "$response.header.ETag")))),
+            ("GetModel" = (operation_id = "get_model",
+                parameters(("model" = "$response.body#/model"))))
         )
     ))
 )]
@@ -349,10 +378,13 @@ pub(crate) async fn update_version(
             immutable.join(", ")
         )));
     }
+    // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
+    let request = body.into_domain();
+    request.validate()?;
     check_version(&state, &name, number, &if_match).await?;
     let version = state
         .provider()
-        .update_version(&name, number, body.into_domain())
+        .update_version(&name, number, request)
         .await?;
     Ok(Tagged::new(&wire::ModelVersion::try_from(&version)?)?.respond(StatusCode::OK, None))
 }

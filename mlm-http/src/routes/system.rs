@@ -17,7 +17,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the server's backend supports
 ///
-/// The provider's name and capabilities; operations outside them answer `501 unsupported`.
+/// The provider's name and capabilities; operations outside them answer `400 unsupported`.
 #[utoipa::path(
     get,
     path = "/v1/capabilities",
