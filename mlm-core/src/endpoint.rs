@@ -648,8 +648,10 @@ fn validate_deployment(policy: &DeploymentPolicy) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VariantChange {
-    /// The variant to change.
-    pub variant: VariantName,
+    /// The variant to change; `None` means the endpoint's only variant, whatever its name (the
+    /// single-variant shorthand of REST and Python, resolved by [`UpdateEndpointRequest::plan`]
+    /// so that it means the same everywhere).
+    pub variant: Option<VariantName>,
     /// Scale to this many instances.
     pub instance_count: Option<u32>,
     /// Move to this instance type.
@@ -663,6 +665,16 @@ pub struct VariantChange {
 impl VariantChange {
     /// A change to `variant` that changes nothing yet.
     pub fn new(variant: VariantName) -> Self {
+        Self::to(Some(variant))
+    }
+
+    /// A change to the endpoint's only variant, whatever it is called; planning an update
+    /// with it fails with `InvalidArgument` naming the variants when there are several.
+    pub fn only_variant() -> Self {
+        Self::to(None)
+    }
+
+    fn to(variant: Option<VariantName>) -> Self {
         Self {
             variant,
             instance_count: None,
@@ -768,34 +780,21 @@ impl UpdateEndpointRequest {
                     current.variants.iter().map(Variant::to_spec).collect();
                 let mut touched = BTreeSet::new();
                 for change in &self.changes {
-                    if !touched.insert(change.variant.as_str()) {
+                    let name = change_target(current, change)?;
+                    if !touched.insert(name.clone()) {
                         return Err(Error::invalid(format!(
-                            "variant '{}' is changed twice in one update",
-                            change.variant
+                            "variant '{name}' is changed twice in one update"
                         )));
                     }
                     if change.is_empty() {
                         return Err(Error::invalid(format!(
-                            "the change to variant '{}' sets no field",
-                            change.variant
+                            "the change to variant '{name}' sets no field"
                         )));
                     }
                     let spec = specs
                         .iter_mut()
-                        .find(|s| s.name == change.variant)
-                        .ok_or_else(|| {
-                            Error::invalid(format!(
-                                "endpoint '{}' has no variant '{}' (it has: {})",
-                                current.name,
-                                change.variant,
-                                current
-                                    .variants
-                                    .iter()
-                                    .map(|v| v.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ))
-                        })?;
+                        .find(|s| s.name == name)
+                        .expect("change_target names an existing variant");
                     if let Some(n) = change.instance_count {
                         spec.instance_count = n;
                     }
@@ -821,6 +820,35 @@ impl UpdateEndpointRequest {
         validate_variants(&target)?;
         let kind = classify(&current.variants, &target);
         Ok(UpdatePlan { target, kind })
+    }
+}
+
+/// The variant a change applies to: the one it names, which must exist, or for
+/// [`VariantChange::only_variant`] the endpoint's only one.
+fn change_target(current: &Endpoint, change: &VariantChange) -> Result<VariantName> {
+    let names = || {
+        current
+            .variants
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&change.variant, current.variants.as_slice()) {
+        (Some(name), variants) if variants.iter().any(|v| &v.name == name) => Ok(name.clone()),
+        (Some(name), _) => Err(Error::invalid(format!(
+            "endpoint '{}' has no variant '{name}' (it has: {})",
+            current.name,
+            names()
+        ))),
+        (None, [only]) => Ok(only.name.clone()),
+        (None, variants) => Err(Error::invalid(format!(
+            "endpoint '{}' has {} variants ({}): a change without a variant name needs exactly \
+             one; name the variant",
+            current.name,
+            variants.len(),
+            names()
+        ))),
     }
 }
 
@@ -1056,6 +1084,41 @@ mod tests {
             .plan(&e)
             .unwrap();
         assert_eq!(plan.kind, UpdateKind::NewConfig);
+    }
+
+    /// The single-variant shorthand (REST's top-level fields, Python without `variant=`):
+    /// whatever the only variant is called, and an error naming them when there are several.
+    #[test]
+    fn plan_resolves_the_only_variant() {
+        let blue = endpoint(vec![VariantSpec::new(vname("blue"), vref(1), "t1", 1)]);
+        let plan = UpdateEndpointRequest::new(blue.name.clone())
+            .with_change(VariantChange::only_variant().with_instance_count(3))
+            .plan(&blue)
+            .unwrap();
+        assert_eq!(plan.target[0].name, vname("blue"));
+        assert_eq!(plan.target[0].instance_count, 3);
+        let twice = UpdateEndpointRequest::new(blue.name.clone())
+            .with_change(VariantChange::only_variant().with_instance_count(3))
+            .with_change(VariantChange::new(vname("blue")).with_weight(2.0))
+            .plan(&blue)
+            .unwrap_err();
+        assert!(
+            twice.to_string().contains("'blue' is changed twice"),
+            "{twice}"
+        );
+        let two = endpoint(vec![
+            VariantSpec::new(vname("blue"), vref(1), "t1", 1),
+            VariantSpec::new(vname("green"), vref(2), "t1", 1),
+        ]);
+        let err = UpdateEndpointRequest::new(two.name.clone())
+            .with_change(VariantChange::only_variant().with_instance_count(3))
+            .plan(&two)
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(
+            err.to_string().contains("has 2 variants (blue, green)"),
+            "{err}"
+        );
     }
 
     #[test]

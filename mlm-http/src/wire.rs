@@ -1132,15 +1132,23 @@ impl VariantChange {
     }
 }
 
-impl From<&domain::VariantChange> for VariantChange {
-    fn from(c: &domain::VariantChange) -> Self {
-        Self {
-            variant: c.variant.to_string(),
+impl TryFrom<&domain::VariantChange> for VariantChange {
+    type Error = WireError;
+    fn try_from(c: &domain::VariantChange) -> Result<Self, WireError> {
+        let variant = c.variant.as_ref().ok_or_else(|| {
+            WireError(
+                "a change without a variant name must be the update's only change \
+                 (the top-level shorthand)"
+                    .into(),
+            )
+        })?;
+        Ok(Self {
+            variant: variant.to_string(),
             instance_count: c.instance_count,
             instance_type: c.instance_type.clone(),
             model_version: c.model_version.as_ref().map(Into::into),
             weight: c.weight.map(f64::from),
-        }
+        })
     }
 }
 
@@ -1196,50 +1204,22 @@ impl UpdateEndpoint {
             || self.model_version.is_some()
     }
 
-    /// Checks what the shorthand says on its own (no current endpoint needed): not mixed with
-    /// `changes`/`variants`, and a valid `model_version`.
-    pub fn check_shorthand(&self) -> domain::Result<()> {
-        if self.changes.is_some() || self.variants.is_some() {
-            return Err(domain::Error::invalid(
-                "give either the top-level instance_count/instance_type/model_version \
-                 shorthand or changes/variants, not both",
-            ));
-        }
-        self.model_version
-            .clone()
-            .map(VersionRef::into_domain)
-            .transpose()
-            .map(drop)
-    }
-
-    /// The core request for endpoint `name`; `current` is needed for the shorthand.
+    /// The core request for endpoint `name`. The shorthand becomes a change to the
+    /// endpoint's only variant ([`domain::VariantChange::only_variant`]), which the core
+    /// resolves when it plans the update, the same way for every client.
     pub fn into_domain(
         self,
         name: domain::EndpointName,
-        current: Option<&domain::Endpoint>,
     ) -> domain::Result<domain::UpdateEndpointRequest> {
-        let mut request = domain::UpdateEndpointRequest::new(name.clone());
+        let mut request = domain::UpdateEndpointRequest::new(name);
         if self.uses_shorthand() {
-            self.check_shorthand()?;
-            let current = current.ok_or_else(|| {
-                domain::Error::provider_msg("the shorthand needs the current endpoint", false)
-            })?;
-            let only = match current.variants.as_slice() {
-                [only] => only,
-                variants => {
-                    return Err(domain::Error::invalid(format!(
-                        "endpoint '{name}' has {} variants ({}): the top-level shorthand needs \
-                         exactly one; name the variant in changes",
-                        variants.len(),
-                        variants
-                            .iter()
-                            .map(|v| v.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-            };
-            let mut change = domain::VariantChange::new(only.name.clone());
+            if self.changes.is_some() || self.variants.is_some() {
+                return Err(domain::Error::invalid(
+                    "give either the top-level instance_count/instance_type/model_version \
+                     shorthand or changes/variants, not both",
+                ));
+            }
+            let mut change = domain::VariantChange::only_variant();
             change.instance_count = self.instance_count;
             change.instance_type = self.instance_type;
             change.model_version = self
@@ -1279,8 +1259,31 @@ impl UpdateEndpoint {
 impl TryFrom<&domain::UpdateEndpointRequest> for UpdateEndpoint {
     type Error = WireError;
     fn try_from(r: &domain::UpdateEndpointRequest) -> Result<Self, WireError> {
+        // A change to the only variant travels as the top-level shorthand.
+        if let [only] = r.changes.as_slice()
+            && only.variant.is_none()
+        {
+            if only.weight.is_some() {
+                return Err(WireError(
+                    "a weight needs a variant name: with one variant it is always 1".into(),
+                ));
+            }
+            return Ok(Self {
+                instance_count: only.instance_count,
+                instance_type: only.instance_type.clone(),
+                model_version: only.model_version.as_ref().map(Into::into),
+                deployment: r.deployment.as_ref().map(TryInto::try_into).transpose()?,
+                retain_autoscaled_counts: Some(r.retain_autoscaled_counts),
+                ..Self::default()
+            });
+        }
+        let changes = r
+            .changes
+            .iter()
+            .map(VariantChange::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            changes: (!r.changes.is_empty()).then(|| r.changes.iter().map(Into::into).collect()),
+            changes: (!changes.is_empty()).then_some(changes),
             variants: r
                 .replace_variants
                 .as_ref()

@@ -39,3 +39,8 @@ pub use config::{EXAMPLE_RUNTIME, InstanceProfile, LocalConfig, RuntimeConfig};
 pub use environment::{RESERVED_ENV, check_environment};
 pub use provider::LocalProvider;
 pub use store::LifecycleEvent;
+
+/// The README's Rust example, compiled as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;

@@ -247,6 +247,9 @@ def test_two_variants_weights_and_replacement(
     assert {client.invoke("ab", SPORTS).variant for _ in range(5)} == {"b"}
     # A target variant overrides the weights.
     assert client.invoke("ab", SPORTS, variant="a").variant == "a"
+    # Without variant=, a change is to the only variant: with two, the core says which exist.
+    with pytest.raises(mlm.InvalidArgumentError, match=r"has 2 variants \(a, b\)"):
+        client.update_endpoint("ab", instance_count=2)
 
     # Replace the variant set.
     replaced = client.update_endpoint(
@@ -258,6 +261,9 @@ def test_two_variants_weights_and_replacement(
     assert [v.name for v in replaced.variants] == ["c"]
     with pytest.raises(mlm.NotFoundError, match="has no variant 'a'"):
         replaced.variant("a")
+    # The shorthand scales the only variant whatever it is called (it assumed "primary").
+    scaled = client.update_endpoint("ab", instance_count=2, wait=True, progress=False)
+    assert scaled.variant("c").desired_instance_count == 2
 
 
 def test_endpoint_argument_errors(client: mlm.Client, version: mlm.ModelVersion) -> None:

@@ -157,22 +157,17 @@ pub(crate) async fn get_endpoint(
     Ok(tagged(&endpoint)?.respond(StatusCode::OK, None))
 }
 
-/// The current endpoint when `If-Match` or the shorthand needs it (`None` when it does not
-/// exist and only `If-Match` asked).
+/// The current endpoint when `If-Match` needs it (`None` without `If-Match`, or when the
+/// endpoint does not exist, which fails any `If-Match`).
 async fn current_if_needed(
     state: &AppState,
     name: &EndpointName,
     if_match: &IfMatch,
-    needed: bool,
 ) -> Result<Option<mlm_core::Endpoint>, ApiError> {
-    if !if_match.is_present() && !needed {
+    if !if_match.is_present() {
         return Ok(None);
     }
-    if if_match.is_present() {
-        found(state.provider().get_endpoint(name).await)
-    } else {
-        Ok(Some(state.provider().get_endpoint(name).await?))
-    }
+    found(state.provider().get_endpoint(name).await)
 }
 
 /// Checks `If-Match` against `current` (`412` when it does not match).
@@ -189,23 +184,17 @@ fn check_endpoint(
 }
 
 /// The update `body` asks for, checked as far as it can be without the provider: against
-/// `current` when there is one (as the provider will plan it), on its own otherwise. `None`
-/// for the shorthand on an endpoint that does not exist (only `If-Match` can have let it
-/// get here).
+/// `current` when `If-Match` fetched it (as the provider will plan it), on its own otherwise.
 fn checked_update(
     body: wire::UpdateEndpoint,
     name: &EndpointName,
     current: Option<&mlm_core::Endpoint>,
-) -> Result<Option<mlm_core::UpdateEndpointRequest>, ApiError> {
-    if current.is_none() && body.uses_shorthand() {
-        body.check_shorthand()?;
-        return Ok(None);
-    }
-    let request = body.into_domain(name.clone(), current)?;
+) -> Result<mlm_core::UpdateEndpointRequest, ApiError> {
+    let request = body.into_domain(name.clone())?;
     if let Some(current) = current {
         request.plan(current)?;
     }
-    Ok(Some(request))
+    Ok(request)
 }
 
 /// Change an endpoint
@@ -237,15 +226,10 @@ pub(crate) async fn update_endpoint(
     ApiJson(body): ApiJson<wire::UpdateEndpoint>,
 ) -> Result<Response, ApiError> {
     let name = endpoint_name(&path.endpoint)?;
-    let current = current_if_needed(&state, &name, &if_match, body.uses_shorthand()).await?;
+    let current = current_if_needed(&state, &name, &if_match).await?;
     // The body is checked in full before the precondition (RFC 9110 section 13.2.1).
     let request = checked_update(body, &name, current.as_ref())?;
     check_endpoint(&name, &if_match, current.as_ref())?;
-    let Some(request) = request else {
-        return Err(ApiError::internal(
-            "a shorthand update without its endpoint",
-        ));
-    };
     let endpoint = state.provider().update_endpoint(request).await?;
     let location = location_of(endpoint.name.as_str());
     Ok(tagged(&endpoint)?.respond(StatusCode::ACCEPTED, Some(&location)))
@@ -272,7 +256,7 @@ pub(crate) async fn delete_endpoint(
     if_match: IfMatch,
 ) -> Result<Response, ApiError> {
     let name = endpoint_name(&path.endpoint)?;
-    let current = current_if_needed(&state, &name, &if_match, false).await?;
+    let current = current_if_needed(&state, &name, &if_match).await?;
     check_endpoint(&name, &if_match, current.as_ref())?;
     state.provider().delete_endpoint(&name).await?;
     let mut response = Response::new(Body::empty());

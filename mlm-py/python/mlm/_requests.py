@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from .errors import InvalidArgumentError
 from .types import (
     Approval,
+    Endpoint,
     MetricKind,
     ModelVersion,
     Statistic,
@@ -158,18 +159,32 @@ def create_endpoint(
     }
 
 
+def serving_model(endpoint: Endpoint, variant: Optional[str]) -> str:
+    """The model ``variant`` serves (without a name: the only variant's), for ``version=3``."""
+    if variant is not None:
+        return endpoint.variant(variant).model_version.model
+    if len(endpoint.variants) != 1:
+        names = ", ".join(v.name for v in endpoint.variants)
+        raise InvalidArgumentError(
+            f"endpoint {endpoint.name!r} has {len(endpoint.variants)} variants ({names}): "
+            "give variant= or model= with a bare version number"
+        )
+    return endpoint.variants[0].model_version.model
+
+
 def update_endpoint(
     name: str,
-    variant: str,
+    variant: Optional[str],
     instance_count: Optional[int],
     instance_type: Optional[str],
     version: Optional[VersionRef],
     weights: Optional[Mapping[str, float]],
     variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
 ) -> Dict[str, Any]:
-    changes: Dict[str, Dict[str, Any]] = {}
+    # Keyed by variant name; None is the endpoint's only variant (the core resolves it).
+    changes: Dict[Optional[str], Dict[str, Any]] = {}
 
-    def change(v: str) -> Dict[str, Any]:
+    def change(v: Optional[str]) -> Dict[str, Any]:
         return changes.setdefault(
             v,
             {

@@ -264,7 +264,7 @@ class AsyncClient(_Base):
         instance_type: Optional[str] = None,
         version: Optional[VersionLike] = None,
         model: Optional[str] = None,
-        variant: str = req.DEFAULT_VARIANT,
+        variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
         variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
         wait: bool = False,
@@ -276,8 +276,8 @@ class AsyncClient(_Base):
         if version is not None:
             ref = req.version_ref(version, model)
             if ref is None:
-                current = (await self.get_endpoint(name)).variant(variant).model_version
-                ref = VersionRef(current.model, int(version))  # type: ignore[arg-type, unused-ignore]
+                current = req.serving_model(await self.get_endpoint(name), variant)
+                ref = VersionRef(current, int(version))  # type: ignore[arg-type, unused-ignore]
         request = req.update_endpoint(
             name, variant, instance_count, instance_type, ref, weights, variants
         )

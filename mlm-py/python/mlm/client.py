@@ -380,15 +380,16 @@ class Client(_Base):
         instance_type: Optional[str] = None,
         version: Optional[VersionLike] = None,
         model: Optional[str] = None,
-        variant: str = req.DEFAULT_VARIANT,
+        variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
         variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
     ) -> Endpoint:
-        """Changes an endpoint: scale ``variant`` to ``instance_count``, move it to
-        ``instance_type`` or to ``version`` (a number means the variant's current model),
+        """Changes an endpoint: scale ``variant`` (default: the endpoint's only variant,
+        whatever it is called) to ``instance_count``, move it to ``instance_type`` or to
+        ``version`` (a number means the variant's current model),
         set traffic ``weights`` by variant name — or replace the whole variant set with
         ``variants``. :class:`~mlm.FailedPreconditionError` while the endpoint is not
         ``InService``.
@@ -399,8 +400,8 @@ class Client(_Base):
         if version is not None:
             ref = req.version_ref(version, model)
             if ref is None:
-                current = self.get_endpoint(name).variant(variant).model_version
-                ref = VersionRef(current.model, int(version))  # type: ignore[arg-type, unused-ignore]
+                current = req.serving_model(self.get_endpoint(name), variant)
+                ref = VersionRef(current, int(version))  # type: ignore[arg-type, unused-ignore]
         request = req.update_endpoint(
             name, variant, instance_count, instance_type, ref, weights, variants
         )
