@@ -1,16 +1,17 @@
 //! Deleting: an endpoint with its autoscaling, and the configs and models mlm made for it
 //! (after a delete, a superseded update or a failed create).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use mlm_core::{Error, Result};
 
 use super::endpoint_target;
 use crate::autoscaling::NO_CONFIG;
+use crate::cache::Described;
 use crate::error::from_sdk;
 use crate::naming::{
-    TAG_AUTOSCALING_PENDING, TAG_MANAGED, config_of_model, endpoint_key, is_config_of,
+    TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_MANAGED, config_of_model, endpoint_key, is_config_of,
 };
 use crate::provider::{Inner, to_utc};
 
@@ -60,6 +61,43 @@ impl Inner {
             self.cleanup(name, &BTreeSet::new(), None).await?;
         }
         Ok(())
+    }
+
+    /// Deletes what an update superseded (tag `mlm:cleanup`) once the endpoint has settled,
+    /// then removes the tag (from `tags` too). A failure is logged and retried on the next
+    /// describe.
+    pub(super) async fn finish_cleanup(&self, d: &Described, tags: &mut BTreeMap<String, String>) {
+        // Clean-up waits for autoscaling: it needs the config whose autoscaling is in place.
+        if !tags.contains_key(TAG_CLEANUP)
+            || tags.contains_key(TAG_AUTOSCALING_PENDING)
+            || d.status.is_transitional()
+        {
+            return;
+        }
+        // Keep what runs; delete what was made before the endpoint's last change (superseded
+        // or rolled back), but not a config an update in flight has just made.
+        let mut keep = BTreeSet::from([d.config_name.clone()]);
+        keep.extend(d.pending_config.clone());
+        let name = d.name.as_str();
+        match self.cleanup(name, &keep, Some(d.last_modified)).await {
+            Ok(()) => {
+                if self
+                    .set_tags(
+                        &d.arn,
+                        vec![TAG_CLEANUP.to_string()],
+                        vec![],
+                        &endpoint_target(name),
+                    )
+                    .await
+                    .is_ok()
+                {
+                    tags.remove(TAG_CLEANUP);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = name, error = %e, "clean-up of superseded configurations failed; will retry")
+            }
+        }
     }
 
     /// Deletes the configs and models mlm made for `endpoint`, except the configs in `keep`

@@ -2,7 +2,7 @@
 //! explains), assembled into the core view; a describe also applies autoscaling a create or
 //! update left pending and finishes pending clean-up.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -17,8 +17,7 @@ use crate::autoscaling::TAG_AUTOSCALING;
 use crate::cache::{ConfigInfo, ConfigVariant, Described, RuntimeVariant};
 use crate::error::{Target, from_sdk};
 use crate::naming::{
-    TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG,
-    decode_text,
+    TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG, decode_text,
 };
 use crate::provider::{Inner, next_page_token, ordered, page_token, to_utc, user_tags};
 
@@ -373,35 +372,7 @@ impl Inner {
         let d = self.describe(name).await?;
         let mut tags = self.endpoint_tags(&d).await?;
         let scaling_error = self.settle_autoscaling(&d, &mut tags).await;
-        // Clean-up waits for autoscaling: it needs the config whose autoscaling is in place.
-        if tags.contains_key(TAG_CLEANUP)
-            && !tags.contains_key(TAG_AUTOSCALING_PENDING)
-            && !d.status.is_transitional()
-        {
-            // Keep what runs; delete what was made before the endpoint's last change (superseded
-            // or rolled back), but not a config an update in flight has just made.
-            let mut keep = BTreeSet::from([d.config_name.clone()]);
-            keep.extend(d.pending_config.clone());
-            match self.cleanup(name, &keep, Some(d.last_modified)).await {
-                Ok(()) => {
-                    if self
-                        .set_tags(
-                            &d.arn,
-                            vec![TAG_CLEANUP.to_string()],
-                            vec![],
-                            &endpoint_target(name),
-                        )
-                        .await
-                        .is_ok()
-                    {
-                        tags.remove(TAG_CLEANUP);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(endpoint = name, error = %e, "clean-up of superseded configurations failed; will retry")
-                }
-            }
-        }
+        self.finish_cleanup(&d, &mut tags).await;
         let mut e = self.assemble(&d, &tags).await?;
         with_scaling_error(&mut e, scaling_error);
         Ok(e)

@@ -1,6 +1,6 @@
 //! Updating endpoints: counts and weights in place, anything else through a new config.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sagemaker::types::{
     Alarm, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
@@ -12,9 +12,9 @@ use mlm_core::{
     Variant, VariantSpec,
 };
 
-use super::create::{config_content, is_valid_instance_type};
+use super::create::{check_autoscaling, check_instance_type, config_content};
 use super::endpoint_target;
-use crate::autoscaling::tracking_config;
+use crate::cache::Described;
 use crate::error::from_sdk;
 use crate::naming::{
     TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_TARGET_CONFIG, config_name,
@@ -70,11 +70,29 @@ fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
     config.build()
 }
 
+/// The variant properties this update sets itself, so SageMaker must not carry the running
+/// values over when it retains autoscaled counts.
+fn changed_properties(current: &[Variant], target: &[VariantSpec]) -> Vec<VariantProperty> {
+    let changed = |f: &dyn Fn(&Variant, &VariantSpec) -> bool| {
+        target
+            .iter()
+            .any(|t| current.iter().any(|c| c.name == t.name && f(c, t)))
+    };
+    let property = |t| VariantProperty::builder().variant_property_type(t).build();
+    let mut exclude = Vec::new();
+    if changed(&|c, t| c.desired_instance_count != t.instance_count) {
+        exclude.push(property(VariantPropertyType::DesiredInstanceCount));
+    }
+    if changed(&|c, t| c.weight != t.weight) {
+        exclude.push(property(VariantPropertyType::DesiredWeight));
+    }
+    exclude
+}
+
 impl Inner {
     /// Checks the plan, then updates in place or through a new config.
     pub(super) async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
         let name = request.name.as_str();
-        let target = endpoint_target(name);
         let current = self.get_endpoint(name).await?;
         if !current.status.accepts_updates() {
             return Err(Error::FailedPrecondition(format!(
@@ -84,157 +102,181 @@ impl Inner {
         }
         let plan = request.plan(&current)?;
         for v in &plan.target {
-            if v.autoscaling.is_some() && v.serverless.is_some() {
-                return Err(Error::invalid(format!(
-                    "variant '{}': serverless variants cannot have an autoscaling policy",
-                    v.name
-                )));
-            }
-            if let Some(a) = &v.autoscaling {
-                // Checked now: the policy is applied only once the endpoint is InService.
-                tracking_config(name, v.name.as_str(), a)?;
-            }
-            if let Some(t) = &v.instance_type
-                && !is_valid_instance_type(t)
-            {
-                return Err(Error::invalid(format!(
-                    "variant '{}': '{t}' is not a SageMaker instance type (ml.<family>.<size>)",
-                    v.name
-                )));
-            }
+            check_autoscaling(name, v)?;
+            check_instance_type(v)?;
         }
         let d = self.describe(name).await?;
         self.caches.forget_endpoint(name);
         match plan.kind {
-            UpdateKind::CapacityOnly => {
-                let mut call = self
-                    .sm
-                    .update_endpoint_weights_and_capacities()
-                    .endpoint_name(name);
-                for v in &plan.target {
-                    let mut w = DesiredWeightAndCapacity::builder()
-                        .variant_name(v.name.as_str())
-                        .desired_weight(v.weight);
-                    // Always send the count (an entry without it resets the count on some
-                    // emulators); serverless variants have none.
-                    if v.serverless.is_none() {
-                        w = w.desired_instance_count(v.instance_count as i32);
-                    }
-                    call = call.desired_weights_and_capacities(w.build());
-                }
-                call.send().await.map_err(|e| from_sdk(e, Some(&target)))?;
-            }
+            UpdateKind::CapacityOnly => self.update_capacity(name, &plan.target).await?,
             UpdateKind::NewConfig => {
-                if !current.managed {
-                    return Err(Error::FailedPrecondition(format!(
-                        "endpoint '{name}' was not created by mlm: only its counts and weights \
-                         can be changed through mlm"
-                    )));
-                }
-                let capture = current.data_capture.clone();
-                let enhanced = self.settings.enhanced_metrics;
-                let config = config_name(
-                    name,
-                    &config_content(
-                        name,
-                        Some(&d.config_name),
-                        &plan.target,
-                        capture.as_ref(),
-                        enhanced,
-                    ),
-                );
-                let tags = self.endpoint_tags(&d).await?;
-                let previous_target = tags.get(TAG_TARGET_CONFIG).cloned();
-                // Mark the target first, so a concurrent clean-up keeps the new config.
-                self.set_tags(
-                    &d.arn,
-                    vec![],
-                    vec![
-                        (TAG_TARGET_CONFIG.to_string(), config.clone()),
-                        (TAG_CLEANUP.to_string(), "pending".to_string()),
-                    ],
-                    &target,
-                )
-                .await?;
-                let started = async {
-                    self.create_config(&request.name, &config, &plan.target, capture.as_ref())
-                        .await?;
-                    let mut exclude = Vec::new();
-                    let changed = |f: &dyn Fn(&Variant, &VariantSpec) -> bool| {
-                        plan.target
-                            .iter()
-                            .any(|t| current.variants.iter().any(|c| c.name == t.name && f(c, t)))
-                    };
-                    if changed(&|c, t| c.desired_instance_count != t.instance_count) {
-                        exclude.push(
-                            VariantProperty::builder()
-                                .variant_property_type(VariantPropertyType::DesiredInstanceCount)
-                                .build(),
-                        );
-                    }
-                    if changed(&|c, t| c.weight != t.weight) {
-                        exclude.push(
-                            VariantProperty::builder()
-                                .variant_property_type(VariantPropertyType::DesiredWeight)
-                                .build(),
-                        );
-                    }
-                    let mut call = self
-                        .sm
-                        .update_endpoint()
-                        .endpoint_name(name)
-                        .endpoint_config_name(&config)
-                        .retain_all_variant_properties(request.retain_autoscaled_counts);
-                    if request.retain_autoscaled_counts && !exclude.is_empty() {
-                        call = call.set_exclude_retained_variant_properties(Some(exclude));
-                    }
-                    if let Some(p) = request.deployment.as_ref().or(current.deployment.as_ref()) {
-                        call = call.deployment_config(deployment_config(p));
-                    }
-                    call.send().await.map_err(|e| from_sdk(e, Some(&target)))
-                }
-                .await;
-                if let Err(e) = started {
-                    // Undo: the endpoint still runs its old config; drop what we made.
-                    let restore = previous_target.unwrap_or_else(|| d.config_name.clone());
-                    let _ = self
-                        .set_tags(
-                            &d.arn,
-                            vec![],
-                            vec![(TAG_TARGET_CONFIG.to_string(), restore)],
-                            &target,
-                        )
-                        .await;
-                    let keep = BTreeSet::from([d.config_name.clone()]);
-                    if let Err(c) = self.cleanup(name, &keep, None).await {
-                        tracing::warn!(endpoint = name, error = %c, "clean-up after a failed update failed");
-                    }
-                    return Err(e);
-                }
-                if let Some(p) = &request.deployment {
-                    let json = serde_json::to_string(p)
-                        .map_err(|e| Error::provider("encode policy", e))?;
-                    let old = text_keys(&tags, TAG_DEPLOYMENT);
-                    self.set_tags(&d.arn, old, encode_text(TAG_DEPLOYMENT, &json), &target)
-                        .await?;
-                }
-                // Autoscaling changes are applied once the endpoint is InService on the new
-                // config (AWS refuses them while it is Updating); a pending change keeps its
-                // starting point.
-                let any_policy = current.variants.iter().any(|v| v.autoscaling.is_some())
-                    || plan.target.iter().any(|v| v.autoscaling.is_some());
-                if any_policy && !tags.contains_key(TAG_AUTOSCALING_PENDING) {
-                    self.set_tags(
-                        &d.arn,
-                        vec![],
-                        vec![(TAG_AUTOSCALING_PENDING.to_string(), d.config_name.clone())],
-                        &target,
-                    )
-                    .await?;
-                }
+                self.update_config(&request, &current, &d, &plan.target)
+                    .await?
             }
         }
         self.caches.forget_endpoint(name);
         self.get_endpoint(name).await
+    }
+
+    /// Counts and weights only: `UpdateEndpointWeightsAndCapacities`, no new config.
+    async fn update_capacity(&self, name: &str, target: &[VariantSpec]) -> Result<()> {
+        let mut call = self
+            .sm
+            .update_endpoint_weights_and_capacities()
+            .endpoint_name(name);
+        for v in target {
+            let mut w = DesiredWeightAndCapacity::builder()
+                .variant_name(v.name.as_str())
+                .desired_weight(v.weight);
+            // Always send the count (an entry without it resets the count on some
+            // emulators); serverless variants have none.
+            if v.serverless.is_none() {
+                w = w.desired_instance_count(v.instance_count as i32);
+            }
+            call = call.desired_weights_and_capacities(w.build());
+        }
+        call.send()
+            .await
+            .map_err(|e| from_sdk(e, Some(&endpoint_target(name))))?;
+        Ok(())
+    }
+
+    /// Anything else: a new config and `UpdateEndpoint`, undone if it does not start; the
+    /// endpoint's tags record what was asked for.
+    async fn update_config(
+        &self,
+        request: &UpdateEndpointRequest,
+        current: &Endpoint,
+        d: &Described,
+        target: &[VariantSpec],
+    ) -> Result<()> {
+        let name = request.name.as_str();
+        if !current.managed {
+            return Err(Error::FailedPrecondition(format!(
+                "endpoint '{name}' was not created by mlm: only its counts and weights \
+                 can be changed through mlm"
+            )));
+        }
+        let content = config_content(
+            name,
+            Some(&d.config_name),
+            target,
+            current.data_capture.as_ref(),
+            self.settings.enhanced_metrics,
+        );
+        let config = config_name(name, &content);
+        let tags = self.endpoint_tags(d).await?;
+        let previous_target = tags.get(TAG_TARGET_CONFIG).cloned();
+        // Mark the target first, so a concurrent clean-up keeps the new config.
+        let marks = vec![
+            (TAG_TARGET_CONFIG.to_string(), config.clone()),
+            (TAG_CLEANUP.to_string(), "pending".to_string()),
+        ];
+        self.set_tags(&d.arn, vec![], marks, &endpoint_target(name))
+            .await?;
+        if let Err(e) = self.start_update(request, current, &config, target).await {
+            self.undo_update(d, previous_target).await;
+            return Err(e);
+        }
+        self.record_update(request, current, d, &tags, target).await
+    }
+
+    /// Creates the new config and moves the endpoint to it.
+    async fn start_update(
+        &self,
+        request: &UpdateEndpointRequest,
+        current: &Endpoint,
+        config: &str,
+        target: &[VariantSpec],
+    ) -> Result<()> {
+        let capture = current.data_capture.as_ref();
+        self.create_config(&request.name, config, target, capture)
+            .await?;
+        let exclude = changed_properties(&current.variants, target);
+        let mut call = self
+            .sm
+            .update_endpoint()
+            .endpoint_name(request.name.as_str())
+            .endpoint_config_name(config)
+            .retain_all_variant_properties(request.retain_autoscaled_counts);
+        if request.retain_autoscaled_counts && !exclude.is_empty() {
+            call = call.set_exclude_retained_variant_properties(Some(exclude));
+        }
+        if let Some(p) = request.deployment.as_ref().or(current.deployment.as_ref()) {
+            call = call.deployment_config(deployment_config(p));
+        }
+        call.send()
+            .await
+            .map_err(|e| from_sdk(e, Some(&endpoint_target(request.name.as_str()))))?;
+        Ok(())
+    }
+
+    /// After a failed start the endpoint still runs its old config: point the target tag back
+    /// and drop what the update made.
+    async fn undo_update(&self, d: &Described, previous_target: Option<String>) {
+        let restore = previous_target.unwrap_or_else(|| d.config_name.clone());
+        let restored = vec![(TAG_TARGET_CONFIG.to_string(), restore)];
+        let _ = self
+            .set_tags(&d.arn, vec![], restored, &endpoint_target(&d.name))
+            .await;
+        let keep = BTreeSet::from([d.config_name.clone()]);
+        if let Err(c) = self.cleanup(&d.name, &keep, None).await {
+            tracing::warn!(endpoint = d.name, error = %c, "clean-up after a failed update failed");
+        }
+    }
+
+    /// Records the update's deployment policy, and leaves autoscaling changes to the first
+    /// describe that sees the endpoint InService on the new config (AWS refuses them while it
+    /// is Updating); a change already pending keeps its starting point.
+    async fn record_update(
+        &self,
+        request: &UpdateEndpointRequest,
+        current: &Endpoint,
+        d: &Described,
+        tags: &BTreeMap<String, String>,
+        target: &[VariantSpec],
+    ) -> Result<()> {
+        let resource = endpoint_target(&d.name);
+        if let Some(p) = &request.deployment {
+            let json = serde_json::to_string(p).map_err(|e| Error::provider("encode policy", e))?;
+            let old = text_keys(tags, TAG_DEPLOYMENT);
+            self.set_tags(&d.arn, old, encode_text(TAG_DEPLOYMENT, &json), &resource)
+                .await?;
+        }
+        let any_policy = current.variants.iter().any(|v| v.autoscaling.is_some())
+            || target.iter().any(|v| v.autoscaling.is_some());
+        if any_policy && !tags.contains_key(TAG_AUTOSCALING_PENDING) {
+            let from = vec![(TAG_AUTOSCALING_PENDING.to_string(), d.config_name.clone())];
+            self.set_tags(&d.arn, vec![], from, &resource).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mlm_core::{ModelName, VariantName, VersionRef};
+
+    use super::*;
+
+    #[test]
+    fn only_properties_the_update_sets_are_excluded_from_retention() {
+        let version = VersionRef::new(ModelName::new("m").unwrap(), 1);
+        let spec = VariantSpec::new(VariantName::new("a").unwrap(), version, "ml.m5.large", 2);
+        let current = [Variant::from_spec(&spec)];
+        assert!(changed_properties(&current, std::slice::from_ref(&spec)).is_empty());
+        let mut target = spec.clone().with_weight(0.5);
+        target.instance_count = 3;
+        let types: Vec<_> = changed_properties(&current, &[target])
+            .iter()
+            .filter_map(|p| p.variant_property_type().cloned())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                VariantPropertyType::DesiredInstanceCount,
+                VariantPropertyType::DesiredWeight
+            ]
+        );
     }
 }
