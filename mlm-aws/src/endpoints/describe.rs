@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_sdk_sagemaker::types::{CaptureMode, ProductionVariant};
 use chrono::Utc;
 use mlm_core::{
-    CreateEndpointRequest, DeploymentPolicy, Endpoint, EndpointName, EndpointStatus, Error,
-    ModelName, Page, PageRequest, ResourceKind, Result, ServerlessConfig, Variant, VariantName,
-    VariantSpec, VersionRef,
+    CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint, EndpointName,
+    EndpointStatus, Error, ModelName, Page, PageRequest, ResourceKind, Result, ServerlessConfig,
+    Variant, VariantName, VariantSpec, VersionRef,
 };
 
 use super::{TAG_VARIANT_VERSION, endpoint_target};
@@ -35,6 +36,33 @@ fn count(n: Option<i32>) -> Option<u32> {
 fn parse_version_ref(s: &str) -> Option<VersionRef> {
     let (m, v) = s.rsplit_once('/')?;
     Some(VersionRef::new(ModelName::new(m).ok()?, v.parse().ok()?))
+}
+
+/// A config's data capture in mlm's terms (`None` when capture is off). A sampling percentage
+/// that does not fit is an error, not a silently missing setting.
+fn data_capture_of(
+    config: &str,
+    c: &aws_sdk_sagemaker::types::DataCaptureConfig,
+) -> Result<Option<DataCaptureConfig>> {
+    if !c.enable_capture().unwrap_or(true) {
+        return Ok(None);
+    }
+    let percent = c.initial_sampling_percentage().unwrap_or(0);
+    let sampling = u8::try_from(percent).map_err(|_| {
+        Error::provider_msg(
+            format!(
+                "endpoint configuration '{config}' has a data capture sampling percentage of \
+                 {percent}"
+            ),
+            false,
+        )
+    })?;
+    let mut capture = DataCaptureConfig::new(c.destination_s3_uri().unwrap_or_default(), sampling);
+    let has =
+        |mode: CaptureMode| (c.capture_options().iter()).any(|o| o.capture_mode() == Some(&mode));
+    capture.capture_input = has(CaptureMode::Input);
+    capture.capture_output = has(CaptureMode::Output);
+    Ok(Some(capture))
 }
 
 /// Adds why pending autoscaling could not be applied to the endpoint's failure reason.
@@ -163,48 +191,12 @@ impl Inner {
         let tags = self.tags(&arn, &target).await.unwrap_or_default();
         let mut variants = Vec::new();
         for v in out.production_variants() {
-            let variant = v.variant_name().unwrap_or_default().to_string();
-            let model = v.model_name().unwrap_or_default().to_string();
-            let version = match tags
-                .get(&format!("{TAG_VARIANT_VERSION}{variant}"))
-                .and_then(|s| parse_version_ref(s))
-            {
-                Some(r) => r,
-                None => self.version_of_model(&model).await?,
-            };
-            variants.push(ConfigVariant {
-                instance_type: v.instance_type().map(|t| t.as_str().to_string()),
-                initial_count: count(v.initial_instance_count()).unwrap_or(0),
-                weight: v.initial_variant_weight().unwrap_or(1.0),
-                serverless: v.serverless_config().map(|s| {
-                    ServerlessConfig::new(
-                        count(s.memory_size_in_mb()).unwrap_or(0),
-                        count(s.max_concurrency()).unwrap_or(0),
-                    )
-                }),
-                autoscaling: decode_text(&tags, &format!("{TAG_AUTOSCALING}{variant}"))
-                    .and_then(|s| serde_json::from_str(&s).ok()),
-                name: variant,
-                version,
-            });
+            variants.push(self.config_variant(v, &tags).await?);
         }
-        let data_capture = out
-            .data_capture_config()
-            .filter(|c| c.enable_capture().unwrap_or(true))
-            .and_then(|c| {
-                let modes: Vec<String> = c
-                    .capture_options()
-                    .iter()
-                    .filter_map(|o| o.capture_mode().map(|m| m.as_str().to_string()))
-                    .collect();
-                serde_json::from_value(serde_json::json!({
-                    "destination_uri": c.destination_s3_uri().unwrap_or_default(),
-                    "sampling_percent": c.initial_sampling_percentage().unwrap_or(0),
-                    "capture_input": modes.iter().any(|m| m == "Input"),
-                    "capture_output": modes.iter().any(|m| m == "Output"),
-                }))
-                .ok()
-            });
+        let data_capture = match out.data_capture_config() {
+            Some(c) => data_capture_of(name, c)?,
+            None => None,
+        };
         let info = Arc::new(ConfigInfo {
             variants,
             data_capture,
@@ -215,6 +207,39 @@ impl Inner {
             .expect("cache lock")
             .insert(name.to_string(), info.clone());
         Ok(info)
+    }
+
+    /// A variant of a config: its version from the config's tags, or, for configs made outside
+    /// mlm, from its SageMaker model.
+    async fn config_variant(
+        &self,
+        v: &ProductionVariant,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<ConfigVariant> {
+        let variant = v.variant_name().unwrap_or_default().to_string();
+        let model = v.model_name().unwrap_or_default().to_string();
+        let version = match tags
+            .get(&format!("{TAG_VARIANT_VERSION}{variant}"))
+            .and_then(|s| parse_version_ref(s))
+        {
+            Some(r) => r,
+            None => self.version_of_model(&model).await?,
+        };
+        Ok(ConfigVariant {
+            instance_type: v.instance_type().map(|t| t.as_str().to_string()),
+            initial_count: count(v.initial_instance_count()).unwrap_or(0),
+            weight: v.initial_variant_weight().unwrap_or(1.0),
+            serverless: v.serverless_config().map(|s| {
+                ServerlessConfig::new(
+                    count(s.memory_size_in_mb()).unwrap_or(0),
+                    count(s.max_concurrency()).unwrap_or(0),
+                )
+            }),
+            autoscaling: decode_text(tags, &format!("{TAG_AUTOSCALING}{variant}"))
+                .and_then(|s| serde_json::from_str(&s).ok()),
+            name: variant,
+            version,
+        })
     }
 
     /// The version a SageMaker model was built from (models made outside mlm).
@@ -482,5 +507,29 @@ mod tests {
         assert_eq!(e.failure_reason.as_deref(), Some("a"));
         with_scaling_error(&mut e, Some("b".into()));
         assert_eq!(e.failure_reason.as_deref(), Some("a; b"));
+    }
+
+    #[test]
+    fn data_capture_is_read_in_mlm_terms() {
+        use aws_sdk_sagemaker::types::{CaptureOption, DataCaptureConfig as Sm};
+        let input = CaptureOption::builder()
+            .capture_mode(CaptureMode::Input)
+            .build();
+        let sm = |enabled, percent| {
+            Sm::builder()
+                .enable_capture(enabled)
+                .initial_sampling_percentage(percent)
+                .destination_s3_uri("s3://bucket/capture")
+                .capture_options(input.clone())
+                .build()
+        };
+        let mut expected = DataCaptureConfig::new("s3://bucket/capture", 20);
+        expected.capture_output = false;
+        assert_eq!(data_capture_of("c", &sm(true, 20)).unwrap(), Some(expected));
+        assert_eq!(data_capture_of("c", &sm(false, 20)).unwrap(), None);
+        assert!(matches!(
+            data_capture_of("c", &sm(true, -1)),
+            Err(Error::Provider { .. })
+        ));
     }
 }
