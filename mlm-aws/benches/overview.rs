@@ -62,26 +62,18 @@ async fn all_overviews(p: &mlm_aws::AwsProvider) -> usize {
 async fn naive(account: &common::Account) -> usize {
     let sm = account.sagemaker();
     let cw = account.cloudwatch();
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let out = sm
-            .list_endpoints()
-            .max_results(100)
-            .set_next_token(token)
-            .send()
-            .await
-            .unwrap();
-        names.extend(
-            out.endpoints()
-                .iter()
-                .filter_map(|e| e.endpoint_name().map(str::to_string)),
-        );
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let names: Vec<String> = sm
+        .list_endpoints()
+        .into_paginator()
+        .page_size(100)
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.endpoint_name().map(str::to_string))
+        .collect();
     let end = std::time::SystemTime::now();
     let start = end - Duration::from_secs(300);
     let n = names.len();

@@ -118,6 +118,33 @@ pub(crate) struct InstanceIndex {
     pub by_variant: HashMap<(String, String), BTreeMap<String, Vec<ListedMetric>>>,
 }
 
+impl InstanceIndex {
+    /// Files a ListMetrics entry under its endpoint, variant and instance; an entry without
+    /// all three is not an instance metric.
+    fn add(&mut self, m: &Metric) {
+        let dims: Vec<(String, String)> = m
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect();
+        let get = |k: &str| dims.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let (Some(e), Some(v), Some(i)) =
+            (get("EndpointName"), get("VariantName"), get("InstanceId"))
+        else {
+            return;
+        };
+        self.by_variant
+            .entry((e, v))
+            .or_default()
+            .entry(i)
+            .or_default()
+            .push(ListedMetric {
+                name: m.metric_name().unwrap_or_default().to_string(),
+                dimensions: dims,
+            });
+    }
+}
+
 /// One query to send, and where its answer goes.
 #[derive(Debug, Clone)]
 struct Planned {
@@ -128,6 +155,29 @@ struct Planned {
     period: i32,
     slot: Slot,
     divisor: f64,
+}
+
+impl Planned {
+    /// The GetMetricData query, with id `q<id>`.
+    fn query(&self, id: usize) -> MetricDataQuery {
+        let mut metric = Metric::builder()
+            .namespace(self.namespace)
+            .metric_name(&self.metric);
+        for (k, v) in &self.dimensions {
+            metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
+        }
+        MetricDataQuery::builder()
+            .id(format!("q{id}"))
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric.build())
+                    .period(self.period)
+                    .stat(self.stat)
+                    .build(),
+            )
+            .return_data(true)
+            .build()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,46 +197,20 @@ impl Inner {
         {
             return Ok(index.clone());
         }
+        let pages = self
+            .cw
+            .list_metrics()
+            .namespace(NS_INSTANCE)
+            .recently_active(RecentlyActive::Pt3H)
+            .dimensions(DimensionFilter::builder().name("InstanceId").build())
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, None))?;
         let mut index = InstanceIndex::default();
-        let mut token = None;
-        loop {
-            let out = self
-                .cw
-                .list_metrics()
-                .namespace(NS_INSTANCE)
-                .recently_active(RecentlyActive::Pt3H)
-                .dimensions(DimensionFilter::builder().name("InstanceId").build())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, None))?;
-            for m in out.metrics() {
-                let dims: Vec<(String, String)> = m
-                    .dimensions()
-                    .iter()
-                    .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
-                    .collect();
-                let get = |k: &str| dims.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                let (Some(e), Some(v), Some(i)) =
-                    (get("EndpointName"), get("VariantName"), get("InstanceId"))
-                else {
-                    continue;
-                };
-                index
-                    .by_variant
-                    .entry((e, v))
-                    .or_default()
-                    .entry(i)
-                    .or_default()
-                    .push(ListedMetric {
-                        name: m.metric_name().unwrap_or_default().to_string(),
-                        dimensions: dims,
-                    });
-            }
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+        for m in pages.iter().flat_map(|p| p.metrics()) {
+            index.add(m);
         }
         let index = Arc::new(index);
         *guard = Some((Instant::now(), index.clone()));
@@ -210,55 +234,34 @@ impl Inner {
                 .end_time(to_smithy(end))
                 .scan_by(ScanBy::TimestampAscending);
             for (i, q) in chunk.iter().enumerate() {
-                let mut metric = Metric::builder()
-                    .namespace(q.namespace)
-                    .metric_name(&q.metric);
-                for (k, v) in &q.dimensions {
-                    metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
-                }
-                call = call.metric_data_queries(
-                    MetricDataQuery::builder()
-                        .id(format!("q{}", base + i))
-                        .metric_stat(
-                            MetricStat::builder()
-                                .metric(metric.build())
-                                .period(q.period)
-                                .stat(q.stat)
-                                .build(),
-                        )
-                        .return_data(true)
-                        .build(),
-                );
+                call = call.metric_data_queries(q.query(base + i));
             }
-            let mut token: Option<String> = None;
-            loop {
-                let out = call
-                    .clone()
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk(e, None))?;
-                for r in out.metric_data_results() {
-                    let Some(i) = r
-                        .id()
-                        .and_then(|id| id.strip_prefix('q'))
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .filter(|i| *i < queries.len())
-                    else {
-                        continue;
-                    };
-                    let d = queries[i].divisor;
-                    results[i].extend(r.timestamps().iter().zip(r.values()).map(|(t, v)| {
-                        DataPoint {
+            let pages = call
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| from_sdk(e, None))?;
+            for r in pages.iter().flat_map(|p| p.metric_data_results()) {
+                // Ids are `q<index into queries>`.
+                let Some(i) = r
+                    .id()
+                    .and_then(|id| id.strip_prefix('q'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|i| *i < queries.len())
+                else {
+                    continue;
+                };
+                let d = queries[i].divisor;
+                results[i].extend(
+                    r.timestamps()
+                        .iter()
+                        .zip(r.values())
+                        .map(|(t, v)| DataPoint {
                             timestamp: to_utc(Some(t)),
                             value: v / d,
-                        }
-                    }));
-                }
-                token = out.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
+                        }),
+                );
             }
         }
         for r in &mut results {

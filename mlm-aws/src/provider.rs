@@ -99,28 +99,21 @@ impl Inner {
         arn: &str,
         target: &Target,
     ) -> Result<BTreeMap<String, String>> {
-        let mut out = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .sm
-                .list_tags()
-                .resource_arn(arn)
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, Some(target)))?;
-            for t in page.tags() {
-                if let (Some(k), Some(v)) = (t.key(), t.value()) {
-                    out.insert(k.to_string(), v.to_string());
-                }
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let tags = self
+            .sm
+            .list_tags()
+            .resource_arn(arn)
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, Some(target)))?;
+        Ok(tags
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
     }
 
     /// Replaces tags: removes `remove` (and every key in `add`, so stores that append

@@ -112,56 +112,40 @@ impl Inner {
             made_before.is_none_or(|limit| t.is_some_and(|t| to_utc(Some(t)) <= limit))
         };
         let key = endpoint_key(endpoint);
-        let mut configs = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .sm
-                .list_endpoint_configs()
-                .name_contains(&key)
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, None))?;
-            configs.extend(
-                out.endpoint_configs()
-                    .iter()
-                    .filter(|c| old_enough(c.creation_time()))
-                    .filter_map(|c| c.endpoint_config_name())
-                    .filter(|n| is_config_of(endpoint, n) && !keep.contains(*n))
-                    .map(str::to_string),
-            );
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
-        let mut models = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .sm
-                .list_models()
-                .name_contains(&key)
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, None))?;
-            models.extend(
-                out.models()
-                    .iter()
-                    .filter(|m| old_enough(m.creation_time()))
-                    .filter_map(|m| m.model_name())
-                    .filter(|n| config_of_model(endpoint, n).is_some_and(|c| !keep.contains(&c)))
-                    .map(str::to_string),
-            );
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let configs: Vec<String> = self
+            .sm
+            .list_endpoint_configs()
+            .name_contains(&key)
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, None))?
+            .iter()
+            .filter(|c| old_enough(c.creation_time()))
+            .filter_map(|c| c.endpoint_config_name())
+            .filter(|n| is_config_of(endpoint, n) && !keep.contains(*n))
+            .map(str::to_string)
+            .collect();
+        let models: Vec<String> = self
+            .sm
+            .list_models()
+            .name_contains(&key)
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, None))?
+            .iter()
+            .filter(|m| old_enough(m.creation_time()))
+            .filter_map(|m| m.model_name())
+            .filter(|n| config_of_model(endpoint, n).is_some_and(|c| !keep.contains(&c)))
+            .map(str::to_string)
+            .collect();
         for c in configs {
             self.delete_config(&c).await?;
         }

@@ -436,28 +436,24 @@ impl Inner {
 
     /// Every endpoint (managed or not) whose current or pending config serves `version`.
     pub(crate) async fn endpoints_serving(&self, version: &VersionRef) -> Result<Vec<String>> {
-        let mut summaries = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .sm
-                .list_endpoints()
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, None))?;
-            for s in out.endpoints() {
-                summaries.push((
+        let summaries: Vec<_> = self
+            .sm
+            .list_endpoints()
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, None))?
+            .iter()
+            .map(|s| {
+                (
                     s.endpoint_name().unwrap_or_default().to_string(),
                     to_utc(s.last_modified_time()),
-                ));
-            }
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+                )
+            })
+            .collect();
         let found = ordered(
             summaries,
             self.settings.concurrency,
