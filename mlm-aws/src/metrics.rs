@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::cache::{ConfigInfo, ConfigVariant, Described, Figures};
 use crate::error::{duplicate, from_sdk};
 use crate::instance_types::{gpu_count, vcpu_count};
-use crate::provider::{AwsProvider, Inner, ordered, to_smithy, to_utc};
+use crate::provider::{AwsProvider, Inner, to_smithy, to_utc};
 
 /// Namespace of per-instance utilisation metrics.
 pub(crate) const NS_INSTANCE: &str = "/aws/sagemaker/Endpoints";
@@ -610,26 +610,16 @@ impl Observability for AwsProvider {
     async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
         let inner = &self.inner;
         let (summaries, next) = inner.endpoint_summaries(&page).await?;
-        let described = ordered(
-            summaries,
-            inner.settings.concurrency,
-            |(name, lm)| async move {
-                let d = match inner.describe_cached(&name, lm).await {
-                    Ok(d) => d,
-                    Err(Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
+        let described = inner
+            .each_listed(summaries, |d| async move {
                 match inner.config(&d.config_name).await {
                     Ok(c) => Ok(Some((d, c))),
                     Err(Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
-            },
-        )
-        .await?;
-        let items = inner
-            .overviews(described.into_iter().flatten().collect())
+            })
             .await?;
+        let items = inner.overviews(described).await?;
         Ok(Page {
             items,
             next_page_token: next,

@@ -99,17 +99,7 @@ impl Inner {
         arn: &str,
         target: &Target,
     ) -> Result<BTreeMap<String, String>> {
-        let tags = self
-            .sm
-            .list_tags()
-            .resource_arn(arn)
-            .into_paginator()
-            .page_size(100)
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| from_sdk(e, Some(target)))?;
+        let tags = every_item!(self.sm.list_tags().resource_arn(arn), Some(target))?;
         Ok(tags
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
@@ -154,6 +144,23 @@ impl Inner {
         Ok(())
     }
 }
+
+/// Every item of a SageMaker list call (`$call`: the fluent builder), read 100 a page through
+/// the SDK's paginator, which stops at an empty or repeated token. Errors map as for single
+/// calls, about `$target`. A macro, because each operation has its own paginator type.
+macro_rules! every_item {
+    ($call:expr, $target:expr) => {
+        $call
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| $crate::error::from_sdk(e, $target))
+    };
+}
+pub(crate) use every_item;
 
 /// Builds SageMaker tags.
 pub(crate) fn sm_tags(

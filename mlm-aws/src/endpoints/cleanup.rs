@@ -13,7 +13,7 @@ use crate::error::from_sdk;
 use crate::naming::{
     TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_MANAGED, config_of_model, endpoint_key, is_config_of,
 };
-use crate::provider::{Inner, to_utc};
+use crate::provider::{Inner, every_item, to_utc};
 
 impl Inner {
     /// Stops autoscaling, deletes the endpoint, then what mlm made for it.
@@ -112,34 +112,15 @@ impl Inner {
             made_before.is_none_or(|limit| t.is_some_and(|t| to_utc(Some(t)) <= limit))
         };
         let key = endpoint_key(endpoint);
-        let configs: Vec<String> = self
-            .sm
-            .list_endpoint_configs()
-            .name_contains(&key)
-            .into_paginator()
-            .page_size(100)
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| from_sdk(e, None))?
-            .iter()
-            .filter(|c| old_enough(c.creation_time()))
-            .filter_map(|c| c.endpoint_config_name())
-            .filter(|n| is_config_of(endpoint, n) && !keep.contains(*n))
-            .map(str::to_string)
-            .collect();
-        let models: Vec<String> = self
-            .sm
-            .list_models()
-            .name_contains(&key)
-            .into_paginator()
-            .page_size(100)
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| from_sdk(e, None))?
+        let configs: Vec<String> =
+            every_item!(self.sm.list_endpoint_configs().name_contains(&key), None)?
+                .iter()
+                .filter(|c| old_enough(c.creation_time()))
+                .filter_map(|c| c.endpoint_config_name())
+                .filter(|n| is_config_of(endpoint, n) && !keep.contains(*n))
+                .map(str::to_string)
+                .collect();
+        let models: Vec<String> = every_item!(self.sm.list_models().name_contains(&key), None)?
             .iter()
             .filter(|m| old_enough(m.creation_time()))
             .filter_map(|m| m.model_name())

@@ -60,7 +60,7 @@ pub(super) fn check_autoscaling(endpoint: &str, v: &VariantSpec) -> Result<()> {
 }
 
 /// The canonical content of a config, hashed into its name.
-pub(super) fn config_content(
+fn config_content(
     endpoint: &str,
     previous: Option<&str>,
     variants: &[VariantSpec],
@@ -75,6 +75,36 @@ pub(super) fn config_content(
         "enhanced_metrics": enhanced,
     })
     .to_string()
+}
+
+/// A config to make for an endpoint. Its name is a hash of its content, so making the same
+/// config again is a retry of the same request.
+pub(super) struct NewConfig<'a> {
+    pub endpoint: &'a EndpointName,
+    pub name: String,
+    pub variants: &'a [VariantSpec],
+    pub capture: Option<&'a DataCaptureConfig>,
+}
+
+impl<'a> NewConfig<'a> {
+    /// The config of `variants` for `endpoint`; an update names the config it replaces in
+    /// `previous`.
+    pub(super) fn new(
+        endpoint: &'a EndpointName,
+        previous: Option<&str>,
+        variants: &'a [VariantSpec],
+        capture: Option<&'a DataCaptureConfig>,
+        enhanced_metrics: bool,
+    ) -> Self {
+        let e = endpoint.as_str();
+        let content = config_content(e, previous, variants, capture, enhanced_metrics);
+        Self {
+            endpoint,
+            name: config_name(e, &content),
+            variants,
+            capture,
+        }
+    }
 }
 
 /// The tags of a new endpoint: the user's, and mlm's bookkeeping.
@@ -168,23 +198,20 @@ impl Inner {
             Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        let content = config_content(
-            name,
+        let config = NewConfig::new(
+            &request.name,
             None,
             &request.variants,
             request.data_capture.as_ref(),
             self.settings.enhanced_metrics,
         );
-        let config = config_name(name, &content);
-        let capture = request.data_capture.as_ref();
-        self.create_config(&request.name, &config, &request.variants, capture)
-            .await?;
+        self.create_config(&config).await?;
         let created = self
             .sm
             .create_endpoint()
             .endpoint_name(name)
-            .endpoint_config_name(&config)
-            .set_tags(Some(sm_tags(endpoint_tags(&request, &config)?)))
+            .endpoint_config_name(&config.name)
+            .set_tags(Some(sm_tags(endpoint_tags(&request, &config.name)?)))
             .send()
             .await
             .map_err(|e| from_sdk(e, Some(&endpoint_target(name))));
@@ -211,18 +238,12 @@ impl Inner {
         })
     }
 
-    /// Creates the models and the config for `variants`; on failure deletes what it made.
-    pub(super) async fn create_config(
-        &self,
-        endpoint: &EndpointName,
-        config: &str,
-        variants: &[VariantSpec],
-        capture: Option<&DataCaptureConfig>,
-    ) -> Result<()> {
+    /// Creates the models and the config; on failure deletes the models it made.
+    pub(super) async fn create_config(&self, config: &NewConfig<'_>) -> Result<()> {
         let role = self.role()?.to_string();
         // Resolve every version first: nothing is created for a request that names a missing one.
         let mut arns = Vec::new();
-        for v in variants {
+        for v in config.variants {
             self.describe_version(&v.model_version.model, v.model_version.version)
                 .await?;
             arns.push(
@@ -232,14 +253,16 @@ impl Inner {
         }
         let mut made_models = Vec::new();
         let result = async {
-            for (i, (v, arn)) in variants.iter().zip(&arns).enumerate() {
-                let name = model_name(config, i);
-                if self.create_model(endpoint, &name, &role, arn, v).await? {
+            for (i, (v, arn)) in config.variants.iter().zip(&arns).enumerate() {
+                let name = model_name(&config.name, i);
+                if self
+                    .create_model(config.endpoint, &name, &role, arn, v)
+                    .await?
+                {
                     made_models.push(name);
                 }
             }
-            self.create_endpoint_config(endpoint, config, variants, capture)
-                .await
+            self.create_endpoint_config(config).await
         }
         .await;
         if result.is_err() {
@@ -286,25 +309,20 @@ impl Inner {
     }
 
     /// CreateEndpointConfig; one that exists already is a retry of this very request.
-    async fn create_endpoint_config(
-        &self,
-        endpoint: &EndpointName,
-        config: &str,
-        variants: &[VariantSpec],
-        capture: Option<&DataCaptureConfig>,
-    ) -> Result<()> {
-        let tags = config_tags(endpoint, variants)?;
+    async fn create_endpoint_config(&self, config: &NewConfig<'_>) -> Result<()> {
+        let tags = config_tags(config.endpoint, config.variants)?;
         let mut call = self
             .sm
             .create_endpoint_config()
-            .endpoint_config_name(config)
-            .set_data_capture_config(capture.map(data_capture));
-        for (i, v) in variants.iter().enumerate() {
-            call = call.production_variants(production_variant(config, i, v));
+            .endpoint_config_name(&config.name)
+            .set_data_capture_config(config.capture.map(data_capture));
+        for (i, v) in config.variants.iter().enumerate() {
+            call = call.production_variants(production_variant(&config.name, i, v));
         }
         // Per-instance metrics exist only with enhanced metrics, and configs are immutable:
         // turn them on at creation (not available for serverless-only configs).
-        if self.settings.enhanced_metrics && variants.iter().any(|v| v.serverless.is_none()) {
+        let provisioned = config.variants.iter().any(|v| v.serverless.is_none());
+        if self.settings.enhanced_metrics && provisioned {
             call = call.metrics_config(
                 MetricsConfig::builder()
                     .enable_enhanced_metrics(true)
@@ -316,7 +334,7 @@ impl Inner {
             .set_tags(Some(sm_tags(tags)))
             .send()
             .await
-            .map_err(|e| from_sdk(e, Some(&endpoint_target(config))))
+            .map_err(|e| from_sdk(e, Some(&endpoint_target(&config.name))))
         {
             Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),

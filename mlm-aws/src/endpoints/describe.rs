@@ -3,6 +3,7 @@
 //! update left pending and finishes pending clean-up.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_sdk_sagemaker::types::{CaptureMode, ProductionVariant};
@@ -20,7 +21,7 @@ use crate::error::{Target, from_sdk};
 use crate::naming::{
     TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG, decode_text,
 };
-use crate::provider::{Inner, next_page_token, ordered, page_token, to_utc, user_tags};
+use crate::provider::{Inner, every_item, next_page_token, ordered, page_token, to_utc, user_tags};
 
 fn parse_status(s: Option<&aws_sdk_sagemaker::types::EndpointStatus>) -> EndpointStatus {
     // An unknown future status is treated as transitional, so it is re-read, never cached.
@@ -168,6 +169,29 @@ impl Inner {
             Some(d) if d.last_modified == last_modified && !d.status.is_transitional() => Ok(d),
             _ => self.describe(name).await,
         }
+    }
+
+    /// Runs `f` on the description of each listed endpoint (a few at once, keeping the
+    /// order), leaving out endpoints deleted since the list and those `f` leaves out.
+    pub(crate) async fn each_listed<U, F, Fut>(
+        &self,
+        listed: Vec<(String, chrono::DateTime<Utc>)>,
+        f: F,
+    ) -> Result<Vec<U>>
+    where
+        F: Fn(Arc<Described>) -> Fut,
+        Fut: Future<Output = Result<Option<U>>>,
+    {
+        let f = &f;
+        let found = ordered(listed, self.settings.concurrency, |(name, lm)| async move {
+            match self.describe_cached(&name, lm).await {
+                Ok(d) => f(d).await,
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// DescribeEndpointConfig (+ its tags), remembered forever: configs are immutable.
@@ -406,16 +430,8 @@ impl Inner {
     /// One page of endpoints, each described (from the cache when unchanged).
     pub(super) async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
         let (summaries, next) = self.endpoint_summaries(&page).await?;
-        let items = ordered(
-            summaries,
-            self.settings.concurrency,
-            |(name, lm)| async move {
-                let d = match self.describe_cached(&name, lm).await {
-                    Ok(d) => d,
-                    // Deleted between the list and the describe.
-                    Err(Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
+        let items = self
+            .each_listed(summaries, |d| async move {
                 let mut tags = match self.endpoint_tags(&d).await {
                     Ok(t) => t,
                     Err(Error::NotFound { .. }) => return Ok(None),
@@ -425,27 +441,17 @@ impl Inner {
                 let mut e = self.assemble(&d, &tags).await?;
                 with_scaling_error(&mut e, scaling_error);
                 Ok(Some(e))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Page {
-            items: items.into_iter().flatten().collect(),
+            items,
             next_page_token: next,
         })
     }
 
     /// Every endpoint (managed or not) whose current or pending config serves `version`.
     pub(crate) async fn endpoints_serving(&self, version: &VersionRef) -> Result<Vec<String>> {
-        let summaries: Vec<_> = self
-            .sm
-            .list_endpoints()
-            .into_paginator()
-            .page_size(100)
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| from_sdk(e, None))?
+        let summaries: Vec<_> = every_item!(self.sm.list_endpoints(), None)?
             .iter()
             .map(|s| {
                 (
@@ -454,34 +460,24 @@ impl Inner {
                 )
             })
             .collect();
-        let found = ordered(
-            summaries,
-            self.settings.concurrency,
-            |(name, lm)| async move {
-                let d = match self.describe_cached(&name, lm).await {
-                    Ok(d) => d,
-                    Err(Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let mut configs = vec![d.config_name.clone()];
-                configs.extend(d.pending_config.clone());
-                for c in configs {
-                    if c.is_empty() {
-                        continue;
-                    }
-                    match self.config(&c).await {
-                        Ok(info) if info.variants.iter().any(|v| &v.version == version) => {
-                            return Ok(Some(name));
-                        }
-                        Ok(_) | Err(Error::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
+        self.each_listed(summaries, |d| async move {
+            let mut configs = vec![d.config_name.clone()];
+            configs.extend(d.pending_config.clone());
+            for c in configs {
+                if c.is_empty() {
+                    continue;
                 }
-                Ok(None)
-            },
-        )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+                match self.config(&c).await {
+                    Ok(info) if info.variants.iter().any(|v| &v.version == version) => {
+                        return Ok(Some(d.name.clone()));
+                    }
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(None)
+        })
+        .await
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_sagemaker::types::builders::TrafficRoutingConfigBuilder;
 use aws_sdk_sagemaker::types::{
     Alarm, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
     DeploymentConfig, DesiredWeightAndCapacity, TrafficRoutingConfig, TrafficRoutingConfigType,
@@ -12,49 +13,46 @@ use mlm_core::{
     Variant, VariantSpec,
 };
 
-use super::create::{check_autoscaling, check_instance_type, config_content};
+use super::create::{NewConfig, check_autoscaling, check_instance_type};
 use super::endpoint_target;
 use crate::cache::Described;
 use crate::error::from_sdk;
 use crate::naming::{
-    TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_TARGET_CONFIG, config_name,
-    encode_text, text_keys,
+    TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_TARGET_CONFIG, encode_text, text_keys,
 };
 use crate::provider::Inner;
 
+/// The traffic routing of a blue/green update, waiting `wait_seconds` after each step.
+fn shift(kind: TrafficRoutingConfigType, wait_seconds: u32) -> TrafficRoutingConfigBuilder {
+    TrafficRoutingConfig::builder()
+        .r#type(kind)
+        .wait_interval_in_seconds(wait_seconds as i32)
+}
+
+/// A step of a canary or linear shift: a share of the new fleet.
+fn percent_of_capacity(percent: u8) -> CapacitySize {
+    CapacitySize::builder()
+        .r#type(CapacitySizeType::CapacityPercent)
+        .value(i32::from(percent))
+        .build()
+}
+
+/// SageMaker's deployment guardrails for mlm's deployment policy.
 fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
     let routing = match &policy.traffic {
         TrafficShift::Canary {
             percent,
             bake_seconds,
-        } => TrafficRoutingConfig::builder()
-            .r#type(TrafficRoutingConfigType::Canary)
-            .wait_interval_in_seconds(*bake_seconds as i32)
-            .canary_size(
-                CapacitySize::builder()
-                    .r#type(CapacitySizeType::CapacityPercent)
-                    .value(i32::from(*percent))
-                    .build(),
-            )
-            .build(),
+        } => shift(TrafficRoutingConfigType::Canary, *bake_seconds)
+            .canary_size(percent_of_capacity(*percent)),
         TrafficShift::Linear {
             step_percent,
             interval_seconds,
-        } => TrafficRoutingConfig::builder()
-            .r#type(TrafficRoutingConfigType::Linear)
-            .wait_interval_in_seconds(*interval_seconds as i32)
-            .linear_step_size(
-                CapacitySize::builder()
-                    .r#type(CapacitySizeType::CapacityPercent)
-                    .value(i32::from(*step_percent))
-                    .build(),
-            )
-            .build(),
-        _ => TrafficRoutingConfig::builder()
-            .r#type(TrafficRoutingConfigType::AllAtOnce)
-            .wait_interval_in_seconds(0)
-            .build(),
-    };
+        } => shift(TrafficRoutingConfigType::Linear, *interval_seconds)
+            .linear_step_size(percent_of_capacity(*step_percent)),
+        _ => shift(TrafficRoutingConfigType::AllAtOnce, 0),
+    }
+    .build();
     let mut config = DeploymentConfig::builder().blue_green_update_policy(
         BlueGreenUpdatePolicy::builder()
             .traffic_routing_configuration(routing)
@@ -157,24 +155,23 @@ impl Inner {
                  can be changed through mlm"
             )));
         }
-        let content = config_content(
-            name,
+        let config = NewConfig::new(
+            &request.name,
             Some(&d.config_name),
             target,
             current.data_capture.as_ref(),
             self.settings.enhanced_metrics,
         );
-        let config = config_name(name, &content);
         let tags = self.endpoint_tags(d).await?;
         let previous_target = tags.get(TAG_TARGET_CONFIG).cloned();
         // Mark the target first, so a concurrent clean-up keeps the new config.
         let marks = vec![
-            (TAG_TARGET_CONFIG.to_string(), config.clone()),
+            (TAG_TARGET_CONFIG.to_string(), config.name.clone()),
             (TAG_CLEANUP.to_string(), "pending".to_string()),
         ];
         self.set_tags(&d.arn, vec![], marks, &endpoint_target(name))
             .await?;
-        if let Err(e) = self.start_update(request, current, &config, target).await {
+        if let Err(e) = self.start_update(request, current, &config).await {
             self.undo_update(d, previous_target).await;
             return Err(e);
         }
@@ -186,18 +183,15 @@ impl Inner {
         &self,
         request: &UpdateEndpointRequest,
         current: &Endpoint,
-        config: &str,
-        target: &[VariantSpec],
+        config: &NewConfig<'_>,
     ) -> Result<()> {
-        let capture = current.data_capture.as_ref();
-        self.create_config(&request.name, config, target, capture)
-            .await?;
-        let exclude = changed_properties(&current.variants, target);
+        self.create_config(config).await?;
+        let exclude = changed_properties(&current.variants, config.variants);
         let mut call = self
             .sm
             .update_endpoint()
             .endpoint_name(request.name.as_str())
-            .endpoint_config_name(config)
+            .endpoint_config_name(&config.name)
             .retain_all_variant_properties(request.retain_autoscaled_counts);
         if request.retain_autoscaled_counts && !exclude.is_empty() {
             call = call.set_exclude_retained_variant_properties(Some(exclude));
@@ -278,5 +272,22 @@ mod tests {
                 VariantPropertyType::DesiredWeight
             ]
         );
+    }
+
+    #[test]
+    fn deployment_policies_in_sagemaker_terms() {
+        let canary = DeploymentPolicy::new(TrafficShift::Canary {
+            percent: 10,
+            bake_seconds: 600,
+        });
+        let config = deployment_config(&canary);
+        let routing = config
+            .blue_green_update_policy()
+            .and_then(|p| p.traffic_routing_configuration())
+            .unwrap();
+        assert_eq!(routing.r#type(), Some(&TrafficRoutingConfigType::Canary));
+        assert_eq!(routing.wait_interval_in_seconds(), Some(600));
+        assert_eq!(routing.canary_size().and_then(|c| c.value()), Some(10));
+        assert!(config.auto_rollback_configuration().is_none());
     }
 }
