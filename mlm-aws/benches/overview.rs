@@ -62,26 +62,18 @@ async fn all_overviews(p: &mlm_aws::AwsProvider) -> usize {
 async fn naive(account: &common::Account) -> usize {
     let sm = account.sagemaker();
     let cw = account.cloudwatch();
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let out = sm
-            .list_endpoints()
-            .max_results(100)
-            .set_next_token(token)
-            .send()
-            .await
-            .unwrap();
-        names.extend(
-            out.endpoints()
-                .iter()
-                .filter_map(|e| e.endpoint_name().map(str::to_string)),
-        );
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let names: Vec<String> = sm
+        .list_endpoints()
+        .into_paginator()
+        .page_size(100)
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.endpoint_name().map(str::to_string))
+        .collect();
     let end = std::time::SystemTime::now();
     let start = end - Duration::from_secs(300);
     let n = names.len();
@@ -127,15 +119,10 @@ fn dim(name: &str, value: &str) -> aws_sdk_cloudwatch::types::Dimension {
         .build()
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let n: usize = std::env::var("MLM_BENCH_ENDPOINTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    let account = common::Account::new();
+/// `n` endpoints on one SageMaker model and config, made directly (as in an account where
+/// not every endpoint is mlm's).
+async fn make_endpoints(account: &common::Account, n: usize) {
     let sm = account.sagemaker();
-    let setup = Instant::now();
     sm.create_model()
         .model_name("bench-model")
         .execution_role_arn(account.role())
@@ -177,6 +164,32 @@ async fn main() {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
+}
+
+/// Runs `run` with the request counters reset, checks it saw all `n` endpoints, and prints
+/// the AWS calls and time it took.
+async fn measure(
+    label: &str,
+    account: &common::Account,
+    n: usize,
+    run: impl std::future::Future<Output = usize>,
+) {
+    account.reset_requests().await;
+    let t = Instant::now();
+    assert_eq!(run.await, n);
+    let took = t.elapsed();
+    show(label, &account.requests().await, took);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("MLM_BENCH_ENDPOINTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let account = common::Account::new();
+    let setup = Instant::now();
+    make_endpoints(&account, n).await;
     println!(
         "setup: {n} endpoints × 1 variant (ml.g4dn.xlarge) × {} metrics (CPU, memory, GPU, GPU memory, in-flight) in {:.1} s\n",
         METRICS.len(),
@@ -190,43 +203,18 @@ async fn main() {
         .build()
         .await
         .unwrap();
-    account.reset_requests().await;
-    let t = Instant::now();
-    assert_eq!(all_overviews(&p).await, n);
-    let took = t.elapsed();
-    show("mlm cold (new provider)", &account.requests().await, took);
-
-    account.reset_requests().await;
-    let t = Instant::now();
-    assert_eq!(all_overviews(&p).await, n);
-    let took = t.elapsed();
-    show(
-        "mlm warm (descriptions cached, figures re-read)",
-        &account.requests().await,
-        took,
-    );
+    let label = "mlm cold (new provider)";
+    measure(label, &account, n, all_overviews(&p)).await;
+    let label = "mlm warm (descriptions cached, figures re-read)";
+    measure(label, &account, n, all_overviews(&p)).await;
 
     let cached = account.builder().build().await.unwrap();
     all_overviews(&cached).await;
-    account.reset_requests().await;
-    let t = Instant::now();
-    assert_eq!(all_overviews(&cached).await, n);
-    let took = t.elapsed();
-    show(
-        "mlm warm within the 10 s figures TTL",
-        &account.requests().await,
-        took,
-    );
+    let label = "mlm warm within the 10 s figures TTL";
+    measure(label, &account, n, all_overviews(&cached)).await;
 
-    account.reset_requests().await;
-    let t = Instant::now();
-    assert_eq!(naive(&account).await, n);
-    let took = t.elapsed();
-    show(
-        "naive (describe each, one call per metric)",
-        &account.requests().await,
-        took,
-    );
+    let label = "naive (describe each, one call per metric)";
+    measure(label, &account, n, naive(&account)).await;
 
     let floor = n.div_ceil(100) + (n * METRICS.len()).div_ceil(mlm_aws::MAX_QUERIES_PER_CALL);
     println!(

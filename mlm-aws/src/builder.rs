@@ -1,4 +1,5 @@
-//! [`AwsProviderBuilder`]: where the AWS SDK clients come from and how they retry and time out.
+//! [`AwsProviderBuilder`]: where the AWS settings come from and how the clients retry and time
+//! out (the clients themselves are made in `clients`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use mlm_core::{Error, Result};
 
+use crate::clients::ClientFactory;
 use crate::provider::{AwsProvider, Inner, Settings};
 
 /// Environment variable naming the IAM role SageMaker assumes to run models
@@ -225,33 +227,7 @@ impl AwsProviderBuilder {
 
     /// Loads configuration if asked to and builds the provider.
     pub async fn build(self) -> Result<AwsProvider> {
-        let sdk = match (&self.sdk_config, self.load_env) {
-            (Some(c), _) => c.clone(),
-            (None, true) => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if let Some(r) = &self.region {
-                    loader = loader.region(Region::new(r.clone()));
-                }
-                if let Some(p) = &self.profile {
-                    loader = loader.profile_name(p);
-                }
-                if let Some((ak, sk)) = &self.static_credentials {
-                    loader = loader.credentials_provider(static_creds(ak, sk));
-                }
-                loader.load().await
-            }
-            (None, false) => {
-                let mut b = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
-                if let Some((ak, sk)) = &self.static_credentials {
-                    b = b.credentials_provider(
-                        aws_credential_types::provider::SharedCredentialsProvider::new(
-                            static_creds(ak, sk),
-                        ),
-                    );
-                }
-                b.build()
-            }
-        };
+        let sdk = self.sdk_config().await;
         let region = self
             .region
             .clone()
@@ -261,93 +237,65 @@ impl AwsProviderBuilder {
                     "no AWS region: set AWS_REGION, a profile region, or call with_region",
                 )
             })?;
-        let retry = RetryConfig::standard().with_max_attempts(self.max_attempts);
-        let control_timeouts = TimeoutConfig::builder()
+        let factory = ClientFactory {
+            sdk: &sdk,
+            region: &region,
+            endpoint_url: self.endpoint_url.as_deref(),
+            retry: RetryConfig::standard().with_max_attempts(self.max_attempts),
+            interceptors: &self.interceptors,
+        };
+        let control = TimeoutConfig::builder()
             .operation_attempt_timeout(self.attempt_timeout)
             .operation_timeout(self.operation_timeout)
             .build();
-        let invoke_timeouts = TimeoutConfig::builder()
+        let invoke = TimeoutConfig::builder()
             .operation_attempt_timeout(self.invoke_timeout)
             .build();
-
-        let sagemaker = match self.sagemaker {
-            Some(c) => c,
-            None => {
-                let mut b = aws_sdk_sagemaker::config::Builder::from(&sdk)
-                    .region(aws_sdk_sagemaker::config::Region::new(region.clone()))
-                    .retry_config(retry.clone())
-                    .timeout_config(control_timeouts.clone());
-                if let Some(url) = &self.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                for i in &self.interceptors {
-                    b.push_interceptor(i.clone());
-                }
-                aws_sdk_sagemaker::Client::from_conf(b.build())
-            }
-        };
-        let runtime = match self.runtime {
-            Some(c) => c,
-            None => {
-                let mut b = aws_sdk_sagemakerruntime::config::Builder::from(&sdk)
-                    .region(aws_sdk_sagemakerruntime::config::Region::new(
-                        region.clone(),
-                    ))
-                    .retry_config(retry.clone())
-                    .timeout_config(invoke_timeouts);
-                if let Some(url) = &self.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                for i in &self.interceptors {
-                    b.push_interceptor(i.clone());
-                }
-                aws_sdk_sagemakerruntime::Client::from_conf(b.build())
-            }
-        };
-        let cloudwatch = match self.cloudwatch {
-            Some(c) => c,
-            None => {
-                let mut b = aws_sdk_cloudwatch::config::Builder::from(&sdk)
-                    .region(aws_sdk_cloudwatch::config::Region::new(region.clone()))
-                    .retry_config(retry.clone())
-                    .timeout_config(control_timeouts.clone());
-                if let Some(url) = &self.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                for i in &self.interceptors {
-                    b.push_interceptor(i.clone());
-                }
-                aws_sdk_cloudwatch::Client::from_conf(b.build())
-            }
-        };
-        let autoscaling = match self.autoscaling {
-            Some(c) => c,
-            None => {
-                let mut b = aws_sdk_applicationautoscaling::config::Builder::from(&sdk)
-                    .region(aws_sdk_applicationautoscaling::config::Region::new(
-                        region.clone(),
-                    ))
-                    .retry_config(retry)
-                    .timeout_config(control_timeouts);
-                if let Some(url) = &self.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                for i in &self.interceptors {
-                    b.push_interceptor(i.clone());
-                }
-                aws_sdk_applicationautoscaling::Client::from_conf(b.build())
-            }
-        };
+        // Injected clients are used as they are.
+        let inner = Inner::new(
+            self.sagemaker
+                .unwrap_or_else(|| factory.sagemaker(control.clone())),
+            self.runtime.unwrap_or_else(|| factory.runtime(invoke)),
+            self.cloudwatch
+                .unwrap_or_else(|| factory.cloudwatch(control.clone())),
+            self.autoscaling
+                .unwrap_or_else(|| factory.autoscaling(control)),
+            region,
+            self.settings,
+        );
         Ok(AwsProvider {
-            inner: Arc::new(Inner::new(
-                sagemaker,
-                runtime,
-                cloudwatch,
-                autoscaling,
-                region,
-                self.settings,
-            )),
+            inner: Arc::new(inner),
         })
+    }
+
+    /// The SDK configuration: the one given, the default chain's, or one with just the
+    /// static credentials.
+    async fn sdk_config(&self) -> SdkConfig {
+        if let Some(c) = &self.sdk_config {
+            return c.clone();
+        }
+        if self.load_env {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest());
+            if let Some(r) = &self.region {
+                loader = loader.region(Region::new(r.clone()));
+            }
+            if let Some(p) = &self.profile {
+                loader = loader.profile_name(p);
+            }
+            if let Some((ak, sk)) = &self.static_credentials {
+                loader = loader.credentials_provider(static_creds(ak, sk));
+            }
+            return loader.load().await;
+        }
+        let mut b = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+        if let Some((ak, sk)) = &self.static_credentials {
+            b = b.credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(static_creds(
+                    ak, sk,
+                )),
+            );
+        }
+        b.build()
     }
 }
 

@@ -35,6 +35,7 @@
 mod autoscaling;
 mod builder;
 mod cache;
+mod clients;
 mod endpoints;
 mod error;
 pub mod instance_types;

@@ -25,16 +25,16 @@ use aws_sdk_cloudwatch::types::{
 use chrono::Utc;
 use futures::FutureExt;
 use mlm_core::{
-    DataPoint, EndpointName, EndpointOverview, Error, Instance, InstanceMetrics, InstanceStatus,
-    Measurement, MetricKind, MetricQuery, MetricScope, MetricSeries, Observability, Page,
-    PageRequest, ResourceKind, Result, Statistic, VariantName,
+    DataPoint, EndpointName, EndpointOverview, Error, Instance, InstanceStatus, Measurement,
+    MetricKind, MetricQuery, MetricScope, MetricSeries, Observability, Page, PageRequest,
+    ResourceKind, Result, Statistic, VariantName,
 };
 use tokio::time::Instant;
 
-use crate::cache::{ConfigInfo, Described, Figures};
+use crate::cache::{ConfigInfo, ConfigVariant, Described, Figures};
 use crate::error::{duplicate, from_sdk};
 use crate::instance_types::{gpu_count, vcpu_count};
-use crate::provider::{AwsProvider, Inner, ordered, to_smithy, to_utc};
+use crate::provider::{AwsProvider, Inner, to_smithy, to_utc};
 
 /// Namespace of per-instance utilisation metrics.
 pub(crate) const NS_INSTANCE: &str = "/aws/sagemaker/Endpoints";
@@ -118,6 +118,33 @@ pub(crate) struct InstanceIndex {
     pub by_variant: HashMap<(String, String), BTreeMap<String, Vec<ListedMetric>>>,
 }
 
+impl InstanceIndex {
+    /// Files a ListMetrics entry under its endpoint, variant and instance; an entry without
+    /// all three is not an instance metric.
+    fn add(&mut self, m: &Metric) {
+        let dims: Vec<(String, String)> = m
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect();
+        let get = |k: &str| dims.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let (Some(e), Some(v), Some(i)) =
+            (get("EndpointName"), get("VariantName"), get("InstanceId"))
+        else {
+            return;
+        };
+        self.by_variant
+            .entry((e, v))
+            .or_default()
+            .entry(i)
+            .or_default()
+            .push(ListedMetric {
+                name: m.metric_name().unwrap_or_default().to_string(),
+                dimensions: dims,
+            });
+    }
+}
+
 /// One query to send, and where its answer goes.
 #[derive(Debug, Clone)]
 struct Planned {
@@ -128,6 +155,29 @@ struct Planned {
     period: i32,
     slot: Slot,
     divisor: f64,
+}
+
+impl Planned {
+    /// The GetMetricData query, with id `q<id>`.
+    fn query(&self, id: usize) -> MetricDataQuery {
+        let mut metric = Metric::builder()
+            .namespace(self.namespace)
+            .metric_name(&self.metric);
+        for (k, v) in &self.dimensions {
+            metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
+        }
+        MetricDataQuery::builder()
+            .id(format!("q{id}"))
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric.build())
+                    .period(self.period)
+                    .stat(self.stat)
+                    .build(),
+            )
+            .return_data(true)
+            .build()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,46 +197,20 @@ impl Inner {
         {
             return Ok(index.clone());
         }
+        let pages = self
+            .cw
+            .list_metrics()
+            .namespace(NS_INSTANCE)
+            .recently_active(RecentlyActive::Pt3H)
+            .dimensions(DimensionFilter::builder().name("InstanceId").build())
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk(e, None))?;
         let mut index = InstanceIndex::default();
-        let mut token = None;
-        loop {
-            let out = self
-                .cw
-                .list_metrics()
-                .namespace(NS_INSTANCE)
-                .recently_active(RecentlyActive::Pt3H)
-                .dimensions(DimensionFilter::builder().name("InstanceId").build())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, None))?;
-            for m in out.metrics() {
-                let dims: Vec<(String, String)> = m
-                    .dimensions()
-                    .iter()
-                    .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
-                    .collect();
-                let get = |k: &str| dims.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                let (Some(e), Some(v), Some(i)) =
-                    (get("EndpointName"), get("VariantName"), get("InstanceId"))
-                else {
-                    continue;
-                };
-                index
-                    .by_variant
-                    .entry((e, v))
-                    .or_default()
-                    .entry(i)
-                    .or_default()
-                    .push(ListedMetric {
-                        name: m.metric_name().unwrap_or_default().to_string(),
-                        dimensions: dims,
-                    });
-            }
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+        for m in pages.iter().flat_map(|p| p.metrics()) {
+            index.add(m);
         }
         let index = Arc::new(index);
         *guard = Some((Instant::now(), index.clone()));
@@ -210,55 +234,34 @@ impl Inner {
                 .end_time(to_smithy(end))
                 .scan_by(ScanBy::TimestampAscending);
             for (i, q) in chunk.iter().enumerate() {
-                let mut metric = Metric::builder()
-                    .namespace(q.namespace)
-                    .metric_name(&q.metric);
-                for (k, v) in &q.dimensions {
-                    metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
-                }
-                call = call.metric_data_queries(
-                    MetricDataQuery::builder()
-                        .id(format!("q{}", base + i))
-                        .metric_stat(
-                            MetricStat::builder()
-                                .metric(metric.build())
-                                .period(q.period)
-                                .stat(q.stat)
-                                .build(),
-                        )
-                        .return_data(true)
-                        .build(),
-                );
+                call = call.metric_data_queries(q.query(base + i));
             }
-            let mut token: Option<String> = None;
-            loop {
-                let out = call
-                    .clone()
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk(e, None))?;
-                for r in out.metric_data_results() {
-                    let Some(i) = r
-                        .id()
-                        .and_then(|id| id.strip_prefix('q'))
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .filter(|i| *i < queries.len())
-                    else {
-                        continue;
-                    };
-                    let d = queries[i].divisor;
-                    results[i].extend(r.timestamps().iter().zip(r.values()).map(|(t, v)| {
-                        DataPoint {
+            let pages = call
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| from_sdk(e, None))?;
+            for r in pages.iter().flat_map(|p| p.metric_data_results()) {
+                // Ids are `q<index into queries>`.
+                let Some(i) = r
+                    .id()
+                    .and_then(|id| id.strip_prefix('q'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|i| *i < queries.len())
+                else {
+                    continue;
+                };
+                let d = queries[i].divisor;
+                results[i].extend(
+                    r.timestamps()
+                        .iter()
+                        .zip(r.values())
+                        .map(|(t, v)| DataPoint {
                             timestamp: to_utc(Some(t)),
                             value: v / d,
-                        }
-                    }));
-                }
-                token = out.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
+                        }),
+                );
             }
         }
         for r in &mut results {
@@ -272,198 +275,16 @@ impl Inner {
         &self,
         endpoints: Vec<(Arc<Described>, Arc<ConfigInfo>)>,
     ) -> Result<Vec<EndpointOverview>> {
-        let ttl = self.settings.metrics_ttl;
-        let mut fresh: Vec<Option<Figures>> = {
-            let cache = self.caches.figures.lock().expect("cache lock");
-            endpoints
-                .iter()
-                .map(|(d, _)| {
-                    cache
-                        .get(&d.name)
-                        .filter(|f| !ttl.is_zero() && f.read_at.elapsed() < ttl)
-                        .cloned()
-                })
-                .collect()
-        };
+        let mut fresh = self.cached_figures(&endpoints);
         let need: Vec<usize> = (0..endpoints.len())
             .filter(|i| fresh[*i].is_none())
             .collect();
         if !need.is_empty() {
-            let index = self.instance_index().await?;
-            let mut rows: Vec<Vec<Instance>> = vec![Vec::new(); endpoints.len()];
-            let mut planned = Vec::new();
-            for &ei in &need {
-                let (d, config) = &endpoints[ei];
-                for cv in &config.variants {
-                    let Ok(variant) = VariantName::new(&cv.name) else {
-                        continue;
-                    };
-                    let itype = cv.instance_type.as_deref();
-                    let in_flight = Planned {
-                        namespace: NS_INVOCATION,
-                        metric: "ConcurrentRequestsPerModel".into(),
-                        dimensions: vec![
-                            ("EndpointName".into(), d.name.clone()),
-                            ("VariantName".into(), cv.name.clone()),
-                        ],
-                        stat: "Maximum",
-                        period: 60,
-                        slot: Slot::Live(ei, usize::MAX, MetricKind::InFlightRequests),
-                        divisor: 1.0,
-                    };
-                    let instances = index.by_variant.get(&(d.name.clone(), cv.name.clone()));
-                    let first_row = rows[ei].len();
-                    match instances.filter(|m| !m.is_empty()) {
-                        Some(instances) => {
-                            for (id, metrics) in instances {
-                                let ri = rows[ei].len();
-                                let mut inst = Instance::new(
-                                    id.clone(),
-                                    variant.clone(),
-                                    InstanceStatus::InService,
-                                );
-                                inst.started_at = None;
-                                rows[ei].push(inst);
-                                for m in metrics {
-                                    let kind = match m.name.as_str() {
-                                        "CPUUtilization" => MetricKind::CpuUtilization,
-                                        "MemoryUtilization" => MetricKind::MemoryUtilization,
-                                        "GPUUtilization" => MetricKind::GpuUtilization,
-                                        "GPUMemoryUtilization" => MetricKind::GpuMemoryUtilization,
-                                        _ => continue,
-                                    };
-                                    let per_acc =
-                                        m.dimensions.iter().any(|(k, _)| k == "AcceleratorId");
-                                    let Some(div) = divisor(kind, itype, per_acc) else {
-                                        continue;
-                                    };
-                                    planned.push(Planned {
-                                        namespace: NS_INSTANCE,
-                                        metric: m.name.clone(),
-                                        dimensions: m.dimensions.clone(),
-                                        stat: "Average",
-                                        period: 60,
-                                        slot: Slot::Live(ei, ri, kind),
-                                        divisor: div,
-                                    });
-                                }
-                            }
-                        }
-                        None => {
-                            let ri = rows[ei].len();
-                            rows[ei].push(Instance::new(
-                                format!("{}/aggregate", cv.name),
-                                variant.clone(),
-                                InstanceStatus::Unknown,
-                            ));
-                            if cv.serverless.is_none() {
-                                let mut kinds =
-                                    vec![MetricKind::CpuUtilization, MetricKind::MemoryUtilization];
-                                if itype.and_then(gpu_count).is_some_and(|n| n > 0) {
-                                    kinds.push(MetricKind::GpuUtilization);
-                                    kinds.push(MetricKind::GpuMemoryUtilization);
-                                }
-                                for kind in kinds {
-                                    let Some(div) = divisor(kind, itype, false) else {
-                                        continue;
-                                    };
-                                    let (ns, metric) = metric_of(kind).expect("mapped");
-                                    planned.push(Planned {
-                                        namespace: ns,
-                                        metric: metric.into(),
-                                        dimensions: vec![
-                                            ("EndpointName".into(), d.name.clone()),
-                                            ("VariantName".into(), cv.name.clone()),
-                                        ],
-                                        stat: "Average",
-                                        period: 60,
-                                        slot: Slot::Live(ei, ri, kind),
-                                        divisor: div,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    // In-flight is per variant: one query, shared by the variant's rows.
-                    let mut q = in_flight;
-                    q.slot = Slot::Live(ei, first_row, MetricKind::InFlightRequests);
-                    planned.push(q);
-                }
-            }
-            // End a minute ahead: CloudWatch (and moto) truncate to whole seconds, and the
-            // newest datum must not fall just past the end.
-            let end = Utc::now() + chrono::TimeDelta::minutes(1);
-            let start = end - LIVE_WINDOW;
-            let answers = self.run_queries(&planned, start, end).await?;
-            let mut instance_values: HashMap<(usize, usize), InstanceMetrics> = HashMap::new();
-            let mut in_flight: HashMap<(usize, usize), f64> = HashMap::new();
-            for (q, points) in planned.iter().zip(answers) {
-                let Slot::Live(ei, ri, kind) = q.slot else {
-                    continue;
-                };
-                let Some(latest) = points.last() else {
-                    continue;
-                };
-                if kind == MetricKind::InFlightRequests {
-                    in_flight.insert((ei, ri), latest.value);
-                    continue;
-                }
-                let scope = if rows[ei][ri].status == InstanceStatus::Unknown {
-                    MetricScope::VariantAggregate
-                } else {
-                    MetricScope::Instance
-                };
-                let m = Measurement {
-                    value: latest.value,
-                    scope,
-                };
-                let entry = instance_values.entry((ei, ri)).or_default();
-                match kind {
-                    MetricKind::CpuUtilization => entry.cpu_utilization = Some(m),
-                    MetricKind::MemoryUtilization => entry.memory_utilization = Some(m),
-                    MetricKind::GpuUtilization => {
-                        entry.gpu_utilization = Some(average_in(entry.gpu_utilization, m))
-                    }
-                    MetricKind::GpuMemoryUtilization => {
-                        entry.gpu_memory_utilization =
-                            Some(average_in(entry.gpu_memory_utilization, m))
-                    }
-                    _ => {}
-                }
-            }
-            let now = Utc::now();
-            for &ei in &need {
-                let mut list = std::mem::take(&mut rows[ei]);
-                for (ri, inst) in list.iter_mut().enumerate() {
-                    if let Some(m) = instance_values.remove(&(ei, ri)) {
-                        inst.metrics = m;
-                    }
-                }
-                // In-flight is per variant: every row of the variant carries it, as an aggregate.
-                let mut variant_in_flight: HashMap<String, f64> = HashMap::new();
-                for ((e, ri), v) in &in_flight {
-                    if *e == ei
-                        && let Some(row) = list.get(*ri)
-                    {
-                        variant_in_flight.insert(row.variant.to_string(), *v);
-                    }
-                }
-                for inst in &mut list {
-                    if let Some(v) = variant_in_flight.get(inst.variant.as_str()) {
-                        inst.metrics.in_flight_requests = Some(Measurement::aggregate(*v));
-                    }
-                }
-                fresh[ei] = Some(Figures {
-                    read_at: Instant::now(),
-                    as_of: now,
-                    instances: list,
-                });
-            }
+            let read = self.read_figures(&endpoints, &need).await?;
             let mut cache = self.caches.figures.lock().expect("cache lock");
-            for &ei in &need {
-                if let Some(f) = &fresh[ei] {
-                    cache.insert(endpoints[ei].0.name.clone(), f.clone());
-                }
+            for (&ei, figures) in need.iter().zip(read) {
+                cache.insert(endpoints[ei].0.name.clone(), figures.clone());
+                fresh[ei] = Some(figures);
             }
         }
         let mut out = Vec::new();
@@ -477,12 +298,258 @@ impl Inner {
         Ok(out)
     }
 
+    /// Each endpoint's figures if read within the metrics TTL.
+    fn cached_figures(
+        &self,
+        endpoints: &[(Arc<Described>, Arc<ConfigInfo>)],
+    ) -> Vec<Option<Figures>> {
+        let ttl = self.settings.metrics_ttl;
+        let cache = self.caches.figures.lock().expect("cache lock");
+        endpoints
+            .iter()
+            .map(|(d, _)| {
+                cache
+                    .get(&d.name)
+                    .filter(|f| !ttl.is_zero() && f.read_at.elapsed() < ttl)
+                    .cloned()
+            })
+            .collect()
+    }
+
+    /// Reads the live figures of `endpoints[i]` for each `i` in `need`, in that order.
+    async fn read_figures(
+        &self,
+        endpoints: &[(Arc<Described>, Arc<ConfigInfo>)],
+        need: &[usize],
+    ) -> Result<Vec<Figures>> {
+        let index = self.instance_index().await?;
+        let mut plan = LivePlan {
+            rows: vec![Vec::new(); endpoints.len()],
+            queries: Vec::new(),
+        };
+        for &ei in need {
+            let (d, config) = &endpoints[ei];
+            for cv in &config.variants {
+                plan.variant(ei, &d.name, cv, &index);
+            }
+        }
+        // End a minute ahead: CloudWatch (and moto) truncate to whole seconds, and the
+        // newest datum must not fall just past the end.
+        let end = Utc::now() + chrono::TimeDelta::minutes(1);
+        let start = end - LIVE_WINDOW;
+        let answers = self.run_queries(&plan.queries, start, end).await?;
+        let mut rows = plan.answer(answers);
+        let now = Utc::now();
+        Ok(need
+            .iter()
+            .map(|&ei| Figures {
+                read_at: Instant::now(),
+                as_of: now,
+                instances: std::mem::take(&mut rows[ei]),
+            })
+            .collect())
+    }
+
     async fn overview_uncoalesced(&self, name: &str) -> Result<EndpointOverview> {
         let d = self.describe(name).await?;
         let config = self.config(&d.config_name).await?;
         let mut list = self.overviews(vec![(d, config)]).await?;
         list.pop()
             .ok_or_else(|| Error::provider_msg("no overview computed", false))
+    }
+}
+
+/// The rows (per endpoint) and queries of a page of overviews, planned together: each query
+/// knows the row its answer goes to.
+struct LivePlan {
+    rows: Vec<Vec<Instance>>,
+    queries: Vec<Planned>,
+}
+
+impl LivePlan {
+    /// The rows and queries of one variant of endpoint `ei`: one row per instance seen in
+    /// enhanced metrics (querying exactly the dimension sets listed), else one aggregate row.
+    fn variant(&mut self, ei: usize, endpoint: &str, cv: &ConfigVariant, index: &InstanceIndex) {
+        let Ok(variant) = VariantName::new(&cv.name) else {
+            return;
+        };
+        let variant_dims = vec![
+            ("EndpointName".to_string(), endpoint.to_string()),
+            ("VariantName".to_string(), cv.name.clone()),
+        ];
+        let first_row = self.rows[ei].len();
+        match (index
+            .by_variant
+            .get(&(endpoint.to_string(), cv.name.clone())))
+        .filter(|m| !m.is_empty())
+        {
+            Some(instances) => self.instance_rows(ei, &variant, cv, instances),
+            None => self.aggregate_row(ei, &variant, cv, &variant_dims),
+        }
+        // In-flight is per variant: one query, shared by the variant's rows.
+        self.queries.push(Planned {
+            namespace: NS_INVOCATION,
+            metric: "ConcurrentRequestsPerModel".into(),
+            dimensions: variant_dims,
+            stat: "Maximum",
+            period: 60,
+            slot: Slot::Live(ei, first_row, MetricKind::InFlightRequests),
+            divisor: 1.0,
+        });
+    }
+
+    fn instance_rows(
+        &mut self,
+        ei: usize,
+        variant: &VariantName,
+        cv: &ConfigVariant,
+        instances: &BTreeMap<String, Vec<ListedMetric>>,
+    ) {
+        for (id, metrics) in instances {
+            let ri = self.rows[ei].len();
+            let row = Instance::new(id.clone(), variant.clone(), InstanceStatus::InService);
+            self.rows[ei].push(row);
+            for m in metrics {
+                let kind = match m.name.as_str() {
+                    "CPUUtilization" => MetricKind::CpuUtilization,
+                    "MemoryUtilization" => MetricKind::MemoryUtilization,
+                    "GPUUtilization" => MetricKind::GpuUtilization,
+                    "GPUMemoryUtilization" => MetricKind::GpuMemoryUtilization,
+                    _ => continue,
+                };
+                let per_acc = m.dimensions.iter().any(|(k, _)| k == "AcceleratorId");
+                let Some(div) = divisor(kind, cv.instance_type.as_deref(), per_acc) else {
+                    continue;
+                };
+                self.queries.push(Planned {
+                    namespace: NS_INSTANCE,
+                    metric: m.name.clone(),
+                    dimensions: m.dimensions.clone(),
+                    stat: "Average",
+                    period: 60,
+                    slot: Slot::Live(ei, ri, kind),
+                    divisor: div,
+                });
+            }
+        }
+    }
+
+    /// One row for the whole variant, fed by the variant's aggregate instance metrics (none
+    /// for serverless variants; GPU ones only for types known to have GPUs).
+    fn aggregate_row(
+        &mut self,
+        ei: usize,
+        variant: &VariantName,
+        cv: &ConfigVariant,
+        variant_dims: &[(String, String)],
+    ) {
+        let ri = self.rows[ei].len();
+        self.rows[ei].push(Instance::new(
+            format!("{}/aggregate", cv.name),
+            variant.clone(),
+            InstanceStatus::Unknown,
+        ));
+        if cv.serverless.is_some() {
+            return;
+        }
+        let itype = cv.instance_type.as_deref();
+        let mut kinds = vec![MetricKind::CpuUtilization, MetricKind::MemoryUtilization];
+        if itype.and_then(gpu_count).is_some_and(|n| n > 0) {
+            kinds.push(MetricKind::GpuUtilization);
+            kinds.push(MetricKind::GpuMemoryUtilization);
+        }
+        for kind in kinds {
+            let Some(div) = divisor(kind, itype, false) else {
+                continue;
+            };
+            let (ns, metric) = metric_of(kind).expect("mapped");
+            self.queries.push(Planned {
+                namespace: ns,
+                metric: metric.into(),
+                dimensions: variant_dims.to_vec(),
+                stat: "Average",
+                period: 60,
+                slot: Slot::Live(ei, ri, kind),
+                divisor: div,
+            });
+        }
+    }
+
+    /// Puts the latest point of each answer into its row; returns the rows.
+    fn answer(self, answers: Vec<Vec<DataPoint>>) -> Vec<Vec<Instance>> {
+        let mut rows = self.rows;
+        for (q, points) in self.queries.iter().zip(answers) {
+            let (Slot::Live(ei, ri, kind), Some(latest)) = (&q.slot, points.last()) else {
+                continue;
+            };
+            let rows = &mut rows[*ei];
+            if *kind == MetricKind::InFlightRequests {
+                // Per variant: every row of the variant carries it, as an aggregate.
+                let variant = rows[*ri].variant.clone();
+                for row in rows.iter_mut().filter(|r| r.variant == variant) {
+                    row.metrics.in_flight_requests = Some(Measurement::aggregate(latest.value));
+                }
+                continue;
+            }
+            let scope = if rows[*ri].status == InstanceStatus::Unknown {
+                MetricScope::VariantAggregate
+            } else {
+                MetricScope::Instance
+            };
+            let m = Measurement {
+                value: latest.value,
+                scope,
+            };
+            let metrics = &mut rows[*ri].metrics;
+            match kind {
+                MetricKind::CpuUtilization => metrics.cpu_utilization = Some(m),
+                MetricKind::MemoryUtilization => metrics.memory_utilization = Some(m),
+                MetricKind::GpuUtilization => {
+                    metrics.gpu_utilization = Some(average_in(metrics.gpu_utilization, m))
+                }
+                MetricKind::GpuMemoryUtilization => {
+                    metrics.gpu_memory_utilization =
+                        Some(average_in(metrics.gpu_memory_utilization, m))
+                }
+                _ => {}
+            }
+        }
+        rows
+    }
+}
+
+/// The dimensions, scope and "already per accelerator" of a history query for one variant:
+/// an instance's as ListMetrics listed them, else the variant's plus `InstanceId`; without an
+/// instance, the variant's aggregate.
+fn series_dimensions(
+    endpoint: &str,
+    variant: &str,
+    metric: &str,
+    instance: Option<&str>,
+    index: Option<&InstanceIndex>,
+) -> (Vec<(String, String)>, MetricScope, bool) {
+    let mut dims = vec![
+        ("EndpointName".to_string(), endpoint.to_string()),
+        ("VariantName".to_string(), variant.to_string()),
+    ];
+    let (Some(id), Some(index)) = (instance, index) else {
+        return (dims, MetricScope::VariantAggregate, false);
+    };
+    let listed = index
+        .by_variant
+        .get(&(endpoint.to_string(), variant.to_string()))
+        .and_then(|m| m.get(id))
+        .and_then(|ms| ms.iter().find(|m| m.name == metric));
+    match listed {
+        Some(m) => (
+            m.dimensions.clone(),
+            MetricScope::Instance,
+            m.dimensions.iter().any(|(k, _)| k == "AcceleratorId"),
+        ),
+        None => {
+            dims.push(("InstanceId".into(), id.to_string()));
+            (dims, MetricScope::Instance, false)
+        }
     }
 }
 
@@ -543,26 +610,16 @@ impl Observability for AwsProvider {
     async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
         let inner = &self.inner;
         let (summaries, next) = inner.endpoint_summaries(&page).await?;
-        let described = ordered(
-            summaries,
-            inner.settings.concurrency,
-            |(name, lm)| async move {
-                let d = match inner.describe_cached(&name, lm).await {
-                    Ok(d) => d,
-                    Err(Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
+        let described = inner
+            .each_listed(summaries, |d| async move {
                 match inner.config(&d.config_name).await {
                     Ok(c) => Ok(Some((d, c))),
                     Err(Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
-            },
-        )
-        .await?;
-        let items = inner
-            .overviews(described.into_iter().flatten().collect())
+            })
             .await?;
+        let items = inner.overviews(described).await?;
         Ok(Page {
             items,
             next_page_token: next,
@@ -605,32 +662,13 @@ impl Observability for AwsProvider {
                     continue;
                 };
                 let itype = cv.instance_type.as_deref();
-                let base = vec![
-                    ("EndpointName".to_string(), d.name.clone()),
-                    ("VariantName".to_string(), cv.name.clone()),
-                ];
-                let (dims, scope, per_acc) = match (&query.instance, &index) {
-                    (Some(id), Some(index)) => {
-                        let listed = index
-                            .by_variant
-                            .get(&(d.name.clone(), cv.name.clone()))
-                            .and_then(|m| m.get(id))
-                            .and_then(|ms| ms.iter().find(|m| m.name == metric));
-                        match listed {
-                            Some(m) => (
-                                m.dimensions.clone(),
-                                MetricScope::Instance,
-                                m.dimensions.iter().any(|(k, _)| k == "AcceleratorId"),
-                            ),
-                            None => {
-                                let mut dims = base.clone();
-                                dims.push(("InstanceId".into(), id.clone()));
-                                (dims, MetricScope::Instance, false)
-                            }
-                        }
-                    }
-                    _ => (base, MetricScope::VariantAggregate, false),
-                };
+                let (dims, scope, per_acc) = series_dimensions(
+                    &d.name,
+                    &cv.name,
+                    metric,
+                    query.instance.as_deref(),
+                    index.as_deref(),
+                );
                 let mut s = MetricSeries::empty(*kind, query.statistic, scope);
                 s.variant = Some(variant);
                 s.instance = query.instance.clone();
@@ -704,5 +742,63 @@ mod tests {
             divisor(MetricKind::MemoryUtilization, Some("ml.m5.xlarge"), false),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn live_answers_land_in_their_rows() {
+        let cv = ConfigVariant {
+            name: "v".into(),
+            instance_type: Some("ml.g5.12xlarge".into()),
+            initial_count: 2,
+            weight: 1.0,
+            serverless: None,
+            autoscaling: None,
+            version: mlm_core::VersionRef::new(mlm_core::ModelName::new("m").unwrap(), 1),
+        };
+        let gpu = |id: &str, gpu: &str| ListedMetric {
+            name: "GPUUtilization".into(),
+            dimensions: vec![
+                ("EndpointName".into(), "e".into()),
+                ("VariantName".into(), "v".into()),
+                ("InstanceId".into(), id.into()),
+                ("AcceleratorId".into(), gpu.into()),
+            ],
+        };
+        let mut index = InstanceIndex::default();
+        index.by_variant.insert(
+            ("e".into(), "v".into()),
+            BTreeMap::from([
+                ("i-1".to_string(), vec![gpu("i-1", "0"), gpu("i-1", "1")]),
+                ("i-2".to_string(), vec![gpu("i-2", "0")]),
+            ]),
+        );
+        let mut plan = LivePlan {
+            rows: vec![Vec::new()],
+            queries: Vec::new(),
+        };
+        plan.variant(0, "e", &cv, &index);
+        assert_eq!(
+            plan.queries.len(),
+            4,
+            "three GPUs and the variant's in-flight"
+        );
+        let point = |value| {
+            vec![DataPoint {
+                timestamp: Utc::now(),
+                value,
+            }]
+        };
+        let rows = plan.answer(vec![point(10.0), point(30.0), point(50.0), point(3.0)]);
+        let rows = &rows[0];
+        assert_eq!(rows.len(), 2);
+        let gpu_of = |i: usize| rows[i].metrics.gpu_utilization.map(|m| m.value);
+        assert_eq!(gpu_of(0), Some(20.0), "the mean of the instance's GPUs");
+        assert_eq!(gpu_of(1), Some(50.0));
+        for r in rows {
+            assert_eq!(
+                r.metrics.in_flight_requests,
+                Some(Measurement::aggregate(3.0))
+            );
+        }
     }
 }

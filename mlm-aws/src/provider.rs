@@ -99,28 +99,11 @@ impl Inner {
         arn: &str,
         target: &Target,
     ) -> Result<BTreeMap<String, String>> {
-        let mut out = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .sm
-                .list_tags()
-                .resource_arn(arn)
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, Some(target)))?;
-            for t in page.tags() {
-                if let (Some(k), Some(v)) = (t.key(), t.value()) {
-                    out.insert(k.to_string(), v.to_string());
-                }
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let tags = every_item!(self.sm.list_tags().resource_arn(arn), Some(target))?;
+        Ok(tags
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
     }
 
     /// Replaces tags: removes `remove` (and every key in `add`, so stores that append
@@ -161,6 +144,23 @@ impl Inner {
         Ok(())
     }
 }
+
+/// Every item of a SageMaker list call (`$call`: the fluent builder), read 100 a page through
+/// the SDK's paginator, which stops at an empty or repeated token. Errors map as for single
+/// calls, about `$target`. A macro, because each operation has its own paginator type.
+macro_rules! every_item {
+    ($call:expr, $target:expr) => {
+        $call
+            .into_paginator()
+            .page_size(100)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| $crate::error::from_sdk(e, $target))
+    };
+}
+pub(crate) use every_item;
 
 /// Builds SageMaker tags.
 pub(crate) fn sm_tags(
