@@ -645,7 +645,6 @@ impl Observability for AwsProvider {
             ));
         }
         let period = cloudwatch_period(query.period_seconds);
-        let stat = stat_name(query.statistic);
         let index = if query.instance.is_some() {
             Some(inner.instance_index().await?)
         } else {
@@ -657,6 +656,8 @@ impl Observability for AwsProvider {
             let Some((ns, metric)) = metric_of(*kind) else {
                 return Err(Error::Unsupported(format!("metric {kind} on AWS")));
             };
+            let statistic = query.statistic_for(*kind);
+            let stat = stat_name(statistic);
             for cv in &variants {
                 let Ok(variant) = VariantName::new(&cv.name) else {
                     continue;
@@ -669,7 +670,7 @@ impl Observability for AwsProvider {
                     query.instance.as_deref(),
                     index.as_deref(),
                 );
-                let mut s = MetricSeries::empty(*kind, query.statistic, scope);
+                let mut s = MetricSeries::empty(*kind, statistic, scope);
                 s.variant = Some(variant);
                 s.instance = query.instance.clone();
                 let div = divisor(*kind, itype, per_acc);

@@ -241,6 +241,18 @@ impl MetricKind {
         MetricKind::ModelLatency,
     ];
 
+    /// How a bucket of this metric is combined unless a query says otherwise: counts
+    /// (invocations, errors) are summed — an average of per-request `1`s would read `1.0`
+    /// whatever the traffic — and utilisation, in-flight and latency figures averaged.
+    pub fn default_statistic(self) -> Statistic {
+        match self {
+            MetricKind::Invocations
+            | MetricKind::InvocationErrors4xx
+            | MetricKind::InvocationErrors5xx => Statistic::Sum,
+            _ => Statistic::Average,
+        }
+    }
+
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -347,12 +359,14 @@ pub struct MetricQuery {
     pub end: DateTime<Utc>,
     /// Bucket length in seconds (≥ 1; AWS rounds to 60 for most metrics).
     pub period_seconds: u32,
-    /// How each bucket is combined.
-    pub statistic: Statistic,
+    /// How each bucket is combined; `None`: each metric's own default
+    /// ([`MetricKind::default_statistic`]: sums for counts, averages for the rest).
+    pub statistic: Option<Statistic>,
 }
 
 impl MetricQuery {
-    /// A query for `kinds` over the last `window`, in `period_seconds` buckets, averaged.
+    /// A query for `kinds` over the last `window`, in `period_seconds` buckets, each combined
+    /// by its metric's default statistic.
     pub fn last(
         endpoint: EndpointName,
         kinds: Vec<MetricKind>,
@@ -369,14 +383,19 @@ impl MetricQuery {
             start,
             end,
             period_seconds,
-            statistic: Statistic::Average,
+            statistic: None,
         }
     }
 
-    /// Sets the statistic.
+    /// Combines every metric's buckets by `statistic`.
     pub fn with_statistic(mut self, statistic: Statistic) -> Self {
-        self.statistic = statistic;
+        self.statistic = Some(statistic);
         self
+    }
+
+    /// How the buckets of `kind` are combined: the query's statistic, or the metric's default.
+    pub fn statistic_for(&self, kind: MetricKind) -> Statistic {
+        self.statistic.unwrap_or(kind.default_statistic())
     }
 
     /// Limits to one variant.
@@ -463,6 +482,7 @@ impl MetricSeries {
 pub fn bucket_samples(
     samples: impl IntoIterator<Item = (DateTime<Utc>, f64)>,
     query: &MetricQuery,
+    statistic: Statistic,
 ) -> Vec<DataPoint> {
     let period = i64::from(query.period_seconds.max(1));
     let start = query.start.timestamp();
@@ -478,7 +498,7 @@ pub fn bucket_samples(
         .into_iter()
         .map(|(index, values)| DataPoint {
             timestamp: DateTime::from_timestamp(start + index * period, 0).unwrap_or(query.start),
-            value: query.statistic.combine(&values),
+            value: statistic.combine(&values),
         })
         .collect()
 }
@@ -497,7 +517,7 @@ mod tests {
             start: end - chrono::Duration::seconds(window_s),
             end,
             period_seconds: period,
-            statistic: Statistic::Sum,
+            statistic: Some(Statistic::Sum),
         }
     }
 
@@ -525,7 +545,7 @@ mod tests {
             (t0 - chrono::Duration::seconds(1), 100.0),
             (q.end, 100.0),
         ];
-        let points = bucket_samples(samples, &q);
+        let points = bucket_samples(samples, &q, Statistic::Sum);
         assert_eq!(points.len(), 2);
         assert_eq!(points[0].value, 3.0);
         assert_eq!(points[0].timestamp, t0);

@@ -603,8 +603,10 @@ impl Observability for HttpProvider {
         params.push(("start", time(query.start)));
         params.push(("end", time(query.end)));
         params.push(("period", query.period_seconds.to_string()));
-        let statistic = wire::Statistic::try_from(query.statistic).map_err(unsupported)?;
-        params.push(("statistic", statistic.as_str().to_string()));
+        if let Some(statistic) = query.statistic {
+            let statistic = wire::Statistic::try_from(statistic).map_err(unsupported)?;
+            params.push(("statistic", statistic.as_str().to_string()));
+        }
         if let Some(v) = &query.variant {
             params.push(("variant", v.to_string()));
         }

@@ -68,7 +68,8 @@
 //!   `text/plain` ones that need no preflight). With tokens neither applies. CORS answers go
 //!   to loopback and listed origins only, with or without tokens.
 //! - **Metrics**: `metric` is required (repeatable or comma-separated); the window defaults to
-//!   the last hour, the period to 60 s, the statistic to `average`.
+//!   the last hour, the period to 60 s, the statistic to each metric's own (`sum` for
+//!   invocations and errors, `average` otherwise).
 //! - **Query strings are strict**: an unknown parameter is a `400`, like an unknown body field;
 //!   a `page_token` that is not lowercase hex of even length (the form of every token the
 //!   server issues) is a `400` without reaching the provider.

@@ -1715,8 +1715,10 @@ pub struct MetricsResponse {
     pub end: DateTime<Utc>,
     /// Bucket length in seconds.
     pub period_seconds: u32,
-    /// How buckets were combined.
-    pub statistic: Statistic,
+    /// The statistic asked for; `null` when none was, and each series was combined by its
+    /// metric's default (`sum` for invocations and errors, `average` otherwise: see each
+    /// series' `statistic`).
+    pub statistic: Option<Statistic>,
     /// One or more series per metric asked for.
     pub series: Vec<MetricSeries>,
 }

@@ -1361,7 +1361,7 @@ async fn metric_queries_parse_lists_and_defaults() {
                     MetricKind::ModelLatency,
                 ]
                 && q.period_seconds == 60
-                && q.statistic == Statistic::Average
+                && q.statistic.is_none()
                 && (q.end - q.start) == chrono::Duration::hours(1)
                 && q.variant.is_none()
         })
@@ -1369,7 +1369,7 @@ async fn metric_queries_parse_lists_and_defaults() {
         .returning(|q| {
             Ok(q.kinds
                 .iter()
-                .map(|k| MetricSeries::empty(*k, q.statistic, MetricScope::Instance))
+                .map(|k| MetricSeries::empty(*k, q.statistic_for(*k), MetricScope::Instance))
                 .collect())
         });
     mocks
@@ -1378,7 +1378,7 @@ async fn metric_queries_parse_lists_and_defaults() {
         .withf(|q| {
             q.kinds == [MetricKind::InvocationErrors5xx]
                 && q.period_seconds == 300
-                && q.statistic == Statistic::SampleCount
+                && q.statistic == Some(Statistic::SampleCount)
                 && q.start.to_rfc3339() == "2024-01-01T10:00:00+00:00"
                 && q.end.to_rfc3339() == "2024-01-01T12:00:00+00:00"
                 && q.variant.as_ref().map(VariantName::as_str) == Some("blue")
@@ -1395,7 +1395,10 @@ async fn metric_queries_parse_lists_and_defaults() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     let body = answer.json();
     assert_eq!(body["period_seconds"], 60);
-    assert_eq!(body["statistic"], "average");
+    // No statistic asked for: each metric's own (a sum for counts, an average otherwise).
+    assert_eq!(body["statistic"], serde_json::Value::Null);
+    assert_eq!(body["series"][0]["statistic"], "average");
+    assert_eq!(body["series"][1]["statistic"], "sum");
     assert_eq!(body["series"][1]["metric"], "invocations");
     assert_eq!(body["series"][1]["unit"], "count");
     assert_eq!(body["series"][0]["points"], json!([]));

@@ -148,7 +148,11 @@ async fn values_cross_the_wire_unchanged() {
         .expect_list_overviews()
         .returning(|_| Ok(Page::last(vec![overview("a")])));
     mocks.observe.expect_query_metrics().returning(|q| {
-        let mut s = MetricSeries::empty(q.kinds[0], q.statistic, MetricScope::VariantAggregate);
+        let mut s = MetricSeries::empty(
+            q.kinds[0],
+            q.statistic_for(q.kinds[0]),
+            MetricScope::VariantAggregate,
+        );
         s.variant = Some(VariantName::new("blue").unwrap());
         s.points = vec![mlm_core::DataPoint {
             timestamp: q.start,

@@ -85,10 +85,11 @@ impl MetricRing {
                             .is_none_or(|v| &*s.variant == v.as_str())
                         && query.instance.as_deref().is_none_or(|i| &*s.instance == i)
                 });
-                let mut series = MetricSeries::empty(kind, query.statistic, scope);
+                let statistic = query.statistic_for(kind);
+                let mut series = MetricSeries::empty(kind, statistic, scope);
                 series.variant = query.variant.clone();
                 series.instance = query.instance.clone();
-                series.points = bucket_samples(selected.map(|s| (s.at, s.value)), query);
+                series.points = bucket_samples(selected.map(|s| (s.at, s.value)), query, statistic);
                 series
             })
             .collect()

@@ -441,6 +441,12 @@ def test_instances_overview_and_metrics(client: mlm.Client, version: mlm.ModelVe
     assert all(s.statistic is mlm.Statistic.SUM for s in metrics)
     assert all(p.timestamp.tzinfo is not None for s in metrics for p in s.points)
 
+    # Without a statistic each metric is combined its own way: the 5 invocations read 5 (a sum),
+    # not 1.0 per bucket (an average of per-request 1s), and latency is an average.
+    default = client.metrics("news", ["invocations", "model_latency"], window=300)
+    assert sum(sum(s.values) for s in default.series("invocations")) == 5
+    assert {s.statistic for s in default.series("invocations")} == {mlm.Statistic.SUM}
+    assert {s.statistic for s in default.series("model_latency")} == {mlm.Statistic.AVERAGE}
     per_instance = client.metrics("news", "cpu_utilization", window=300, period=10, instance="primary-1")
     assert all(s.instance in (None, "primary-1") for s in per_instance)
 

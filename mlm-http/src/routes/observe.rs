@@ -124,7 +124,8 @@ pub(crate) struct MetricsParams {
     /// most 1440 buckets per series.
     #[param(minimum = 1, maximum = 1296000, default = 60)]
     period: Option<u32>,
-    /// How each bucket is combined (default `average`).
+    /// How each bucket is combined (default: each metric's own, `sum` for invocations and
+    /// errors, `average` otherwise).
     statistic: Option<wire::Statistic>,
     /// Only this variant.
     #[param(
@@ -246,9 +247,7 @@ impl MetricsParams {
             }
             (None, None) => {}
         }
-        if let Some(s) = self.statistic {
-            query.statistic = s.into();
-        }
+        query.statistic = self.statistic.map(Into::into);
         query.variant = self.variant.as_deref().map(variant_name).transpose()?;
         query.instance = self.instance;
         query.validate()?;
@@ -259,7 +258,8 @@ impl MetricsParams {
 /// Metric history of an endpoint
 ///
 /// Series of the named metrics over a window (default: the last hour), in buckets of
-/// `period` seconds (default 60) combined by `statistic` (default `average`); optionally for
+/// `period` seconds (default 60) combined by `statistic` (default: `sum` for invocations and
+/// errors, `average` for the rest); optionally for
 /// one variant or instance. Metrics nobody recorded come back as empty series, not errors.
 #[utoipa::path(
     get,
@@ -283,7 +283,7 @@ pub(crate) async fn query_metrics(
             start: query.start,
             end: query.end,
             period_seconds: query.period_seconds,
-            statistic: query.statistic.try_into()?,
+            statistic: query.statistic.map(TryInto::try_into).transpose()?,
             series: series
                 .iter()
                 .map(wire::MetricSeries::try_from)

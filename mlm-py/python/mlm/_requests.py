@@ -237,7 +237,7 @@ def metrics_query(
     start: Optional[datetime],
     end: Optional[datetime],
     period: Union[float, timedelta],
-    statistic: Union[str, Statistic],
+    statistic: Union[str, Statistic, None],
     variant: Optional[str],
     instance: Optional[str],
 ) -> Dict[str, Any]:
@@ -248,7 +248,7 @@ def metrics_query(
         known = ", ".join(k.value for k in MetricKind)
         raise InvalidArgumentError(f"{e}; metrics are: {known}") from None
     try:
-        stat = Statistic(statistic).value
+        stat = None if statistic is None else Statistic(statistic).value
     except ValueError:
         known = ", ".join(s.value for s in Statistic)
         raise InvalidArgumentError(f"statistic {statistic!r} is not one of {known}") from None

@@ -382,7 +382,7 @@ class AsyncClient(_Base):
         start: Optional[datetime] = None,
         end: Optional[datetime] = None,
         period: Union[float, timedelta] = 60,
-        statistic: Union[str, Statistic] = Statistic.AVERAGE,
+        statistic: Union[str, Statistic, None] = None,
         variant: Optional[str] = None,
         instance: Optional[str] = None,
     ) -> Metrics:

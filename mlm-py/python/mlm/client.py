@@ -515,12 +515,13 @@ class Client(_Base):
         start: Optional[datetime] = None,
         end: Optional[datetime] = None,
         period: Union[float, timedelta] = 60,
-        statistic: Union[str, Statistic] = Statistic.AVERAGE,
+        statistic: Union[str, Statistic, None] = None,
         variant: Optional[str] = None,
         instance: Optional[str] = None,
     ) -> Metrics:
         """Metric history of ``kinds`` over the last ``window`` (or ``start``..``end``), in
-        ``period``-second buckets combined by ``statistic``. Series with no data are empty,
+        ``period``-second buckets combined by ``statistic`` (default: each metric's own — a sum
+        for invocations and errors, an average otherwise). Series with no data are empty,
         not errors. Naive datetimes are local time."""
         query = req.metrics_query(
             endpoint, kinds, window, start, end, period, statistic, variant, instance
