@@ -29,7 +29,8 @@ STOP_TIMEOUT=20     # the server's graceful shutdown, before everything it start
 
 fail() { echo "error: $*" >&2; exit 1; }
 
-[ -x "$PY" ] || fail "no Python at $PY: set MLM_TEST_PYTHON to one with mlm-http/requirements-test.txt installed"
+[ -x "$PY" ] ||
+  fail "no Python at $PY: set MLM_TEST_PYTHON to one with requirements-test.txt installed"
 for module in openapi_python_client mypy httpx attrs dateutil; do
   "$PY" -c "import $module" 2>/dev/null ||
     fail "$module is not installed in $PY: pip install -r requirements-test.txt"

@@ -74,13 +74,17 @@ def endpoint_gone(client: AuthenticatedClient) -> bool:
 
 
 def deploy(client: AuthenticatedClient) -> None:
-    model = expect(Model, create_model.sync(client=client, body=CreateModel(name=MODEL)), "create model")
+    model = expect(
+        Model, create_model.sync(client=client, body=CreateModel(name=MODEL)), "create model"
+    )
     version = expect(
         ModelVersion,
         create_version.sync(
             MODEL,
             client=client,
-            body=CreateVersion(artifact_uri="examples/agnews-classifier/model", image="agnews-classifier"),
+            body=CreateVersion(
+                artifact_uri="examples/agnews-classifier/model", image="agnews-classifier"
+            ),
         ),
         "create version",
     )
@@ -91,14 +95,18 @@ def deploy(client: AuthenticatedClient) -> None:
         model_version=VersionRef(model=MODEL, version=version.version),
         instance_type="ml.m5.large",
     )
-    created = create_endpoint.sync(client=client, body=CreateEndpoint(name=ENDPOINT, variants=[variant]))
+    created = create_endpoint.sync(
+        client=client, body=CreateEndpoint(name=ENDPOINT, variants=[variant])
+    )
     print(f"endpoint {expect(Endpoint, created, 'create endpoint').name} is being created")
     poll("endpoint creation", lambda: endpoint_in_service(client))
 
 
 def invoke(client: AuthenticatedClient) -> None:
     body = InvocationBody.from_dict({"sentence": SENTENCE})
-    answer = expect(InvocationAnswer, invoke_endpoint.sync(ENDPOINT, client=client, body=body), "invoke")
+    answer = expect(
+        InvocationAnswer, invoke_endpoint.sync(ENDPOINT, client=client, body=body), "invoke"
+    )
     if answer["category"] != "Sports":
         raise SystemExit(f"invoke: expected category Sports, got {answer.to_dict()}")
     print(f"invoked: {answer['category']}")
@@ -114,7 +122,9 @@ def scale_and_delete(client: AuthenticatedClient) -> None:
     print("scaled to 2")
     deleted = delete_endpoint.sync_detailed(ENDPOINT, client=client)
     if deleted.status_code != 202:
-        raise SystemExit(f"delete endpoint: expected 202, got {deleted.status_code}: {deleted.parsed!r}")
+        raise SystemExit(
+            f"delete endpoint: expected 202, got {deleted.status_code}: {deleted.parsed!r}"
+        )
     poll("endpoint deletion", lambda: endpoint_gone(client))
     for status, what in [
         (delete_version.sync_detailed(MODEL, 1, client=client).status_code, "version"),

@@ -104,7 +104,8 @@ async function invoke(): Promise<void> {
 
 async function scaleAndDelete(): Promise<void> {
   const params = { path: { endpoint: ENDPOINT } };
-  expect("scale", await client.PATCH("/v1/endpoints/{endpoint}", { params, body: { instance_count: 2 } }));
+  const body = { instance_count: 2 };
+  expect("scale", await client.PATCH("/v1/endpoints/{endpoint}", { params, body }));
   await poll("scaling", inService);
   const variant = (await getEndpoint()).variants[0];
   if (variant?.desired_instance_count !== 2) {
