@@ -60,4 +60,7 @@ cargo build -p mlm-http --bin mlm --locked   # the HTTP client tests start this 
 step "schemathesis against the live server (all checks)"
 scripts/schemathesis.sh
 
+step "clients generated from docs/openapi.json (Python, TypeScript) against the live server"
+scripts/generated-clients.sh
+
 step "all tests passed"

@@ -87,6 +87,12 @@
 //!   return (model → get/update/delete/versions, version → get/update/delete, endpoint →
 //!   get/update/delete/invoke/overview/instances/metrics), passing the `ETag` as `If-Match` to
 //!   updates and deletes, for generated clients and schemathesis's stateful phase.
+//! - **Written for generated clients** (`scripts/generated-clients.sh` runs a Python and a
+//!   TypeScript client generated from `docs/openapi.json`): invocation JSON bodies and answers
+//!   are named object schemas, optional request fields carry no `default` (generators make
+//!   such fields required), nullable response keys are `required`, `TrafficShift`'s variants
+//!   are named schemas behind a `discriminator`, the statuses and the declared `ProblemType`
+//!   URIs carry `x-enum-varnames`, and security is set once at the top level.
 //! - **Router = spec**: every route is registered through `utoipa_axum::routes!`, so the router
 //!   and the OpenAPI document come from the same registrations; only Swagger UI (`/docs`) is
 //!   added outside it.

@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` attributes and
-//! the wire types' `ToSchema` derives, then completed with what applies to every operation:
-//! the bearer security requirement, the problem responses and the `x-request-id` header.
+//! the wire types' `ToSchema` derives, then completed with what applies to every operation
+//! (`security: []` on the public routes, the problem responses, the `x-request-id` header) and
+//! what generated clients need (`ClientHints`). `scripts/generated-clients.sh` generates
+//! Python and TypeScript clients from it and runs them against a live server.
 //!
 //! `docs/openapi.json` is this document; a test fails when they drift
 //! (`cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json` regenerates it).
@@ -8,7 +10,9 @@
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
-use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, Schema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::problem::{PROBLEM_CONTENT_TYPE, Problem, REQUEST_ID_HEADER};
@@ -89,9 +93,83 @@ full error under the `request_id`.
         (name = "observability", description = "Instances, overviews and metrics"),
         (name = "system", description = "Health, readiness, capabilities and this document")
     ),
+    servers(
+        (url = "/", description = "The server that serves this document"),
+        (url = "http://127.0.0.1:8080", description = "`mlm serve` at its default address")
+    ),
+    security(("bearer" = [])),
     components(schemas(Problem))
 )]
 struct ApiDoc;
+
+/// What generated clients need that the derives cannot say: readable enum member names and
+/// descriptions where generators read them. Applied to the merged document (the routes bring
+/// most schemas), so not as an `#[openapi(modifiers)]`, which runs before the merge.
+struct ClientHints;
+
+impl Modify for ClientHints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            if let RefOr::T(Schema::Object(object)) = schema {
+                enum_varnames(object);
+                for property in object.properties.values_mut() {
+                    hoist_description(property);
+                }
+            }
+        }
+    }
+}
+
+/// `x-enum-varnames` for an enum of PascalCase values (the statuses): `InService` becomes
+/// `IN_SERVICE`, where generators would write `INSERVICE`.
+fn enum_varnames(object: &mut Object) {
+    let Some(values) = object.enum_values.as_ref() else {
+        return;
+    };
+    let names: Option<Vec<String>> = values
+        .iter()
+        .map(|v| v.as_str().filter(|s| s.starts_with(char::is_uppercase)))
+        .map(|s| s.map(screaming_snake_case))
+        .collect();
+    if let Some(names) = names {
+        object
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert("x-enum-varnames".into(), json!(names));
+    }
+}
+
+fn screaming_snake_case(pascal: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in pascal.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
+}
+
+/// Moves a nullable reference's description from inside its `oneOf` branch, where utoipa 5
+/// writes it, to the property, where generators and documentation tools look.
+fn hoist_description(property: &mut RefOr<Schema>) {
+    let RefOr::T(Schema::OneOf(one_of)) = property else {
+        return;
+    };
+    if one_of.description.is_some() {
+        return;
+    }
+    for item in one_of.items.iter_mut() {
+        if let RefOr::Ref(reference) = item
+            && !reference.description.is_empty()
+        {
+            one_of.description = Some(std::mem::take(&mut reference.description));
+        }
+    }
+}
 
 /// Every route with its description, for the app and the spec alike.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -286,18 +364,6 @@ fn complete(doc: &mut Value) {
             }
         }),
     );
-    // What the derives cannot say: the variants of an internally tagged enum are as strict as
-    // the enum (`deny_unknown_fields`).
-    if let Some(variants) = components
-        .get_mut("schemas")
-        .and_then(|s| s.get_mut("TrafficShift"))
-        .and_then(|t| t.get_mut("oneOf"))
-        .and_then(Value::as_array_mut)
-    {
-        for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
-            variant.insert("additionalProperties".into(), Value::Bool(false));
-        }
-    }
     // Operations: security, problem responses, x-request-id on every response.
     let Some(paths) = root.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -310,15 +376,12 @@ fn complete(doc: &mut Value) {
             let Some(op) = op.as_object_mut() else {
                 continue;
             };
-            let public = PUBLIC_PATHS.contains(&path.as_str());
-            op.insert(
-                "security".into(),
-                if public {
-                    json!([])
-                } else {
-                    json!([{ "bearer": [] }])
-                },
-            );
+            // The document's `security` applies to every operation but the public ones.
+            if PUBLIC_PATHS.contains(&path.as_str()) {
+                op.insert("security".into(), json!([]));
+            } else {
+                op.remove("security");
+            }
             let has_body = op.contains_key("requestBody");
             let responses = op
                 .entry("responses")
@@ -370,7 +433,8 @@ fn camel_case_links(response: &mut Value) {
 
 /// The OpenAPI 3.1 document of the API, as JSON.
 pub fn openapi() -> Value {
-    let (_, spec) = router().split_for_parts();
+    let (_, mut spec) = router().split_for_parts();
+    ClientHints.modify(&mut spec);
     let mut doc = serde_json::to_value(&spec).expect("the OpenAPI document serializes");
     complete(&mut doc);
     doc

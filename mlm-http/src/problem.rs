@@ -28,12 +28,21 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// An RFC 9457 problem document, as every error response of the API carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(title = "Problem")]
+#[schema(title = "Problem", example = json!({
+    "type": "https://mlm.dev/problems/not_found",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "endpoint 'news' does not exist",
+    "instance": "/v1/endpoints/news",
+    "request_id": "0b7e0c2e-3f5a-4d53-9d4b-6f1f3a2c9e10",
+    "resource_kind": "endpoint",
+    "resource_name": "news"
+}))]
 pub struct Problem {
     /// A stable URI naming the kind of problem, `https://mlm.dev/problems/<slug>`
     /// (see the API description for the slugs).
     #[serde(rename = "type")]
-    #[schema(format = "uri", example = "https://mlm.dev/problems/not_found")]
+    #[schema(value_type = ProblemType)]
     pub problem_type: String,
     /// A short summary of the kind of problem (the HTTP reason phrase).
     pub title: String,
@@ -192,6 +201,34 @@ impl ProblemType {
             && self.status() == StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
+
+/// The spec's `ProblemType`: every `type` URI the server sends, named for generated clients
+/// (`x-enum-varnames`: the slug in capitals).
+impl utoipa::PartialSchema for ProblemType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        let all = ProblemType::all();
+        let names: Vec<String> = all.iter().map(|t| t.slug().to_uppercase()).collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uri".into())))
+            .description(Some(
+                "A stable URI naming the kind of problem, `https://mlm.dev/problems/<slug>` \
+                 (the API description says what each slug means).",
+            ))
+            .enum_values(Some(all.iter().map(|t| t.uri())))
+            .examples([ProblemType::Kind(ErrorKind::NotFound).uri()])
+            .extensions(Some(
+                ExtensionsBuilder::new()
+                    .add("x-enum-varnames", names)
+                    .build(),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProblemType {}
 
 impl fmt::Display for ProblemType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

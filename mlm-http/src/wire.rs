@@ -166,15 +166,25 @@ fn environment_schema() -> utoipa::openapi::schema::Object {
 
 /// A registered model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "news-classifier",
+    "description": "Sorts news headlines into four topics",
+    "tags": {"team": "nlp"},
+    "latest_version": 1,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:00:00Z"
+}))]
 pub struct Model {
     /// The model's name.
     #[schema(example = "news-classifier")]
     pub name: String,
     /// What the model is for.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// Labels.
     pub tags: BTreeMap<String, String>,
     /// The highest version number registered, if any.
+    #[schema(required = true)]
     pub latest_version: Option<u32>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
@@ -303,6 +313,18 @@ mirror_enum!(
 
 /// One immutable version of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "model": "news-classifier",
+    "version": 1,
+    "artifact_uri": "examples/agnews-classifier/model",
+    "artifact_digest": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "image": "agnews-classifier",
+    "environment": {},
+    "approval": "approved",
+    "description": null,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:05:00Z"
+}))]
 pub struct ModelVersion {
     /// The model.
     pub model: String,
@@ -311,6 +333,7 @@ pub struct ModelVersion {
     /// Where the artifact came from.
     pub artifact_uri: String,
     /// Content digest of the stored artifact (`sha256:...`), when the backend computes one.
+    #[schema(required = true)]
     pub artifact_digest: Option<String>,
     /// Container image (AWS) or runtime name (local).
     pub image: String,
@@ -319,6 +342,7 @@ pub struct ModelVersion {
     /// Approval state.
     pub approval: Approval,
     /// Free text.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
@@ -722,7 +746,11 @@ impl TryFrom<DataCapture> for domain::DataCaptureConfig {
 }
 
 /// How traffic moves to a new fleet during an update.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+///
+/// Its schema is written by hand (below): each variant is a named schema with a title, and a
+/// `discriminator` on `type` maps to them, so generated clients get one class per variant
+/// instead of `TrafficShiftType0`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TrafficShift {
     /// Shift everything at once.
@@ -732,7 +760,6 @@ pub enum TrafficShift {
     /// Shift `percent` first, watch for `bake_seconds`, then the rest.
     Canary {
         /// Share of traffic in the canary step, 1-99.
-        #[schema(minimum = 1, maximum = 99)]
         percent: u8,
         /// How long the canary is watched.
         bake_seconds: u32,
@@ -740,12 +767,111 @@ pub enum TrafficShift {
     /// Shift `step_percent` every `interval_seconds`.
     Linear {
         /// Share per step, 1-99.
-        #[schema(minimum = 1, maximum = 99)]
         step_percent: u8,
         /// Wait between steps (> 0).
-        #[schema(minimum = 1)]
         interval_seconds: u32,
     },
+}
+
+/// The variants of [`TrafficShift`]: schema name, `type` tag, description, and the other
+/// properties as (name, description, minimum, maximum).
+type ShiftVariant = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, u32, Option<u32>)],
+);
+
+const TRAFFIC_SHIFTS: [ShiftVariant; 3] = [
+    (
+        "AllAtOnceShift",
+        "all_at_once",
+        "Shift everything at once.",
+        &[],
+    ),
+    (
+        "CanaryShift",
+        "canary",
+        "Shift `percent` first, watch for `bake_seconds`, then the rest.",
+        &[
+            (
+                "percent",
+                "Share of traffic in the canary step, 1-99.",
+                1,
+                Some(99),
+            ),
+            ("bake_seconds", "How long the canary is watched.", 0, None),
+        ],
+    ),
+    (
+        "LinearShift",
+        "linear",
+        "Shift `step_percent` every `interval_seconds`.",
+        &[
+            ("step_percent", "Share per step, 1-99.", 1, Some(99)),
+            ("interval_seconds", "Wait between steps (> 0).", 1, None),
+        ],
+    ),
+];
+
+/// One variant's schema: an object as strict as the enum (`deny_unknown_fields`).
+fn traffic_shift_variant(v: &ShiftVariant) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let (name, tag, description, fields) = *v;
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .title(Some(name))
+        .description(Some(description))
+        .property(
+            "type",
+            string_schema()
+                .description(Some("The kind of shift."))
+                .enum_values(Some([tag])),
+        )
+        .required("type")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    for (field, doc, min, max) in fields {
+        let integer = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Int32,
+            )))
+            .description(Some(*doc))
+            .minimum(Some(*min))
+            .maximum(*max);
+        object = object.property(*field, integer).required(*field);
+    }
+    object.build()
+}
+
+impl utoipa::PartialSchema for TrafficShift {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{Discriminator, OneOfBuilder, Ref};
+        let mut discriminator = Discriminator::new("type");
+        let mut one_of = OneOfBuilder::new()
+            .description(Some("How traffic moves to a new fleet during an update."));
+        for (name, tag, _, _) in TRAFFIC_SHIFTS {
+            let location = format!("#/components/schemas/{name}");
+            discriminator.mapping.insert(tag.into(), location.clone());
+            one_of = one_of.item(Ref::new(location));
+        }
+        one_of.discriminator(Some(discriminator)).into()
+    }
+}
+
+impl ToSchema for TrafficShift {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        for variant in &TRAFFIC_SHIFTS {
+            schemas.push((variant.0.into(), traffic_shift_variant(variant).into()));
+        }
+    }
 }
 
 /// Deployment guardrails for updates (AWS only).
@@ -820,16 +946,20 @@ pub struct Variant {
     /// The model version it serves.
     pub model_version: VersionRef,
     /// Instance type; `null` for serverless variants.
+    #[schema(required = true)]
     pub instance_type: Option<String>,
     /// Instances asked for.
     pub desired_instance_count: u32,
     /// Instances running now, when known.
+    #[schema(required = true)]
     pub current_instance_count: Option<u32>,
     /// Relative traffic weight.
     pub weight: f32,
     /// Serverless capacity, instead of instances.
+    #[schema(required = true)]
     pub serverless: Option<Serverless>,
     /// Autoscaling of the instance count.
+    #[schema(required = true)]
     pub autoscaling: Option<Autoscaling>,
 }
 
@@ -851,20 +981,44 @@ impl TryFrom<&domain::Variant> for Variant {
 
 /// An endpoint as its backend describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "news",
+    "status": "InService",
+    "failure_reason": null,
+    "variants": [{
+        "name": "primary",
+        "model_version": {"model": "news-classifier", "version": 1},
+        "instance_type": "ml.m5.large",
+        "desired_instance_count": 1,
+        "current_instance_count": 1,
+        "weight": 1.0,
+        "serverless": null,
+        "autoscaling": null
+    }],
+    "tags": {},
+    "data_capture": null,
+    "deployment": null,
+    "managed": true,
+    "created_at": "2025-01-01T12:10:00Z",
+    "updated_at": "2025-01-01T12:10:30Z"
+}))]
 pub struct Endpoint {
     /// The endpoint's name.
     pub name: String,
     /// Where it is in its lifecycle.
     pub status: EndpointStatus,
     /// Why it failed, or why its last update was rolled back.
+    #[schema(required = true)]
     pub failure_reason: Option<String>,
     /// One or more variants.
     pub variants: Vec<Variant>,
     /// Labels.
     pub tags: BTreeMap<String, String>,
     /// Request/response capture, if on.
+    #[schema(required = true)]
     pub data_capture: Option<DataCapture>,
     /// Guardrails applied to updates.
+    #[schema(required = true)]
     pub deployment: Option<DeploymentPolicy>,
     /// False for endpoints that exist in the provider but were not created by mlm.
     pub managed: bool,
@@ -971,12 +1125,12 @@ pub struct VariantSpec {
     /// Instances to run, 1-100 (default 1); ignored for serverless variants (the core and
     /// the HTTP client give those 0).
     #[serde(default = "default_count")]
-    #[schema(default = 1, example = 1, minimum = 0, maximum = 100)]
+    #[schema(example = 1, minimum = 0, maximum = 100)]
     pub instance_count: u32,
     /// Relative traffic weight, >= 0 (default 1); the weights of an endpoint's variants must
     /// not all be 0.
     #[serde(default = "default_weight")]
-    #[schema(default = 1.0, minimum = 0, maximum = 3.4028234663852886e38)]
+    #[schema(minimum = 0, maximum = 3.4028234663852886e38)]
     pub weight: f64,
     /// Serverless capacity instead of instances (AWS only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1394,16 +1548,22 @@ pub struct Instance {
     /// Its state.
     pub status: InstanceStatus,
     /// Since when it exists, when known.
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
     /// GPU utilisation, %.
+    #[schema(required = true)]
     pub gpu_utilization: Option<Measurement>,
     /// GPU memory utilisation, %.
+    #[schema(required = true)]
     pub gpu_memory_utilization: Option<Measurement>,
     /// CPU utilisation, % per core.
+    #[schema(required = true)]
     pub cpu_utilization: Option<Measurement>,
     /// Memory utilisation, %.
+    #[schema(required = true)]
     pub memory_utilization: Option<Measurement>,
     /// Requests being served or queued now.
+    #[schema(required = true)]
     pub in_flight_requests: Option<Measurement>,
 }
 
@@ -1449,6 +1609,7 @@ pub struct VariantCounts {
     /// Instances asked for.
     pub desired_instance_count: u32,
     /// Instances running, when known.
+    #[schema(required = true)]
     pub current_instance_count: Option<u32>,
     /// Relative traffic weight.
     pub weight: f32,
@@ -1462,6 +1623,7 @@ pub struct EndpointOverview {
     /// Its status.
     pub status: EndpointStatus,
     /// Why it failed, if it did.
+    #[schema(required = true)]
     pub failure_reason: Option<String>,
     /// Instances running now, over all variants.
     pub instance_count: u32,
@@ -1645,8 +1807,10 @@ pub struct MetricSeries {
     /// Which metric.
     pub metric: MetricKind,
     /// The variant, if the series is per variant or instance.
+    #[schema(required = true)]
     pub variant: Option<String>,
     /// The instance, if the series is per instance.
+    #[schema(required = true)]
     pub instance: Option<String>,
     /// What the values cover.
     pub scope: MetricScope,
@@ -1795,7 +1959,7 @@ macro_rules! page_type {
             /// The items of this page, in a stable order.
             pub items: Vec<$item>,
             /// Pass as `page_token` to get the next page; `null` on the last page.
-            #[schema(pattern = "^([0-9a-f]{2})+$")]
+            #[schema(required = true, pattern = "^([0-9a-f]{2})+$")]
             pub next_page_token: Option<String>,
         }
     };
@@ -1821,6 +1985,54 @@ page_type!(
     OverviewPage,
     EndpointOverview
 );
+
+/// A JSON invocation body: an object whose fields the model defines (the example runtime takes
+/// `sentence`). Named, rather than `{}`, so generated clients get a type they can build and
+/// check. The server passes any body through unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationBody(pub serde_json::Map<String, serde_json::Value>);
+
+/// A JSON invocation answer: an object whose fields the model defines (the example runtime
+/// answers with `label`, `category` and `scores`). The server passes the model's answer
+/// through unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationAnswer(pub serde_json::Map<String, serde_json::Value>);
+
+/// An object with any properties (`additionalProperties: true`: generators read a bare
+/// `type: object` as an empty one).
+fn open_object(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(
+            AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(true),
+        ))
+        .into()
+}
+
+impl utoipa::PartialSchema for InvocationBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        open_object(
+            "A JSON invocation body: an object whose fields the model defines (the example \
+             runtime takes `sentence`). The server passes any body through unchanged.",
+        )
+    }
+}
+
+impl ToSchema for InvocationBody {}
+
+impl utoipa::PartialSchema for InvocationAnswer {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        open_object(
+            "A JSON invocation answer: an object whose fields the model defines (the example \
+             runtime answers with `label`, `category` and `scores`). The server passes the \
+             model's answer through unchanged.",
+        )
+    }
+}
+
+impl ToSchema for InvocationAnswer {}
 
 /// Bytes in any format (invocation payloads).
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]

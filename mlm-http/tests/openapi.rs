@@ -139,6 +139,8 @@ fn every_operation_documents_its_problems_and_security() {
         spec["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Bearer tokens everywhere (top level), but not on the public routes.
+    assert_eq!(spec["security"], serde_json::json!([{"bearer": []}]));
     for (method, path, op) in operations(&spec) {
         let responses = op["responses"].as_object().unwrap();
         let public = ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str());
@@ -147,11 +149,8 @@ fn every_operation_documents_its_problems_and_security() {
             assert_eq!(op["security"], serde_json::json!([]), "{method} {path}");
             continue;
         }
-        assert_eq!(
-            op["security"],
-            serde_json::json!([{"bearer": []}]),
-            "{method} {path}"
-        );
+        assert!(op.get("security").is_none(), "{method} {path}");
+        assert!(responses.contains_key("503"), "{method} {path} lacks 503");
         for status in ["400", "401", "403", "429", "502", "504"] {
             assert!(
                 responses.contains_key(status),
@@ -287,4 +286,222 @@ fn creations_link_to_the_operations_that_use_their_result() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What generated clients need (issue 9): scripts/generated-clients.sh runs clients generated
+// from the spec; these tests keep the properties it relies on.
+// ---------------------------------------------------------------------------------------------
+
+fn schemas(spec: &Value) -> &serde_json::Map<String, Value> {
+    spec["components"]["schemas"].as_object().unwrap()
+}
+
+/// The component schema a `$ref` names.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &spec["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    }
+}
+
+/// Every schema reachable from `schema` (inline ones and referenced components), once each.
+fn reachable<'a>(spec: &'a Value, schema: &'a Value, seen: &mut Vec<&'a Value>) {
+    let schema = resolve(spec, schema);
+    if seen.iter().any(|s| std::ptr::eq(*s, schema)) {
+        return;
+    }
+    seen.push(schema);
+    for p in schema["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        reachable(spec, p, seen);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for s in schema[key].as_array().into_iter().flatten() {
+            reachable(spec, s, seen);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if schema[key].is_object() {
+            reachable(spec, &schema[key], seen);
+        }
+    }
+}
+
+/// The schemas of every request body, with all they reach.
+fn request_schemas(spec: &Value) -> Vec<&Value> {
+    let mut seen = Vec::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for media in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                reachable(spec, &media.1["schema"], &mut seen);
+            }
+        }
+    }
+    seen
+}
+
+/// Optional request fields have no `default`: generators (openapi-typescript) make a field
+/// with a default required, so a variant without `weight` would not type-check.
+#[test]
+fn request_schemas_have_no_defaults() {
+    let spec = mlm_http::openapi::openapi();
+    for schema in request_schemas(&spec) {
+        assert!(schema.get("default").is_none(), "{schema}");
+        for (name, p) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(p.get("default").is_none(), "{name} has a default: {p}");
+        }
+    }
+}
+
+/// Response fields the server always sends are `required`, `null` ones included, so
+/// generated types say `T | null` rather than an optional `T | undefined`.
+#[test]
+fn response_schemas_require_every_key_the_server_sends() {
+    let spec = mlm_http::openapi::openapi();
+    let all = schemas(&spec);
+    for name in [
+        "Model",
+        "ModelVersion",
+        "ModelPage",
+        "VersionPage",
+        "Endpoint",
+        "EndpointPage",
+        "Variant",
+        "EndpointOverview",
+        "OverviewPage",
+        "VariantCounts",
+        "Instance",
+        "InstanceList",
+        "MetricSeries",
+        "MetricsResponse",
+    ] {
+        let schema = &all[name];
+        let mut properties: Vec<&String> =
+            schema["properties"].as_object().unwrap().keys().collect();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        properties.sort();
+        required.sort_unstable();
+        assert_eq!(properties, required, "{name}");
+    }
+}
+
+#[test]
+fn invocation_json_bodies_are_named_objects() {
+    let spec = mlm_http::openapi::openapi();
+    let op = &spec["paths"]["/v1/endpoints/{endpoint}/invocations"]["post"];
+    for (schema, name) in [
+        (
+            &op["requestBody"]["content"]["application/json"]["schema"],
+            "InvocationBody",
+        ),
+        (
+            &op["responses"]["200"]["content"]["application/json"]["schema"],
+            "InvocationAnswer",
+        ),
+    ] {
+        assert_eq!(schema["$ref"], format!("#/components/schemas/{name}"));
+        let component = &schemas(&spec)[name];
+        assert_eq!(component["type"], "object", "{name}");
+        assert_eq!(component["additionalProperties"], true, "{name}");
+    }
+}
+
+/// `TrafficShift` is a union of named, titled variants with a discriminator mapping to each.
+#[test]
+fn traffic_shift_variants_are_named_and_discriminated() {
+    let spec = mlm_http::openapi::openapi();
+    let all = schemas(&spec);
+    let shift = &all["TrafficShift"];
+    assert_eq!(shift["discriminator"]["propertyName"], "type");
+    let mapping = shift["discriminator"]["mapping"].as_object().unwrap();
+    let variants = shift["oneOf"].as_array().unwrap();
+    assert_eq!(mapping.len(), variants.len());
+    for (tag, location) in mapping {
+        assert!(variants.iter().any(|v| v["$ref"] == *location), "{tag}");
+        let variant = &all[location.as_str().unwrap().rsplit('/').next().unwrap()];
+        assert!(variant["title"].is_string(), "{tag}");
+        assert_eq!(variant["additionalProperties"], false, "{tag}");
+        assert_eq!(
+            variant["properties"]["type"]["enum"],
+            serde_json::json!([tag])
+        );
+        // The variant's example form is accepted by the wire type.
+        let mut example = serde_json::json!({"type": tag});
+        for (name, p) in variant["properties"].as_object().unwrap() {
+            if name != "type" {
+                example[name] = p["minimum"].clone();
+            }
+        }
+        serde_json::from_value::<mlm_http::wire::TrafficShift>(example).unwrap();
+    }
+}
+
+#[test]
+fn status_enums_and_problem_types_have_member_names() {
+    let spec = mlm_http::openapi::openapi();
+    let all = schemas(&spec);
+    let names = |schema: &str| all[schema]["x-enum-varnames"].clone();
+    assert_eq!(names("InstanceStatus")[1], "IN_SERVICE");
+    assert_eq!(names("EndpointStatus")[5], "IN_SERVICE");
+    assert_eq!(all["EndpointStatus"]["enum"][5], "InService");
+    // Every problem type the server can send is declared, in the same order as its name.
+    let types: Vec<String> = mlm_http::ProblemType::all()
+        .iter()
+        .map(|t| t.uri())
+        .collect();
+    assert_eq!(all["ProblemType"]["enum"], serde_json::json!(types));
+    let slug_names: Vec<String> = mlm_http::ProblemType::all()
+        .iter()
+        .map(|t| t.slug().to_uppercase())
+        .collect();
+    assert_eq!(names("ProblemType"), serde_json::json!(slug_names));
+    assert_eq!(
+        all["Problem"]["properties"]["type"]["$ref"],
+        "#/components/schemas/ProblemType"
+    );
+}
+
+/// Descriptions sit on properties, where generators read them, not inside `oneOf` branches.
+#[test]
+fn no_description_hides_in_a_one_of_branch() {
+    let spec = mlm_http::openapi::openapi();
+    for (name, schema) in schemas(&spec) {
+        for (property, p) in schema["properties"].as_object().into_iter().flatten() {
+            for branch in p["oneOf"].as_array().into_iter().flatten() {
+                assert!(
+                    branch.get("description").is_none(),
+                    "{name}.{property}: {branch}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_spec_names_its_servers_and_shows_examples() {
+    let spec = mlm_http::openapi::openapi();
+    assert_eq!(spec["servers"][0]["url"], "/");
+    assert_eq!(spec["servers"][1]["url"], "http://127.0.0.1:8080");
+    let all = schemas(&spec);
+    // Each example is a body the wire types read.
+    serde_json::from_value::<mlm_http::wire::Model>(all["Model"]["example"].clone()).unwrap();
+    serde_json::from_value::<mlm_http::wire::ModelVersion>(all["ModelVersion"]["example"].clone())
+        .unwrap();
+    serde_json::from_value::<mlm_http::wire::Endpoint>(all["Endpoint"]["example"].clone()).unwrap();
+    serde_json::from_value::<mlm_http::Problem>(all["Problem"]["example"].clone()).unwrap();
+    let invoke = &spec["paths"]["/v1/endpoints/{endpoint}/invocations"]["post"];
+    assert!(invoke["responses"]["200"]["content"]["application/json"]["example"].is_object());
 }

@@ -281,7 +281,7 @@ pub(crate) async fn delete_endpoint(
     request_body(
         description = "The model's input, in any format it accepts",
         content(
-            (serde_json::Value = "application/json",
+            (wire::InvocationBody = "application/json",
                 example = json!({"sentence": "Stocks rallied after the earnings report"})),
             (String = "text/plain"),
             (wire::Binary = "application/octet-stream")
@@ -291,7 +291,12 @@ pub(crate) async fn delete_endpoint(
         status = 200,
         description = "The model's answer, unchanged",
         content(
-            (serde_json::Value = "application/json"),
+            (wire::InvocationAnswer = "application/json",
+                example = json!({
+                    "label": 3,
+                    "category": "Business",
+                    "scores": {"World": 0.02, "Sports": 0.01, "Business": 0.9, "Sci/Tech": 0.07}
+                })),
             (String = "text/plain"),
             (wire::Binary = "application/octet-stream")
         ),
