@@ -1882,6 +1882,7 @@ pub struct MetricsResponse {
     /// The statistic asked for; `null` when none was, and each series was combined by its
     /// metric's default (`sum` for invocations and errors, `average` otherwise: see each
     /// series' `statistic`).
+    #[schema(required = true)]
     pub statistic: Option<Statistic>,
     /// One or more series per metric asked for.
     pub series: Vec<MetricSeries>,

@@ -129,12 +129,6 @@ fn local_config(
     Ok(config)
 }
 
-/// Whether this build has the AWS backend.
-#[pyfunction]
-pub(crate) fn aws_available() -> bool {
-    true
-}
-
 #[pymethods]
 impl NativeClient {
     /// Opens the local backend (see `local_config`).

@@ -39,6 +39,5 @@ fn _mlm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::NativeClient>()?;
     m.add_class::<operation::Operation>()?;
     m.add_function(wrap_pyfunction!(errors::raise_error_kind, m)?)?;
-    m.add_function(wrap_pyfunction!(client::aws_available, m)?)?;
     Ok(())
 }

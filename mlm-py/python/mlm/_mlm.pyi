@@ -8,7 +8,6 @@ __all__ = [
     "NativeClient",
     "Operation",
     "__version__",
-    "aws_available",
     "raise_error_kind",
 ]
 
@@ -18,9 +17,6 @@ ERROR_KINDS: Final[list[str]]
 
 def raise_error_kind(kind: str, message: str) -> None:
     """Raises the exception an error of ``kind`` maps to (for tests of the mapping)."""
-
-def aws_available() -> bool:
-    """Whether this build has the AWS backend."""
 
 @final
 class Operation:
