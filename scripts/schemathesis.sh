@@ -36,80 +36,15 @@ STOP_TIMEOUT=20     # the server's graceful shutdown, before everything it start
 echo "==> building mlm"
 timeout "$BUILD_TIMEOUT" cargo build -p mlm-http --bin mlm --locked
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mlm-schemathesis.XXXXXX")
-server_pid=
-server_group=
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  if [ -n "$server_pid" ]; then
-    # SIGTERM: the server finishes, stops its model instances and exits.
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    # Whatever is left of what it started (its own process group, never ours) is killed.
-    if [ -n "$server_group" ]; then
-      kill -KILL -- "-$server_group" 2>/dev/null || true
-    else
-      kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [ "$status" -ne 0 ] && [ -s "$work/server.log" ]; then
-    echo "--- server log: errors and warnings (last 40) ---" >&2
-    grep -E 'ERROR|WARN|panicked' "$work/server.log" | tail -n 40 >&2 || true
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=lib/live-server.sh
+. scripts/lib/live-server.sh
 
 # Authentication on, with an operator token made for this run (mlm-http/schemathesis.toml
 # hands it to schemathesis), so the auth checks have something to check.
 MLM_SCHEMATHESIS_TOKEN=$("$PY" -c 'import secrets; print(secrets.token_hex(16))')
 export MLM_SCHEMATHESIS_TOKEN
 
-# From the repository root with no config file, the server uses artifact root ./examples and
-# the `agnews-classifier` runtime. Port 0: the kernel picks a free port, the server prints it.
-# setsid: the server and the model instances it starts get a process group of their own.
-echo "==> starting mlm serve (data dir $work/data)"
-MLM_TOKENS="$MLM_SCHEMATHESIS_TOKEN:operator" RUST_LOG=${RUST_LOG:-warn} \
-  setsid target/debug/mlm serve --bind 127.0.0.1:0 --data-dir "$work/data" \
-  >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-group=$(ps -o pgid= -p "$server_pid" 2>/dev/null | tr -d ' ' || true)
-if [ "$group" = "$server_pid" ]; then
-  server_group=$group
-fi
-
-ready() {
-  "$PY" - "$1/readyz" 2>/dev/null <<'PY'
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
-    sys.exit(0 if response.status == 200 else 1)
-PY
-}
-
-base=
-deadline=$((SECONDS + READY_TIMEOUT))
-until [ -n "$base" ] && ready "$base"; do
-  kill -0 "$server_pid" 2>/dev/null || {
-    echo "error: mlm serve exited:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  }
-  [ "$SECONDS" -lt "$deadline" ] || {
-    echo "error: mlm serve was not ready within ${READY_TIMEOUT}s" >&2
-    exit 1
-  }
-  [ -n "$base" ] || base=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/server.out")
-  sleep 0.1
-done
-echo "==> $base is ready"
+start_live_server "$MLM_SCHEMATHESIS_TOKEN"
 
 # Test data: the resources the spec's examples name (model `news-classifier`, its version 1,
 # endpoint `news` serving it, InService), so operations on existing resources get past 404.
