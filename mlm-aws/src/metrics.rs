@@ -478,6 +478,8 @@ impl LivePlan {
     /// Puts the latest point of each answer into its row; returns the rows.
     fn answer(self, answers: Vec<Vec<DataPoint>>) -> Vec<Vec<Instance>> {
         let mut rows = self.rows;
+        // How many accelerators' figures each row's GPU mean holds so far.
+        let mut accelerators: HashMap<(usize, usize, MetricKind), u32> = HashMap::new();
         for (q, points) in self.queries.iter().zip(answers) {
             let (Slot::Live(ei, ri, kind), Some(latest)) = (&q.slot, points.last()) else {
                 continue;
@@ -501,15 +503,20 @@ impl LivePlan {
                 scope,
             };
             let metrics = &mut rows[*ri].metrics;
+            let mut nth = || {
+                let n = accelerators.entry((*ei, *ri, *kind)).or_insert(0);
+                *n += 1;
+                *n
+            };
             match kind {
                 MetricKind::CpuUtilization => metrics.cpu_utilization = Some(m),
                 MetricKind::MemoryUtilization => metrics.memory_utilization = Some(m),
                 MetricKind::GpuUtilization => {
-                    metrics.gpu_utilization = Some(average_in(metrics.gpu_utilization, m))
+                    metrics.gpu_utilization = Some(mean_in(metrics.gpu_utilization, m, nth()))
                 }
                 MetricKind::GpuMemoryUtilization => {
                     metrics.gpu_memory_utilization =
-                        Some(average_in(metrics.gpu_memory_utilization, m))
+                        Some(mean_in(metrics.gpu_memory_utilization, m, nth()))
                 }
                 _ => {}
             }
@@ -553,14 +560,15 @@ fn series_dimensions(
     }
 }
 
-fn average_in(old: Option<Measurement>, new: Measurement) -> Measurement {
+/// Folds the `n`-th accelerator's figure into the mean of the `n - 1` before it: several
+/// accelerators of one instance report one figure each, and their mean is the per-GPU figure.
+fn mean_in(old: Option<Measurement>, new: Measurement, n: u32) -> Measurement {
     match old {
-        // Several accelerators of one instance: their mean is the per-GPU figure.
-        Some(o) => Measurement {
-            value: (o.value + new.value) / 2.0,
+        Some(o) if n > 1 => Measurement {
+            value: o.value + (new.value - o.value) / f64::from(n),
             scope: new.scope,
         },
-        None => new,
+        _ => new,
     }
 }
 
@@ -702,6 +710,17 @@ impl Observability for AwsProvider {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn accelerator_figures_are_averaged_evenly() {
+        // Three GPUs at 10, 20 and 60 %: 30 % per GPU (pairwise halving said 37.5).
+        let mut mean = None;
+        for (n, value) in [10.0, 20.0, 60.0].into_iter().enumerate() {
+            let figure = mlm_core::Measurement::instance(value);
+            mean = Some(super::mean_in(mean, figure, n as u32 + 1));
+        }
+        assert!((mean.unwrap().value - 30.0).abs() < 1e-9, "{mean:?}");
+    }
+
     use super::*;
 
     #[test]
