@@ -208,14 +208,8 @@ async fn open_local(
     data_dir: Option<PathBuf>,
 ) -> Result<Backend, Failure> {
     let mut config = match section {
-        Some(toml::Value::Table(table)) => {
-            let mut file = toml::Table::new();
-            file.insert("local".into(), toml::Value::Table(table));
-            mlm_local::LocalConfig::from_toml_table(file).map_err(|e| match e {
-                mlm_core::Error::InvalidArgument(m) => Failure::Config(m),
-                other => Failure::Config(other.to_string()),
-            })?
-        }
+        Some(toml::Value::Table(section)) => mlm_local::LocalConfig::from_local_section(section)
+            .map_err(|e| Failure::Config(e.message()))?,
         Some(_) => return Err(Failure::Config("[local] must be a table".into())),
         None => default_local_config()?,
     };

@@ -229,10 +229,8 @@ impl LocalConfig {
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml_str(&text).map_err(|e| match e {
-            Error::InvalidArgument(m) => Error::invalid(format!("{}: {m}", path.display())),
-            other => other,
-        })
+        Self::from_toml_str(&text)
+            .map_err(|e| Error::invalid(format!("{}: {}", path.display(), e.message())))
     }
 
     /// The `[local]` table of an `mlm serve` file, or `LocalConfig`'s fields themselves.
@@ -245,7 +243,12 @@ impl LocalConfig {
                 None => toml::Table::new(),
             };
         }
-        toml::Value::Table(table)
+        Self::from_local_section(table)
+    }
+
+    /// The `[local]` section of an `mlm serve` file, already parsed.
+    pub fn from_local_section(section: toml::Table) -> Result<Self> {
+        toml::Value::Table(section)
             .try_into::<Self>()
             .map_err(|e| Error::invalid(format!("[local]: {e}")))
     }

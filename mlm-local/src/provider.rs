@@ -543,13 +543,10 @@ impl Inner {
         // version was registered, and a stored row is not trusted more than a request.
         crate::environment::check_environment(&version.image, runtime, &version.environment)
             .map_err(|e| {
-                let why = match e {
-                    Error::InvalidArgument(why) => why,
-                    other => other.to_string(),
-                };
                 Error::FailedPrecondition(format!(
-                    "version {} cannot start: {why}",
-                    spec.model_version
+                    "version {} cannot start: {}",
+                    spec.model_version,
+                    e.message()
                 ))
             })?;
         let digest = version.artifact_digest.as_deref().ok_or_else(|| {

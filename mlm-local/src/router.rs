@@ -203,8 +203,12 @@ impl EndpointRuntime {
         avoid: Option<&Arc<InstanceHandle>>,
         deadline: tokio::time::Instant,
     ) -> Result<(VariantName, InFlight<'_>)> {
+        // The common case: a slot is free, and no waiter needs registering.
+        if let Some(picked) = self.pick(target, avoid)? {
+            return Ok(picked);
+        }
         loop {
-            // Registered before looking, so a slot freed in between is not missed.
+            // Registered before looking again, so a slot freed in between is not missed.
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
