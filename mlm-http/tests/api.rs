@@ -882,14 +882,19 @@ async fn invalid_bodies_are_400_before_if_match_is_evaluated() {
         ("/v1/models/m", json!({"tags": {"": "empty key"}})),
         ("/v1/models/m/versions/1", json!({"description": long})),
     ] {
-        let mut request = with_json("PATCH", uri, body);
-        request
-            .headers_mut()
-            .insert("if-match", "\"stale\"".parse().unwrap());
-        send(app.clone(), request)
+        send(app.clone(), stale_patch(uri, body))
             .await
             .problem(400, "invalid_argument");
     }
+}
+
+/// A `PATCH` of `body` whose `If-Match` can never match.
+fn stale_patch(uri: &str, body: serde_json::Value) -> Request<Body> {
+    let mut request = with_json("PATCH", uri, body);
+    request
+        .headers_mut()
+        .insert("if-match", "\"stale\"".parse().unwrap());
+    request
 }
 
 /// Defect F1 for endpoints: the update is checked against the endpoint (as the provider
@@ -906,13 +911,6 @@ async fn invalid_endpoint_updates_are_400_before_if_match_is_evaluated() {
         });
     mocks.endpoints.expect_update_endpoint().times(0);
     let app = open_app(mocks);
-    let patch = |uri: &str, body: serde_json::Value| {
-        let mut request = with_json("PATCH", uri, body);
-        request
-            .headers_mut()
-            .insert("if-match", "\"stale\"".parse().unwrap());
-        request
-    };
     for body in [
         json!({"changes": [{"variant": "blue", "weight": 1}, {"variant": "blue", "weight": 2}]}),
         json!({"changes": [{"variant": "red", "weight": 1}]}),
@@ -921,17 +919,17 @@ async fn invalid_endpoint_updates_are_400_before_if_match_is_evaluated() {
         json!({"deployment": {"traffic": {"type": "canary", "percent": 0, "bake_seconds": 1}},
                "changes": [{"variant": "blue", "weight": 1}]}),
     ] {
-        let answer = send(app.clone(), patch("/v1/endpoints/e", body.clone())).await;
+        let answer = send(app.clone(), stale_patch("/v1/endpoints/e", body.clone())).await;
         answer.problem(400, "invalid_argument");
     }
     // On an endpoint that does not exist: the body on its own, then the 412.
     let bad = json!({"instance_count": 2, "changes": [{"variant": "blue", "weight": 1}]});
-    send(app.clone(), patch("/v1/endpoints/gone", bad))
+    send(app.clone(), stale_patch("/v1/endpoints/gone", bad))
         .await
         .problem(400, "invalid_argument");
     send(
         app,
-        patch("/v1/endpoints/gone", json!({"instance_count": 2})),
+        stale_patch("/v1/endpoints/gone", json!({"instance_count": 2})),
     )
     .await
     .problem(412, "etag_mismatch");
