@@ -17,6 +17,7 @@ pub const MAX_VARIANTS: usize = 10;
 
 /// The lifecycle state of an endpoint; mirrors SageMaker's `EndpointStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum EndpointStatus {
     /// Stopped, not serving.
@@ -114,11 +115,19 @@ impl std::str::FromStr for EndpointStatus {
 
 /// Serverless capacity instead of instances (AWS only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Serverless))]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerlessConfig {
-    /// Memory per worker: 1024–6144 in steps of 1024.
+    /// Memory per worker: 1024-6144 in steps of 1024.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1024, maximum = 6144, multiple_of = 1024)
+    )]
     pub memory_mb: u32,
     /// Concurrent invocations: 1–200.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 200))]
     pub max_concurrency: u32,
 }
 
@@ -150,11 +159,22 @@ impl ServerlessConfig {
 
 /// Capture of requests and responses for monitoring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DataCapture))]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DataCaptureConfig {
-    /// Where captured records go (an S3 URI on AWS).
+    /// Where captured records go (an S3 URI on AWS); not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        )
+    )]
     pub destination_uri: String,
-    /// Percentage of requests captured, 0–100.
+    /// Percentage of requests captured, 0-100.
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub sampling_percent: u8,
     /// Capture request payloads.
     pub capture_input: bool,
@@ -176,7 +196,7 @@ impl DataCaptureConfig {
 
 /// How traffic moves to a new fleet during an update (SageMaker deployment guardrails).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", from = "StrictTrafficShift")]
 #[non_exhaustive]
 pub enum TrafficShift {
     /// Shift everything at once.
@@ -197,13 +217,55 @@ pub enum TrafficShift {
     },
 }
 
+/// What [`TrafficShift`] is read from: the same tagged form, strict about unknown fields.
+/// `AllAtOnce` is a struct variant here because serde ignores unknown fields next to the tag
+/// of a unit variant even with `deny_unknown_fields`.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum StrictTrafficShift {
+    AllAtOnce {},
+    Canary {
+        percent: u8,
+        bake_seconds: u32,
+    },
+    Linear {
+        step_percent: u8,
+        interval_seconds: u32,
+    },
+}
+
+impl From<StrictTrafficShift> for TrafficShift {
+    fn from(shift: StrictTrafficShift) -> Self {
+        match shift {
+            StrictTrafficShift::AllAtOnce {} => TrafficShift::AllAtOnce,
+            StrictTrafficShift::Canary {
+                percent,
+                bake_seconds,
+            } => TrafficShift::Canary {
+                percent,
+                bake_seconds,
+            },
+            StrictTrafficShift::Linear {
+                step_percent,
+                interval_seconds,
+            } => TrafficShift::Linear {
+                step_percent,
+                interval_seconds,
+            },
+        }
+    }
+}
+
 /// Deployment guardrails for updates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DeploymentPolicy {
     /// How traffic shifts.
     pub traffic: TrafficShift,
     /// CloudWatch alarm names that roll the update back when they fire.
+    #[serde(default)]
     pub rollback_alarms: Vec<String>,
 }
 
@@ -219,6 +281,7 @@ impl DeploymentPolicy {
 
 /// The metric an autoscaling policy tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ScalingMetric {
@@ -234,15 +297,22 @@ pub enum ScalingMetric {
 
 /// Target-tracking autoscaling of a variant's instance count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Autoscaling))]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AutoscalingPolicy {
-    /// Fewest instances.
+    /// Fewest instances (>= 1, <= `max_instances`; the variant's `instance_count` must lie
+    /// between the two).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub min_instances: u32,
-    /// Most instances.
+    /// Most instances (<= 100).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_instances: u32,
     /// What is tracked.
     pub metric: ScalingMetric,
-    /// The value to hold the metric at.
+    /// The value to hold the metric at (> 0).
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub target_value: f64,
 }
 
@@ -265,23 +335,28 @@ impl AutoscalingPolicy {
 
 /// A variant as it runs: which version, on what, with how much traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Variant {
     /// The variant's name, unique within its endpoint.
     pub name: VariantName,
     /// The model version it serves.
     pub model_version: VersionRef,
-    /// Instance type; `None` for serverless variants.
+    /// Instance type; none for serverless variants.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub instance_type: Option<String>,
     /// Instances asked for.
     pub desired_instance_count: u32,
     /// Instances running now, when known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub current_instance_count: Option<u32>,
     /// Relative traffic weight.
     pub weight: f32,
     /// Serverless capacity, instead of instances.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub serverless: Option<ServerlessConfig>,
     /// Autoscaling of the instance count.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub autoscaling: Option<AutoscalingPolicy>,
 }
 
@@ -316,6 +391,28 @@ impl Variant {
 
 /// An endpoint as described by its backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "news",
+    "status": "InService",
+    "failure_reason": null,
+    "variants": [{
+        "name": "primary",
+        "model_version": {"model": "news-classifier", "version": 1},
+        "instance_type": "ml.m5.large",
+        "desired_instance_count": 1,
+        "current_instance_count": 1,
+        "weight": 1.0,
+        "serverless": null,
+        "autoscaling": null
+    }],
+    "tags": {},
+    "data_capture": null,
+    "deployment": null,
+    "managed": true,
+    "created_at": "2025-01-01T12:10:00Z",
+    "updated_at": "2025-01-01T12:10:30Z"
+})))]
 #[non_exhaustive]
 pub struct Endpoint {
     /// The endpoint's name.
@@ -323,14 +420,18 @@ pub struct Endpoint {
     /// Where it is in its lifecycle.
     pub status: EndpointStatus,
     /// Why it failed, or why its last update was rolled back.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub failure_reason: Option<String>,
     /// One or more variants.
     pub variants: Vec<Variant>,
     /// Labels.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, String>))]
     pub tags: Tags,
     /// Request/response capture, if on.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub data_capture: Option<DataCaptureConfig>,
     /// Guardrails applied to updates.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub deployment: Option<DeploymentPolicy>,
     /// False for endpoints that exist in the provider but were not created by mlm.
     pub managed: bool,

@@ -51,6 +51,8 @@ mod ext;
 mod model;
 mod names;
 mod observability;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod page;
 mod traits;
 
@@ -87,3 +89,121 @@ pub use traits::{Capabilities, EndpointManager, ModelRegistry, Observability, Pr
 
 #[cfg(any(test, feature = "mock"))]
 pub use traits::{MockEndpointManager, MockModelRegistry, MockObservability};
+
+/// Every enum's serde spelling is the one its `as_str` (or the REST API) documents, for every
+/// variant: the wire format is the serde form, so a variant spelled differently would reach
+/// clients (and the OpenAPI document) under the wrong name.
+#[cfg(test)]
+mod wire_spelling {
+    use super::*;
+
+    fn spelled<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: T,
+        text: &str,
+    ) {
+        assert_eq!(serde_json::to_value(&value).unwrap(), text, "{value:?}");
+        assert_eq!(
+            serde_json::from_value::<T>(serde_json::Value::from(text)).unwrap(),
+            value
+        );
+    }
+
+    #[test]
+    fn every_variant_round_trips_under_its_documented_name() {
+        for s in EndpointStatus::ALL {
+            spelled(s, s.as_str());
+        }
+        for k in MetricKind::ALL {
+            spelled(k, k.as_str());
+        }
+        for s in Statistic::ALL {
+            spelled(s, s.as_str());
+        }
+        // The match makes a new variant a compile error here until it is listed.
+        for a in [Approval::Pending, Approval::Approved, Approval::Rejected] {
+            match a {
+                Approval::Pending | Approval::Approved | Approval::Rejected => {}
+            }
+            spelled(a, a.as_str());
+        }
+        let metrics = [
+            (
+                ScalingMetric::InvocationsPerInstance,
+                "invocations_per_instance",
+            ),
+            (ScalingMetric::ConcurrentRequests, "concurrent_requests"),
+            (ScalingMetric::CpuUtilization, "cpu_utilization"),
+            (ScalingMetric::GpuUtilization, "gpu_utilization"),
+        ];
+        for (m, text) in metrics {
+            match m {
+                ScalingMetric::InvocationsPerInstance
+                | ScalingMetric::ConcurrentRequests
+                | ScalingMetric::CpuUtilization
+                | ScalingMetric::GpuUtilization => {}
+            }
+            spelled(m, text);
+        }
+        let statuses = [
+            (InstanceStatus::Pending, "Pending"),
+            (InstanceStatus::InService, "InService"),
+            (InstanceStatus::Draining, "Draining"),
+            (InstanceStatus::Failed, "Failed"),
+            (InstanceStatus::Unknown, "Unknown"),
+        ];
+        for (s, text) in statuses {
+            match s {
+                InstanceStatus::Pending
+                | InstanceStatus::InService
+                | InstanceStatus::Draining
+                | InstanceStatus::Failed
+                | InstanceStatus::Unknown => {}
+            }
+            spelled(s, text);
+            assert_eq!(s.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn traffic_shift_is_tagged_and_strict() {
+        let canary: TrafficShift =
+            serde_json::from_str(r#"{"type":"canary","percent":10,"bake_seconds":60}"#).unwrap();
+        assert_eq!(
+            canary,
+            TrafficShift::Canary {
+                percent: 10,
+                bake_seconds: 60
+            }
+        );
+        let all: TrafficShift = serde_json::from_str(r#"{"type":"all_at_once"}"#).unwrap();
+        assert_eq!(all, TrafficShift::AllAtOnce);
+        assert_eq!(
+            serde_json::to_value(&all).unwrap(),
+            serde_json::json!({"type": "all_at_once"})
+        );
+        for extra in [
+            r#"{"type":"canary","percent":10,"bake_seconds":60,"x":1}"#,
+            r#"{"type":"linear","step_percent":10,"interval_seconds":60,"x":1}"#,
+            r#"{"type":"all_at_once","x":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<TrafficShift>(extra).is_err(),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn instance_figures_sit_next_to_the_id() {
+        let mut instance = Instance::new(
+            "primary-1",
+            VariantName::new("primary").unwrap(),
+            InstanceStatus::InService,
+        );
+        instance.metrics.cpu_utilization = Some(Measurement::instance(12.5));
+        let json = serde_json::to_value(&instance).unwrap();
+        assert_eq!(json["cpu_utilization"]["value"], 12.5);
+        assert!(json.get("metrics").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<Instance>(json).unwrap(), instance);
+    }
+}

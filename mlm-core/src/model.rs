@@ -25,19 +25,31 @@ pub const MAX_TAGS: usize = 50;
 
 /// A registered model: a named, ordered collection of versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+        "name": "news-classifier",
+        "description": "Sorts news headlines into four topics",
+        "tags": {"team": "nlp"},
+        "latest_version": 1,
+        "created_at": "2025-01-01T12:00:00Z",
+        "updated_at": "2025-01-01T12:00:00Z"
+    })))]
 #[non_exhaustive]
 pub struct Model {
     /// The model's name.
     pub name: ModelName,
     /// What the model is for.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub description: Option<String>,
     /// Labels.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub tags: Tags,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When its metadata last changed.
     pub updated_at: DateTime<Utc>,
     /// The highest version number registered, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub latest_version: Option<u32>,
 }
 
@@ -62,6 +74,7 @@ impl Model {
 
 /// The approval state of a version; deployment tooling usually deploys only approved ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Approval {
@@ -109,6 +122,19 @@ impl std::str::FromStr for Approval {
 ///
 /// A new artifact is a new version; only `approval` and `description` ever change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "model": "news-classifier",
+    "version": 1,
+    "artifact_uri": "examples/agnews-classifier/model",
+    "artifact_digest": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "image": "agnews-classifier",
+    "environment": {},
+    "approval": "approved",
+    "description": null,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:05:00Z"
+})))]
 #[non_exhaustive]
 pub struct ModelVersion {
     /// The model this version belongs to.
@@ -118,14 +144,17 @@ pub struct ModelVersion {
     /// Where the artifact came from (S3 URI, local path, `file://` URI).
     pub artifact_uri: String,
     /// Content digest of the stored artifact, when the backend computes one (`sha256:…`).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub artifact_digest: Option<String>,
     /// Container image (AWS) or configured runtime name (local) that serves the artifact.
     pub image: String,
     /// Environment for the serving process.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub environment: Environment,
     /// Approval state.
     pub approval: Approval,
     /// Free text.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub description: Option<String>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
@@ -163,10 +192,13 @@ impl ModelVersion {
 
 /// A model and version number, as referenced by endpoint variants.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct VersionRef {
     /// The model.
     pub model: ModelName,
     /// The version number.
+    #[cfg_attr(feature = "openapi", schema(example = 1))]
     pub version: u32,
 }
 

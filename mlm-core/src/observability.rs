@@ -12,6 +12,7 @@ use crate::names::{EndpointName, VariantName};
 
 /// The state of one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum InstanceStatus {
     /// Starting; not yet answering health checks.
@@ -47,6 +48,7 @@ impl fmt::Display for InstanceStatus {
 
 /// Whether a figure is about one instance or averaged over a variant's instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricScope {
     /// Measured on this instance.
@@ -57,6 +59,7 @@ pub enum MetricScope {
 
 /// One figure and what it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Measurement {
     /// The value (percentages are 0–100 per device, already normalised).
     pub value: f64,
@@ -84,22 +87,29 @@ impl Measurement {
 
 /// The latest figures of one instance; `None` means not available (never a fake zero).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct InstanceMetrics {
     /// GPU utilisation, % per GPU (0–100).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub gpu_utilization: Option<Measurement>,
     /// GPU memory utilisation, %.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub gpu_memory_utilization: Option<Measurement>,
     /// CPU utilisation, % per core (0–100).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub cpu_utilization: Option<Measurement>,
     /// Memory utilisation, %.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub memory_utilization: Option<Measurement>,
     /// Requests being served or queued now.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub in_flight_requests: Option<Measurement>,
 }
 
 /// One instance of an endpoint variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Instance {
     /// Provider-given id (local: `variant-N`; AWS: the instance id).
@@ -108,9 +118,11 @@ pub struct Instance {
     pub variant: VariantName,
     /// Its state.
     pub status: InstanceStatus,
-    /// Latest figures.
+    /// Latest figures; serialized next to `id` and `status`, not nested.
+    #[serde(flatten)]
     pub metrics: InstanceMetrics,
     /// Since when it exists, when known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub started_at: Option<DateTime<Utc>>,
 }
 
@@ -129,6 +141,8 @@ impl Instance {
 
 /// Counts of one variant in an overview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = VariantCounts))]
 #[non_exhaustive]
 pub struct VariantOverview {
     /// The variant.
@@ -136,6 +150,7 @@ pub struct VariantOverview {
     /// Instances asked for.
     pub desired_instance_count: u32,
     /// Instances running, when known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub current_instance_count: Option<u32>,
     /// Relative traffic weight.
     pub weight: f32,
@@ -155,6 +170,7 @@ impl VariantOverview {
 
 /// An endpoint's status, counts and instances in one answer: the dashboard's unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct EndpointOverview {
     /// The endpoint.
@@ -162,7 +178,10 @@ pub struct EndpointOverview {
     /// Its status.
     pub status: EndpointStatus,
     /// Why it failed, if it did.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub failure_reason: Option<String>,
+    /// Instances running now, over all variants (the sum of the variants' current counts).
+    pub instance_count: u32,
     /// Per-variant counts.
     pub variants: Vec<VariantOverview>,
     /// Every instance with its latest figures.
@@ -174,36 +193,34 @@ pub struct EndpointOverview {
 impl EndpointOverview {
     /// An overview of `endpoint` with the given instances.
     pub fn new(endpoint: &Endpoint, instances: Vec<Instance>, as_of: DateTime<Utc>) -> Self {
+        let variants: Vec<VariantOverview> = endpoint
+            .variants
+            .iter()
+            .map(|v| VariantOverview {
+                name: v.name.clone(),
+                desired_instance_count: v.desired_instance_count,
+                current_instance_count: v.current_instance_count,
+                weight: v.weight,
+            })
+            .collect();
         Self {
             name: endpoint.name.clone(),
             status: endpoint.status,
             failure_reason: endpoint.failure_reason.clone(),
-            variants: endpoint
-                .variants
+            instance_count: variants
                 .iter()
-                .map(|v| VariantOverview {
-                    name: v.name.clone(),
-                    desired_instance_count: v.desired_instance_count,
-                    current_instance_count: v.current_instance_count,
-                    weight: v.weight,
-                })
-                .collect(),
+                .map(|v| v.current_instance_count.unwrap_or(0))
+                .sum(),
+            variants,
             instances,
             as_of,
         }
-    }
-
-    /// Instances running now, over all variants.
-    pub fn instance_count(&self) -> u32 {
-        self.variants
-            .iter()
-            .map(|v| v.current_instance_count.unwrap_or(0))
-            .sum()
     }
 }
 
 /// A metric mlm knows how to read on every backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MetricKind {
@@ -220,8 +237,10 @@ pub enum MetricKind {
     /// Invocations.
     Invocations,
     /// Invocations answered 4xx.
+    #[serde(rename = "invocation_errors_4xx")]
     InvocationErrors4xx,
     /// Invocations answered 5xx.
+    #[serde(rename = "invocation_errors_5xx")]
     InvocationErrors5xx,
     /// Model latency, microseconds.
     ModelLatency,
@@ -307,6 +326,7 @@ impl std::str::FromStr for MetricKind {
 
 /// How data points within a period are combined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Statistic {
@@ -324,6 +344,26 @@ pub enum Statistic {
 }
 
 impl Statistic {
+    /// Every statistic.
+    pub const ALL: [Statistic; 5] = [
+        Statistic::Average,
+        Statistic::Maximum,
+        Statistic::Minimum,
+        Statistic::Sum,
+        Statistic::SampleCount,
+    ];
+
+    /// The snake_case name used on the wire and in query strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statistic::Average => "average",
+            Statistic::Maximum => "maximum",
+            Statistic::Minimum => "minimum",
+            Statistic::Sum => "sum",
+            Statistic::SampleCount => "sample_count",
+        }
+    }
+
     /// Combines `values` (never empty) into one.
     pub fn combine(self, values: &[f64]) -> f64 {
         match self {
@@ -333,6 +373,21 @@ impl Statistic {
             Statistic::Sum => values.iter().sum(),
             Statistic::SampleCount => values.len() as f64,
         }
+    }
+}
+
+impl std::str::FromStr for Statistic {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Statistic::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "'{s}' is not one of {}",
+                    Statistic::ALL.map(Statistic::as_str).join(", ")
+                ))
+            })
     }
 }
 
@@ -434,6 +489,7 @@ impl MetricQuery {
 
 /// One bucket of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataPoint {
     /// Bucket start.
     pub timestamp: DateTime<Utc>,
@@ -443,13 +499,17 @@ pub struct DataPoint {
 
 /// The history of one metric for one endpoint, variant or instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct MetricSeries {
-    /// Which metric.
+    /// Which metric (serialized as `metric`).
+    #[serde(rename = "metric")]
     pub kind: MetricKind,
     /// The variant, if the series is per variant or instance.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub variant: Option<VariantName>,
     /// The instance, if the series is per instance.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub instance: Option<String>,
     /// What the values cover.
     pub scope: MetricScope,

@@ -92,6 +92,7 @@ pub trait Observability: Send + Sync {
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Capabilities {
     /// Serverless variants.

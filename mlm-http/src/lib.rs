@@ -1,9 +1,10 @@
 //! # mlm-http
 //!
-//! The REST adapter of **mlm**: an OpenAPI 3.1 server (axum on hyper) over any
-//! [`mlm_core::Provider`], the `mlm` binary that serves it, and [`client::HttpProvider`], a
-//! provider that talks to such a server, so everything written against the core traits also
-//! runs remotely.
+//! The REST adapter of **mlm** as a library: an OpenAPI 3.1 server (axum on hyper) over any
+//! [`mlm_core::Provider`]. The `mlm` binary (crate `mlm-cli`) serves it; `mlm-client`'s
+//! `HttpProvider` talks to it, so everything written against the core traits also runs
+//! remotely. Responses are the core types (their schemas come from `mlm-core`'s `openapi`
+//! feature); [`wire`] holds the stricter request bodies.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -74,7 +75,7 @@
 //!   a `page_token` that is not lowercase hex of even length (the form of every token the
 //!   server issues) is a `400` without reaching the provider.
 //! - **Routes beyond the brief**: `GET /v1/endpoints/{endpoint}/overview` (one endpoint's
-//!   overview, what [`client::HttpProvider`] uses for `endpoint_overview`) and
+//!   overview, what `mlm_client::HttpProvider` uses for `endpoint_overview`) and
 //!   `GET /v1/capabilities` (the backend's name and capabilities).
 //! - **Connections** (see [`server`]): `mlm serve` closes a connection with no request in
 //!   progress and no bytes moving after `idle_timeout_secs` (60), one whose started request
@@ -98,7 +99,6 @@
 //!   added outside it.
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod extract;
 pub mod openapi;

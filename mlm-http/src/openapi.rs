@@ -7,6 +7,7 @@
 //! `docs/openapi.json` is this document; a test fails when they drift
 //! (`cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json` regenerates it).
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
@@ -112,13 +113,73 @@ impl Modify for ClientHints {
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
+        let objects: BTreeMap<String, Object> = components
+            .schemas
+            .iter()
+            .filter_map(|(name, schema)| match schema {
+                RefOr::T(Schema::Object(object)) => Some((name.clone(), object.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut merged = Vec::new();
         for schema in components.schemas.values_mut() {
+            merged.extend(flatten_all_of(schema, &objects));
             if let RefOr::T(Schema::Object(object)) = schema {
                 enum_varnames(object);
                 for property in object.properties.values_mut() {
                     hoist_description(property);
                 }
             }
+        }
+        drop_unreferenced(openapi, &merged);
+    }
+}
+
+/// Merges an `allOf` of objects into one object: serde's `flatten` (the core's
+/// `Instance.metrics`) puts fields next to each other on the wire, and the spec says so the
+/// same way, as one flat object generated clients turn into one class.
+///
+/// Returns the components it merged in by reference.
+fn flatten_all_of(schema: &mut RefOr<Schema>, objects: &BTreeMap<String, Object>) -> Vec<String> {
+    let RefOr::T(Schema::AllOf(all_of)) = schema else {
+        return Vec::new();
+    };
+    let mut merged = Object::new();
+    let mut parts = Vec::new();
+    for item in &all_of.items {
+        let part = match item {
+            RefOr::T(Schema::Object(object)) => object,
+            RefOr::Ref(reference) => {
+                let name = reference
+                    .ref_location
+                    .trim_start_matches("#/components/schemas/");
+                let Some(object) = objects.get(name) else {
+                    return Vec::new();
+                };
+                parts.push(name.to_string());
+                object
+            }
+            _ => return Vec::new(),
+        };
+        merged.properties.extend(part.properties.clone());
+        merged.required.extend(part.required.iter().cloned());
+    }
+    merged.schema_type = utoipa::openapi::schema::Type::Object.into();
+    merged.description = all_of.description.take();
+    merged.example = all_of.example.take();
+    *schema = RefOr::T(Schema::Object(merged));
+    parts
+}
+
+/// Drops the `candidates` nothing refers to any more (the parts [`flatten_all_of`] merged).
+fn drop_unreferenced(openapi: &mut utoipa::openapi::OpenApi, candidates: &[String]) {
+    let text = serde_json::to_string(&*openapi).unwrap_or_default();
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for name in candidates {
+        if !text.contains(&format!("\"#/components/schemas/{name}\"")) {
+            components.schemas.remove(name);
         }
     }
 }

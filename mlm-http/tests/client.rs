@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use mlm_client::HttpProvider;
 use mlm_core::{
     Capabilities, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
     EndpointName, Error, ErrorKind, InvokeRequest, InvokeResponse, MetricKind, MetricQuery,
@@ -14,7 +15,6 @@ use mlm_core::{
     Provider, ResourceKind, Statistic, UpdateEndpointRequest, UpdateVersionRequest, VariantChange,
     VariantName, VersionRef,
 };
-use mlm_http::client::HttpProvider;
 use mlm_http::{AppState, Auth, app};
 
 /// Serves `mocks` on 127.0.0.1:0 and returns the base URL.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mlm_client::HttpProvider;
 use mlm_core::WaitOptions;
 use mlm_core::conformance::{Fixture, SampleInvocation};
-use mlm_http::client::HttpProvider;
 use mlm_http::{AppState, Auth, app, auth::parse_token_list};
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 

@@ -445,7 +445,7 @@ fn traffic_shift_variants_are_named_and_discriminated() {
                 example[name] = p["minimum"].clone();
             }
         }
-        serde_json::from_value::<mlm_http::wire::TrafficShift>(example).unwrap();
+        serde_json::from_value::<mlm_core::TrafficShift>(example).unwrap();
     }
 }
 
@@ -497,10 +497,10 @@ fn the_spec_names_its_servers_and_shows_examples() {
     assert_eq!(spec["servers"][1]["url"], "http://127.0.0.1:8080");
     let all = schemas(&spec);
     // Each example is a body the wire types read.
-    serde_json::from_value::<mlm_http::wire::Model>(all["Model"]["example"].clone()).unwrap();
-    serde_json::from_value::<mlm_http::wire::ModelVersion>(all["ModelVersion"]["example"].clone())
+    serde_json::from_value::<mlm_core::Model>(all["Model"]["example"].clone()).unwrap();
+    serde_json::from_value::<mlm_core::ModelVersion>(all["ModelVersion"]["example"].clone())
         .unwrap();
-    serde_json::from_value::<mlm_http::wire::Endpoint>(all["Endpoint"]["example"].clone()).unwrap();
+    serde_json::from_value::<mlm_core::Endpoint>(all["Endpoint"]["example"].clone()).unwrap();
     serde_json::from_value::<mlm_http::Problem>(all["Problem"]["example"].clone()).unwrap();
     let invoke = &spec["paths"]["/v1/endpoints/{endpoint}/invocations"]["post"];
     assert!(invoke["responses"]["200"]["content"]["application/json"]["example"].is_object());

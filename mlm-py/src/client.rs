@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::FutureExt;
+use mlm_client::HttpProvider;
 use mlm_core::{
     CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManagerExt,
     EndpointName, Error, InvokeRequest, MetricQuery, ModelName, PageRequest, Provider,
     UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
 };
-use mlm_http::client::HttpProvider;
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
 

@@ -15,10 +15,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::wire;
 
-/// The header naming the variant that answered an invocation.
-pub const VARIANT_HEADER: &str = "x-mlm-variant";
-/// The header asking for a specific variant.
-pub const TARGET_VARIANT_HEADER: &str = "x-mlm-target-variant";
+pub use mlm_client::protocol::{TARGET_VARIANT_HEADER, VARIANT_HEADER};
 
 /// An endpoint in the path.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,7 +52,7 @@ fn location_of(name: &str) -> String {
 }
 
 fn tagged(endpoint: &mlm_core::Endpoint) -> Result<Tagged, ApiError> {
-    Tagged::new(&wire::Endpoint::try_from(endpoint)?)
+    Tagged::new(endpoint)
 }
 
 /// List endpoints
@@ -75,17 +72,7 @@ pub(crate) async fn list_endpoints(
 ) -> Result<Response, ApiError> {
     let params = ListParams::parse(query)?;
     let page = state.provider().list_endpoints(params.page()).await?;
-    json(
-        StatusCode::OK,
-        &wire::EndpointPage {
-            items: page
-                .items
-                .iter()
-                .map(wire::Endpoint::try_from)
-                .collect::<Result<_, _>>()?,
-            next_page_token: page.next_page_token,
-        },
-    )
+    json(StatusCode::OK, &page)
 }
 
 /// Create an endpoint
@@ -100,7 +87,7 @@ pub(crate) async fn list_endpoints(
     responses((
         status = 202,
         description = "Creation started",
-        body = wire::Endpoint,
+        body = mlm_core::Endpoint,
         headers(
             ("Location" = String, description = "The endpoint's URL, to poll"),
             ("ETag" = String, description = "The endpoint's entity tag")
@@ -144,7 +131,7 @@ pub(crate) async fn create_endpoint(
     responses((
         status = 200,
         description = "The endpoint",
-        body = wire::Endpoint,
+        body = mlm_core::Endpoint,
         headers(("ETag" = String, description = "The endpoint's entity tag"))
     ))
 )]
@@ -212,7 +199,7 @@ fn checked_update(
     responses((
         status = 202,
         description = "Update started",
-        body = wire::Endpoint,
+        body = mlm_core::Endpoint,
         headers(
             ("Location" = String, description = "The endpoint's URL, to poll"),
             ("ETag" = String, description = "The endpoint's entity tag")

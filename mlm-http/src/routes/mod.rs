@@ -18,14 +18,6 @@ use utoipa_axum::routes;
 use crate::extract::QueryPairs;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::wire::WireError;
-
-impl From<WireError> for ApiError {
-    fn from(e: WireError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
 /// The `/v1` routes (authenticated when tokens are configured).
 pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -82,13 +82,7 @@ pub(crate) async fn list_models(
 ) -> Result<Response, ApiError> {
     let params = ListParams::parse(query)?;
     let page = state.provider().list_models(params.page()).await?;
-    json(
-        StatusCode::OK,
-        &wire::ModelPage {
-            items: page.items.iter().map(wire::Model::from).collect(),
-            next_page_token: page.next_page_token,
-        },
-    )
+    json(StatusCode::OK, &page)
 }
 
 /// Register a model
@@ -102,7 +96,7 @@ pub(crate) async fn list_models(
     responses((
         status = 201,
         description = "The model was registered",
-        body = wire::Model,
+        body = mlm_core::Model,
         headers(
             ("Location" = String, description = "The model's URL"),
             ("ETag" = String, description = "The model's entity tag")
@@ -130,7 +124,7 @@ pub(crate) async fn create_model(
     let request = body.into_domain()?;
     let model = state.provider().create_model(request).await?;
     let location = location_of_model(model.name.as_str());
-    Ok(Tagged::new(&wire::Model::from(&model))?.respond(StatusCode::CREATED, Some(&location)))
+    Ok(Tagged::new(&model)?.respond(StatusCode::CREATED, Some(&location)))
 }
 
 /// Describe a model
@@ -142,7 +136,7 @@ pub(crate) async fn create_model(
     responses((
         status = 200,
         description = "The model",
-        body = wire::Model,
+        body = mlm_core::Model,
         headers(("ETag" = String, description = "The model's entity tag"))
     ))
 )]
@@ -152,7 +146,7 @@ pub(crate) async fn get_model(
 ) -> Result<Response, ApiError> {
     let name = model_name(&path.model)?;
     let model = state.provider().get_model(&name).await?;
-    Ok(Tagged::new(&wire::Model::from(&model))?.respond(StatusCode::OK, None))
+    Ok(Tagged::new(&model)?.respond(StatusCode::OK, None))
 }
 
 async fn check_model(
@@ -164,7 +158,7 @@ async fn check_model(
         return Ok(());
     }
     let current = found(state.provider().get_model(name).await)?
-        .map(|m| Tagged::new(&wire::Model::from(&m)))
+        .map(|m| Tagged::new(&m))
         .transpose()?;
     if_match.check(
         &format!("model '{name}'"),
@@ -182,7 +176,7 @@ async fn check_model(
     responses((
         status = 200,
         description = "The updated model",
-        body = wire::Model,
+        body = mlm_core::Model,
         headers(("ETag" = String, description = "The model's new entity tag"))
     ))
 )]
@@ -198,7 +192,7 @@ pub(crate) async fn update_model(
     request.validate()?;
     check_model(&state, &name, &if_match).await?;
     let model = state.provider().update_model(&name, request).await?;
-    Ok(Tagged::new(&wire::Model::from(&model))?.respond(StatusCode::OK, None))
+    Ok(Tagged::new(&model)?.respond(StatusCode::OK, None))
 }
 
 /// Delete a model
@@ -241,17 +235,7 @@ pub(crate) async fn list_versions(
     let name = model_name(&path.model)?;
     let params = ListParams::parse(query)?;
     let page = state.provider().list_versions(&name, params.page()).await?;
-    json(
-        StatusCode::OK,
-        &wire::VersionPage {
-            items: page
-                .items
-                .iter()
-                .map(wire::ModelVersion::try_from)
-                .collect::<Result<_, _>>()?,
-            next_page_token: page.next_page_token,
-        },
-    )
+    json(StatusCode::OK, &page)
 }
 
 /// Register a new version
@@ -266,7 +250,7 @@ pub(crate) async fn list_versions(
     responses((
         status = 201,
         description = "The version was registered",
-        body = wire::ModelVersion,
+        body = mlm_core::ModelVersion,
         headers(
             ("Location" = String, description = "The version's URL"),
             ("ETag" = String, description = "The version's entity tag")
@@ -299,8 +283,7 @@ pub(crate) async fn create_version(
         .create_version(body.into_domain(name))
         .await?;
     let location = location_of_version(version.model.as_str(), version.version);
-    Ok(Tagged::new(&wire::ModelVersion::try_from(&version)?)?
-        .respond(StatusCode::CREATED, Some(&location)))
+    Ok(Tagged::new(&version)?.respond(StatusCode::CREATED, Some(&location)))
 }
 
 /// Describe a version
@@ -312,7 +295,7 @@ pub(crate) async fn create_version(
     responses((
         status = 200,
         description = "The version",
-        body = wire::ModelVersion,
+        body = mlm_core::ModelVersion,
         headers(("ETag" = String, description = "The version's entity tag"))
     ))
 )]
@@ -323,7 +306,7 @@ pub(crate) async fn get_version(
     let name = model_name(&path.model)?;
     let number = version_number(&path.version)?;
     let version = state.provider().get_version(&name, number).await?;
-    Ok(Tagged::new(&wire::ModelVersion::try_from(&version)?)?.respond(StatusCode::OK, None))
+    Ok(Tagged::new(&version)?.respond(StatusCode::OK, None))
 }
 
 async fn check_version(
@@ -336,7 +319,7 @@ async fn check_version(
         return Ok(());
     }
     let current = match found(state.provider().get_version(name, number).await)? {
-        Some(v) => Some(Tagged::new(&wire::ModelVersion::try_from(&v)?)?),
+        Some(v) => Some(Tagged::new(&v)?),
         None => None,
     };
     if_match.check(
@@ -358,7 +341,7 @@ async fn check_version(
     responses((
         status = 200,
         description = "The updated version",
-        body = wire::ModelVersion,
+        body = mlm_core::ModelVersion,
         headers(("ETag" = String, description = "The version's new entity tag"))
     ))
 )]
@@ -386,7 +369,7 @@ pub(crate) async fn update_version(
         .provider()
         .update_version(&name, number, request)
         .await?;
-    Ok(Tagged::new(&wire::ModelVersion::try_from(&version)?)?.respond(StatusCode::OK, None))
+    Ok(Tagged::new(&version)?.respond(StatusCode::OK, None))
 }
 
 /// Delete a version

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use mlm_core::{MetricKind, MetricQuery};
+use mlm_core::{MetricKind, MetricQuery, Statistic};
 use utoipa::IntoParams;
 
 use super::endpoints::EndpointPath;
@@ -38,13 +38,9 @@ pub(crate) async fn list_instances(
         StatusCode::OK,
         &wire::InstanceList {
             endpoint: overview.name.to_string(),
-            status: overview.status.try_into()?,
+            status: overview.status,
             as_of: overview.as_of,
-            items: overview
-                .instances
-                .iter()
-                .map(wire::Instance::try_from)
-                .collect::<Result<_, _>>()?,
+            items: overview.instances,
         },
     )
 }
@@ -57,7 +53,7 @@ pub(crate) async fn list_instances(
     path = "/v1/endpoints/{endpoint}/overview",
     tag = "observability",
     params(EndpointPath),
-    responses((status = 200, description = "The overview", body = wire::EndpointOverview))
+    responses((status = 200, description = "The overview", body = mlm_core::EndpointOverview))
 )]
 pub(crate) async fn get_endpoint_overview(
     State(state): State<AppState>,
@@ -65,10 +61,7 @@ pub(crate) async fn get_endpoint_overview(
 ) -> Result<Response, ApiError> {
     let name = endpoint_name(&path.endpoint)?;
     let overview = state.provider().endpoint_overview(&name).await?;
-    json(
-        StatusCode::OK,
-        &wire::EndpointOverview::try_from(&overview)?,
-    )
+    json(StatusCode::OK, &overview)
 }
 
 /// Overview of every endpoint
@@ -88,17 +81,7 @@ pub(crate) async fn list_overviews(
 ) -> Result<Response, ApiError> {
     let params = ListParams::parse(query)?;
     let page = state.provider().list_overviews(params.page()).await?;
-    json(
-        StatusCode::OK,
-        &wire::OverviewPage {
-            items: page
-                .items
-                .iter()
-                .map(wire::EndpointOverview::try_from)
-                .collect::<Result<_, _>>()?,
-            next_page_token: page.next_page_token,
-        },
-    )
+    json(StatusCode::OK, &page)
 }
 
 /// The default metric window.
@@ -115,7 +98,7 @@ pub(crate) struct MetricsParams {
     /// The metrics to read: repeat the parameter (`metric=a&metric=b`) or separate names with
     /// commas (`metric=a,b`).
     #[param(style = Form, explode, min_items = 1)]
-    metric: Vec<wire::MetricKind>,
+    metric: Vec<MetricKind>,
     /// Window start, RFC 3339 (default: one hour before `end`).
     start: Option<DateTime<Utc>>,
     /// Window end, RFC 3339 (default: now).
@@ -126,7 +109,7 @@ pub(crate) struct MetricsParams {
     period: Option<u32>,
     /// How each bucket is combined (default: each metric's own, `sum` for invocations and
     /// errors, `average` otherwise).
-    statistic: Option<wire::Statistic>,
+    statistic: Option<Statistic>,
     /// Only this variant.
     #[param(
         pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
@@ -176,7 +159,6 @@ impl MetricsParams {
                     )));
                 }
                 let kind: MetricKind = name.parse()?;
-                let kind = wire::MetricKind::try_from(kind)?;
                 if !metric.contains(&kind) {
                     metric.push(kind);
                 }
@@ -198,17 +180,9 @@ impl MetricsParams {
         }
         let statistic = match query.take_one("statistic")? {
             None => None,
-            Some(raw) => Some(
-                wire::Statistic::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == raw)
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "query parameter 'statistic': '{raw}' is not one of {}",
-                            wire::Statistic::ALL.map(wire::Statistic::as_str).join(", ")
-                        ))
-                    })?,
-            ),
+            Some(raw) => Some(raw.parse::<Statistic>().map_err(|e| {
+                ApiError::invalid(format!("query parameter 'statistic': {}", e.message()))
+            })?),
         };
         let variant = query.take_one("variant")?;
         let instance = query.take_one("instance")?;
@@ -230,7 +204,7 @@ impl MetricsParams {
     }
 
     fn into_query(self, endpoint: mlm_core::EndpointName) -> Result<MetricQuery, ApiError> {
-        let kinds = self.metric.into_iter().map(MetricKind::from).collect();
+        let kinds = self.metric;
         let period = self.period.unwrap_or(DEFAULT_PERIOD);
         let mut query = MetricQuery::last(endpoint, kinds, DEFAULT_WINDOW, period);
         let window =
@@ -247,7 +221,7 @@ impl MetricsParams {
             }
             (None, None) => {}
         }
-        query.statistic = self.statistic.map(Into::into);
+        query.statistic = self.statistic;
         query.variant = self.variant.as_deref().map(variant_name).transpose()?;
         query.instance = self.instance;
         query.validate()?;
@@ -283,11 +257,8 @@ pub(crate) async fn query_metrics(
             start: query.start,
             end: query.end,
             period_seconds: query.period_seconds,
-            statistic: query.statistic.map(TryInto::try_into).transpose()?,
-            series: series
-                .iter()
-                .map(wire::MetricSeries::try_from)
-                .collect::<Result<_, _>>()?,
+            statistic: query.statistic,
+            series,
         },
     )
 }

@@ -30,7 +30,7 @@ pub(crate) async fn get_capabilities(State(state): State<AppState>) -> Result<Re
         StatusCode::OK,
         &wire::ProviderInfo {
             provider: provider.name().to_string(),
-            capabilities: provider.capabilities().into(),
+            capabilities: provider.capabilities(),
         },
     )
 }

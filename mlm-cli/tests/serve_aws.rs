@@ -95,7 +95,7 @@ async fn serve_provider_aws_uses_the_standard_aws_configuration() {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
 
-    let client = mlm_http::client::HttpProvider::connect(base, None)
+    let client = mlm_client::HttpProvider::connect(base, None)
         .await
         .expect("connect");
     use mlm_core::{CreateModelRequest, ModelName, ModelRegistry, Provider};

@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! use mlm_core::{ModelRegistry, PageRequest};
-//! use mlm_http::client::HttpProvider;
+//! use mlm_client::HttpProvider;
 //!
 //! # async fn run() -> mlm_core::Result<()> {
 //! let mlm = HttpProvider::connect("http://127.0.0.1:8080", None).await?;
@@ -32,12 +32,13 @@ use mlm_core::{
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::problem::{PROBLEM_TYPE_BASE, Problem, ProblemType};
-use crate::routes::endpoints::{TARGET_VARIANT_HEADER, VARIANT_HEADER};
-use crate::wire::{self, WireError};
+use crate::body;
+use crate::protocol::{
+    PROBLEM_TYPE_BASE, Problem, ProblemType, TARGET_VARIANT_HEADER, VARIANT_HEADER,
+};
 
 /// Default time limit of one request (invocations included).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -49,7 +50,20 @@ pub struct HttpProvider {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
-    remote: RwLock<wire::ProviderInfo>,
+    remote: RwLock<ServerInfo>,
+}
+
+/// What `GET /v1/capabilities` answers.
+#[derive(Debug, Clone, Deserialize)]
+struct ServerInfo {
+    provider: String,
+    capabilities: Capabilities,
+}
+
+/// The part of `GET /v1/endpoints/{endpoint}/metrics`'s answer the client returns.
+#[derive(Deserialize)]
+struct MetricsAnswer {
+    series: Vec<MetricSeries>,
 }
 
 impl std::fmt::Debug for HttpProvider {
@@ -74,11 +88,7 @@ fn subject(kind: ResourceKind, name: impl std::fmt::Display) -> Subject {
     }
 }
 
-fn unsupported(e: WireError) -> Error {
-    Error::Unsupported(format!("this client cannot send the request: {e}"))
-}
-
-fn unexpected(e: WireError) -> Error {
+fn unexpected(e: &dyn std::fmt::Display) -> Error {
     Error::provider_msg(
         format!("the server's answer is not what this client understands: {e}"),
         false,
@@ -86,12 +96,12 @@ fn unexpected(e: WireError) -> Error {
 }
 
 impl HttpProvider {
-    /// A provider for the server at `base_url` (`http://host:port`), sending `token` as a bearer
-    /// token if given. Makes no request: [`Provider::capabilities`] reports
+    /// A provider for the server at `base_url` (`http://host:port` or `https://…`), sending
+    /// `token` as a bearer token if given. Makes no request: [`Provider::capabilities`] reports
     /// [`Capabilities::NONE`] until [`refresh_capabilities`](Self::refresh_capabilities);
-    /// [`connect`](Self::connect) does both.
+    /// [`connect`](Self::connect) does both. [`builder`](Self::builder) sets more.
     pub fn new(base_url: impl Into<String>, token: Option<String>) -> Result<Self> {
-        Self::with_timeout(base_url, token, DEFAULT_TIMEOUT)
+        Self::builder(base_url).token(token).build()
     }
 
     /// [`new`](Self::new) with a time limit per request.
@@ -100,45 +110,36 @@ impl HttpProvider {
         token: Option<String>,
         timeout: Duration,
     ) -> Result<Self> {
-        let base = base_url.into().trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::invalid(format!(
-                "base URL '{base}' must start with http:// or https://"
-            )));
-        }
-        let http = reqwest::Client::builder()
+        Self::builder(base_url)
+            .token(token)
             .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("mlm-http/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::provider("cannot build the HTTP client", e))?;
-        Ok(Self {
-            base,
-            token,
-            http,
-            remote: RwLock::new(wire::ProviderInfo {
-                provider: "unknown".into(),
-                capabilities: Capabilities::NONE.into(),
-            }),
-        })
+    }
+
+    /// A builder for the server at `base_url`: token, time limit, extra trusted CA.
+    pub fn builder(base_url: impl Into<String>) -> HttpProviderBuilder {
+        HttpProviderBuilder {
+            base_url: base_url.into(),
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+            ca_pem: None,
+        }
     }
 
     /// Connects to the server at `base_url` and reads its backend and capabilities.
     pub async fn connect(base_url: impl Into<String>, token: Option<String>) -> Result<Self> {
-        let provider = Self::new(base_url, token)?;
-        provider.refresh_capabilities().await?;
-        Ok(provider)
+        Self::builder(base_url).token(token).connect().await
     }
 
     /// Reads the server's backend name and capabilities (`GET /v1/capabilities`).
     pub async fn refresh_capabilities(&self) -> Result<Capabilities> {
-        let info: wire::ProviderInfo = self
+        let info: ServerInfo = self
             .json(
                 self.request(Method::GET, "/v1/capabilities"),
                 &subject(ResourceKind::Runtime, "capabilities"),
             )
             .await?;
-        let caps = info.capabilities.into();
+        let caps = info.capabilities;
         if let Ok(mut remote) = self.remote.write() {
             *remote = info;
         }
@@ -217,6 +218,15 @@ impl HttpProvider {
             .await
     }
 
+    async fn get<T: DeserializeOwned>(&self, path: &str, about: &Subject) -> Result<T> {
+        self.json(self.request(Method::GET, path), about).await
+    }
+
+    async fn delete(&self, path: &str, about: &Subject) -> Result<()> {
+        self.send(self.request(Method::DELETE, path), about).await?;
+        Ok(())
+    }
+
     fn transport(&self, e: reqwest::Error) -> Error {
         if e.is_timeout() {
             return Error::Timeout(format!(
@@ -230,6 +240,98 @@ impl HttpProvider {
             source: Some(Box::new(e)),
         }
     }
+}
+
+/// Builds an [`HttpProvider`]; from [`HttpProvider::builder`].
+#[derive(Debug, Clone)]
+pub struct HttpProviderBuilder {
+    base_url: String,
+    token: Option<String>,
+    timeout: Duration,
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl HttpProviderBuilder {
+    /// Sends `token` as a bearer token (`None`: no `Authorization` header).
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// The time limit of one request (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Also trusts the CA certificate(s) in `pem` (PEM text), next to the platform's roots:
+    /// for a server whose certificate a private CA signed.
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// The provider; makes no request.
+    pub fn build(self) -> Result<HttpProvider> {
+        let base = self.base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::invalid(format!(
+                "base URL '{base}' must start with http:// or https://"
+            )));
+        }
+        let mut http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("mlm-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &self.ca_pem {
+            http = add_ca(http, pem)?;
+        } else if base.starts_with("https://") && !cfg!(feature = "rustls") {
+            return Err(Error::invalid(format!(
+                "base URL '{base}' needs HTTPS, and this build of mlm-client has no TLS \
+                 (feature `rustls`)"
+            )));
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::provider("cannot build the HTTP client", e))?;
+        Ok(HttpProvider {
+            base,
+            token: self.token,
+            http,
+            remote: RwLock::new(ServerInfo {
+                provider: "unknown".into(),
+                capabilities: Capabilities::NONE,
+            }),
+        })
+    }
+
+    /// [`build`](Self::build), then reads the server's backend and capabilities.
+    pub async fn connect(self) -> Result<HttpProvider> {
+        let provider = self.build()?;
+        provider.refresh_capabilities().await?;
+        Ok(provider)
+    }
+}
+
+#[cfg(feature = "rustls")]
+fn add_ca(http: reqwest::ClientBuilder, pem: &[u8]) -> Result<reqwest::ClientBuilder> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| Error::invalid(format!("the CA certificate is not valid PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(Error::invalid(
+            "the CA certificate file holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certificates
+        .into_iter()
+        .fold(http, reqwest::ClientBuilder::add_root_certificate))
+}
+
+#[cfg(not(feature = "rustls"))]
+fn add_ca(_: reqwest::ClientBuilder, _: &[u8]) -> Result<reqwest::ClientBuilder> {
+    Err(Error::invalid(
+        "a CA certificate needs HTTPS, and this build of mlm-client has no TLS (feature `rustls`)",
+    ))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -330,83 +432,44 @@ fn error_from_response(
 impl ModelRegistry for HttpProvider {
     async fn create_model(&self, request: CreateModelRequest) -> Result<Model> {
         let about = subject(ResourceKind::Model, &request.name);
-        let body = wire::CreateModel::from(&request);
-        let model: wire::Model = self
-            .json_with(Method::POST, "/v1/models", &body, &about)
-            .await?;
-        model.try_into().map_err(unexpected)
+        let body = body::create_model(&request)?;
+        self.json_with(Method::POST, "/v1/models", &body, &about)
+            .await
     }
 
     async fn get_model(&self, name: &ModelName) -> Result<Model> {
         let about = subject(ResourceKind::Model, name);
-        let model: wire::Model = self
-            .json(
-                self.request(Method::GET, &format!("/v1/models/{name}")),
-                &about,
-            )
-            .await?;
-        model.try_into().map_err(unexpected)
+        self.get(&format!("/v1/models/{name}"), &about).await
     }
 
     async fn list_models(&self, page: PageRequest) -> Result<Page<Model>> {
         let about = subject(ResourceKind::Model, "");
-        let page: wire::ModelPage = self.json(self.paged("/v1/models", &page), &about).await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(Model::try_from)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(unexpected)?,
-            next_page_token: page.next_page_token,
-        })
+        self.json(self.paged("/v1/models", &page), &about).await
     }
 
     async fn update_model(&self, name: &ModelName, request: UpdateModelRequest) -> Result<Model> {
         let about = subject(ResourceKind::Model, name);
-        let body = wire::UpdateModel::from(&request);
-        let model: wire::Model = self
-            .json_with(Method::PATCH, &format!("/v1/models/{name}"), &body, &about)
-            .await?;
-        model.try_into().map_err(unexpected)
+        let body = body::update_model(&request)?;
+        self.json_with(Method::PATCH, &format!("/v1/models/{name}"), &body, &about)
+            .await
     }
 
     async fn delete_model(&self, name: &ModelName) -> Result<()> {
         let about = subject(ResourceKind::Model, name);
-        self.send(
-            self.request(Method::DELETE, &format!("/v1/models/{name}")),
-            &about,
-        )
-        .await?;
-        Ok(())
+        self.delete(&format!("/v1/models/{name}"), &about).await
     }
 
     async fn create_version(&self, request: CreateVersionRequest) -> Result<ModelVersion> {
         let about = subject(ResourceKind::Model, &request.model);
-        let body = wire::CreateVersion::try_from(&request).map_err(unsupported)?;
-        let version: wire::ModelVersion = self
-            .json_with(
-                Method::POST,
-                &format!("/v1/models/{}/versions", request.model),
-                &body,
-                &about,
-            )
-            .await?;
-        version.try_into().map_err(unexpected)
+        let body = body::create_version(&request)?;
+        let path = format!("/v1/models/{}/versions", request.model);
+        self.json_with(Method::POST, &path, &body, &about).await
     }
 
     async fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
         let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
-        let v: wire::ModelVersion = self
-            .json(
-                self.request(
-                    Method::GET,
-                    &format!("/v1/models/{model}/versions/{version}"),
-                ),
-                &about,
-            )
-            .await?;
-        v.try_into().map_err(unexpected)
+        self.get(&format!("/v1/models/{model}/versions/{version}"), &about)
+            .await
     }
 
     async fn list_versions(
@@ -415,21 +478,8 @@ impl ModelRegistry for HttpProvider {
         page: PageRequest,
     ) -> Result<Page<ModelVersion>> {
         let about = subject(ResourceKind::Model, model);
-        let page: wire::VersionPage = self
-            .json(
-                self.paged(&format!("/v1/models/{model}/versions"), &page),
-                &about,
-            )
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(ModelVersion::try_from)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(unexpected)?,
-            next_page_token: page.next_page_token,
-        })
+        let path = format!("/v1/models/{model}/versions");
+        self.json(self.paged(&path, &page), &about).await
     }
 
     async fn update_version(
@@ -439,29 +489,15 @@ impl ModelRegistry for HttpProvider {
         request: UpdateVersionRequest,
     ) -> Result<ModelVersion> {
         let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
-        let body = wire::UpdateVersion::try_from(&request).map_err(unsupported)?;
-        let v: wire::ModelVersion = self
-            .json_with(
-                Method::PATCH,
-                &format!("/v1/models/{model}/versions/{version}"),
-                &body,
-                &about,
-            )
-            .await?;
-        v.try_into().map_err(unexpected)
+        let body = body::update_version(&request)?;
+        let path = format!("/v1/models/{model}/versions/{version}");
+        self.json_with(Method::PATCH, &path, &body, &about).await
     }
 
     async fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
         let about = subject(ResourceKind::ModelVersion, format!("{model}/{version}"));
-        self.send(
-            self.request(
-                Method::DELETE,
-                &format!("/v1/models/{model}/versions/{version}"),
-            ),
-            &about,
-        )
-        .await?;
-        Ok(())
+        self.delete(&format!("/v1/models/{model}/versions/{version}"), &about)
+            .await
     }
 }
 
@@ -469,62 +505,31 @@ impl ModelRegistry for HttpProvider {
 impl EndpointManager for HttpProvider {
     async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
         let about = subject(ResourceKind::Endpoint, &request.name);
-        let body = wire::CreateEndpoint::try_from(&request).map_err(unsupported)?;
-        let e: wire::Endpoint = self
-            .json_with(Method::POST, "/v1/endpoints", &body, &about)
-            .await?;
-        e.try_into().map_err(unexpected)
+        let body = body::create_endpoint(&request)?;
+        self.json_with(Method::POST, "/v1/endpoints", &body, &about)
+            .await
     }
 
     async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint> {
         let about = subject(ResourceKind::Endpoint, name);
-        let e: wire::Endpoint = self
-            .json(
-                self.request(Method::GET, &format!("/v1/endpoints/{name}")),
-                &about,
-            )
-            .await?;
-        e.try_into().map_err(unexpected)
+        self.get(&format!("/v1/endpoints/{name}"), &about).await
     }
 
     async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
         let about = subject(ResourceKind::Endpoint, "");
-        let page: wire::EndpointPage = self
-            .json(self.paged("/v1/endpoints", &page), &about)
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(Endpoint::try_from)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(unexpected)?,
-            next_page_token: page.next_page_token,
-        })
+        self.json(self.paged("/v1/endpoints", &page), &about).await
     }
 
     async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
         let about = subject(ResourceKind::Endpoint, &request.name);
-        let body = wire::UpdateEndpoint::try_from(&request).map_err(unsupported)?;
-        let e: wire::Endpoint = self
-            .json_with(
-                Method::PATCH,
-                &format!("/v1/endpoints/{}", request.name),
-                &body,
-                &about,
-            )
-            .await?;
-        e.try_into().map_err(unexpected)
+        let body = body::update_endpoint(&request)?;
+        let path = format!("/v1/endpoints/{}", request.name);
+        self.json_with(Method::PATCH, &path, &body, &about).await
     }
 
     async fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
         let about = subject(ResourceKind::Endpoint, name);
-        self.send(
-            self.request(Method::DELETE, &format!("/v1/endpoints/{name}")),
-            &about,
-        )
-        .await?;
-        Ok(())
+        self.delete(&format!("/v1/endpoints/{name}"), &about).await
     }
 
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
@@ -559,7 +564,7 @@ impl EndpointManager for HttpProvider {
         let variant = header_str(&headers, VARIANT_HEADER)
             .map(VariantName::new)
             .transpose()
-            .map_err(|e| unexpected(WireError(e.to_string())))?;
+            .map_err(|e| unexpected(&e))?;
         Ok(InvokeResponse::new(body.to_vec(), content_type, variant))
     }
 }
@@ -568,27 +573,13 @@ impl EndpointManager for HttpProvider {
 impl Observability for HttpProvider {
     async fn endpoint_overview(&self, name: &EndpointName) -> Result<EndpointOverview> {
         let about = subject(ResourceKind::Endpoint, name);
-        let o: wire::EndpointOverview = self
-            .json(
-                self.request(Method::GET, &format!("/v1/endpoints/{name}/overview")),
-                &about,
-            )
-            .await?;
-        o.try_into().map_err(unexpected)
+        self.get(&format!("/v1/endpoints/{name}/overview"), &about)
+            .await
     }
 
     async fn list_overviews(&self, page: PageRequest) -> Result<Page<EndpointOverview>> {
         let about = subject(ResourceKind::Endpoint, "");
-        let page: wire::OverviewPage = self.json(self.paged("/v1/overview", &page), &about).await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(EndpointOverview::try_from)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(unexpected)?,
-            next_page_token: page.next_page_token,
-        })
+        self.json(self.paged("/v1/overview", &page), &about).await
     }
 
     async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
@@ -604,7 +595,6 @@ impl Observability for HttpProvider {
         params.push(("end", time(query.end)));
         params.push(("period", query.period_seconds.to_string()));
         if let Some(statistic) = query.statistic {
-            let statistic = wire::Statistic::try_from(statistic).map_err(unsupported)?;
             params.push(("statistic", statistic.as_str().to_string()));
         }
         if let Some(v) = &query.variant {
@@ -613,7 +603,7 @@ impl Observability for HttpProvider {
         if let Some(i) = &query.instance {
             params.push(("instance", i.clone()));
         }
-        let answer: wire::MetricsResponse = self
+        let answer: MetricsAnswer = self
             .json(
                 self.request(
                     Method::GET,
@@ -623,12 +613,7 @@ impl Observability for HttpProvider {
                 &about,
             )
             .await?;
-        answer
-            .series
-            .into_iter()
-            .map(MetricSeries::try_from)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(unexpected)
+        Ok(answer.series)
     }
 }
 
@@ -640,7 +625,7 @@ impl Provider for HttpProvider {
     fn capabilities(&self) -> Capabilities {
         self.remote
             .read()
-            .map(|r| r.capabilities.into())
+            .map(|r| r.capabilities)
             .unwrap_or(Capabilities::NONE)
     }
 }

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mlm_client::HttpProvider;
 use mlm_core::{
     Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
     EndpointManagerExt, EndpointName, ModelName, ModelRegistry, VersionRef, WaitOptions,
 };
-use mlm_http::client::HttpProvider;
 
 /// Live processes whose parent is `parent`.
 fn children_of(parent: u32) -> Vec<u32> {

@@ -92,12 +92,12 @@ mod serve {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    use mlm_client::HttpProvider;
     use mlm_core::{
         Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
         EndpointManagerExt, EndpointName, InvokeRequest, ModelName, ModelRegistry, Observability,
         VersionRef, WaitOptions,
     };
-    use mlm_http::client::HttpProvider;
 
     use super::mlm;
 
