@@ -123,43 +123,7 @@ where
 
 async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrency: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agnews-classifier");
-    let config = LocalConfig::in_dir(dir.path())
-        .with_artifact_root(&root)
-        .with_runtime("bench", runtime);
-    let provider = LocalProvider::open(config).await.expect("open");
-    let model = ModelName::new("bench").expect("name");
-    provider
-        .create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .expect("model");
-    let version = provider
-        .create_version(CreateVersionRequest::new(
-            model,
-            root.join("model").display().to_string(),
-            "bench",
-        ))
-        .await
-        .expect("version");
-    let endpoint = EndpointName::new("bench").expect("name");
-    provider
-        .create_endpoint(CreateEndpointRequest::single(
-            endpoint.clone(),
-            version.reference(),
-            "ml.m5.large",
-            1,
-        ))
-        .await
-        .expect("endpoint");
-    provider
-        .wait_until_ready(
-            &endpoint,
-            WaitOptions::with_timeout(Duration::from_secs(60))
-                .with_intervals(Duration::from_millis(20), Duration::from_millis(200)),
-        )
-        .await
-        .expect("ready");
+    let (provider, endpoint) = serve_one_instance(dir.path(), runtime).await;
     let overview = provider
         .endpoint_overview(&endpoint)
         .await
@@ -204,8 +168,73 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
             async move { provider.invoke(request).await.is_ok() }
         }
     };
-    // Warm both paths, then measure them back to back, twice, keeping the better run of each
-    // so a background hiccup does not decide the comparison.
+    let (direct, routed) = measure_both(requests, concurrency, direct_call, routed_call).await;
+    println!(
+        "\n{name} upstream (instance {instance}), {requests} requests, {concurrency} concurrent:"
+    );
+    print_comparison(&direct, &routed);
+    provider.shutdown().await;
+}
+
+/// A provider in `dir` serving the example model with `runtime` on one instance, ready.
+async fn serve_one_instance(
+    dir: &std::path::Path,
+    runtime: RuntimeConfig,
+) -> (LocalProvider, EndpointName) {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agnews-classifier");
+    let config = LocalConfig::in_dir(dir)
+        .with_artifact_root(&root)
+        .with_runtime("bench", runtime);
+    let provider = LocalProvider::open(config).await.expect("open");
+    let model = ModelName::new("bench").expect("name");
+    provider
+        .create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .expect("model");
+    let version = provider
+        .create_version(CreateVersionRequest::new(
+            model,
+            root.join("model").display().to_string(),
+            "bench",
+        ))
+        .await
+        .expect("version");
+    let endpoint = EndpointName::new("bench").expect("name");
+    provider
+        .create_endpoint(CreateEndpointRequest::single(
+            endpoint.clone(),
+            version.reference(),
+            "ml.m5.large",
+            1,
+        ))
+        .await
+        .expect("endpoint");
+    provider
+        .wait_until_ready(
+            &endpoint,
+            WaitOptions::with_timeout(Duration::from_secs(60))
+                .with_intervals(Duration::from_millis(20), Duration::from_millis(200)),
+        )
+        .await
+        .expect("ready");
+    (provider, endpoint)
+}
+
+/// Warms both paths, then measures them back to back, twice, keeping the better run of each
+/// so a background hiccup does not decide the comparison.
+async fn measure_both<D, DFut, R, RFut>(
+    requests: usize,
+    concurrency: usize,
+    direct_call: D,
+    routed_call: R,
+) -> (Figures, Figures)
+where
+    D: Fn() -> DFut + Clone + Send + Sync + 'static,
+    DFut: std::future::Future<Output = bool> + Send,
+    R: Fn() -> RFut + Clone + Send + Sync + 'static,
+    RFut: std::future::Future<Output = bool> + Send,
+{
     measure(200, concurrency, direct_call.clone()).await;
     measure(200, concurrency, routed_call.clone()).await;
     let mut direct = measure(requests, concurrency, direct_call.clone()).await;
@@ -218,14 +247,16 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
     if routed2.throughput() > routed.throughput() {
         routed = routed2;
     }
-    println!(
-        "\n{name} upstream (instance {instance}), {requests} requests, {concurrency} concurrent:"
-    );
+    (direct, routed)
+}
+
+/// Prints both paths' figures and the router's overhead.
+fn print_comparison(direct: &Figures, routed: &Figures) {
     println!(
         "  {:<8} {:>10} {:>10} {:>10} {:>7}",
         "path", "req/s", "p50 µs", "p99 µs", "errors"
     );
-    for (label, f) in [("direct", &direct), ("router", &routed)] {
+    for (label, f) in [("direct", direct), ("router", routed)] {
         println!(
             "  {:<8} {:>10.0} {:>10} {:>10} {:>7}",
             label,
@@ -241,7 +272,6 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
         routed.percentile(0.99).as_micros() as i64 - direct.percentile(0.99).as_micros() as i64,
         routed.throughput() / direct.throughput() * 100.0
     );
-    provider.shutdown().await;
 }
 
 fn instance_port(provider: &LocalProvider, endpoint: &EndpointName) -> u16 {

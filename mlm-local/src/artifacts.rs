@@ -734,118 +734,166 @@ impl PendingHeaders {
 
 /// Unpacks a `.tar.gz` into the empty directory `dest`, one checked entry at a time.
 fn unpack_tarball(uri: &str, file: File, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
-    let corrupt =
-        |e: io::Error| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {e}"));
-    let corrupt_msg =
-        |msg: &str| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {msg}"));
     let mut archive = tar::Archive::new(MultiGzDecoder::new(BufReader::new(file)));
     // Raw mode: we handle long names and pax headers ourselves, with a size cap.
-    let entries = archive.entries().map_err(corrupt)?.raw(true);
+    let entries = archive
+        .entries()
+        .map_err(|e| not_a_tarball(uri, e))?
+        .raw(true);
     let mut dirs: HashSet<PathBuf> = HashSet::new();
     let mut pending = PendingHeaders::default();
 
     for entry in entries {
-        let mut entry = entry.map_err(corrupt)?;
-        let entry_type = entry.header().entry_type();
-        let size = entry.size();
-
+        let mut entry = entry.map_err(|e| not_a_tarball(uri, e))?;
         // Extension headers describe the next entry.
-        match entry_type {
-            EntryType::GNULongName | EntryType::GNULongLink | EntryType::XHeader => {
-                if size > MAX_EXTENSION_BYTES {
-                    return Err(corrupt_msg("oversized long name or pax header"));
-                }
-                budget.add_bytes(size)?;
-                let mut data = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut data).map_err(corrupt)?;
-                let slot_taken = match entry_type {
-                    EntryType::GNULongName => pending.long_name.replace(data).is_some(),
-                    EntryType::GNULongLink => std::mem::replace(&mut pending.long_link, true),
-                    _ => pending.pax.replace(data).is_some(),
-                };
-                if slot_taken {
-                    return Err(corrupt_msg(
-                        "two extension headers of one kind for one entry",
-                    ));
-                }
-                continue;
-            }
-            EntryType::XGlobalHeader => {
-                // Global pax defaults (mtime, owner…) mean nothing here; count and skip.
-                budget.add_entry()?;
-                budget.add_bytes(size)?;
-                continue;
-            }
-            _ => {}
-        }
-
-        let headers = std::mem::take(&mut pending);
-        let raw_name = entry_name(&entry, &headers, uri)?;
-        let name = show(&raw_name);
-        let reject = |why: &str| Error::invalid(format!("artifact '{uri}': entry '{name}' {why}"));
-        if let Some(pax) = &headers.pax {
-            // In raw mode the reader advances by the header's size; a differing pax size
-            // would make us read the archive differently from other tools.
-            if let Some(pax_size) = pax_value(pax, "size").map_err(corrupt)? {
-                let parsed = std::str::from_utf8(pax_size)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok());
-                if parsed != Some(size) {
-                    return Err(reject("has a pax size record, which is not supported"));
-                }
-            }
-        }
-
-        let is_dir = match entry_type {
-            EntryType::Directory => true,
-            // Old tars mark directories as regular entries with a trailing slash.
-            EntryType::Regular | EntryType::Continuous => raw_name.ends_with(b"/") && size == 0,
-            EntryType::Symlink => {
-                return Err(reject("is a symlink; archives may not contain links"));
-            }
-            EntryType::Link => {
-                return Err(reject("is a hard link; archives may not contain links"));
-            }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(reject(
-                    "is a device or fifo; archives may contain only files and directories",
-                ));
-            }
-            EntryType::GNUSparse => return Err(reject("is a sparse file, which is not supported")),
-            other => {
-                return Err(reject(&format!(
-                    "has unsupported entry type {:?}",
-                    char::from(other.as_byte())
-                )));
-            }
-        };
-        let rel = safe_relative_path(&raw_name).map_err(&reject)?;
-
-        if is_dir {
-            budget.add_bytes(size)?;
-            create_dirs(dest, &rel, &mut dirs, budget, &reject)?;
+        if read_extension_header(uri, &mut entry, &mut pending, budget)? {
             continue;
         }
-        if rel.as_os_str().is_empty() {
-            return Err(reject("has an empty path"));
-        }
-        if let Some(parent) = rel.parent() {
-            create_dirs(dest, parent, &mut dirs, budget, &reject)?;
-        }
-        budget.add_entry()?;
-        budget.check_bytes(size)?;
-        let mut output = create_file(&dest.join(&rel)).map_err(|e| staging_conflict(e, &reject))?;
-        // A tar cut short inside a well-formed gzip stream just ends early.
-        if copy_counted(&mut entry, &mut output, budget, &corrupt)? != size {
-            return Err(corrupt_msg("the archive is truncated"));
-        }
+        let headers = std::mem::take(&mut pending);
+        unpack_entry(uri, &mut entry, &headers, dest, &mut dirs, budget)?;
     }
     if !pending.is_empty() {
-        return Err(corrupt_msg(
+        return Err(not_a_tarball(
+            uri,
             "ends with an extension header that describes no entry",
         ));
     }
     Ok(())
+}
+
+/// The error for an archive that cannot be read as a `.tar.gz`, and why.
+fn not_a_tarball(uri: &str, why: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {why}"))
+}
+
+/// Takes in `entry` if it is an extension header — a GNU long name or long link or a pax header,
+/// kept in `pending` for the next entry, or a global pax header, counted and skipped — and
+/// answers whether it was one.
+fn read_extension_header<R: Read>(
+    uri: &str,
+    entry: &mut tar::Entry<'_, R>,
+    pending: &mut PendingHeaders,
+    budget: &mut Budget<'_>,
+) -> Result<bool> {
+    let entry_type = entry.header().entry_type();
+    let size = entry.size();
+    match entry_type {
+        EntryType::GNULongName | EntryType::GNULongLink | EntryType::XHeader => {
+            if size > MAX_EXTENSION_BYTES {
+                return Err(not_a_tarball(uri, "oversized long name or pax header"));
+            }
+            budget.add_bytes(size)?;
+            let mut data = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| not_a_tarball(uri, e))?;
+            let slot_taken = match entry_type {
+                EntryType::GNULongName => pending.long_name.replace(data).is_some(),
+                EntryType::GNULongLink => std::mem::replace(&mut pending.long_link, true),
+                _ => pending.pax.replace(data).is_some(),
+            };
+            if slot_taken {
+                return Err(not_a_tarball(
+                    uri,
+                    "two extension headers of one kind for one entry",
+                ));
+            }
+            Ok(true)
+        }
+        EntryType::XGlobalHeader => {
+            // Global pax defaults (mtime, owner…) mean nothing here; count and skip.
+            budget.add_entry()?;
+            budget.add_bytes(size)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Checks one real entry (described further by `headers`) and writes it under `dest`: a
+/// directory, or a file and the directories above it.
+fn unpack_entry<R: Read>(
+    uri: &str,
+    entry: &mut tar::Entry<'_, R>,
+    headers: &PendingHeaders,
+    dest: &Path,
+    dirs: &mut HashSet<PathBuf>,
+    budget: &mut Budget<'_>,
+) -> Result<()> {
+    let entry_type = entry.header().entry_type();
+    let size = entry.size();
+    let raw_name = entry_name(entry, headers, uri)?;
+    let name = show(&raw_name);
+    let reject = |why: &str| Error::invalid(format!("artifact '{uri}': entry '{name}' {why}"));
+    check_pax_size(uri, headers, size, &reject)?;
+    let is_dir = is_directory_entry(entry_type, &raw_name, size, &reject)?;
+    let rel = safe_relative_path(&raw_name).map_err(&reject)?;
+
+    if is_dir {
+        budget.add_bytes(size)?;
+        return create_dirs(dest, &rel, dirs, budget, &reject);
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(reject("has an empty path"));
+    }
+    if let Some(parent) = rel.parent() {
+        create_dirs(dest, parent, dirs, budget, &reject)?;
+    }
+    budget.add_entry()?;
+    budget.check_bytes(size)?;
+    let mut output = create_file(&dest.join(&rel)).map_err(|e| staging_conflict(e, &reject))?;
+    // A tar cut short inside a well-formed gzip stream just ends early.
+    if copy_counted(entry, &mut output, budget, &|e| not_a_tarball(uri, e))? != size {
+        return Err(not_a_tarball(uri, "the archive is truncated"));
+    }
+    Ok(())
+}
+
+/// Refuses a pax `size` record that differs from the header's size.
+fn check_pax_size(
+    uri: &str,
+    headers: &PendingHeaders,
+    size: u64,
+    reject: &dyn Fn(&str) -> Error,
+) -> Result<()> {
+    if let Some(pax) = &headers.pax {
+        // In raw mode the reader advances by the header's size; a differing pax size
+        // would make us read the archive differently from other tools.
+        if let Some(pax_size) = pax_value(pax, "size").map_err(|e| not_a_tarball(uri, e))? {
+            let parsed = std::str::from_utf8(pax_size)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+            if parsed != Some(size) {
+                return Err(reject("has a pax size record, which is not supported"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a real entry is a directory (`true`) or a regular file (`false`); links, devices,
+/// fifos, sparse files and other types are refused.
+fn is_directory_entry(
+    entry_type: EntryType,
+    raw_name: &[u8],
+    size: u64,
+    reject: &dyn Fn(&str) -> Error,
+) -> Result<bool> {
+    match entry_type {
+        EntryType::Directory => Ok(true),
+        // Old tars mark directories as regular entries with a trailing slash.
+        EntryType::Regular | EntryType::Continuous => Ok(raw_name.ends_with(b"/") && size == 0),
+        EntryType::Symlink => Err(reject("is a symlink; archives may not contain links")),
+        EntryType::Link => Err(reject("is a hard link; archives may not contain links")),
+        EntryType::Char | EntryType::Block | EntryType::Fifo => Err(reject(
+            "is a device or fifo; archives may contain only files and directories",
+        )),
+        EntryType::GNUSparse => Err(reject("is a sparse file, which is not supported")),
+        other => Err(reject(&format!(
+            "has unsupported entry type {:?}",
+            char::from(other.as_byte())
+        ))),
+    }
 }
 
 /// The entry's path: from a GNU long name, a pax `path` record, or the header.
@@ -859,8 +907,7 @@ fn entry_name<R: Read>(
         return Ok(long[..end].to_vec());
     }
     if let Some(pax) = &headers.pax {
-        let path = pax_value(pax, "path")
-            .map_err(|e| Error::invalid(format!("artifact '{uri}' is not a valid .tar.gz: {e}")))?;
+        let path = pax_value(pax, "path").map_err(|e| not_a_tarball(uri, e))?;
         if let Some(path) = path {
             return Ok(path.to_vec());
         }
@@ -1495,9 +1542,8 @@ mod tests {
         assert!(invalid(f.import(&f.root.join("sock"))).contains("neither a directory"));
     }
 
-    #[test]
-    fn unsafe_tarball_entries_are_rejected() {
-        let f = Fixture::new();
+    /// Archives with one unsafe entry each: name, entries, what the refusal says.
+    fn unsafe_tarball_cases() -> Vec<(&'static str, Vec<RawEntry>, &'static str)> {
         let mut link = raw_header(b"evil-link", EntryType::Symlink, 0);
         link.as_old_mut().linkname[..11].copy_from_slice(b"/etc/passwd");
         link.set_cksum();
@@ -1505,7 +1551,7 @@ mod tests {
         hard.as_old_mut().linkname[..11].copy_from_slice(b"/etc/passwd");
         hard.set_cksum();
 
-        let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
+        vec![
             (
                 "dotdot",
                 vec![file_entry(b"../x", b"x")],
@@ -1572,8 +1618,13 @@ mod tests {
                 vec![file_entry(b"./", b"1")],
                 "has an empty path",
             ),
-        ];
-        for (name, entries, expected) in cases {
+        ]
+    }
+
+    #[test]
+    fn unsafe_tarball_entries_are_rejected() {
+        let f = Fixture::new();
+        for (name, entries, expected) in unsafe_tarball_cases() {
             let archive = f.root.join(format!("{name}.tar.gz"));
             raw_tar_gz(&archive, &entries);
             let msg = invalid(f.import(&archive));

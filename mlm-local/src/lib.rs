@@ -38,6 +38,7 @@ pub(crate) mod store;
 pub use config::{EXAMPLE_RUNTIME, InstanceProfile, LocalConfig, RuntimeConfig};
 pub use environment::{RESERVED_ENV, check_environment};
 pub use provider::LocalProvider;
+#[cfg(feature = "test-util")]
 pub use store::LifecycleEvent;
 
 /// The README's Rust example, compiled as a doc test so it cannot rot.

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use mlm_core::{
     Endpoint, EndpointName, EndpointStatus, Error, Model, ModelName, ModelVersion, Page,
     PageRequest, ResourceKind, Result, VariantSpec, decode_cursor, encode_cursor,
@@ -77,10 +77,11 @@ pub(crate) struct StoredEndpoint {
 }
 
 /// One entry of an endpoint's lifecycle log.
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleEvent {
     /// When it happened.
-    pub at: DateTime<Utc>,
+    pub at: chrono::DateTime<Utc>,
     /// What happened (`creating`, `in_service`, `instance_failed`, …).
     pub event: String,
     /// Details, such as a failure reason.
@@ -176,6 +177,7 @@ impl Store {
     }
 
     /// The most recent events of a resource, newest first.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn events(&self, resource: &str, limit: u32) -> Result<Vec<LifecycleEvent>> {
         let conn = self.lock();
         let mut stmt = conn
@@ -194,7 +196,7 @@ impl Store {
             .map_err(db_error)?;
         rows.map(|row| {
             let (at, event, detail) = row.map_err(db_error)?;
-            let at = DateTime::parse_from_rfc3339(&at)
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
                 .map_err(|e| Error::provider("bad event time", e))?
                 .with_timezone(&Utc);
             Ok(LifecycleEvent { at, event, detail })

@@ -1,0 +1,344 @@
+//! The endpoint lifecycle: the `EndpointManager` half of the local backend. Requests are
+//! checked and recorded here; the work they start (bring instances up, roll out an update,
+//! tear an endpoint down) runs in the background and records its outcome.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use mlm_core::{
+    CreateEndpointRequest, Endpoint, EndpointManager, EndpointName, EndpointStatus, Error,
+    InvokeRequest, InvokeResponse, Page, PageRequest, ResourceKind, Result, UpdateEndpointRequest,
+    Variant, VariantSpec,
+};
+
+use super::{Inner, LocalProvider, local_capabilities};
+use crate::instance::InstanceHandle;
+use crate::router::{EndpointRuntime, VariantRoute};
+use crate::store::StoredEndpoint;
+
+#[async_trait]
+impl EndpointManager for LocalProvider {
+    async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
+        request.validate()?;
+        if request.data_capture.is_some() {
+            return Err(Error::Unsupported(
+                "the local backend does not capture data".into(),
+            ));
+        }
+        if request.deployment.is_some() {
+            return Err(Error::Unsupported(
+                "the local backend always rolls out new instances before draining old ones; \
+                 canary and linear deployment policies are not available"
+                    .into(),
+            ));
+        }
+        let _control = self.inner.control.lock().await;
+        self.inner.check_variants(&request.variants)?;
+        self.inner
+            .check_capacity(&request.name, &request.variants)?;
+        let endpoint = Endpoint::from_request(&request, EndpointStatus::Creating, Utc::now());
+        self.inner.store.insert_endpoint(&StoredEndpoint {
+            endpoint: endpoint.clone(),
+            pending: None,
+        })?;
+        let rt = self.inner.add_runtime(&request.name);
+        self.inner.log(&request.name, "creating", None);
+        tokio::spawn(run_create(self.inner.clone(), rt, request.variants));
+        Ok(endpoint)
+    }
+
+    async fn get_endpoint(&self, name: &EndpointName) -> Result<Endpoint> {
+        let stored = self.inner.store.get_endpoint(name)?;
+        Ok(self.inner.describe(stored))
+    }
+
+    async fn list_endpoints(&self, page: PageRequest) -> Result<Page<Endpoint>> {
+        let page = self.inner.store.list_endpoints(&page)?;
+        Ok(page.map(|s| self.inner.describe(s)))
+    }
+
+    async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
+        if request.deployment.is_some() {
+            return Err(Error::Unsupported(
+                "the local backend has no canary or linear deployment policies".into(),
+            ));
+        }
+        let _control = self.inner.control.lock().await;
+        let mut stored = self.inner.store.get_endpoint(&request.name)?;
+        if !stored.endpoint.status.accepts_updates() {
+            return Err(Error::FailedPrecondition(format!(
+                "endpoint '{}' is {}: wait until it is InService",
+                request.name, stored.endpoint.status
+            )));
+        }
+        let plan = request.plan(&stored.endpoint)?;
+        self.inner.check_variants(&plan.target)?;
+        self.inner.check_capacity(&request.name, &plan.target)?;
+        let rt = self
+            .inner
+            .runtime(&request.name)
+            .ok_or_else(|| Error::not_found(ResourceKind::Endpoint, &request.name))?;
+        stored.endpoint.status = EndpointStatus::Updating;
+        stored.endpoint.updated_at = Utc::now();
+        stored.pending = Some(plan.target.clone());
+        self.inner.store.put_endpoint(&stored)?;
+        self.inner
+            .log(&request.name, "updating", Some(&format!("{:?}", plan.kind)));
+        tokio::spawn(run_update(self.inner.clone(), rt, plan.target));
+        Ok(self.inner.describe(stored))
+    }
+
+    async fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+        let _control = self.inner.control.lock().await;
+        let mut stored = self.inner.store.get_endpoint(name)?;
+        if stored.endpoint.status == EndpointStatus::Deleting {
+            return Ok(());
+        }
+        stored.endpoint.status = EndpointStatus::Deleting;
+        stored.endpoint.updated_at = Utc::now();
+        self.inner.store.put_endpoint(&stored)?;
+        let rt = self
+            .inner
+            .runtime(name)
+            .unwrap_or_else(|| self.inner.add_runtime(name));
+        // Instances still starting stop waiting, so the delete does not wait out a startup.
+        rt.deleting.store(true, Ordering::SeqCst);
+        self.inner.log(name, "deleting", None);
+        tokio::spawn(run_delete(self.inner.clone(), rt));
+        Ok(())
+    }
+
+    async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        let rt = self
+            .inner
+            .runtime(&request.endpoint)
+            .ok_or_else(|| Error::not_found(ResourceKind::Endpoint, &request.endpoint))?;
+        if rt.table().is_empty() {
+            let stored = self.inner.store.get_endpoint(&request.endpoint)?;
+            return Err(Error::FailedPrecondition(format!(
+                "endpoint '{}' is {}: it has no instances to serve requests",
+                request.endpoint, stored.endpoint.status
+            )));
+        }
+        rt.invoke(
+            &self.inner.client,
+            request,
+            self.inner.config.invoke_timeout,
+        )
+        .await
+    }
+}
+
+impl Inner {
+    /// Checks a variant set against this server: instance types, versions and runtimes exist.
+    fn check_variants(&self, variants: &[VariantSpec]) -> Result<()> {
+        let caps = local_capabilities();
+        for v in variants {
+            if v.serverless.is_some() && !caps.serverless {
+                return Err(Error::Unsupported(format!(
+                    "variant '{}': the local backend has no serverless capacity; give an \
+                     instance_type and instance_count",
+                    v.name
+                )));
+            }
+            if v.autoscaling.is_some() && !caps.autoscaling {
+                return Err(Error::Unsupported(format!(
+                    "variant '{}': the local backend does not autoscale; scale with an update",
+                    v.name
+                )));
+            }
+            if let Some(t) = &v.instance_type
+                && !self.config.instance_types.contains_key(t)
+            {
+                return Err(Error::invalid(format!(
+                    "variant '{}': instance type '{t}' is not configured on this server \
+                     (configured: {})",
+                    v.name,
+                    self.config
+                        .instance_types
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let version = self
+                .store
+                .get_version(&v.model_version.model, v.model_version.version)?;
+            if !self.config.runtimes.contains_key(&version.image) {
+                return Err(Error::FailedPrecondition(format!(
+                    "version {} uses runtime '{}', which is no longer configured on this server",
+                    v.model_version, version.image
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `endpoint` may have the instances `target` asks for: within the
+    /// per-endpoint cap (else 400), and within the server's cap together with what every other
+    /// endpoint has or is moving to (else 409). Callers hold `control`.
+    fn check_capacity(&self, endpoint: &EndpointName, target: &[VariantSpec]) -> Result<()> {
+        let wanted: u32 = target.iter().map(|v| v.instance_count).sum();
+        let per_endpoint = self.config.max_instances_per_endpoint;
+        if wanted > per_endpoint {
+            return Err(Error::invalid(format!(
+                "endpoint '{endpoint}' asks for {wanted} instances; this server allows at most \
+                 {per_endpoint} per endpoint (max_instances_per_endpoint)"
+            )));
+        }
+        let others: u32 = self
+            .store
+            .all_endpoints()?
+            .iter()
+            .filter(|s| &s.endpoint.name != endpoint)
+            .filter(|s| s.endpoint.status != EndpointStatus::Deleting)
+            .map(|s| {
+                let current = s.endpoint.desired_instance_count();
+                let pending: u32 = s.pending.iter().flatten().map(|v| v.instance_count).sum();
+                current.max(pending)
+            })
+            .sum();
+        let total = self.config.max_instances;
+        if others.saturating_add(wanted) > total {
+            return Err(Error::FailedPrecondition(format!(
+                "endpoint '{endpoint}' asks for {wanted} instances, but this server runs at most \
+                 {total} (max_instances) and other endpoints have {others}: at most {} are free",
+                total.saturating_sub(others)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Brings up every variant of a new (or recovered) endpoint, then marks it `InService`.
+pub(super) async fn run_create(
+    inner: Arc<Inner>,
+    rt: Arc<EndpointRuntime>,
+    specs: Vec<VariantSpec>,
+) {
+    let _work = rt.work.lock().await;
+    let mut table: Vec<VariantRoute> = Vec::new();
+    for spec in specs {
+        match inner.start_instances(&rt, &spec, spec.instance_count).await {
+            Ok(instances) => table.push(VariantRoute { spec, instances }),
+            Err(e) => {
+                let all: Vec<_> = table.iter().flat_map(|r| r.instances.clone()).collect();
+                inner.stop_all(&rt.name, &all).await;
+                let reason = e.message();
+                inner.log(&rt.name, "failed", Some(&reason));
+                // A delete that cut the start short keeps its status (the store sees to it).
+                inner.update_stored(&rt.name, |s| {
+                    s.endpoint.status = EndpointStatus::Failed;
+                    s.endpoint.failure_reason = Some(reason);
+                });
+                return;
+            }
+        }
+    }
+    let count: usize = table.iter().map(|r| r.instances.len()).sum();
+    rt.set_table(table);
+    inner.update_stored(&rt.name, |s| s.endpoint.status = EndpointStatus::InService);
+    inner.log(
+        &rt.name,
+        "in_service",
+        Some(&format!("{count} instance(s)")),
+    );
+}
+
+/// Moves an endpoint to `target`: variants whose version and instance type are unchanged keep
+/// their instances and are scaled; others get new instances, which take traffic only once all
+/// are healthy. Instances leaving are drained before they stop, so no request fails. A failed
+/// update leaves the previous configuration serving and says why.
+async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<VariantSpec>) {
+    let _work = rt.work.lock().await;
+    let current = rt.table();
+    let mut table = Vec::new();
+    let mut started: Vec<Arc<InstanceHandle>> = Vec::new();
+    let mut retiring: Vec<Arc<InstanceHandle>> = Vec::new();
+    let mut failure = None;
+    for spec in &target {
+        let keep = current.iter().find(|r| {
+            r.spec.name == spec.name
+                && r.spec.model_version == spec.model_version
+                && r.spec.instance_type == spec.instance_type
+        });
+        let mut instances = keep.map(|r| r.instances.clone()).unwrap_or_default();
+        let wanted = spec.instance_count as usize;
+        if instances.len() > wanted {
+            retiring.extend(instances.split_off(wanted));
+        } else if instances.len() < wanted {
+            match inner
+                .start_instances(&rt, spec, (wanted - instances.len()) as u32)
+                .await
+            {
+                Ok(new) => {
+                    started.extend(new.iter().cloned());
+                    instances.extend(new);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        table.push(VariantRoute {
+            spec: spec.clone(),
+            instances,
+        });
+    }
+    if let Some(e) = failure {
+        inner.stop_all(&rt.name, &started).await;
+        let reason = format!(
+            "update failed, the previous configuration keeps serving: {}",
+            e.message()
+        );
+        inner.log(&rt.name, "update_failed", Some(&reason));
+        inner.update_stored(&rt.name, |s| {
+            s.pending = None;
+            s.endpoint.status = EndpointStatus::InService;
+            s.endpoint.failure_reason = Some(reason);
+        });
+        return;
+    }
+    for route in current.iter() {
+        let kept = table.iter().any(|r| {
+            r.spec.name == route.spec.name
+                && r.spec.model_version == route.spec.model_version
+                && r.spec.instance_type == route.spec.instance_type
+        });
+        if !kept {
+            retiring.extend(route.instances.iter().cloned());
+        }
+    }
+    rt.set_table(table);
+    inner.stop_all(&rt.name, &retiring).await;
+    inner.update_stored(&rt.name, |s| {
+        s.endpoint.variants = target.iter().map(Variant::from_spec).collect();
+        s.pending = None;
+        s.endpoint.status = EndpointStatus::InService;
+        s.endpoint.failure_reason = None;
+    });
+    inner.log(&rt.name, "updated", None);
+}
+
+/// Drains and stops everything, then forgets the endpoint.
+pub(super) async fn run_delete(inner: Arc<Inner>, rt: Arc<EndpointRuntime>) {
+    let _work = rt.work.lock().await;
+    let table = rt.table();
+    rt.set_table(Vec::new());
+    let all: Vec<_> = table.iter().flat_map(|r| r.instances.clone()).collect();
+    inner.stop_all(&rt.name, &all).await;
+    if let Err(e) = inner.store.delete_endpoint(&rt.name) {
+        tracing::error!(endpoint = %rt.name, "could not delete endpoint record: {e}");
+        return;
+    }
+    inner
+        .endpoints
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&rt.name);
+    inner.log(&rt.name, "deleted", None);
+}
