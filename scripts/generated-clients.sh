@@ -46,7 +46,7 @@ PY="$PY_BIN/$(basename "$PY")"
 export PATH="$PY_BIN:$PATH"
 
 echo "==> building mlm"
-timeout "$BUILD_TIMEOUT" cargo build -p mlm-http --bin mlm --locked
+timeout "$BUILD_TIMEOUT" cargo build -p mlm-cli --bin mlm --locked
 
 # shellcheck source=lib/live-server.sh
 . scripts/lib/live-server.sh

@@ -34,7 +34,7 @@ STOP_TIMEOUT=20     # the server's graceful shutdown, before everything it start
 }
 
 echo "==> building mlm"
-timeout "$BUILD_TIMEOUT" cargo build -p mlm-http --bin mlm --locked
+timeout "$BUILD_TIMEOUT" cargo build -p mlm-cli --bin mlm --locked
 
 # shellcheck source=lib/live-server.sh
 . scripts/lib/live-server.sh

@@ -35,7 +35,14 @@ cargo fmt --all --check
 step "clippy (-D warnings; all targets, so benches and examples are type-checked too)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p mlm-core --all-targets --all-features --locked -- -D warnings
-cargo clippy -p mlm-http --all-targets --features aws --locked -- -D warnings
+cargo clippy -p mlm-cli --all-targets --features aws --locked -- -D warnings
+
+step "feature combinations users choose (each must build on its own)"
+cargo check -p mlm-client --no-default-features --locked   # plain HTTP, no TLS stack
+cargo check -p mlm-cli --no-default-features --locked      # no backend compiled in
+cargo check -p mlm-core --no-default-features --features openapi --locked
+# The declared rust-version (1.89) is not checked here: this machine has one toolchain and no
+# network to install another (see the architecture-pass issue's note).
 
 step "rustdoc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
@@ -44,7 +51,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p mlm-core --no-deps --all-features --lock
 step "Rust tests (unit, conformance, integration, doc)"
 cargo test --workspace --locked
 cargo test -p mlm-core --all-features --locked
-cargo test -p mlm-http --features aws --test serve_aws --test binary --locked   # mlm serve --provider aws
+cargo test -p mlm-cli --features aws --test serve_aws --test binary --locked   # mlm serve --provider aws
 
 step "Python tests (example runtime, AWS emulator)"
 "$PY" -m pytest -q -p no:cacheprovider examples/agnews-classifier
@@ -54,7 +61,7 @@ step "Python bindings: build the wheel, install it, test it"
 rm -rf target/wheels
 "$VENV/bin/maturin" build --quiet --profile dev --locked -m mlm-py/Cargo.toml -o target/wheels
 "$PY" -m pip install --quiet --force-reinstall --no-deps --no-index --find-links target/wheels mlm
-cargo build -p mlm-http --bin mlm --locked   # the HTTP client tests start this server
+cargo build -p mlm-cli --bin mlm --locked   # the HTTP client tests start this server
 "$PY" -m pytest -q -p no:cacheprovider mlm-py/tests
 
 step "schemathesis against the live server (all checks)"

@@ -171,7 +171,7 @@ async fn open_backend(
 async fn open_aws() -> Result<Backend, Failure> {
     Err(Failure::Config(
         "this mlm binary was built without the AWS backend: build it with `--features aws` \
-         (cargo run -p mlm-http --features aws --bin mlm -- serve --provider aws)"
+         (cargo run -p mlm-cli --features aws -- serve --provider aws)"
             .into(),
     ))
 }
@@ -196,7 +196,7 @@ async fn open_aws() -> Result<Backend, Failure> {
 #[cfg(not(feature = "local"))]
 async fn open_local(_: Option<toml::Value>, _: Option<PathBuf>) -> Result<Backend, Failure> {
     Err(Failure::Config(
-        "the local backend is not built into this binary (build mlm-http with the `local` \
+        "the local backend is not built into this binary (build mlm-cli with the `local` \
          feature)"
             .into(),
     ))

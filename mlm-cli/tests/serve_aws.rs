@@ -1,6 +1,6 @@
 //! `mlm serve --provider aws` against the AWS emulator (built with `--features aws`):
 //! the binary picks up the standard AWS configuration and serves the SageMaker backend.
-//! Run by the test command as `cargo test -p mlm-http --features aws --test serve_aws`.
+//! Run by the test command as `cargo test -p mlm-cli --features aws --test serve_aws`.
 #![cfg(all(unix, feature = "aws"))]
 
 use std::io::{BufRead, BufReader};

@@ -5,7 +5,7 @@
 //! Python and TypeScript clients from it and runs them against a live server.
 //!
 //! `docs/openapi.json` is this document; a test fails when they drift
-//! (`cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json` regenerates it).
+//! (`cargo run -p mlm-cli -- openapi > docs/openapi.json` regenerates it).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -15,20 +15,20 @@ fn checked_in_spec_matches_the_code() {
     let text = std::fs::read_to_string(CHECKED_IN).unwrap_or_else(|e| {
         panic!(
             "cannot read {CHECKED_IN} ({e}); generate it with \
-             `cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json`"
+             `cargo run -p mlm-cli -- openapi > docs/openapi.json`"
         )
     });
     let checked_in: Value = serde_json::from_str(&text).expect("docs/openapi.json is JSON");
     assert!(
         generated == checked_in,
         "docs/openapi.json is out of date with the code: regenerate it with \
-         `cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json` and review the diff"
+         `cargo run -p mlm-cli -- openapi > docs/openapi.json` and review the diff"
     );
     assert_eq!(
         text,
         mlm_http::openapi::openapi_pretty(),
         "docs/openapi.json is not formatted as `mlm openapi` prints it: regenerate it with \
-         `cargo run -p mlm-http --bin mlm -- openapi > docs/openapi.json`"
+         `cargo run -p mlm-cli -- openapi > docs/openapi.json`"
     );
 }
 

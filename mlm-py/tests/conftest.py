@@ -83,7 +83,7 @@ def mlm_binary() -> Path:
     if not path.is_file():
         pytest.fail(
             f"the mlm server binary is missing at {path}: build it with "
-            "`cargo build -p mlm-http --bin mlm` (or point MLM_BIN at it)"
+            "`cargo build -p mlm-cli --bin mlm` (or point MLM_BIN at it)"
         )
     return path
 

@@ -98,6 +98,7 @@ def test_overview_and_instances() -> None:
             "status": "InService",
             "failure_reason": None,
             "as_of": NOW,
+            "instance_count": 1,
             "variants": [
                 {"name": "primary", "desired_instance_count": 1, "current_instance_count": 1, "weight": 1.0}
             ],
@@ -107,13 +108,11 @@ def test_overview_and_instances() -> None:
                     "variant": "primary",
                     "status": "InService",
                     "started_at": NOW,
-                    "metrics": {
-                        "cpu_utilization": {"value": 12.5, "scope": "instance"},
-                        "memory_utilization": None,
-                        "gpu_utilization": None,
-                        "gpu_memory_utilization": None,
-                        "in_flight_requests": {"value": 0.0, "scope": "instance"},
-                    },
+                    "cpu_utilization": {"value": 12.5, "scope": "instance"},
+                    "memory_utilization": None,
+                    "gpu_utilization": None,
+                    "gpu_memory_utilization": None,
+                    "in_flight_requests": {"value": 0.0, "scope": "instance"},
                 }
             ],
         }

@@ -608,18 +608,28 @@ class InstanceMetrics(_Result):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class Instance(_Result):
-    """One instance of an endpoint variant with its latest figures."""
+    """One instance of an endpoint variant with its latest figures (``None``: not available,
+    never a fake 0)."""
 
     id: str
     variant: str
     status: InstanceStatus
-    metrics: InstanceMetrics = dataclasses.field(repr=False)
     started_at: Optional[datetime] = dataclasses.field(repr=False)
+    cpu_utilization: Optional[Measurement] = dataclasses.field(repr=False)
+    memory_utilization: Optional[Measurement] = dataclasses.field(repr=False)
+    gpu_utilization: Optional[Measurement] = dataclasses.field(repr=False)
+    gpu_memory_utilization: Optional[Measurement] = dataclasses.field(repr=False)
+    in_flight_requests: Optional[Measurement] = dataclasses.field(repr=False)
+
+    @property
+    def metrics(self) -> InstanceMetrics:
+        """The figures grouped in one object."""
+        return InstanceMetrics(**{k: getattr(self, k) for k in _INSTANCE_FIGURES})
 
     def _row(self) -> Dict[str, Any]:
         row: Dict[str, Any] = {"id": self.id, "variant": self.variant, "status": self.status.value}
         for k in _INSTANCE_FIGURES:
-            m = getattr(self.metrics, k)
+            m = getattr(self, k)
             # NaN, not None: a missing figure keeps the column numeric in pandas.
             row[k] = math.nan if m is None else m.value
         row["started_at"] = self.started_at
@@ -631,8 +641,8 @@ class Instance(_Result):
             id=d["id"],
             variant=d["variant"],
             status=InstanceStatus(d["status"]),
-            metrics=InstanceMetrics._from(d.get("metrics") or {}),
             started_at=_opt_datetime(d.get("started_at")),
+            **{k: Measurement._from(d.get(k)) for k in _INSTANCE_FIGURES},
         )
 
 
@@ -656,7 +666,7 @@ class InstanceTable(Tuple[Instance, ...]):
         rows = [
             [i.id, i.variant, i.status]
             + [
-                _fmt_figure(None if (m := getattr(i.metrics, k)) is None else m.value)
+                _fmt_figure(None if (m := getattr(i, k)) is None else m.value)
                 for k in _INSTANCE_FIGURES
                 if k != "gpu_memory_utilization"
             ]
@@ -669,7 +679,7 @@ class InstanceTable(Tuple[Instance, ...]):
             return "InstanceTable([])"
         lines = [f"{'id':<14} {'variant':<10} {'status':<10} {'cpu %':>6} {'mem %':>6} {'inflight':>8}"]
         for i in self:
-            m = i.metrics
+            m = i
             lines.append(
                 f"{i.id:<14} {i.variant:<10} {i.status.value:<10} "
                 f"{_fmt_figure(m.cpu_utilization and m.cpu_utilization.value):>6} "
@@ -704,15 +714,11 @@ class EndpointOverview(_Result):
 
     name: str
     status: EndpointStatus
+    instance_count: int
     variants: Tuple[VariantOverview, ...]
     instances: InstanceTable = dataclasses.field(repr=False)
     failure_reason: Optional[str] = dataclasses.field(repr=False)
     as_of: datetime = dataclasses.field(repr=False)
-
-    @property
-    def instance_count(self) -> int:
-        """Instances running now, over all variants."""
-        return sum(v.current_instance_count or 0 for v in self.variants)
 
     def _row(self) -> Dict[str, Any]:
         return {
@@ -736,6 +742,7 @@ class EndpointOverview(_Result):
         return cls(
             name=d["name"],
             status=EndpointStatus(d["status"]),
+            instance_count=d["instance_count"],
             variants=tuple(VariantOverview._from(v) for v in d.get("variants") or ()),
             instances=InstanceTable(Instance._from(i) for i in d.get("instances") or ()),
             failure_reason=d.get("failure_reason"),
@@ -755,13 +762,18 @@ class DataPoint(_Result):
 class MetricSeries(_Result):
     """The history of one metric for an endpoint, variant or instance."""
 
-    kind: MetricKind
+    metric: MetricKind
     variant: Optional[str]
     instance: Optional[str]
     statistic: Statistic
     unit: str
     points: Tuple[DataPoint, ...] = dataclasses.field(repr=False)
     scope: MetricScope = dataclasses.field(repr=False)
+
+    @property
+    def kind(self) -> MetricKind:
+        """The metric (the REST API's and this class's field is ``metric``)."""
+        return self.metric
 
     @property
     def values(self) -> List[float]:
@@ -780,7 +792,7 @@ class MetricSeries(_Result):
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "MetricSeries":
         return cls(
-            kind=MetricKind(d["kind"]),
+            metric=MetricKind(d["metric"]),
             variant=d.get("variant"),
             instance=d.get("instance"),
             statistic=Statistic(d["statistic"]),
