@@ -13,6 +13,7 @@ use aws_types::region::Region;
 use mlm_core::{Error, Result};
 
 use crate::clients::ClientFactory;
+use crate::config::AwsConfig;
 use crate::provider::{AwsProvider, Inner, Settings};
 
 /// Environment variable naming the IAM role SageMaker assumes to run models
@@ -38,6 +39,9 @@ pub const EXECUTION_ROLE_ENV: &str = "MLM_SAGEMAKER_EXECUTION_ROLE_ARN";
 /// 60 s per operation on control-plane calls (the SDK itself sets none), 70 s per attempt for
 /// invocations (SageMaker allows models 60 s), enhanced (per-instance) metrics on for new
 /// endpoints, and a 10 s cache for live figures.
+///
+/// The settings that belong in a configuration file are also an [`AwsConfig`], applied with
+/// [`with_config`](Self::with_config).
 #[derive(Debug, Clone)]
 pub struct AwsProviderBuilder {
     load_env: bool,
@@ -102,6 +106,62 @@ impl AwsProviderBuilder {
             builder.settings.execution_role_arn = Some(role);
         }
         builder
+    }
+
+    /// [`from_env`](Self::from_env) with `config` applied over it (see
+    /// [`with_config`](Self::with_config)): what `mlm serve` and `mlm.Client.aws` use.
+    pub fn from_config(config: &AwsConfig) -> Result<Self> {
+        Self::from_env().with_config(config)
+    }
+
+    /// Applies the fields `config` sets, each through its `with_*` setter (a field left unset
+    /// keeps what the builder has). Fails with `InvalidArgument`, naming the field, when a
+    /// value is bad (see [`AwsConfig::validate`]); nothing is applied then.
+    ///
+    /// ```
+    /// # fn main() -> mlm_core::Result<()> {
+    /// let mut config = mlm_aws::AwsConfig::default();
+    /// config.max_attempts = Some(0);
+    /// let err = mlm_aws::AwsProviderBuilder::from_env().with_config(&config).unwrap_err();
+    /// assert!(err.to_string().contains("max_attempts"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_config(mut self, config: &AwsConfig) -> Result<Self> {
+        let c = config.check()?;
+        if let Some(region) = c.region {
+            self = self.with_region(region);
+        }
+        if let Some(profile) = c.profile {
+            self = self.with_profile(profile);
+        }
+        if let Some(url) = c.endpoint_url {
+            self = self.with_endpoint_url(url);
+        }
+        if let Some(arn) = c.execution_role_arn {
+            self = self.with_execution_role_arn(arn);
+        }
+        if let Some(n) = c.max_attempts {
+            self = self.with_max_attempts(n);
+        }
+        if let Some(t) = c.attempt_timeout {
+            self = self.with_attempt_timeout(t);
+        }
+        if let Some(t) = c.operation_timeout {
+            self = self.with_operation_timeout(t);
+        }
+        if let Some(t) = c.invoke_timeout {
+            self = self.with_invoke_timeout(t);
+        }
+        if let Some(on) = c.enhanced_metrics {
+            self = self.with_enhanced_metrics(on);
+        }
+        if let Some(ttl) = c.metrics_ttl {
+            self = self.with_metrics_ttl(ttl);
+        }
+        if let Some(n) = c.concurrency {
+            self = self.with_concurrency(n);
+        }
+        Ok(self)
     }
 
     /// Uses this SDK configuration (region, credentials, HTTP client, ...) instead of loading one.
@@ -301,4 +361,123 @@ impl AwsProviderBuilder {
 
 fn static_creds(ak: &str, sk: &str) -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new(ak, sk, None, None, "mlm-static")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_from(toml: &str) -> AwsConfig {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_config_sets_every_setting_it_names() {
+        let config = config_from(
+            r#"
+            region = "eu-west-1"
+            profile = "ml"
+            endpoint_url = "http://127.0.0.1:5000"
+            execution_role_arn = "arn:aws:iam::123456789012:role/from-config"
+            max_attempts = 1
+            attempt_timeout_secs = 2.5
+            operation_timeout_secs = 30
+            invoke_timeout_secs = 90
+            enhanced_metrics = false
+            metrics_ttl_secs = 0
+            concurrency = 3
+            "#,
+        );
+        let b = AwsProviderBuilder::new().with_config(&config).unwrap();
+        assert_eq!(b.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(b.profile.as_deref(), Some("ml"));
+        assert_eq!(b.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            b.settings.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/from-config")
+        );
+        assert_eq!(b.max_attempts, 1);
+        assert_eq!(b.attempt_timeout, Duration::from_millis(2500));
+        assert_eq!(b.operation_timeout, Duration::from_secs(30));
+        assert_eq!(b.invoke_timeout, Duration::from_secs(90));
+        assert!(!b.settings.enhanced_metrics);
+        assert_eq!(b.settings.metrics_ttl, Duration::ZERO);
+        assert_eq!(b.settings.concurrency, 3);
+    }
+
+    #[test]
+    fn unset_fields_keep_what_the_builder_has() {
+        let before = AwsProviderBuilder::from_env()
+            .with_region("us-east-2")
+            .with_execution_role_arn("arn:aws:iam::123456789012:role/set-before")
+            .with_max_attempts(4);
+        let b = before
+            .clone()
+            .with_config(&config_from("concurrency = 2"))
+            .unwrap();
+        assert!(b.load_env);
+        assert_eq!(b.region.as_deref(), Some("us-east-2"));
+        assert_eq!(
+            b.settings.execution_role_arn,
+            before.settings.execution_role_arn
+        );
+        assert_eq!(b.max_attempts, 4);
+        assert_eq!(b.attempt_timeout, Duration::from_secs(20));
+        assert_eq!(b.operation_timeout, Duration::from_secs(60));
+        assert_eq!(b.invoke_timeout, Duration::from_secs(70));
+        assert!(b.settings.enhanced_metrics);
+        assert_eq!(b.settings.metrics_ttl, Duration::from_secs(10));
+        assert_eq!(b.settings.concurrency, 2);
+    }
+
+    #[test]
+    fn from_config_loads_the_environment_and_applies_the_config() {
+        let b = AwsProviderBuilder::from_config(&config_from(
+            "execution_role_arn = \"arn:aws:iam::123456789012:role/wins\"",
+        ))
+        .unwrap();
+        assert!(b.load_env);
+        // The configured role wins over MLM_SAGEMAKER_EXECUTION_ROLE_ARN, whatever it is.
+        assert_eq!(
+            b.settings.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/wins")
+        );
+    }
+
+    #[test]
+    fn a_bad_value_fails_naming_the_field_and_applies_nothing() {
+        for (toml, field) in [
+            ("max_attempts = 0", "max_attempts"),
+            ("attempt_timeout_secs = -1", "attempt_timeout_secs"),
+            ("operation_timeout_secs = nan", "operation_timeout_secs"),
+            ("invoke_timeout_secs = 0", "invoke_timeout_secs"),
+            ("metrics_ttl_secs = -inf", "metrics_ttl_secs"),
+            ("concurrency = 0", "concurrency"),
+            ("region = \"\"", "region"),
+            ("profile = \"\"", "profile"),
+            ("endpoint_url = \"\"", "endpoint_url"),
+            ("execution_role_arn = \"\"", "execution_role_arn"),
+        ] {
+            let err = AwsProviderBuilder::new()
+                .with_config(&config_from(toml))
+                .unwrap_err();
+            assert_eq!(err.kind(), mlm_core::ErrorKind::InvalidArgument, "{toml}");
+            assert!(err.message().starts_with(field), "{toml}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_configured_provider_builds_without_calling_aws() {
+        let config = config_from(
+            "region = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:9\"\nmax_attempts = 1",
+        );
+        let provider = AwsProviderBuilder::new()
+            .with_static_credentials("testing", "testing")
+            .with_config(&config)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(provider.inner.region, "eu-west-1");
+    }
 }

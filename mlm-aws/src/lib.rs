@@ -15,7 +15,8 @@
 //! | overview | DescribeEndpoint (only when `LastModifiedTime` changed or the endpoint is transitional) + batched `GetMetricData` |
 //!
 //! See the module docs of `endpoints`, `metrics` and `registry` (in the source) for the
-//! details, and [`AwsProviderBuilder`] for configuration.
+//! details, and [`AwsProviderBuilder`] for configuration ([`AwsConfig`] for the settings that
+//! belong in a configuration file).
 //!
 //! ```no_run
 //! # async fn run() -> mlm_core::Result<()> {
@@ -36,6 +37,7 @@ mod autoscaling;
 mod builder;
 mod cache;
 mod clients;
+mod config;
 mod endpoints;
 mod error;
 pub mod instance_types;
@@ -45,5 +47,6 @@ mod provider;
 mod registry;
 
 pub use builder::{AwsProviderBuilder, EXECUTION_ROLE_ENV};
+pub use config::AwsConfig;
 pub use metrics::MAX_QUERIES_PER_CALL;
 pub use provider::AwsProvider;

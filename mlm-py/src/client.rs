@@ -18,8 +18,9 @@ use mlm_core::{
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use crate::convert::{parse, to_py, to_value};
+use crate::convert::{from_py, parse, to_py, to_value};
 use crate::errors::to_py_err;
 use crate::operation::{OpFuture, Operation, Output};
 
@@ -129,6 +130,27 @@ fn local_config(
     Ok(config)
 }
 
+/// An [`mlm_aws::AwsConfig`] from a dict of its fields. serde_json's errors name neither the
+/// key nor the field, so each key is read on its own first: a mistake names its key.
+fn aws_config(py: Python<'_>, dict: &Bound<'_, PyAny>) -> PyResult<mlm_aws::AwsConfig> {
+    let dict = dict
+        .cast::<PyDict>()
+        .map_err(|_| invalid(py, "the AWS config must be a dict of AwsConfig fields"))?;
+    let mut fields = serde_json::Map::new();
+    for (key, value) in dict.iter() {
+        let key: String = key
+            .extract()
+            .map_err(|_| invalid(py, "the AWS config's keys must be strings"))?;
+        let value = from_py(&value).map_err(|e| invalid(py, format!("{key}: {}", e.value(py))))?;
+        let one = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+        serde_json::from_value::<mlm_aws::AwsConfig>(serde_json::Value::Object(one))
+            .map_err(|e| invalid(py, format!("{key}: {e}")))?;
+        fields.insert(key, value);
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| invalid(py, format!("AWS config: {e}")))
+}
+
 #[pymethods]
 impl NativeClient {
     /// Opens the local backend (see `local_config`).
@@ -166,34 +188,26 @@ impl NativeClient {
         })
     }
 
-    /// Opens the AWS backend.
+    /// Opens the AWS backend: the SDK's default chain (environment, profile, SSO, instance
+    /// roles) with `config` (a dict of `mlm_aws::AwsConfig` fields) applied over it.
     #[staticmethod]
-    #[pyo3(signature = (region=None, profile=None, endpoint_url=None))]
-    fn open_aws(
-        region: Option<String>,
-        profile: Option<String>,
-        endpoint_url: Option<String>,
-    ) -> Operation {
-        op(async move {
-            // The SDK's default chain (environment, profile, SSO, instance roles), narrowed
-            // by whatever the caller named.
-            let mut builder = mlm_aws::AwsProviderBuilder::from_env();
-            if let Some(region) = &region {
-                builder = builder.with_region(region);
-            }
-            if let Some(profile) = profile {
-                builder = builder.with_profile(profile);
-            }
-            if let Some(url) = endpoint_url {
-                builder = builder.with_endpoint_url(url);
-            }
+    #[pyo3(signature = (config=None))]
+    fn open_aws(py: Python<'_>, config: Option<Bound<'_, PyAny>>) -> PyResult<Operation> {
+        let config = match config {
+            Some(dict) => aws_config(py, &dict)?,
+            None => mlm_aws::AwsConfig::default(),
+        };
+        let builder =
+            mlm_aws::AwsProviderBuilder::from_config(&config).map_err(|e| to_py_err(py, e))?;
+        Ok(op(async move {
             let provider = builder.build().await?;
+            let region = provider.region().to_string();
             Ok(Output::Client(NativeClient::new(
                 Arc::new(provider),
                 None,
-                region.unwrap_or_else(|| "default region".into()),
+                region,
             )))
-        })
+        }))
     }
 
     /// `local`, `http` or `aws`.

@@ -23,7 +23,17 @@ from . import _requests as req
 from ._paging import AsyncPager
 from ._progress import ProgressArg, make_progress
 from ._requests import Body, VersionLike
-from .client import DEFAULT_TIMEOUT, ConfigArg, _Base, _close_native, _config_args, _hint_in_use, _page
+from .client import (
+    DEFAULT_TIMEOUT,
+    ConfigArg,
+    Seconds,
+    _aws_config,
+    _Base,
+    _close_native,
+    _config_args,
+    _hint_in_use,
+    _page,
+)
 from .errors import FailedPreconditionError
 from .types import (
     Approval,
@@ -109,9 +119,21 @@ class AsyncClient(_Base):
         *,
         profile: Optional[str] = None,
         endpoint_url: Optional[str] = None,
+        execution_role_arn: Optional[str] = None,
+        max_attempts: Optional[int] = None,
+        attempt_timeout: Optional[Seconds] = None,
+        operation_timeout: Optional[Seconds] = None,
+        invoke_timeout: Optional[Seconds] = None,
+        enhanced_metrics: Optional[bool] = None,
+        metrics_ttl: Optional[Seconds] = None,
+        concurrency: Optional[int] = None,
     ) -> "AsyncClient":
-        """AWS SageMaker; see :meth:`mlm.Client.aws`."""
-        return cls(await _run(_mlm.NativeClient.open_aws(region, profile, endpoint_url)), owned=True)
+        """AWS SageMaker; see :meth:`mlm.Client.aws` for the keywords."""
+        config = _aws_config(
+            region, profile, endpoint_url, execution_role_arn, max_attempts, attempt_timeout,
+            operation_timeout, invoke_timeout, enhanced_metrics, metrics_ttl, concurrency,
+        )
+        return cls(await _run(_mlm.NativeClient.open_aws(config)), owned=True)
 
     async def aclose(self) -> None:
         """Closes the client (a local backend stops its instances)."""

@@ -8,7 +8,8 @@ changes themselves carry on in the backend, as they would after a REST call.
 from __future__ import annotations
 
 import html
-
+import math
+import numbers
 import os
 import weakref
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from . import _requests as req
 from ._paging import Pager
 from ._progress import ProgressArg, make_progress
 from ._requests import Body, VersionLike
-from .errors import FailedPreconditionError
+from .errors import FailedPreconditionError, InvalidArgumentError
 from .types import (
     Approval,
     Capabilities,
@@ -77,6 +78,59 @@ def _config_args(config: ConfigArg) -> Dict[str, Any]:
     if isinstance(config, Mapping):
         return {"config": req.plain(config)}
     raise TypeError("config must be a dict of LocalConfig fields or the path of a TOML file")
+
+
+#: A duration: seconds, or a :class:`datetime.timedelta`.
+Seconds = Union[float, timedelta]
+
+
+def _aws_seconds(keyword: str, value: Optional[Seconds], zero_ok: bool = False) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidArgumentError(
+            f"{keyword} must be a number of seconds or a timedelta, not {type(value).__name__}"
+        )
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise InvalidArgumentError(f"{keyword} must be a finite number of seconds {bound}, not {value!r}")
+    return seconds
+
+
+def _aws_config(
+    region: Optional[str],
+    profile: Optional[str],
+    endpoint_url: Optional[str],
+    execution_role_arn: Optional[str],
+    max_attempts: Optional[int],
+    attempt_timeout: Optional[Seconds],
+    operation_timeout: Optional[Seconds],
+    invoke_timeout: Optional[Seconds],
+    enhanced_metrics: Optional[bool],
+    metrics_ttl: Optional[Seconds],
+    concurrency: Optional[int],
+) -> Dict[str, Any]:
+    """The ``mlm_aws::AwsConfig`` fields (an ``[aws]`` section) for :meth:`Client.aws`'s
+    keywords: durations become ``*_secs``; the other values are checked in Rust, whose
+    messages name the field, which is the keyword."""
+    config = {
+        "region": region,
+        "profile": profile,
+        "endpoint_url": endpoint_url,
+        "execution_role_arn": execution_role_arn,
+        "max_attempts": max_attempts,
+        "attempt_timeout_secs": _aws_seconds("attempt_timeout", attempt_timeout),
+        "operation_timeout_secs": _aws_seconds("operation_timeout", operation_timeout),
+        "invoke_timeout_secs": _aws_seconds("invoke_timeout", invoke_timeout),
+        "enhanced_metrics": enhanced_metrics,
+        "metrics_ttl_secs": _aws_seconds("metrics_ttl", metrics_ttl, zero_ok=True),
+        "concurrency": concurrency,
+    }
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def _hint_in_use(error: FailedPreconditionError) -> FailedPreconditionError:
@@ -216,13 +270,44 @@ class Client(_Base):
         *,
         profile: Optional[str] = None,
         endpoint_url: Optional[str] = None,
+        execution_role_arn: Optional[str] = None,
+        max_attempts: Optional[int] = None,
+        attempt_timeout: Optional[Seconds] = None,
+        operation_timeout: Optional[Seconds] = None,
+        invoke_timeout: Optional[Seconds] = None,
+        enhanced_metrics: Optional[bool] = None,
+        metrics_ttl: Optional[Seconds] = None,
+        concurrency: Optional[int] = None,
     ) -> "Client":
-        """AWS SageMaker in ``region`` with the credentials of ``profile`` (default: the
-        usual AWS environment). ``endpoint_url`` points the SDK elsewhere (an emulator).
-        Endpoints need the IAM role their models run as, read from
-        ``MLM_SAGEMAKER_EXECUTION_ROLE_ARN``.
+        """AWS SageMaker in ``region`` with the credentials of ``profile``; a keyword left
+        out keeps the usual AWS environment (``AWS_REGION``, ``AWS_PROFILE``, SSO, instance
+        roles) or mlm's default. The keywords are the fields of ``mlm_aws::AwsConfig``, the
+        AWS backend's configuration in Rust and in files (where durations end in ``_secs``).
+
+        Args:
+            region: e.g. ``"eu-west-1"``.
+            profile: a profile of the shared AWS config and credentials files.
+            endpoint_url: an ``http(s)://`` URL every request goes to (an emulator, a VPC
+                endpoint).
+            execution_role_arn: the IAM role the models of new endpoints run as (default:
+                ``MLM_SAGEMAKER_EXECUTION_ROLE_ARN``).
+            max_attempts: attempts per AWS call, at least 1 (1 = no retries; default 3).
+            attempt_timeout: one attempt of a control-plane call (default 20 s).
+            operation_timeout: a whole control-plane call with its retries (default 60 s).
+            invoke_timeout: one invocation attempt (default 70 s).
+            enhanced_metrics: per-instance metrics for new endpoints (default ``True``).
+            metrics_ttl: how long live figures are reused, 0 for never (default 10 s).
+            concurrency: describe calls at once when listing, at least 1 (default 8).
+
+        A duration is a number of seconds or a :class:`datetime.timedelta`. Credentials are
+        never arguments (they come from the AWS environment). A bad value raises
+        :class:`~mlm.InvalidArgumentError` naming the keyword. Opening makes no AWS API call.
         """
-        return cls(_mlm.NativeClient.open_aws(region, profile, endpoint_url).wait())
+        config = _aws_config(
+            region, profile, endpoint_url, execution_role_arn, max_attempts, attempt_timeout,
+            operation_timeout, invoke_timeout, enhanced_metrics, metrics_ttl, concurrency,
+        )
+        return cls(_mlm.NativeClient.open_aws(config).wait())
 
     @property
     def aio(self) -> "AsyncClient":
