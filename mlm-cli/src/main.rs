@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! mlm serve [--config mlm.toml] [--bind 127.0.0.1:8080] [--provider local|aws] [--data-dir DIR]
+//!           [--tls-cert cert.pem --tls-key key.pem]
 //! mlm openapi > docs/openapi.json
 //! ```
 //!
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mlm_core::Provider;
-use mlm_http::config::{ServerConfig, check_exposure};
+use mlm_http::config::{ServerConfig, check_exposure, cleartext_token_warning};
 use mlm_http::{AppState, SHUTDOWN_GRACE, app, server, shutdown_signal};
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +45,13 @@ struct ServeArgs {
     /// Address to listen on (overrides `bind` of `[server]`; default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     bind: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first; overrides
+    /// `tls_cert` of `[server]`). Needs a key too.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of the HTTPS certificate (overrides `tls_key` of `[server]`).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// The backend.
     #[arg(long, value_enum, default_value_t = ProviderKind::Local)]
     provider: ProviderKind,
@@ -269,6 +277,15 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .server
         .allowed_origins()
         .map_err(|e| Failure::Config(e.to_string()))?;
+    let tls = file
+        .server
+        .tls(args.tls_cert.as_deref(), args.tls_key.as_deref())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    if let Some(warning) = cleartext_token_warning(addr, &auth, tls.is_some()) {
+        tracing::warn!(%addr, "{warning}");
+        // Also when RUST_LOG hides warnings.
+        eprintln!("mlm: WARNING: {warning}");
+    }
     if !auth.is_enabled() {
         tracing::warn!(
             %addr,
@@ -291,20 +308,32 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .with_auth(auth)
         .with_limits(limits)
         .with_allowed_origins(origins);
-    println!("listening on http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{local}");
     tracing::info!(
         provider = backend.provider.name(),
+        tls = tls.is_some(),
         max_connections = connections.max_connections,
         idle_timeout_secs = connections.idle_timeout.as_secs(),
         header_read_timeout_secs = connections.header_read_timeout.as_secs(),
-        "listening on http://{local}"
+        "listening on {scheme}://{local}"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = server::serve(listener, app(state), connections, async move {
+    let signal = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
-    });
+    };
+    let server: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match tls {
+        Some(tls) => Box::pin(server::serve_tls(
+            listener,
+            app(state),
+            connections,
+            tls,
+            signal,
+        )),
+        None => Box::pin(server::serve(listener, app(state), connections, signal)),
+    };
     let mut stop = stop_rx;
     tokio::select! {
         () = server => {}
@@ -362,12 +391,18 @@ mod tests {
             "aws",
             "--data-dir",
             "/tmp/x",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
         ])
         .unwrap();
         match cli.command {
             Command::Serve(a) => {
                 assert_eq!(a.provider, ProviderKind::Aws);
                 assert_eq!(a.bind, Some("127.0.0.1:0".parse().unwrap()));
+                assert_eq!(a.tls_cert, Some(PathBuf::from("c.pem")));
+                assert_eq!(a.tls_key, Some(PathBuf::from("k.pem")));
             }
             Command::Openapi => panic!("parsed the wrong command"),
         }
@@ -391,6 +426,7 @@ mod tests {
         file.server.limits().unwrap();
         file.server.connection_limits(1024).unwrap();
         file.server.allowed_origins().unwrap();
+        assert!(file.server.tls_files(None, None).unwrap().is_none());
         #[cfg(feature = "local")]
         file.local
             .expect("the example has a [local] section")

@@ -12,9 +12,23 @@
 //! idle_timeout_secs = 60            # a connection without a request in progress closes
 //! max_connections = 512             # default: half the open-file limit (at most 16384)
 //! cors_allowed_origins = ["https://ui.example.com"]  # besides loopback origins
+//! tls_cert = "/etc/mlm/cert.pem"    # HTTPS: certificate chain (PEM), the server's first
+//! tls_key = "/etc/mlm/key.pem"      # and its private key (PEM); both or neither
 //! ```
+//!
+//! `tls_cert` and `tls_key` (or `mlm serve --tls-cert/--tls-key`, each overriding its key)
+//! make the server terminate TLS itself ([`crate::tls`]); relative paths are read from the
+//! working directory. Both files are read and checked at start-up: a missing or unreadable
+//! file, one without a PEM certificate or private key, or a key that does not belong to the
+//! certificate stops the server with an error naming the file. The files are not re-read while
+//! it runs: restart it to pick up a renewed certificate.
+//!
+//! Tokens on a non-loopback address without TLS are allowed, with a loud warning at start-up
+//! ([`cleartext_token_warning`]): they would cross the network in clear text, which is only
+//! right behind a TLS-terminating proxy on the same host.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +39,7 @@ use crate::server::{
     ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, default_max_connections,
 };
 use crate::state::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INVOKE_BODY_BYTES, Limits};
+use crate::tls::TlsIdentity;
 
 /// The address served when neither the file nor `--bind` says.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -86,6 +101,14 @@ pub struct ServerConfig {
     /// besides loopback ones; without tokens, other origins are refused.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// PEM file with the certificate chain to serve HTTPS with, the server's certificate first
+    /// (`--tls-cert` overrides); needs `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of `tls_cert`'s certificate (`--tls-key` overrides);
+    /// needs `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A configuration the server refuses to start with.
@@ -177,6 +200,41 @@ impl ServerConfig {
         Ok(Auth::new(tokens))
     }
 
+    /// The certificate and key files to serve HTTPS with, `cli_cert`/`cli_key` (the command
+    /// line's) overriding the file's: `None` for plain HTTP, an error when only one is set.
+    pub fn tls_files(
+        &self,
+        cli_cert: Option<&Path>,
+        cli_key: Option<&Path>,
+    ) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        let cert = cli_cert.or(self.tls_cert.as_deref());
+        let key = cli_key.or(self.tls_key.as_deref());
+        match (cert, key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some((cert.to_path_buf(), key.to_path_buf()))),
+            (Some(_), None) => Err(ConfigError(
+                "tls_cert is set but tls_key is not: HTTPS needs the certificate's private key                  too ([server] tls_key or --tls-key), or neither for plain HTTP"
+                    .into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "tls_key is set but tls_cert is not: HTTPS needs the certificate chain too                  ([server] tls_cert or --tls-cert), or neither for plain HTTP"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The TLS identity to serve HTTPS with ([`tls_files`](Self::tls_files), read and
+    /// checked), or `None` for plain HTTP.
+    pub fn tls(
+        &self,
+        cli_cert: Option<&Path>,
+        cli_key: Option<&Path>,
+    ) -> Result<Option<TlsIdentity>, ConfigError> {
+        self.tls_files(cli_cert, cli_key)?
+            .map(|(cert, key)| TlsIdentity::from_pem_files(&cert, &key))
+            .transpose()
+    }
+
     /// The address to serve: `cli` if given, else the file's, else the default.
     pub fn bind(&self, cli: Option<SocketAddr>) -> SocketAddr {
         cli.or(self.bind)
@@ -195,6 +253,20 @@ pub fn check_exposure(addr: SocketAddr, auth: &Auth) -> Result<(), ConfigError> 
          in the config file, or {DEFAULT_TOKEN_ENV}=\"token:operator\") or bind a loopback \
          address such as 127.0.0.1"
     )))
+}
+
+/// The warning to give at start-up when bearer tokens would cross the network in clear text:
+/// tokens are configured, the address is not loopback and TLS is off. `None` otherwise.
+pub fn cleartext_token_warning(addr: SocketAddr, auth: &Auth, tls: bool) -> Option<String> {
+    if !auth.is_enabled() || tls || addr.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "serving plain HTTP on {addr} with bearer tokens: tokens and data cross the network in \
+         CLEAR TEXT, where anyone on the path can read and replay them. Set [server] tls_cert \
+         and tls_key (or --tls-cert/--tls-key) to serve HTTPS, or bind 127.0.0.1 behind a \
+         TLS-terminating proxy"
+    ))
 }
 
 #[cfg(test)]
@@ -273,5 +345,69 @@ mod tests {
         assert!(err.0.contains("without authentication"), "{err}");
         let closed = Auth::new(parse_token_list("a-long-token-0123456789:reader").unwrap());
         assert!(check_exposure("0.0.0.0:8080".parse().unwrap(), &closed).is_ok());
+    }
+
+    #[test]
+    fn cleartext_tokens_on_the_network_are_warned_about() {
+        let open = Auth::disabled();
+        let closed = Auth::new(parse_token_list("a-long-token-0123456789:reader").unwrap());
+        let public = "0.0.0.0:8080".parse().unwrap();
+        let warning = cleartext_token_warning(public, &closed, false).unwrap();
+        assert!(
+            warning.contains("CLEAR TEXT") && warning.contains("tls_cert"),
+            "{warning}"
+        );
+        // TLS on, loopback (mapped too), or no tokens to leak: nothing to say.
+        assert!(cleartext_token_warning(public, &closed, true).is_none());
+        for loopback in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(cleartext_token_warning(loopback.parse().unwrap(), &closed, false).is_none());
+        }
+        assert!(
+            cleartext_token_warning("[::ffff:10.0.0.1]:1".parse().unwrap(), &closed, false)
+                .is_some()
+        );
+        assert!(cleartext_token_warning(public, &open, false).is_none());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let none = ServerConfig::default();
+        assert_eq!(none.tls_files(None, None).unwrap(), None);
+        assert!(none.tls(None, None).unwrap().is_none());
+        let cert_only: ServerConfig = toml::from_str("tls_cert = \"cert.pem\"").unwrap();
+        let err = cert_only.tls(None, None).unwrap_err();
+        assert!(err.0.contains("tls_key is not"), "{err}");
+        let key_only: ServerConfig = toml::from_str("tls_key = \"key.pem\"").unwrap();
+        let err = key_only.tls_files(None, None).unwrap_err();
+        assert!(err.0.contains("tls_cert is not"), "{err}");
+        // The command line completes or overrides the file, key by key.
+        let (cert, key) = cert_only
+            .tls_files(None, Some(Path::new("cli-key.pem")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (cert.as_path(), key.as_path()),
+            (Path::new("cert.pem"), Path::new("cli-key.pem"))
+        );
+        let (cert, _) = cert_only
+            .tls_files(Some(Path::new("cli.pem")), Some(Path::new("k.pem")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cert, Path::new("cli.pem"));
+    }
+
+    #[test]
+    fn tls_files_are_read_at_startup() {
+        let dir = std::env::temp_dir().join(format!("mlm-tls-config-{}", std::process::id()));
+        let config = ServerConfig {
+            tls_cert: Some(dir.join("absent-cert.pem")),
+            tls_key: Some(dir.join("absent-key.pem")),
+            ..ServerConfig::default()
+        };
+        let err = config.tls(None, None).unwrap_err();
+        assert!(
+            err.0.starts_with("tls_cert: cannot read ") && err.0.contains("absent-cert.pem"),
+            "{err}"
+        );
     }
 }

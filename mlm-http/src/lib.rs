@@ -84,6 +84,11 @@
 //!   the open-file limit, which start-up raises to the hard limit); at the cap it stops
 //!   accepting until one closes, so newcomers wait in the listen backlog rather than being
 //!   dropped, and the timeouts guarantee a slot frees.
+//! - **HTTPS** (see [`tls`]): with `[server] tls_cert` and `tls_key` (PEM files), `mlm serve`
+//!   terminates TLS itself (rustls, TLS 1.2/1.3, ALPN `http/1.1`); a handshake must finish
+//!   within the header-read timeout. Tokens on a non-loopback address without TLS start the
+//!   server with a loud warning ([`config::cleartext_token_warning`]): put TLS in front, here
+//!   or in a proxy.
 //! - **OpenAPI links**: the create operations link to the operations that use what they
 //!   return (model → get/update/delete/versions, version → get/update/delete, endpoint →
 //!   get/update/delete/invoke/overview/instances/metrics), passing the `ETag` as `If-Match` to
@@ -108,6 +113,7 @@ mod routes;
 pub mod server;
 pub mod state;
 mod strict;
+pub mod tls;
 pub mod wire;
 
 use std::any::Any;

@@ -1,5 +1,6 @@
 //! The accept loop `mlm serve` runs: HTTP/1.1 on hyper, with limits that keep idle and slow
-//! clients from holding the process's file descriptors, and graceful shutdown.
+//! clients from holding the process's file descriptors, and graceful shutdown; over TLS too
+//! ([`serve_tls`], with a [`TlsIdentity`]).
 //!
 //! - **Idle timeout**: a connection with no request in progress and no bytes moving either way
 //!   (just accepted, between keep-alive requests, or a client that stopped reading its
@@ -11,6 +12,12 @@
 //!   At the cap the server stops accepting until one closes: newcomers wait in the kernel's
 //!   listen backlog (holding no descriptor of ours) and are served in turn once the timeouts
 //!   above free a slot, instead of being accepted just to be dropped.
+//! - **TLS handshake timeout** ([`serve_tls`]): the handshake must finish within
+//!   [`ConnectionLimits::header_read_timeout`] of the connection being accepted, so a client
+//!   that connects and stalls cannot hold a slot for longer; a failed handshake (a plain-HTTP
+//!   client, an untrusted certificate) just closes the connection. Shutdown abandons
+//!   handshakes in progress. After the handshake the limits above apply to the decrypted
+//!   stream.
 //!
 //! hyper's own `header_read_timeout` starts when the connection starts waiting for a request,
 //! so it cannot tell an idle keep-alive connection from a slow head; the small watchdog here
@@ -41,10 +48,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
+
+pub use crate::tls::TlsIdentity;
 
 /// The default [`ConnectionLimits::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,13 +234,14 @@ async fn watchdog(tracker: &Tracker, limits: &ConnectionLimits) -> &'static str 
     }
 }
 
-/// A socket that tells its [`Tracker`] when bytes move.
-struct Tracked {
-    io: TcpStream,
+/// A stream (the socket, or the TLS session over it) that tells its [`Tracker`] when bytes
+/// move.
+struct Tracked<S> {
+    io: S,
     tracker: Arc<Tracker>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -247,7 +257,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -288,14 +298,16 @@ impl AsyncWrite for Tracked {
 }
 
 /// Serves one connection until it ends, the watchdog closes it, or shutdown finishes it.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     limits: ConnectionLimits,
     watcher: Watcher,
     _slot: OwnedSemaphorePermit,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let tracker = Tracker::new();
     let io = TokioIo::new(Tracked {
         io: stream,
@@ -324,6 +336,37 @@ async fn serve_connection(
     }
 }
 
+/// Completes the TLS handshake within the header-read timeout, then serves the connection;
+/// shutdown (`stop` turning true) abandons a handshake in progress.
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls_connection(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+    app: Router,
+    limits: ConnectionLimits,
+    watcher: Watcher,
+    slot: OwnedSemaphorePermit,
+) {
+    let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "closing the connection: TLS handshake timeout");
+                return;
+            }
+        },
+        _ = stop.wait_for(|stopping| *stopping) => return,
+    };
+    serve_connection(stream, peer, app, limits, watcher, slot).await;
+}
+
 /// Whether an accept error concerns only the connection being accepted.
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(
@@ -344,6 +387,30 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, app, limits, None, shutdown).await;
+}
+
+/// [`serve`] over HTTPS: each accepted connection first completes a TLS handshake with
+/// `tls` (within [`ConnectionLimits::header_read_timeout`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    tls: TlsIdentity,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, app, limits, Some(tls), shutdown).await;
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    tls: Option<TlsIdentity>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tls.map(|tls| tls.acceptor());
+    let (stopping, stop) = watch::channel(false);
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.idle_timeout));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -376,16 +443,33 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let watcher = graceful.watcher();
-        tokio::spawn(serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            limits,
-            watcher,
-            slot,
-        ));
+        match &acceptor {
+            None => {
+                tokio::spawn(serve_connection(
+                    stream,
+                    peer,
+                    app.clone(),
+                    limits,
+                    watcher,
+                    slot,
+                ));
+            }
+            Some(acceptor) => {
+                tokio::spawn(serve_tls_connection(
+                    stream,
+                    acceptor.clone(),
+                    stop.clone(),
+                    peer,
+                    app.clone(),
+                    limits,
+                    watcher,
+                    slot,
+                ));
+            }
+        }
     }
     drop(listener);
+    let _ = stopping.send(true);
     graceful.shutdown().await;
 }
 

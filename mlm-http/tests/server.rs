@@ -185,3 +185,81 @@ async fn shutdown_stops_the_server() {
         .unwrap();
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+/// Serves the app over TLS (a self-signed certificate for `localhost`) within `limits`,
+/// stopping when `stop` fires; returns the address and the certificate (PEM).
+async fn start_tls(
+    limits: ConnectionLimits,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (SocketAddr, String, tokio::task::JoinHandle<()>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let tls =
+        mlm_http::tls::TlsIdentity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(mlm_http::server::serve_tls(
+        listener,
+        open_app(Mocks::default()),
+        limits,
+        tls,
+        async move {
+            let _ = stop.await;
+        },
+    ));
+    (addr, cert.pem(), server)
+}
+
+/// A client that connects and never starts (or finishes) the TLS handshake is closed after
+/// the header-read timeout, well before the idle one, and its slot frees; a stalled
+/// handshake does not hold up shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_tls_handshakes_are_closed_after_the_header_read_timeout() {
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (addr, cert, server) = start_tls(limits(1, 30, 1), stopped).await;
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10)).await;
+    let waited = closed - started;
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+        "closed after {waited:?}"
+    );
+
+    // Half a handshake: a ClientHello record header, then nothing.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x00, 0x80])
+        .await
+        .unwrap();
+    let started = Instant::now();
+    read_until_closed(&mut stalled, Duration::from_secs(10)).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // The single slot is free again: an HTTPS request gets through.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("https://localhost:{}/healthz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    drop(client);
+
+    // Shutdown with a handshake in progress ends promptly.
+    let _pending = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_millis(800), server)
+        .await
+        .expect("the server stopped without waiting for the handshake")
+        .unwrap();
+}
