@@ -77,6 +77,9 @@ struct FileConfig {
     /// `mlm_local::LocalConfig`, checked when the local provider is chosen.
     #[serde(default)]
     local: Option<toml::Value>,
+    /// `mlm_aws::AwsConfig`, checked when the AWS provider is chosen.
+    #[serde(default)]
+    aws: Option<toml::Value>,
 }
 
 /// Why `mlm` stopped, with the exit code it stops with.
@@ -170,13 +173,13 @@ async fn open_backend(
     args: &ServeArgs,
 ) -> Result<Backend, Failure> {
     match kind {
-        ProviderKind::Aws => open_aws().await,
+        ProviderKind::Aws => open_aws(file.aws.clone()).await,
         ProviderKind::Local => open_local(file.local.clone(), args.data_dir.clone()).await,
     }
 }
 
 #[cfg(not(feature = "aws"))]
-async fn open_aws() -> Result<Backend, Failure> {
+async fn open_aws(_: Option<toml::Value>) -> Result<Backend, Failure> {
     Err(Failure::Config(
         "this mlm binary was built without the AWS backend: build it with `--features aws` \
          (cargo run -p mlm-cli --features aws -- serve --provider aws)"
@@ -184,12 +187,19 @@ async fn open_aws() -> Result<Backend, Failure> {
     ))
 }
 
-/// The standard AWS configuration chain: `AWS_REGION`, `AWS_PROFILE`, SSO, instance roles, and
-/// `AWS_ENDPOINT_URL` for emulators; `MLM_SAGEMAKER_EXECUTION_ROLE_ARN` for the role endpoints'
-/// models run as.
+/// The `[aws]` section (`mlm_aws::AwsConfig`) over the standard AWS configuration chain:
+/// `AWS_REGION`, `AWS_PROFILE`, SSO, instance roles, and `AWS_ENDPOINT_URL` for emulators;
+/// `MLM_SAGEMAKER_EXECUTION_ROLE_ARN` for the role endpoints' models run as.
 #[cfg(feature = "aws")]
-async fn open_aws() -> Result<Backend, Failure> {
-    let aws = mlm_aws::AwsProviderBuilder::from_env()
+async fn open_aws(section: Option<toml::Value>) -> Result<Backend, Failure> {
+    let config: mlm_aws::AwsConfig = match section {
+        Some(section) => section
+            .try_into()
+            .map_err(|e| Failure::Config(format!("[aws]: {e}")))?,
+        None => mlm_aws::AwsConfig::default(),
+    };
+    let aws = mlm_aws::AwsProviderBuilder::from_config(&config)
+        .map_err(|e| Failure::Config(format!("[aws]: {}", e.message())))?
         .build()
         .await
         .map_err(|e| Failure::Runtime(format!("cannot open the AWS backend: {e}")))?;

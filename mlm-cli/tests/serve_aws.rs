@@ -113,3 +113,37 @@ async fn serve_provider_aws_uses_the_standard_aws_configuration() {
     );
     drop(server);
 }
+
+/// The `[aws]` section reaches the provider's builder: a bad value or an unknown key stops
+/// start-up (exit 2) naming the key, before any AWS call.
+#[test]
+fn the_aws_section_is_checked_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    for (section, named) in [
+        ("[aws]\nmax_attempts = 0\n", "max_attempts"),
+        ("[aws]\nsecret_access_key = \"x\"\n", "secret_access_key"),
+        ("[aws]\nendpoint_url = \"ftp://x\"\n", "endpoint_url"),
+    ] {
+        let config = dir.path().join("mlm.toml");
+        std::fs::write(&config, section).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mlm"))
+            .args([
+                "serve",
+                "--provider",
+                "aws",
+                "--bind",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{section}: {stderr}");
+        assert!(
+            stderr.contains("[aws]") && stderr.contains(named),
+            "{section}: {stderr}"
+        );
+    }
+}
