@@ -234,8 +234,16 @@ impl HttpProvider {
                 self.base
             ));
         }
+        // reqwest's own text ("error sending request") hides the reason (refused, TLS, DNS):
+        // the causes say it.
+        let mut reason = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            reason.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
         Error::Provider {
-            message: format!("cannot talk to the mlm server at {}: {e}", self.base),
+            message: format!("cannot talk to the mlm server at {}: {reason}", self.base),
             retryable: e.is_connect() || e.is_request() || e.is_body(),
             source: Some(Box::new(e)),
         }

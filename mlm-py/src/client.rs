@@ -174,12 +174,27 @@ impl NativeClient {
         }))
     }
 
-    /// Connects to an `mlm serve` REST server.
+    /// Connects to an `mlm serve` REST server; `ca_certificate` is a PEM file of a CA to trust
+    /// besides the platform's roots (a server with a private CA's certificate).
     #[staticmethod]
-    #[pyo3(signature = (url, token=None))]
-    fn open_http(url: String, token: Option<String>) -> Operation {
+    #[pyo3(signature = (url, token=None, ca_certificate=None))]
+    fn open_http(
+        url: String,
+        token: Option<String>,
+        ca_certificate: Option<std::path::PathBuf>,
+    ) -> Operation {
         op(async move {
-            let provider = HttpProvider::connect(url.clone(), token).await?;
+            let mut builder = HttpProvider::builder(url.clone()).token(token);
+            if let Some(path) = ca_certificate {
+                let pem = std::fs::read(&path).map_err(|e| {
+                    mlm_core::Error::invalid(format!(
+                        "ca_certificate: cannot read {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                builder = builder.ca_certificate_pem(pem);
+            }
+            let provider = builder.connect().await?;
             Ok(Output::Client(NativeClient::new(
                 Arc::new(provider),
                 None,

@@ -108,9 +108,16 @@ class AsyncClient(_Base):
         return cls(native, owned=True)
 
     @classmethod
-    async def http(cls, url: str, token: Optional[str] = None) -> "AsyncClient":
+    async def http(
+        cls,
+        url: str,
+        token: Optional[str] = None,
+        *,
+        ca_certificate: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ) -> "AsyncClient":
         """A client of an ``mlm serve`` REST server; see :meth:`mlm.Client.http`."""
-        return cls(await _run(_mlm.NativeClient.open_http(url, token)), owned=True)
+        ca = None if ca_certificate is None else os.fspath(ca_certificate)
+        return cls(await _run(_mlm.NativeClient.open_http(url, token, ca)), owned=True)
 
     @classmethod
     async def aws(

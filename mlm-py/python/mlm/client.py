@@ -258,10 +258,18 @@ class Client(_Base):
         return cls(native)
 
     @classmethod
-    def http(cls, url: str, token: Optional[str] = None) -> "Client":
-        """A client of an ``mlm serve`` REST server at ``url`` (``http://host:port``),
-        sending ``token`` as a bearer token."""
-        return cls(_mlm.NativeClient.open_http(url, token).wait())
+    def http(
+        cls,
+        url: str,
+        token: Optional[str] = None,
+        *,
+        ca_certificate: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ) -> "Client":
+        """A client of an ``mlm serve`` REST server at ``url`` (``http://host:port`` or
+        ``https://host:port``), sending ``token`` as a bearer token. HTTPS trusts the
+        platform's root certificates; ``ca_certificate`` (a PEM file) adds a private CA."""
+        ca = None if ca_certificate is None else os.fspath(ca_certificate)
+        return cls(_mlm.NativeClient.open_http(url, token, ca).wait())
 
     @classmethod
     def aws(
