@@ -267,30 +267,27 @@ fn default_local_config() -> Result<mlm_local::LocalConfig, Failure> {
     Ok(config)
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let file = read_config(args.config.as_deref())?;
-    let auth = file
-        .server
+/// What `[server]` and the flags say, checked before anything starts.
+struct ServeSettings {
+    addr: SocketAddr,
+    auth: mlm_http::auth::Auth,
+    limits: mlm_http::Limits,
+    connections: server::ConnectionLimits,
+    origins: mlm_http::origin::AllowedOrigins,
+    tls: Option<mlm_http::tls::TlsIdentity>,
+}
+
+fn serve_settings(file: &FileConfig, args: &ServeArgs) -> Result<ServeSettings, Failure> {
+    let config = |e: &dyn std::fmt::Display| Failure::Config(e.to_string());
+    let server = &file.server;
+    let auth = server
         .auth(|var| std::env::var(var).ok())
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    let limits = file
-        .server
-        .limits()
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    let addr = file.server.bind(args.bind);
-    check_exposure(addr, &auth).map_err(|e| Failure::Config(e.to_string()))?;
-    let connections = file
-        .server
-        .connection_limits(fd_limit())
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    let origins = file
-        .server
-        .allowed_origins()
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    let tls = file
-        .server
+        .map_err(|e| config(&e))?;
+    let addr = server.bind(args.bind);
+    check_exposure(addr, &auth).map_err(|e| config(&e))?;
+    let tls = server
         .tls(args.tls_cert.as_deref(), args.tls_key.as_deref())
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| config(&e))?;
     if let Some(warning) = cleartext_token_warning(addr, &auth, tls.is_some()) {
         tracing::warn!(%addr, "{warning}");
         // Also when RUST_LOG hides warnings.
@@ -303,6 +300,22 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
              (set MLM_TOKENS=\"token:operator\" or [server] tokens to turn it on)"
         );
     }
+    Ok(ServeSettings {
+        addr,
+        auth,
+        limits: server.limits().map_err(|e| config(&e))?,
+        connections: server
+            .connection_limits(fd_limit())
+            .map_err(|e| config(&e))?,
+        origins: server.allowed_origins().map_err(|e| config(&e))?,
+        tls,
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let file = read_config(args.config.as_deref())?;
+    let settings = serve_settings(&file, &args)?;
+    let addr = settings.addr;
     let backend = open_backend(args.provider, &file, &args).await?;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -315,9 +328,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
     let state = AppState::new(backend.provider.clone())
-        .with_auth(auth)
-        .with_limits(limits)
-        .with_allowed_origins(origins);
+        .with_auth(settings.auth)
+        .with_limits(settings.limits)
+        .with_allowed_origins(settings.origins);
+    let (tls, connections) = (settings.tls, settings.connections);
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{local}");
     tracing::info!(
@@ -328,7 +342,19 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         header_read_timeout_secs = connections.header_read_timeout.as_secs(),
         "listening on {scheme}://{local}"
     );
+    run_until_stopped(listener, state, connections, tls).await;
+    backend.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
 
+/// Serves until a shutdown signal, then gives in-flight requests [`SHUTDOWN_GRACE`].
+async fn run_until_stopped(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    connections: server::ConnectionLimits,
+    tls: Option<mlm_http::tls::TlsIdentity>,
+) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown_signal().await;
@@ -354,9 +380,6 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
         }
     }
-    backend.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// The open-file limit the connection cap is derived from, raised to the hard limit first
