@@ -142,6 +142,20 @@ class SageMakerExtensions:
             deadline=time.monotonic() + seconds, endpoint=endpoint, finish=finish
         )
 
+    def _in_service_after(
+        self, info: RequestInfo, endpoint: Any, status: str, seconds: float
+    ) -> None:
+        """Shows ``endpoint`` as ``status`` for ``seconds``, then InService (unless it was
+        deleted meanwhile)."""
+        endpoint.endpoint_status = status
+
+        def finish() -> None:
+            if self._still_current(info, endpoint):
+                endpoint.endpoint_status = "InService"
+                endpoint.last_modified_time = utcnow()
+
+        self._start_transition(info, endpoint, seconds, finish)
+
     def _in_progress(self, info: RequestInfo, endpoint: Any) -> bool:
         transition = self.state.transitions.get((info.account, info.region, endpoint.endpoint_name))
         return transition is not None and transition.endpoint is endpoint
@@ -163,14 +177,7 @@ class SageMakerExtensions:
         if reply.status != 200 or seconds <= 0 or endpoint is None:
             return reply
 
-        endpoint.endpoint_status = "Creating"
-
-        def finish() -> None:
-            if self._still_current(info, endpoint):
-                endpoint.endpoint_status = "InService"
-                endpoint.last_modified_time = utcnow()
-
-        self._start_transition(info, endpoint, seconds, finish)
+        self._in_service_after(info, endpoint, "Creating", seconds)
         return reply
 
     def update_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
@@ -262,14 +269,7 @@ class SageMakerExtensions:
 
         # moto has applied the new counts/weights already; we only add the
         # Updating window real SageMaker shows.
-        endpoint.endpoint_status = "Updating"
-
-        def finish() -> None:
-            if self._still_current(info, endpoint):
-                endpoint.endpoint_status = "InService"
-                endpoint.last_modified_time = utcnow()
-
-        self._start_transition(info, endpoint, seconds, finish)
+        self._in_service_after(info, endpoint, "Updating", seconds)
         return reply
 
     def delete_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:

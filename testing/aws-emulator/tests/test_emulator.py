@@ -104,6 +104,20 @@ def cbor_call(
     )
 
 
+def sum_query(emulator, account: str, start: float, end: float):
+    """A CBOR GetMetricData for the sum of metric NS/M, per minute, from ``start`` to ``end``."""
+    query = {
+        "Id": "q",
+        "MetricStat": {
+            "Metric": {"Namespace": "NS", "MetricName": "M"},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+    }
+    body = {"MetricDataQueries": [query], "StartTime": epoch(start), "EndTime": epoch(end)}
+    return cbor_call(emulator, account, "GetMetricData", body)
+
+
 def epoch(seconds: float) -> cbor2.CBORTag:
     return cbor2.CBORTag(1, float(seconds))
 
@@ -510,25 +524,7 @@ def test_request_counts(emulator, sagemaker, account):
             sagemaker.describe_endpoint(EndpointName="missing")
     sagemaker.list_endpoints()
     now = time.time()
-    cbor_call(
-        emulator,
-        account,
-        "GetMetricData",
-        {
-            "MetricDataQueries": [
-                {
-                    "Id": "q",
-                    "MetricStat": {
-                        "Metric": {"Namespace": "NS", "MetricName": "M"},
-                        "Period": 60,
-                        "Stat": "Sum",
-                    },
-                }
-            ],
-            "StartTime": epoch(now - 600),
-            "EndTime": epoch(now),
-        },
-    ).raise_for_status()
+    sum_query(emulator, account, now - 600, now).raise_for_status()
     # A query-protocol call: counted under its signing name and Action.
     requests.post(
         emulator.url + "/",
@@ -693,25 +689,7 @@ def test_cbor_alarms(emulator, account):
 
 def test_cbor_errors(emulator, account):
     now = time.time()
-    bad_range = cbor_call(
-        emulator,
-        account,
-        "GetMetricData",
-        {
-            "MetricDataQueries": [
-                {
-                    "Id": "q",
-                    "MetricStat": {
-                        "Metric": {"Namespace": "NS", "MetricName": "M"},
-                        "Period": 60,
-                        "Stat": "Sum",
-                    },
-                }
-            ],
-            "StartTime": epoch(now),
-            "EndTime": epoch(now - 600),
-        },
-    )
+    bad_range = sum_query(emulator, account, now, now - 600)
     assert bad_range.status_code == 400
     assert bad_range.headers["Content-Type"] == "application/cbor"
     assert bad_range.headers["smithy-protocol"] == "rpc-v2-cbor"
