@@ -43,6 +43,14 @@ def validation_error(message: str) -> Reply:
     return aws_json_error(400, "ValidationException", message, JSON_CONTENT_TYPE)
 
 
+def null_error(field: str) -> Reply:
+    """AWS's answer to a missing required member ``field``."""
+    return validation_error(
+        f"1 validation error detected: Value null at '{field}' failed to "
+        "satisfy constraint: Member must not be null"
+    )
+
+
 class SageMakerExtensions:
     def __init__(self, state: EmulatorState, moto_app: WSGIApp) -> None:
         self.state = state
@@ -185,10 +193,7 @@ class SageMakerExtensions:
         config_name = params.get("EndpointConfigName")
         for field, value in (("endpointName", name), ("endpointConfigName", config_name)):
             if not value:
-                return validation_error(
-                    f"1 validation error detected: Value null at '{field}' failed to "
-                    "satisfy constraint: Member must not be null"
-                )
+                return null_error(field)
 
         backend = self.backend(info)
         endpoint = backend.endpoints.get(name)
@@ -312,10 +317,7 @@ class SageMakerExtensions:
     def delete_model_package(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
         name = params.get("ModelPackageName")
         if not name:
-            return validation_error(
-                "1 validation error detected: Value null at 'modelPackageName' failed "
-                "to satisfy constraint: Member must not be null"
-            )
+            return null_error("modelPackageName")
         backend = self.backend(info)
         mapping = backend.model_package_name_mapping
         package = backend.model_packages.get(mapping.get(name, name))
@@ -351,10 +353,7 @@ class SageMakerExtensions:
     def delete_model_package_group(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
         name = params.get("ModelPackageGroupName")
         if not name:
-            return validation_error(
-                "1 validation error detected: Value null at 'modelPackageGroupName' "
-                "failed to satisfy constraint: Member must not be null"
-            )
+            return null_error("modelPackageGroupName")
         if name.startswith("arn:"):
             name = name.rsplit("/", 1)[-1]
         backend = self.backend(info)

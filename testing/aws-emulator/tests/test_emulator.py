@@ -15,6 +15,12 @@ from botocore.exceptions import ClientError
 CW = "GraniteServiceVersion20100801"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/serving:1"
+#: The InferenceSpecification of the model packages the tests register.
+INFERENCE = {
+    "Containers": [{"Image": IMAGE}],
+    "SupportedContentTypes": ["application/json"],
+    "SupportedResponseMIMETypes": ["application/json"],
+}
 FAKE_SIGV4 = (
     "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, "
     "SignedHeaders=host;x-amz-date, Signature=00"
@@ -54,6 +60,12 @@ def deployed(sm, configs: dict[str, int], endpoint: str = "ep") -> None:
     for name, count in configs.items():
         create_config(sm, name, "model", count=count)
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=next(iter(configs)))
+
+
+def create_package(sm, group: str) -> str:
+    """Registers a new version in model package group ``group``; its ARN."""
+    package = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=INFERENCE)
+    return package["ModelPackageArn"]
 
 
 def variant(description: dict) -> dict:
@@ -268,17 +280,7 @@ def test_update_endpoint_errors(sagemaker, account):
 
 def test_delete_model_package_and_group(sagemaker, account):
     sagemaker.create_model_package_group(ModelPackageGroupName="grp")
-    arns = [
-        sagemaker.create_model_package(
-            ModelPackageGroupName="grp",
-            InferenceSpecification={
-                "Containers": [{"Image": IMAGE}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        for _ in range(2)
-    ]
+    arns = [create_package(sagemaker, "grp") for _ in range(2)]
     assert [a.rsplit("/", 1)[-1] for a in arns] == ["1", "2"]
 
     with pytest.raises(ClientError) as excinfo:
@@ -296,14 +298,7 @@ def test_delete_model_package_and_group(sagemaker, account):
 
     # Version numbers are never reused (moto alone would hand out 2 again and
     # overwrite the live version 2).
-    third = sagemaker.create_model_package(
-        ModelPackageGroupName="grp",
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-    )["ModelPackageArn"]
+    third = create_package(sagemaker, "grp")
     assert third.endswith("/grp/3")
     assert sagemaker.describe_model_package(ModelPackageName=arns[1])["ModelPackageVersion"] == 2
 
@@ -329,14 +324,7 @@ def test_delete_model_package_and_group(sagemaker, account):
 
 
 def test_delete_unversioned_model_package_by_name(sagemaker):
-    sagemaker.create_model_package(
-        ModelPackageName="standalone",
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-    )
+    sagemaker.create_model_package(ModelPackageName="standalone", InferenceSpecification=INFERENCE)
     sagemaker.delete_model_package(ModelPackageName="standalone")
     with pytest.raises(ClientError):
         sagemaker.describe_model_package(ModelPackageName="standalone")
