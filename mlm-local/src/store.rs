@@ -165,14 +165,17 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs one statement on its own; the number of rows it changed.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.lock().execute(sql, params).map_err(db_error)
+    }
+
     /// Appends to the event log.
     pub fn log_event(&self, resource: &str, event: &str, detail: Option<&str>) -> Result<()> {
-        self.lock()
-            .execute(
-                "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![Utc::now().to_rfc3339(), resource, event, detail],
-            )
-            .map_err(db_error)?;
+        self.execute(
+            "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![Utc::now().to_rfc3339(), resource, event, detail],
+        )?;
         Ok(())
     }
 
@@ -207,13 +210,10 @@ impl Store {
     // --- models -------------------------------------------------------------------------
 
     pub fn insert_model(&self, model: &Model) -> Result<()> {
-        let inserted = self
-            .lock()
-            .execute(
-                "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![model.name.as_str(), to_json(model)?],
-            )
-            .map_err(db_error)?;
+        let inserted = self.execute(
+            "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![model.name.as_str(), to_json(model)?],
+        )?;
         if inserted == 0 {
             return Err(Error::already_exists(ResourceKind::Model, &model.name));
         }
@@ -274,13 +274,10 @@ impl Store {
     }
 
     pub fn put_model(&self, model: &Model) -> Result<()> {
-        let changed = self
-            .lock()
-            .execute(
-                "UPDATE models SET doc = ?2 WHERE name = ?1",
-                params![model.name.as_str(), to_json(model)?],
-            )
-            .map_err(db_error)?;
+        let changed = self.execute(
+            "UPDATE models SET doc = ?2 WHERE name = ?1",
+            params![model.name.as_str(), to_json(model)?],
+        )?;
         if changed == 0 {
             return Err(Error::not_found(ResourceKind::Model, &model.name));
         }
@@ -403,13 +400,10 @@ impl Store {
     }
 
     pub fn put_version(&self, version: &ModelVersion) -> Result<()> {
-        let changed = self
-            .lock()
-            .execute(
-                "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
-                params![version.model.as_str(), version.version, to_json(version)?],
-            )
-            .map_err(db_error)?;
+        let changed = self.execute(
+            "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
+            params![version.model.as_str(), version.version, to_json(version)?],
+        )?;
         if changed == 0 {
             return Err(Error::not_found(
                 ResourceKind::ModelVersion,
@@ -420,13 +414,10 @@ impl Store {
     }
 
     pub fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
-        let deleted = self
-            .lock()
-            .execute(
-                "DELETE FROM versions WHERE model = ?1 AND version = ?2",
-                params![model.as_str(), version],
-            )
-            .map_err(db_error)?;
+        let deleted = self.execute(
+            "DELETE FROM versions WHERE model = ?1 AND version = ?2",
+            params![model.as_str(), version],
+        )?;
         if deleted == 0 {
             self.get_model(model)?;
             return Err(Error::not_found(
@@ -457,13 +448,10 @@ impl Store {
     // --- endpoints ----------------------------------------------------------------------
 
     pub fn insert_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
-        let inserted = self
-            .lock()
-            .execute(
-                "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![stored.endpoint.name.as_str(), to_json(stored)?],
-            )
-            .map_err(db_error)?;
+        let inserted = self.execute(
+            "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![stored.endpoint.name.as_str(), to_json(stored)?],
+        )?;
         if inserted == 0 {
             return Err(Error::already_exists(
                 ResourceKind::Endpoint,
@@ -581,29 +569,25 @@ impl Store {
     // --- instance processes -------------------------------------------------------------
 
     pub fn record_process(&self, record: &ProcessRecord) -> Result<()> {
-        self.lock()
-            .execute(
-                "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
+        self.execute(
+            "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
                  DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
-                params![
-                    record.endpoint,
-                    record.instance,
-                    record.pid,
-                    record.start_time as i64
-                ],
-            )
-            .map_err(db_error)?;
+            params![
+                record.endpoint,
+                record.instance,
+                record.pid,
+                record.start_time as i64
+            ],
+        )?;
         Ok(())
     }
 
     pub fn forget_process(&self, endpoint: &str, instance: &str) -> Result<()> {
-        self.lock()
-            .execute(
-                "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
-                params![endpoint, instance],
-            )
-            .map_err(db_error)?;
+        self.execute(
+            "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
+            params![endpoint, instance],
+        )?;
         Ok(())
     }
 
