@@ -102,6 +102,28 @@ pub(crate) struct Store {
     conn: Mutex<Connection>,
 }
 
+/// A page of the first `size` `rows` as items (the rows were fetched with one extra, which
+/// says whether more follow); the next page starts after the last item's `cursor`.
+fn page_of<T>(
+    rows: &[String],
+    size: u32,
+    item: impl FnMut(&String) -> Result<T>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<Page<T>> {
+    let items = rows
+        .iter()
+        .take(size as usize)
+        .map(item)
+        .collect::<Result<Vec<T>>>()?;
+    let next = (rows.len() > size as usize)
+        .then(|| items.last().map(|i| encode_cursor(&cursor(i))))
+        .flatten();
+    Ok(Page {
+        items,
+        next_page_token: next,
+    })
+}
+
 fn db_error(e: rusqlite::Error) -> Error {
     Error::provider("local state database error", e)
 }
@@ -168,6 +190,16 @@ impl Store {
     /// Runs one statement on its own; the number of rows it changed.
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         self.lock().execute(sql, params).map_err(db_error)
+    }
+
+    /// The first column of every row `sql` returns.
+    fn strings(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(sql).map_err(db_error)?;
+        stmt.query_map(params, |r| r.get(0))
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_error)
     }
 
     /// Appends to the event log.
@@ -249,28 +281,16 @@ impl Store {
     pub fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
         let size = page.size()?;
         let after = name_cursor(page, ModelName::new)?;
-        let names: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare("SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2")
-                .map_err(db_error)?;
-            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let mut items = Vec::with_capacity(names.len());
-        for name in names.iter().take(size as usize) {
-            let name = ModelName::new(name.as_str())?;
-            items.push(self.get_model(&name)?);
-        }
-        let next = (names.len() > size as usize)
-            .then(|| items.last().map(|m: &Model| encode_cursor(m.name.as_str())))
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let names = self.strings(
+            "SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2",
+            params![after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &names,
+            size,
+            |name| self.get_model(&ModelName::new(name.as_str())?),
+            |m| m.name.to_string(),
+        )
     }
 
     pub fn put_model(&self, model: &Model) -> Result<()> {
@@ -371,32 +391,17 @@ impl Store {
             Some(cursor) => cursor.parse().map_err(|_| not_issued())?,
             None => 0,
         };
-        let docs: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare(
-                    "SELECT doc FROM versions WHERE model = ?1 AND version > ?2 \
-                     ORDER BY version LIMIT ?3",
-                )
-                .map_err(db_error)?;
-            stmt.query_map(params![model.as_str(), after, size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let more = docs.len() > size as usize;
-        let items: Vec<ModelVersion> = docs
-            .iter()
-            .take(size as usize)
-            .map(|d| from_json(d))
-            .collect::<Result<_>>()?;
-        let next = more
-            .then(|| items.last().map(|v| encode_cursor(&v.version.to_string())))
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let docs = self.strings(
+            "SELECT doc FROM versions WHERE model = ?1 AND version > ?2 \
+             ORDER BY version LIMIT ?3",
+            params![model.as_str(), after, size + 1],
+        )?;
+        page_of(
+            &docs,
+            size,
+            |d| from_json(d),
+            |v: &ModelVersion| v.version.to_string(),
+        )
     }
 
     pub fn put_version(&self, version: &ModelVersion) -> Result<()> {
@@ -523,46 +528,21 @@ impl Store {
     pub fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
         let size = page.size()?;
         let after = name_cursor(page, EndpointName::new)?;
-        let docs: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare("SELECT doc FROM endpoints WHERE name > ?1 ORDER BY name LIMIT ?2")
-                .map_err(db_error)?;
-            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let more = docs.len() > size as usize;
-        let items: Vec<StoredEndpoint> = docs
-            .iter()
-            .take(size as usize)
-            .map(|d| from_json(d))
-            .collect::<Result<_>>()?;
-        let next = more
-            .then(|| {
-                items
-                    .last()
-                    .map(|e| encode_cursor(e.endpoint.name.as_str()))
-            })
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let docs = self.strings(
+            "SELECT doc FROM endpoints WHERE name > ?1 ORDER BY name LIMIT ?2",
+            params![after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &docs,
+            size,
+            |d| from_json(d),
+            |e: &StoredEndpoint| e.endpoint.name.to_string(),
+        )
     }
 
     /// Every endpoint (for recovery at start and reference checks).
     pub fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT doc FROM endpoints ORDER BY name")
-            .map_err(db_error)?;
-        let docs = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_error)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_error)?;
+        let docs = self.strings("SELECT doc FROM endpoints ORDER BY name", [])?;
         docs.iter().map(|d| from_json(d)).collect()
     }
 
@@ -571,8 +551,8 @@ impl Store {
     pub fn record_process(&self, record: &ProcessRecord) -> Result<()> {
         self.execute(
             "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
-                 DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
+             DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
             params![
                 record.endpoint,
                 record.instance,
