@@ -84,11 +84,7 @@ async fn a_version_environment_cannot_run_commands() {
     }
     assert!(!marker.exists(), "a command ran");
     // Nothing was registered.
-    let versions = p
-        .list_versions(&model, mlm_core::PageRequest::default())
-        .await
-        .unwrap();
-    assert!(versions.items.is_empty());
+    common::assert_no_versions(&p, &model).await;
 }
 
 /// Defect 1: the operator narrows a runtime to an allow-list.

@@ -142,3 +142,12 @@ pub async fn create_endpoint(
     p.create_endpoint(request).await.unwrap();
     endpoint
 }
+
+/// Asserts that `model` has no versions (nothing was registered).
+pub async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
+    let versions = p
+        .list_versions(model, mlm_core::PageRequest::first())
+        .await
+        .unwrap();
+    assert!(versions.items.is_empty());
+}
