@@ -241,6 +241,16 @@ struct Tracked<S> {
     tracker: Arc<Tracker>,
 }
 
+impl<S> Tracked<S> {
+    /// `polled`, a write's outcome, after telling the tracker the bytes it wrote.
+    fn count_written(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = polled {
+            self.tracker.wrote(n);
+        }
+        polled
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -265,10 +275,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_write(cx, data);
-        if let Poll::Ready(Ok(n)) = polled {
-            this.tracker.wrote(n);
-        }
-        polled
+        this.count_written(polled)
     }
 
     fn poll_write_vectored(
@@ -278,10 +285,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_write_vectored(cx, data);
-        if let Poll::Ready(Ok(n)) = polled {
-            this.tracker.wrote(n);
-        }
-        polled
+        this.count_written(polled)
     }
 
     fn is_write_vectored(&self) -> bool {

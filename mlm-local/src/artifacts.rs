@@ -1149,6 +1149,13 @@ mod tests {
         fn import(&self, path: &Path) -> Result<StoredArtifact> {
             self.store.import(path.to_str().unwrap())
         }
+
+        /// A model written by [`write_model`] at `churn` under the root; its path.
+        fn churn_model(&self) -> PathBuf {
+            let src = self.root.join("churn");
+            write_model(&src);
+            src
+        }
     }
 
     impl Drop for Fixture {
@@ -1276,8 +1283,7 @@ mod tests {
     #[test]
     fn imports_a_directory_as_a_read_only_copy() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let stored = f.import(&src).unwrap();
 
         let hex = stored.digest.strip_prefix("sha256:").unwrap();
@@ -1332,8 +1338,7 @@ mod tests {
     #[test]
     fn tarball_and_directory_of_the_same_content_share_a_digest() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let from_dir = f.import(&src).unwrap();
 
         let targz = f.root.join("model.tar.gz");
@@ -1360,8 +1365,7 @@ mod tests {
     #[test]
     fn concurrent_imports_of_the_same_content_agree() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let results: Vec<StoredArtifact> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| f.import(&src))).collect();
             handles
@@ -1376,8 +1380,7 @@ mod tests {
     #[test]
     fn one_changed_byte_changes_the_digest() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let before = f.import(&src).unwrap();
         fs::write(src.join("model.bin"), b"\x00\x01weights\xfe").unwrap();
         let after = f.import(&src).unwrap();
@@ -1388,8 +1391,7 @@ mod tests {
     #[test]
     fn source_changes_after_import_do_not_reach_the_stored_copy() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let stored = f.import(&src).unwrap();
         fs::write(src.join("model.bin"), b"retrained").unwrap();
         fs::remove_file(src.join("config.json")).unwrap();
@@ -1403,8 +1405,7 @@ mod tests {
     #[test]
     fn accepts_file_uris_and_relative_paths() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let expected = f.import(&src).unwrap();
         let abs = src.to_str().unwrap();
 
@@ -1708,8 +1709,7 @@ mod tests {
         encoder.finish().unwrap();
         assert!(invalid(f.import(&gzip_not_tar)).contains("is not a valid .tar.gz"));
 
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let good = f.root.join("good.tar.gz");
         tar_gz_of(&src, &good, false);
         let bytes = fs::read(&good).unwrap();
@@ -1767,8 +1767,7 @@ mod tests {
     #[test]
     fn path_of_validates_digests() {
         let f = Fixture::new();
-        let src = f.root.join("churn");
-        write_model(&src);
+        let src = f.churn_model();
         let stored = f.import(&src).unwrap();
         let hex = stored.digest.strip_prefix("sha256:").unwrap();
 

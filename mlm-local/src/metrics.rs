@@ -232,6 +232,10 @@ mod tests {
     use super::*;
     use mlm_core::{EndpointName, Statistic};
 
+    fn secs(n: i64) -> chrono::Duration {
+        chrono::Duration::seconds(n)
+    }
+
     fn sample(at: DateTime<Utc>, instance: &str, kind: MetricKind, value: f64) -> Sample {
         Sample {
             at,
@@ -246,20 +250,10 @@ mod tests {
     fn query_filters_and_buckets() {
         let mut ring = MetricRing::new(Duration::from_secs(3600));
         let now = Utc::now();
+        ring.push(sample(now - secs(30), "a", MetricKind::Invocations, 1.0));
+        ring.push(sample(now - secs(20), "b", MetricKind::Invocations, 1.0));
         ring.push(sample(
-            now - chrono::Duration::seconds(30),
-            "a",
-            MetricKind::Invocations,
-            1.0,
-        ));
-        ring.push(sample(
-            now - chrono::Duration::seconds(20),
-            "b",
-            MetricKind::Invocations,
-            1.0,
-        ));
-        ring.push(sample(
-            now - chrono::Duration::seconds(10),
+            now - secs(10),
             "a",
             MetricKind::CpuUtilization,
             50.0,
@@ -285,12 +279,7 @@ mod tests {
     fn retention_drops_old_samples() {
         let mut ring = MetricRing::new(Duration::from_secs(60));
         let now = Utc::now();
-        ring.push(sample(
-            now - chrono::Duration::seconds(120),
-            "a",
-            MetricKind::Invocations,
-            1.0,
-        ));
+        ring.push(sample(now - secs(120), "a", MetricKind::Invocations, 1.0));
         ring.push(sample(now, "a", MetricKind::Invocations, 1.0));
         assert_eq!(ring.samples.len(), 1);
     }

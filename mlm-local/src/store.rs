@@ -102,6 +102,28 @@ pub(crate) struct Store {
     conn: Mutex<Connection>,
 }
 
+/// A page of the first `size` `rows` as items (the rows were fetched with one extra, which
+/// says whether more follow); the next page starts after the last item's `cursor`.
+fn page_of<T>(
+    rows: &[String],
+    size: u32,
+    item: impl FnMut(&String) -> Result<T>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<Page<T>> {
+    let items = rows
+        .iter()
+        .take(size as usize)
+        .map(item)
+        .collect::<Result<Vec<T>>>()?;
+    let next = (rows.len() > size as usize)
+        .then(|| items.last().map(|i| encode_cursor(&cursor(i))))
+        .flatten();
+    Ok(Page {
+        items,
+        next_page_token: next,
+    })
+}
+
 fn db_error(e: rusqlite::Error) -> Error {
     Error::provider("local state database error", e)
 }
@@ -165,14 +187,27 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs one statement on its own; the number of rows it changed.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.lock().execute(sql, params).map_err(db_error)
+    }
+
+    /// The first column of every row `sql` returns.
+    fn strings(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(sql).map_err(db_error)?;
+        stmt.query_map(params, |r| r.get(0))
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_error)
+    }
+
     /// Appends to the event log.
     pub fn log_event(&self, resource: &str, event: &str, detail: Option<&str>) -> Result<()> {
-        self.lock()
-            .execute(
-                "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![Utc::now().to_rfc3339(), resource, event, detail],
-            )
-            .map_err(db_error)?;
+        self.execute(
+            "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![Utc::now().to_rfc3339(), resource, event, detail],
+        )?;
         Ok(())
     }
 
@@ -207,13 +242,10 @@ impl Store {
     // --- models -------------------------------------------------------------------------
 
     pub fn insert_model(&self, model: &Model) -> Result<()> {
-        let inserted = self
-            .lock()
-            .execute(
-                "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![model.name.as_str(), to_json(model)?],
-            )
-            .map_err(db_error)?;
+        let inserted = self.execute(
+            "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![model.name.as_str(), to_json(model)?],
+        )?;
         if inserted == 0 {
             return Err(Error::already_exists(ResourceKind::Model, &model.name));
         }
@@ -249,38 +281,23 @@ impl Store {
     pub fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
         let size = page.size()?;
         let after = name_cursor(page, ModelName::new)?;
-        let names: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare("SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2")
-                .map_err(db_error)?;
-            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let mut items = Vec::with_capacity(names.len());
-        for name in names.iter().take(size as usize) {
-            let name = ModelName::new(name.as_str())?;
-            items.push(self.get_model(&name)?);
-        }
-        let next = (names.len() > size as usize)
-            .then(|| items.last().map(|m: &Model| encode_cursor(m.name.as_str())))
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let names = self.strings(
+            "SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2",
+            params![after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &names,
+            size,
+            |name| self.get_model(&ModelName::new(name.as_str())?),
+            |m| m.name.to_string(),
+        )
     }
 
     pub fn put_model(&self, model: &Model) -> Result<()> {
-        let changed = self
-            .lock()
-            .execute(
-                "UPDATE models SET doc = ?2 WHERE name = ?1",
-                params![model.name.as_str(), to_json(model)?],
-            )
-            .map_err(db_error)?;
+        let changed = self.execute(
+            "UPDATE models SET doc = ?2 WHERE name = ?1",
+            params![model.name.as_str(), to_json(model)?],
+        )?;
         if changed == 0 {
             return Err(Error::not_found(ResourceKind::Model, &model.name));
         }
@@ -374,42 +391,24 @@ impl Store {
             Some(cursor) => cursor.parse().map_err(|_| not_issued())?,
             None => 0,
         };
-        let docs: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare(
-                    "SELECT doc FROM versions WHERE model = ?1 AND version > ?2 \
-                     ORDER BY version LIMIT ?3",
-                )
-                .map_err(db_error)?;
-            stmt.query_map(params![model.as_str(), after, size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let more = docs.len() > size as usize;
-        let items: Vec<ModelVersion> = docs
-            .iter()
-            .take(size as usize)
-            .map(|d| from_json(d))
-            .collect::<Result<_>>()?;
-        let next = more
-            .then(|| items.last().map(|v| encode_cursor(&v.version.to_string())))
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let docs = self.strings(
+            "SELECT doc FROM versions WHERE model = ?1 AND version > ?2 \
+             ORDER BY version LIMIT ?3",
+            params![model.as_str(), after, size + 1],
+        )?;
+        page_of(
+            &docs,
+            size,
+            |d| from_json(d),
+            |v: &ModelVersion| v.version.to_string(),
+        )
     }
 
     pub fn put_version(&self, version: &ModelVersion) -> Result<()> {
-        let changed = self
-            .lock()
-            .execute(
-                "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
-                params![version.model.as_str(), version.version, to_json(version)?],
-            )
-            .map_err(db_error)?;
+        let changed = self.execute(
+            "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
+            params![version.model.as_str(), version.version, to_json(version)?],
+        )?;
         if changed == 0 {
             return Err(Error::not_found(
                 ResourceKind::ModelVersion,
@@ -420,13 +419,10 @@ impl Store {
     }
 
     pub fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
-        let deleted = self
-            .lock()
-            .execute(
-                "DELETE FROM versions WHERE model = ?1 AND version = ?2",
-                params![model.as_str(), version],
-            )
-            .map_err(db_error)?;
+        let deleted = self.execute(
+            "DELETE FROM versions WHERE model = ?1 AND version = ?2",
+            params![model.as_str(), version],
+        )?;
         if deleted == 0 {
             self.get_model(model)?;
             return Err(Error::not_found(
@@ -457,13 +453,10 @@ impl Store {
     // --- endpoints ----------------------------------------------------------------------
 
     pub fn insert_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
-        let inserted = self
-            .lock()
-            .execute(
-                "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![stored.endpoint.name.as_str(), to_json(stored)?],
-            )
-            .map_err(db_error)?;
+        let inserted = self.execute(
+            "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![stored.endpoint.name.as_str(), to_json(stored)?],
+        )?;
         if inserted == 0 {
             return Err(Error::already_exists(
                 ResourceKind::Endpoint,
@@ -535,75 +528,46 @@ impl Store {
     pub fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
         let size = page.size()?;
         let after = name_cursor(page, EndpointName::new)?;
-        let docs: Vec<String> = {
-            let conn = self.lock();
-            let mut stmt = conn
-                .prepare("SELECT doc FROM endpoints WHERE name > ?1 ORDER BY name LIMIT ?2")
-                .map_err(db_error)?;
-            stmt.query_map(params![after.unwrap_or_default(), size + 1], |r| r.get(0))
-                .map_err(db_error)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_error)?
-        };
-        let more = docs.len() > size as usize;
-        let items: Vec<StoredEndpoint> = docs
-            .iter()
-            .take(size as usize)
-            .map(|d| from_json(d))
-            .collect::<Result<_>>()?;
-        let next = more
-            .then(|| {
-                items
-                    .last()
-                    .map(|e| encode_cursor(e.endpoint.name.as_str()))
-            })
-            .flatten();
-        Ok(Page {
-            items,
-            next_page_token: next,
-        })
+        let docs = self.strings(
+            "SELECT doc FROM endpoints WHERE name > ?1 ORDER BY name LIMIT ?2",
+            params![after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &docs,
+            size,
+            |d| from_json(d),
+            |e: &StoredEndpoint| e.endpoint.name.to_string(),
+        )
     }
 
     /// Every endpoint (for recovery at start and reference checks).
     pub fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT doc FROM endpoints ORDER BY name")
-            .map_err(db_error)?;
-        let docs = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_error)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_error)?;
+        let docs = self.strings("SELECT doc FROM endpoints ORDER BY name", [])?;
         docs.iter().map(|d| from_json(d)).collect()
     }
 
     // --- instance processes -------------------------------------------------------------
 
     pub fn record_process(&self, record: &ProcessRecord) -> Result<()> {
-        self.lock()
-            .execute(
-                "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
-                 DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
-                params![
-                    record.endpoint,
-                    record.instance,
-                    record.pid,
-                    record.start_time as i64
-                ],
-            )
-            .map_err(db_error)?;
+        self.execute(
+            "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
+             DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time",
+            params![
+                record.endpoint,
+                record.instance,
+                record.pid,
+                record.start_time as i64
+            ],
+        )?;
         Ok(())
     }
 
     pub fn forget_process(&self, endpoint: &str, instance: &str) -> Result<()> {
-        self.lock()
-            .execute(
-                "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
-                params![endpoint, instance],
-            )
-            .map_err(db_error)?;
+        self.execute(
+            "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
+            params![endpoint, instance],
+        )?;
         Ok(())
     }
 

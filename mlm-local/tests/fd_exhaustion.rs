@@ -7,10 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use mlm_core::{
-    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointManagerExt, EndpointName, InvokeRequest, ModelName, ModelRegistry,
-};
+use mlm_core::{EndpointManager, EndpointManagerExt, InvokeRequest};
 use mlm_local::LocalProvider;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
@@ -19,30 +16,8 @@ async fn running_out_of_descriptors_does_not_kill_healthy_instances() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(dir.path()).with_health_interval(Duration::from_millis(100));
     let p = LocalProvider::open(config).await.unwrap();
-    let model = ModelName::new("steady").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
-    let version = p
-        .create_version(
-            CreateVersionRequest::new(
-                model,
-                common::model_dir().display().to_string(),
-                common::RUNTIME,
-            )
-            .with_approval(Approval::Approved),
-        )
-        .await
-        .unwrap();
-    let endpoint = EndpointName::new("steady").unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        version.reference(),
-        "ml.m5.large",
-        1,
-    ))
-    .await
-    .unwrap();
+    let version = common::register(&p, "steady", common::RUNTIME, &[]).await;
+    let endpoint = common::create_endpoint(&p, "steady", version, 1).await;
     p.wait_until_ready(&endpoint, common::wait()).await.unwrap();
     let pids = p.instance_pids(&endpoint);
 

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use common::{SPORTS, wait};
 use mlm_core::{
-    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, InvokeRequest, ModelName,
+    EndpointManager, EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, InvokeRequest,
     ModelRegistry, Observability, ObservabilityExt, UpdateEndpointRequest, VariantChange,
-    VariantName, VersionRef,
+    VariantName,
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
@@ -28,46 +27,6 @@ async fn open(config: LocalConfig) -> LocalProvider {
     LocalProvider::open(config)
         .await
         .expect("open the provider")
-}
-
-/// Registers a version of `model` on `runtime` (the example model as its artifact).
-async fn version(p: &LocalProvider, model: &str, runtime: &str) -> VersionRef {
-    version_with(p, model, runtime, &[]).await
-}
-
-/// [`version`] with environment variables.
-async fn version_with(
-    p: &LocalProvider,
-    model: &str,
-    runtime: &str,
-    env: &[(&str, &str)],
-) -> VersionRef {
-    let model = ModelName::new(model).unwrap();
-    if p.get_model(&model).await.is_err() {
-        p.create_model(CreateModelRequest::new(model.clone()))
-            .await
-            .unwrap();
-    }
-    let mut request =
-        CreateVersionRequest::new(model, common::model_dir().display().to_string(), runtime)
-            .with_approval(Approval::Approved);
-    for (k, v) in env {
-        request = request.with_env(*k, *v);
-    }
-    p.create_version(request).await.unwrap().reference()
-}
-
-async fn create(p: &LocalProvider, name: &str, v: VersionRef, count: u32) -> EndpointName {
-    let endpoint = EndpointName::new(name).unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        v,
-        "ml.m5.large",
-        count,
-    ))
-    .await
-    .unwrap();
-    endpoint
 }
 
 fn scale(endpoint: EndpointName, count: u32) -> UpdateEndpointRequest {
@@ -100,10 +59,7 @@ fn processes_running(needle: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_environment_cannot_run_commands() {
     let (_dir, p) = common::provider().await;
-    let model = ModelName::new("probe").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "probe").await;
     let marker = _dir.path().join("marker");
     let browser = format!("/bin/sh -c 'id > {}' #%s", marker.display());
     let probes: [&[(&str, &str)]; 5] = [
@@ -117,11 +73,7 @@ async fn a_version_environment_cannot_run_commands() {
         &[("node_options", "--require /tmp/evil.js")],
     ];
     for env in probes {
-        let mut request = CreateVersionRequest::new(
-            model.clone(),
-            common::model_dir().display().to_string(),
-            common::RUNTIME,
-        );
+        let mut request = common::version_request(model.clone(), common::RUNTIME);
         for (k, v) in env {
             request = request.with_env(*k, *v);
         }
@@ -132,11 +84,7 @@ async fn a_version_environment_cannot_run_commands() {
     }
     assert!(!marker.exists(), "a command ran");
     // Nothing was registered.
-    let versions = p
-        .list_versions(&model, mlm_core::PageRequest::default())
-        .await
-        .unwrap();
-    assert!(versions.items.is_empty());
+    common::assert_no_versions(&p, &model).await;
 }
 
 /// Defect 1: the operator narrows a runtime to an allow-list.
@@ -149,18 +97,8 @@ async fn a_runtime_allow_list_limits_version_variables() {
         .with_allowed_env(["MLM_EXAMPLE_*"]);
     config = config.with_runtime("narrow", runtime);
     let p = open(config).await;
-    let model = ModelName::new("narrow").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
-    let request = |k: &str| {
-        CreateVersionRequest::new(
-            model.clone(),
-            common::model_dir().display().to_string(),
-            "narrow",
-        )
-        .with_env(k, "1")
-    };
+    let model = common::ensure_model(&p, "narrow").await;
+    let request = |k: &str| common::version_request(model.clone(), "narrow").with_env(k, "1");
     p.create_version(request("MLM_EXAMPLE_DELAY_MS"))
         .await
         .unwrap();
@@ -185,28 +123,18 @@ async fn a_runtime_allow_list_limits_version_variables() {
 async fn instance_counts_are_capped() {
     let dir = tempfile::tempdir().unwrap();
     let p = open(common::config(dir.path()).with_max_instances(3, 2)).await;
-    let v = version(&p, "capped", common::RUNTIME).await;
+    let v = common::register(&p, "capped", common::RUNTIME, &[]).await;
     let err = p
-        .create_endpoint(CreateEndpointRequest::single(
-            EndpointName::new("huge").unwrap(),
-            v.clone(),
-            "ml.m5.large",
-            100,
-        ))
+        .create_endpoint(common::endpoint_request("huge", v.clone(), 100))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.to_string().contains("asks for 100 instances"), "{err}");
     assert!(err.to_string().contains("at most 2 per endpoint"), "{err}");
 
-    let first = create(&p, "first", v.clone(), 2).await;
+    let first = common::create_endpoint(&p, "first", v.clone(), 2).await;
     let err = p
-        .create_endpoint(CreateEndpointRequest::single(
-            EndpointName::new("second").unwrap(),
-            v.clone(),
-            "ml.m5.large",
-            2,
-        ))
+        .create_endpoint(common::endpoint_request("second", v.clone(), 2))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
@@ -217,7 +145,7 @@ async fn instance_counts_are_capped() {
                 .contains("other endpoints have 2: at most 1 are free"),
         "{err}"
     );
-    let second = create(&p, "second", v.clone(), 1).await;
+    let second = common::create_endpoint(&p, "second", v.clone(), 1).await;
     p.wait_until_ready(&first, wait()).await.unwrap();
     p.wait_until_ready(&second, wait()).await.unwrap();
     // Scaling up counts too; scaling within the cap is fine.
@@ -243,8 +171,8 @@ async fn instances_start_a_few_at_a_time() {
         .with_startup_timeout(Duration::from_secs(120));
     config.max_parallel_starts = 1;
     let p = open(config).await;
-    let v = version(&p, "mute", "mute").await;
-    let endpoint = create(&p, "mute", v, 3).await;
+    let v = common::register(&p, "mute", "mute", &[]).await;
+    let endpoint = common::create_endpoint(&p, "mute", v, 3).await;
     // Wait for the first to start (a loaded machine may take a while), then give the others
     // every chance to start too: with one start slot, they must not.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -275,8 +203,8 @@ async fn an_accepted_delete_is_never_undone_by_an_update() {
         ],
     );
     let p = open(common::config(dir.path()).with_runtime("slow", slow)).await;
-    let v = version(&p, "racy", "slow").await;
-    let endpoint = create(&p, "racy", v, 1).await;
+    let v = common::register(&p, "racy", "slow", &[]).await;
+    let endpoint = common::create_endpoint(&p, "racy", v, 1).await;
     p.wait_until_ready(&endpoint, wait()).await.unwrap();
     p.update_endpoint(scale(endpoint.clone(), 2)).await.unwrap();
     p.delete_endpoint(&endpoint).await.unwrap();
@@ -300,8 +228,8 @@ async fn a_dead_instance_is_taken_out_at_once() {
     // The monitor would notice in time too; this test is about the router alone.
     let config = common::config(dir.path()).with_health_interval(Duration::from_secs(3600));
     let p = open(config).await;
-    let v = version(&p, "survivor", common::RUNTIME).await;
-    let endpoint = create(&p, "survivor", v, 2).await;
+    let v = common::register(&p, "survivor", common::RUNTIME, &[]).await;
+    let endpoint = common::create_endpoint(&p, "survivor", v, 2).await;
     p.wait_until_ready(&endpoint, wait()).await.unwrap();
     let pids = p.instance_pids(&endpoint);
     let victim = nix::unistd::Pid::from_raw(pids[0] as i32);
@@ -335,8 +263,8 @@ async fn an_oversize_answer_is_an_error_not_a_200() {
     let dir = tempfile::tempdir().unwrap();
     let big = odd_runtime(&["--answer-bytes", &(7 * 1024 * 1024).to_string()]);
     let p = open(common::config(dir.path()).with_runtime("big", big)).await;
-    let v = version(&p, "chatty", "big").await;
-    let endpoint = create(&p, "chatty", v, 1).await;
+    let v = common::register(&p, "chatty", "big", &[]).await;
+    let endpoint = common::create_endpoint(&p, "chatty", v, 1).await;
     p.wait_until_ready(&endpoint, wait()).await.unwrap();
     let err = p.invoke(sports(&endpoint)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Provider, "{err}");
@@ -398,8 +326,8 @@ async fn a_crash_loop_backs_off() {
         .with_runtime("crashy", crashy)
         .with_health_interval(Duration::from_millis(100));
     let p = open(config).await;
-    let v = version(&p, "crashy", "crashy").await;
-    let endpoint = create(&p, "crashy", v, 1).await;
+    let v = common::register(&p, "crashy", "crashy", &[]).await;
+    let endpoint = common::create_endpoint(&p, "crashy", v, 1).await;
     // Each event says which attempt of the slot it is and how long the restart waits; the
     // waits are slept as scheduled. (Gaps between restarts also depend on start-up times,
     // which vary too much on a loaded machine to assert on.)
@@ -431,8 +359,8 @@ async fn a_crash_loop_backs_off() {
 async fn model_output_stays_out_of_failure_reason() {
     let (_dir, p) = common::provider().await;
     let leak = [("MLM_EXAMPLE_FAIL_START", "secret=hunter2")];
-    let v = version_with(&p, "leaky", common::RUNTIME, &leak).await;
-    let endpoint = create(&p, "leaky", v, 1).await;
+    let v = common::register(&p, "leaky", common::RUNTIME, &leak).await;
+    let endpoint = common::create_endpoint(&p, "leaky", v, 1).await;
     assert!(p.wait_until_ready(&endpoint, wait()).await.is_err());
     let e = p.get_endpoint(&endpoint).await.unwrap();
     assert_eq!(e.status, EndpointStatus::Failed);
@@ -460,8 +388,8 @@ async fn requests_beyond_an_instances_cap_wait_in_line() {
     config.invoke_timeout = Duration::from_millis(1500);
     let p = open(config).await;
     let slow = [("MLM_EXAMPLE_DELAY_MS", "400")];
-    let v = version_with(&p, "queued", common::RUNTIME, &slow).await;
-    let endpoint = create(&p, "queued", v, 1).await;
+    let v = common::register(&p, "queued", common::RUNTIME, &slow).await;
+    let endpoint = common::create_endpoint(&p, "queued", v, 1).await;
     p.wait_until_ready(&endpoint, wait()).await.unwrap();
     let calls: Vec<_> = (0..6)
         .map(|_| {

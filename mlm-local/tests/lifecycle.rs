@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::{SPORTS, provider, wait};
 use mlm_core::{
-    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, InvokeRequest, ModelName,
-    ModelRegistry, Observability, UpdateEndpointRequest, VariantChange, VariantName, VersionRef,
+    Approval, CreateVersionRequest, EndpointManager, EndpointManagerExt, EndpointName,
+    EndpointStatus, ErrorKind, InvokeRequest, ModelRegistry, Observability, UpdateEndpointRequest,
+    VariantChange, VariantName, VersionRef,
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
@@ -23,22 +23,7 @@ where
 }
 
 async fn register(p: &LocalProvider, model: &str, env: &[(&str, &str)]) -> VersionRef {
-    let model = ModelName::new(model).unwrap();
-    if p.get_model(&model).await.is_err() {
-        p.create_model(CreateModelRequest::new(model.clone()))
-            .await
-            .unwrap();
-    }
-    let mut req = CreateVersionRequest::new(
-        model,
-        common::model_dir().display().to_string(),
-        common::RUNTIME,
-    )
-    .with_approval(Approval::Approved);
-    for (k, v) in env {
-        req = req.with_env(*k, *v);
-    }
-    p.create_version(req).await.unwrap().reference()
+    common::register(p, model, common::RUNTIME, env).await
 }
 
 async fn deploy(
@@ -47,15 +32,7 @@ async fn deploy(
     version: VersionRef,
     count: u32,
 ) -> EndpointName {
-    let endpoint = EndpointName::new(endpoint).unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        version,
-        "ml.m5.large",
-        count,
-    ))
-    .await
-    .unwrap();
+    let endpoint = common::create_endpoint(p, endpoint, version, count).await;
     p.wait_until_ready(&endpoint, wait()).await.unwrap();
     endpoint
 }
@@ -333,10 +310,7 @@ async fn rolling_out_a_new_version_under_load_fails_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_outside_the_roots_are_refused() {
     let (_dir, p) = provider().await;
-    let model = ModelName::new("confined").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "confined").await;
     let escape = common::model_dir().join("../../../mlm-local/Cargo.toml");
     for uri in [
         "/etc".to_string(),
@@ -355,11 +329,7 @@ async fn artifacts_outside_the_roots_are_refused() {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{uri}: {err}");
         assert!(!err.to_string().contains("/etc/passwd\n"), "{err}");
     }
-    let versions = p
-        .list_versions(&model, mlm_core::PageRequest::first())
-        .await
-        .unwrap();
-    assert!(versions.items.is_empty());
+    common::assert_no_versions(&p, &model).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,10 +341,7 @@ async fn a_version_keeps_its_artifact_when_the_source_changes() {
     }
     let config = common::config(dir.path()).with_artifact_root(source.path());
     let p = LocalProvider::open(config).await.unwrap();
-    let model = ModelName::new("immutable").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "immutable").await;
     let v = p
         .create_version(CreateVersionRequest::new(
             model.clone(),
@@ -398,17 +365,10 @@ async fn a_version_keeps_its_artifact_when_the_source_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_configured_runtimes_run() {
     let (_dir, p) = provider().await;
-    let model = ModelName::new("allowlist").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "allowlist").await;
     for image in ["/bin/sh", "python3", "bash -c 'rm -rf /'"] {
         let err = p
-            .create_version(CreateVersionRequest::new(
-                model.clone(),
-                common::model_dir().display().to_string(),
-                image,
-            ))
+            .create_version(common::version_request(model.clone(), image))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{image}: {err}");
@@ -428,15 +388,7 @@ async fn an_instance_that_cannot_start_fails_the_endpoint_with_its_reason() {
         &[("MLM_EXAMPLE_FAIL_START", "missing GPU driver")],
     )
     .await;
-    let endpoint = EndpointName::new("broken").unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        version,
-        "ml.m5.large",
-        1,
-    ))
-    .await
-    .unwrap();
+    let endpoint = common::create_endpoint(&p, "broken", version, 1).await;
     let err = p.wait_until_ready(&endpoint, wait()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
     let e = p.get_endpoint(&endpoint).await.unwrap();
@@ -467,27 +419,12 @@ async fn a_runtime_command_that_does_not_exist_fails_the_endpoint() {
         RuntimeConfig::new("/nonexistent/mlm-runtime", Vec::<String>::new()),
     );
     let p = LocalProvider::open(config).await.unwrap();
-    let model = ModelName::new("ghost").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "ghost").await;
     let v = p
-        .create_version(CreateVersionRequest::new(
-            model,
-            common::model_dir().display().to_string(),
-            "ghost",
-        ))
+        .create_version(common::version_request(model, "ghost"))
         .await
         .unwrap();
-    let endpoint = EndpointName::new("ghost").unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        v.reference(),
-        "ml.m5.large",
-        1,
-    ))
-    .await
-    .unwrap();
+    let endpoint = common::create_endpoint(&p, "ghost", v.reference(), 1).await;
     assert!(p.wait_until_ready(&endpoint, wait()).await.is_err());
     let e = p.get_endpoint(&endpoint).await.unwrap();
     assert_eq!(e.status, EndpointStatus::Failed);
@@ -575,27 +512,12 @@ async fn deleting_an_endpoint_that_is_still_starting_does_not_wait_for_it() {
         .with_runtime("mute", RuntimeConfig::new("sleep", ["120"]))
         .with_startup_timeout(Duration::from_secs(120));
     let p = LocalProvider::open(config).await.unwrap();
-    let model = ModelName::new("mute").unwrap();
-    p.create_model(CreateModelRequest::new(model.clone()))
-        .await
-        .unwrap();
+    let model = common::ensure_model(&p, "mute").await;
     let v = p
-        .create_version(CreateVersionRequest::new(
-            model,
-            common::model_dir().display().to_string(),
-            "mute",
-        ))
+        .create_version(common::version_request(model, "mute"))
         .await
         .unwrap();
-    let endpoint = EndpointName::new("mute").unwrap();
-    p.create_endpoint(CreateEndpointRequest::single(
-        endpoint.clone(),
-        v.reference(),
-        "ml.m5.large",
-        2,
-    ))
-    .await
-    .unwrap();
+    let endpoint = common::create_endpoint(&p, "mute", v.reference(), 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Not yet in the routing table, so found by their command line ("sleep 120", used only here).
     let mute = || {

@@ -54,14 +54,8 @@ def cleanup(client: mlm.Client) -> None:
         client.delete_model(model.name)
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def client(data_dir: Path) -> Iterator[mlm.Client]:
-    c = mlm.Client.local(data_dir, local_config())
+def cleaned_up(c: mlm.Client) -> Iterator[mlm.Client]:
+    """Yields ``c``, then deletes what the test left behind and closes it."""
     try:
         yield c
     finally:
@@ -69,6 +63,16 @@ def client(data_dir: Path) -> Iterator[mlm.Client]:
             cleanup(c)
         finally:
             c.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[mlm.Client]:
+    yield from cleaned_up(mlm.Client.local(data_dir, local_config()))
 
 
 @pytest.fixture
@@ -152,11 +156,4 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def http_client(server: Server) -> Iterator[mlm.Client]:
-    c = mlm.Client.http(server.url, token=OPERATOR_TOKEN)
-    try:
-        yield c
-    finally:
-        try:
-            cleanup(c)
-        finally:
-            c.close()
+    yield from cleaned_up(mlm.Client.http(server.url, token=OPERATOR_TOKEN))

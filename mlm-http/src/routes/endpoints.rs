@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::models::IfMatchHeader;
-use super::{ListParams, Tagged, found, json};
+use super::{ListParams, Tagged, check_if_match, found, json};
 use crate::extract::{ApiJson, ApiPath, IfMatch, QueryPairs, RawBody, endpoint_name, variant_name};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -163,11 +163,7 @@ fn check_endpoint(
     if_match: &IfMatch,
     current: Option<&mlm_core::Endpoint>,
 ) -> Result<(), ApiError> {
-    let etag = current.map(tagged).transpose()?;
-    if_match.check(
-        &format!("endpoint '{name}'"),
-        etag.as_ref().map(Tagged::etag),
-    )
+    check_if_match(if_match, &format!("endpoint '{name}'"), current)
 }
 
 /// The update `body` asks for, checked as far as it can be without the provider: against

@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::QueryPairs;
+use crate::extract::{IfMatch, QueryPairs};
 use crate::problem::ApiError;
 use crate::state::AppState;
 /// The `/v1` routes (authenticated when tokens are configured).
@@ -177,6 +177,17 @@ pub(crate) fn found<T>(result: mlm_core::Result<T>) -> Result<Option<T>, ApiErro
         Err(mlm_core::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Checks `If-Match` for `what` against `current`, the resource as it is now (`None` when it
+/// does not exist, which fails any `If-Match`): `412` when it does not match.
+pub(crate) fn check_if_match<T: Serialize>(
+    if_match: &IfMatch,
+    what: &str,
+    current: Option<&T>,
+) -> Result<(), ApiError> {
+    let current = current.map(Tagged::new).transpose()?;
+    if_match.check(what, current.as_ref().map(Tagged::etag))
 }
 
 /// A plain JSON response without `ETag`.

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ListParams, Tagged, found, json};
+use super::{ListParams, Tagged, check_if_match, found, json};
 use crate::extract::{ApiJson, ApiPath, IfMatch, QueryPairs, model_name, version_number};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -157,13 +157,8 @@ async fn check_model(
     if !if_match.is_present() {
         return Ok(());
     }
-    let current = found(state.provider().get_model(name).await)?
-        .map(|m| Tagged::new(&m))
-        .transpose()?;
-    if_match.check(
-        &format!("model '{name}'"),
-        current.as_ref().map(Tagged::etag),
-    )
+    let current = found(state.provider().get_model(name).await)?;
+    check_if_match(if_match, &format!("model '{name}'"), current.as_ref())
 }
 
 /// Change a model's description or tags
@@ -318,13 +313,11 @@ async fn check_version(
     if !if_match.is_present() {
         return Ok(());
     }
-    let current = match found(state.provider().get_version(name, number).await)? {
-        Some(v) => Some(Tagged::new(&v)?),
-        None => None,
-    };
-    if_match.check(
+    let current = found(state.provider().get_version(name, number).await)?;
+    check_if_match(
+        if_match,
         &format!("model version '{name}/{number}'"),
-        current.as_ref().map(Tagged::etag),
+        current.as_ref(),
     )
 }
 

@@ -46,10 +46,15 @@ pub(crate) async fn get_capabilities(State(state): State<AppState>) -> Result<Re
     responses((status = 200, description = "The process is up", body = wire::Health))
 )]
 pub(crate) async fn healthz() -> Result<Response, ApiError> {
+    health("ok")
+}
+
+/// A `200` [`wire::Health`] saying `status`.
+fn health(status: &str) -> Result<Response, ApiError> {
     json(
         StatusCode::OK,
         &wire::Health {
-            status: "ok".into(),
+            status: status.into(),
         },
     )
 }
@@ -69,18 +74,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Response, Ap
     let probe = state
         .provider()
         .list_models(PageRequest::first().with_page_size(1));
-    match tokio::time::timeout(READY_TIMEOUT, probe).await {
-        Ok(Ok(_)) => json(
-            StatusCode::OK,
-            &wire::Health {
-                status: "ready".into(),
-            },
-        ),
-        Ok(Err(e)) => Err(ApiError::new(ProblemType::NotReady, "")
-            .with_log(format!("readiness probe failed: {e}"))),
-        Err(_) => Err(ApiError::new(ProblemType::NotReady, "")
-            .with_log(format!("readiness probe timed out after {READY_TIMEOUT:?}"))),
-    }
+    let failure = match tokio::time::timeout(READY_TIMEOUT, probe).await {
+        Ok(Ok(_)) => return health("ready"),
+        Ok(Err(e)) => format!("readiness probe failed: {e}"),
+        Err(_) => format!("readiness probe timed out after {READY_TIMEOUT:?}"),
+    };
+    Err(ApiError::new(ProblemType::NotReady, "").with_log(failure))
 }
 
 /// The OpenAPI description

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlm_core::WaitOptions;
 use mlm_core::conformance::{Fixture, SampleInvocation};
+use mlm_core::{
+    Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
+    EndpointName, ModelName, ModelRegistry, VersionRef, WaitOptions,
+};
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
 pub const RUNTIME: &str = "agnews-classifier";
@@ -83,4 +86,68 @@ pub async fn fixture() -> Fixture {
     )
     .with_wait(wait())
     .keep(dir)
+}
+
+/// `model`, registered first unless it already exists.
+pub async fn ensure_model(p: &LocalProvider, model: &str) -> ModelName {
+    let model = ModelName::new(model).unwrap();
+    if p.get_model(&model).await.is_err() {
+        p.create_model(CreateModelRequest::new(model.clone()))
+            .await
+            .unwrap();
+    }
+    model
+}
+
+/// A request for a version of `model`: the example model, served by `runtime`.
+pub fn version_request(model: ModelName, runtime: &str) -> CreateVersionRequest {
+    CreateVersionRequest::new(model, model_dir().display().to_string(), runtime)
+}
+
+/// Registers an approved version of `model` (created if missing) on `runtime`, with the
+/// environment variables `env`.
+pub async fn register(
+    p: &LocalProvider,
+    model: &str,
+    runtime: &str,
+    env: &[(&str, &str)],
+) -> VersionRef {
+    let model = ensure_model(p, model).await;
+    let mut request = version_request(model, runtime).with_approval(Approval::Approved);
+    for (k, v) in env {
+        request = request.with_env(*k, *v);
+    }
+    p.create_version(request).await.unwrap().reference()
+}
+
+/// The request for a single-variant endpoint `name` on `count` `ml.m5.large` instances.
+pub fn endpoint_request(name: &str, version: VersionRef, count: u32) -> CreateEndpointRequest {
+    CreateEndpointRequest::single(
+        EndpointName::new(name).unwrap(),
+        version,
+        "ml.m5.large",
+        count,
+    )
+}
+
+/// Starts creating the endpoint of [`endpoint_request`], without waiting for it.
+pub async fn create_endpoint(
+    p: &LocalProvider,
+    name: &str,
+    version: VersionRef,
+    count: u32,
+) -> EndpointName {
+    let request = endpoint_request(name, version, count);
+    let endpoint = request.name.clone();
+    p.create_endpoint(request).await.unwrap();
+    endpoint
+}
+
+/// Asserts that `model` has no versions (nothing was registered).
+pub async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
+    let versions = p
+        .list_versions(model, mlm_core::PageRequest::first())
+        .await
+        .unwrap();
+    assert!(versions.items.is_empty());
 }

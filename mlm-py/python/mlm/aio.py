@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import weakref
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union, overload
 
 from . import _mlm
 from . import _requests as req
@@ -24,9 +24,12 @@ from ._paging import AsyncPager
 from ._progress import ProgressArg, make_progress
 from ._requests import Body, VersionLike
 from .client import (
+    DEFAULT_METRIC_KINDS,
     DEFAULT_TIMEOUT,
     ConfigArg,
+    MetricKinds,
     Seconds,
+    Variants,
     _aws_config,
     _Base,
     _close_native,
@@ -41,14 +44,12 @@ from .types import (
     EndpointOverview,
     InstanceTable,
     InvokeResult,
-    MetricKind,
     MetricSeries,
     Metrics,
     Model,
     ModelVersion,
     Page,
     Statistic,
-    VariantSpec,
     VersionRef,
 )
 
@@ -255,7 +256,7 @@ class AsyncClient(_Base):
         instance_type: Optional[str] = None,
         instance_count: int = 1,
         variant: str = req.DEFAULT_VARIANT,
-        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
@@ -295,7 +296,7 @@ class AsyncClient(_Base):
         model: Optional[str] = None,
         variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
-        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        variants: Optional[Variants] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
@@ -401,11 +402,7 @@ class AsyncClient(_Base):
     async def metrics(
         self,
         endpoint: str,
-        kinds: Union[str, MetricKind, Iterable[Union[str, MetricKind]]] = (
-            MetricKind.INVOCATIONS,
-            MetricKind.MODEL_LATENCY,
-            MetricKind.CPU_UTILIZATION,
-        ),
+        kinds: MetricKinds = DEFAULT_METRIC_KINDS,
         *,
         window: Union[float, timedelta] = timedelta(hours=1),
         start: Optional[datetime] = None,

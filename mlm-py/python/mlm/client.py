@@ -69,6 +69,19 @@ POLL_INTERVALS = {"local": (0.2, 2.0), "http": (0.5, 5.0), "aws": (5.0, 30.0)}
 
 ConfigArg = Union[Mapping[str, Any], str, "os.PathLike[str]", None]
 
+#: What ``variants=`` accepts: variant specs, or mappings of their fields.
+Variants = Sequence[Union[VariantSpec, Mapping[str, Any]]]
+
+#: What ``kinds=`` accepts: one metric or several.
+MetricKinds = Union[str, MetricKind, Iterable[Union[str, MetricKind]]]
+
+#: The metrics :meth:`Client.metrics` reads unless told otherwise.
+DEFAULT_METRIC_KINDS = (
+    MetricKind.INVOCATIONS,
+    MetricKind.MODEL_LATENCY,
+    MetricKind.CPU_UTILIZATION,
+)
+
 
 def _config_args(config: ConfigArg) -> Dict[str, Any]:
     if config is None:
@@ -433,7 +446,7 @@ class Client(_Base):
         instance_type: Optional[str] = None,
         instance_count: int = 1,
         variant: str = req.DEFAULT_VARIANT,
-        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
@@ -475,7 +488,7 @@ class Client(_Base):
         model: Optional[str] = None,
         variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
-        variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]] = None,
+        variants: Optional[Variants] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
@@ -598,11 +611,7 @@ class Client(_Base):
     def metrics(
         self,
         endpoint: str,
-        kinds: Union[str, MetricKind, Iterable[Union[str, MetricKind]]] = (
-            MetricKind.INVOCATIONS,
-            MetricKind.MODEL_LATENCY,
-            MetricKind.CPU_UTILIZATION,
-        ),
+        kinds: MetricKinds = DEFAULT_METRIC_KINDS,
         *,
         window: Union[float, timedelta] = timedelta(hours=1),
         start: Optional[datetime] = None,

@@ -43,6 +43,14 @@ def validation_error(message: str) -> Reply:
     return aws_json_error(400, "ValidationException", message, JSON_CONTENT_TYPE)
 
 
+def null_error(field: str) -> Reply:
+    """AWS's answer to a missing required member ``field``."""
+    return validation_error(
+        f"1 validation error detected: Value null at '{field}' failed to "
+        "satisfy constraint: Member must not be null"
+    )
+
+
 class SageMakerExtensions:
     def __init__(self, state: EmulatorState, moto_app: WSGIApp) -> None:
         self.state = state
@@ -142,6 +150,20 @@ class SageMakerExtensions:
             deadline=time.monotonic() + seconds, endpoint=endpoint, finish=finish
         )
 
+    def _in_service_after(
+        self, info: RequestInfo, endpoint: Any, status: str, seconds: float
+    ) -> None:
+        """Shows ``endpoint`` as ``status`` for ``seconds``, then InService (unless it was
+        deleted meanwhile)."""
+        endpoint.endpoint_status = status
+
+        def finish() -> None:
+            if self._still_current(info, endpoint):
+                endpoint.endpoint_status = "InService"
+                endpoint.last_modified_time = utcnow()
+
+        self._start_transition(info, endpoint, seconds, finish)
+
     def _in_progress(self, info: RequestInfo, endpoint: Any) -> bool:
         transition = self.state.transitions.get((info.account, info.region, endpoint.endpoint_name))
         return transition is not None and transition.endpoint is endpoint
@@ -163,14 +185,7 @@ class SageMakerExtensions:
         if reply.status != 200 or seconds <= 0 or endpoint is None:
             return reply
 
-        endpoint.endpoint_status = "Creating"
-
-        def finish() -> None:
-            if self._still_current(info, endpoint):
-                endpoint.endpoint_status = "InService"
-                endpoint.last_modified_time = utcnow()
-
-        self._start_transition(info, endpoint, seconds, finish)
+        self._in_service_after(info, endpoint, "Creating", seconds)
         return reply
 
     def update_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
@@ -178,10 +193,7 @@ class SageMakerExtensions:
         config_name = params.get("EndpointConfigName")
         for field, value in (("endpointName", name), ("endpointConfigName", config_name)):
             if not value:
-                return validation_error(
-                    f"1 validation error detected: Value null at '{field}' failed to "
-                    "satisfy constraint: Member must not be null"
-                )
+                return null_error(field)
 
         backend = self.backend(info)
         endpoint = backend.endpoints.get(name)
@@ -262,14 +274,7 @@ class SageMakerExtensions:
 
         # moto has applied the new counts/weights already; we only add the
         # Updating window real SageMaker shows.
-        endpoint.endpoint_status = "Updating"
-
-        def finish() -> None:
-            if self._still_current(info, endpoint):
-                endpoint.endpoint_status = "InService"
-                endpoint.last_modified_time = utcnow()
-
-        self._start_transition(info, endpoint, seconds, finish)
+        self._in_service_after(info, endpoint, "Updating", seconds)
         return reply
 
     def delete_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
@@ -312,10 +317,7 @@ class SageMakerExtensions:
     def delete_model_package(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
         name = params.get("ModelPackageName")
         if not name:
-            return validation_error(
-                "1 validation error detected: Value null at 'modelPackageName' failed "
-                "to satisfy constraint: Member must not be null"
-            )
+            return null_error("modelPackageName")
         backend = self.backend(info)
         mapping = backend.model_package_name_mapping
         package = backend.model_packages.get(mapping.get(name, name))
@@ -351,10 +353,7 @@ class SageMakerExtensions:
     def delete_model_package_group(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
         name = params.get("ModelPackageGroupName")
         if not name:
-            return validation_error(
-                "1 validation error detected: Value null at 'modelPackageGroupName' "
-                "failed to satisfy constraint: Member must not be null"
-            )
+            return null_error("modelPackageGroupName")
         if name.startswith("arn:"):
             name = name.rsplit("/", 1)[-1]
         backend = self.backend(info)

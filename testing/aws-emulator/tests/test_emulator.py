@@ -15,6 +15,12 @@ from botocore.exceptions import ClientError
 CW = "GraniteServiceVersion20100801"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/serving:1"
+#: The InferenceSpecification of the model packages the tests register.
+INFERENCE = {
+    "Containers": [{"Image": IMAGE}],
+    "SupportedContentTypes": ["application/json"],
+    "SupportedResponseMIMETypes": ["application/json"],
+}
 FAKE_SIGV4 = (
     "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, "
     "SignedHeaders=host;x-amz-date, Signature=00"
@@ -54,6 +60,12 @@ def deployed(sm, configs: dict[str, int], endpoint: str = "ep") -> None:
     for name, count in configs.items():
         create_config(sm, name, "model", count=count)
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=next(iter(configs)))
+
+
+def create_package(sm, group: str) -> str:
+    """Registers a new version in model package group ``group``; its ARN."""
+    package = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=INFERENCE)
+    return package["ModelPackageArn"]
 
 
 def variant(description: dict) -> dict:
@@ -102,6 +114,20 @@ def cbor_call(
         headers=headers,
         timeout=10,
     )
+
+
+def sum_query(emulator, account: str, start: float, end: float):
+    """A CBOR GetMetricData for the sum of metric NS/M, per minute, from ``start`` to ``end``."""
+    query = {
+        "Id": "q",
+        "MetricStat": {
+            "Metric": {"Namespace": "NS", "MetricName": "M"},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+    }
+    body = {"MetricDataQueries": [query], "StartTime": epoch(start), "EndTime": epoch(end)}
+    return cbor_call(emulator, account, "GetMetricData", body)
 
 
 def epoch(seconds: float) -> cbor2.CBORTag:
@@ -254,17 +280,7 @@ def test_update_endpoint_errors(sagemaker, account):
 
 def test_delete_model_package_and_group(sagemaker, account):
     sagemaker.create_model_package_group(ModelPackageGroupName="grp")
-    arns = [
-        sagemaker.create_model_package(
-            ModelPackageGroupName="grp",
-            InferenceSpecification={
-                "Containers": [{"Image": IMAGE}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        for _ in range(2)
-    ]
+    arns = [create_package(sagemaker, "grp") for _ in range(2)]
     assert [a.rsplit("/", 1)[-1] for a in arns] == ["1", "2"]
 
     with pytest.raises(ClientError) as excinfo:
@@ -282,14 +298,7 @@ def test_delete_model_package_and_group(sagemaker, account):
 
     # Version numbers are never reused (moto alone would hand out 2 again and
     # overwrite the live version 2).
-    third = sagemaker.create_model_package(
-        ModelPackageGroupName="grp",
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-    )["ModelPackageArn"]
+    third = create_package(sagemaker, "grp")
     assert third.endswith("/grp/3")
     assert sagemaker.describe_model_package(ModelPackageName=arns[1])["ModelPackageVersion"] == 2
 
@@ -315,14 +324,7 @@ def test_delete_model_package_and_group(sagemaker, account):
 
 
 def test_delete_unversioned_model_package_by_name(sagemaker):
-    sagemaker.create_model_package(
-        ModelPackageName="standalone",
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-    )
+    sagemaker.create_model_package(ModelPackageName="standalone", InferenceSpecification=INFERENCE)
     sagemaker.delete_model_package(ModelPackageName="standalone")
     with pytest.raises(ClientError):
         sagemaker.describe_model_package(ModelPackageName="standalone")
@@ -510,25 +512,7 @@ def test_request_counts(emulator, sagemaker, account):
             sagemaker.describe_endpoint(EndpointName="missing")
     sagemaker.list_endpoints()
     now = time.time()
-    cbor_call(
-        emulator,
-        account,
-        "GetMetricData",
-        {
-            "MetricDataQueries": [
-                {
-                    "Id": "q",
-                    "MetricStat": {
-                        "Metric": {"Namespace": "NS", "MetricName": "M"},
-                        "Period": 60,
-                        "Stat": "Sum",
-                    },
-                }
-            ],
-            "StartTime": epoch(now - 600),
-            "EndTime": epoch(now),
-        },
-    ).raise_for_status()
+    sum_query(emulator, account, now - 600, now).raise_for_status()
     # A query-protocol call: counted under its signing name and Action.
     requests.post(
         emulator.url + "/",
@@ -693,25 +677,7 @@ def test_cbor_alarms(emulator, account):
 
 def test_cbor_errors(emulator, account):
     now = time.time()
-    bad_range = cbor_call(
-        emulator,
-        account,
-        "GetMetricData",
-        {
-            "MetricDataQueries": [
-                {
-                    "Id": "q",
-                    "MetricStat": {
-                        "Metric": {"Namespace": "NS", "MetricName": "M"},
-                        "Period": 60,
-                        "Stat": "Sum",
-                    },
-                }
-            ],
-            "StartTime": epoch(now),
-            "EndTime": epoch(now - 600),
-        },
-    )
+    bad_range = sum_query(emulator, account, now, now - 600)
     assert bad_range.status_code == 400
     assert bad_range.headers["Content-Type"] == "application/cbor"
     assert bad_range.headers["smithy-protocol"] == "rpc-v2-cbor"
