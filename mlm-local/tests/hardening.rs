@@ -40,14 +40,22 @@ fn sports(endpoint: &EndpointName) -> InvokeRequest {
 }
 
 /// Processes whose command line contains `needle`.
-fn processes_running(needle: &str) -> usize {
+/// Live processes running exactly `sleep <marker>` (the exact argument list, so other
+/// processes whose command lines happen to contain the marker, such as a linker's hashes,
+/// do not count).
+fn processes_running(marker: &str) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline).contains(needle)
+            let argv: Vec<&[u8]> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .collect();
+            matches!(argv.as_slice(), [program, arg]
+                if program.ends_with(b"sleep") && *arg == marker.as_bytes())
                 && state.split_whitespace().nth(2) != Some("Z")
         })
         .count()
