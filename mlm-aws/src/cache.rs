@@ -49,7 +49,8 @@ pub(crate) struct ConfigVariant {
     pub weight: f32,
     pub serverless: Option<ServerlessConfig>,
     pub autoscaling: Option<mlm_core::AutoscalingPolicy>,
-    pub version: VersionRef,
+    /// `None` for a variant made outside mlm whose model is not from the registry.
+    pub version: Option<VersionRef>,
 }
 
 /// DescribeEndpointConfig (+ mlm's tags on it), parsed.

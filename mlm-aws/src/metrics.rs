@@ -773,7 +773,10 @@ mod tests {
             weight: 1.0,
             serverless: None,
             autoscaling: None,
-            version: mlm_core::VersionRef::new(mlm_core::ModelName::new("m").unwrap(), 1),
+            version: Some(mlm_core::VersionRef::new(
+                mlm_core::ModelName::new("m").unwrap(),
+                1,
+            )),
         };
         let gpu = |id: &str, gpu: &str| ListedMetric {
             name: "GPUUtilization".into(),

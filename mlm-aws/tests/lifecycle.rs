@@ -111,7 +111,7 @@ async fn no_orphaned_configs_or_models_after_create_update_x3_delete() {
         assert_eq!(running.endpoint_config_name(), Some(configs[0].as_str()));
     }
     let e = p.get_endpoint(&name).await.unwrap();
-    assert_eq!(e.variants[0].model_version, v2);
+    assert_eq!(e.variants[0].model_version, Some(v2));
     assert_eq!(
         e.variants[0].instance_type.as_deref(),
         Some(INSTANCE_TYPES[0])
@@ -172,7 +172,7 @@ async fn silent_rollback_is_reported_and_cleaned_up() {
     let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
     // InService, but on the old configuration: the update failed.
     assert_eq!(e.status, EndpointStatus::InService);
-    assert_eq!(e.variants[0].model_version, v1, "still serves v1");
+    assert_eq!(e.variants[0].model_version, Some(v1), "still serves v1");
     let reason = e.failure_reason.expect("the rollback is reported");
     assert!(reason.contains("did not take effect"), "{reason}");
     assert!(reason.contains("health check failed on v2"), "{reason}");
@@ -195,7 +195,7 @@ async fn silent_rollback_is_reported_and_cleaned_up() {
     .unwrap();
     let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
     assert_eq!(e.failure_reason, None);
-    assert_eq!(e.variants[0].model_version, v3);
+    assert_eq!(e.variants[0].model_version, Some(v3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,15 +446,64 @@ async fn overviews_batch_get_metric_data_and_skip_unchanged_describes() {
     let total: u64 = warm.values().sum();
     assert_eq!(total, 3, "{warm:?}");
 
-    // Unmanaged endpoints are listed, with their model as version 0.
+    // Unmanaged endpoints are listed; their model is not from the registry: no version.
     let e = p
         .get_endpoint(&EndpointName::new("gpu-0000").unwrap())
         .await
         .unwrap();
     assert!(!e.managed);
     assert_eq!(e.variants.len(), 2);
-    assert_eq!(e.variants[0].model_version.version, 0);
-    assert_eq!(e.variants[0].model_version.model.as_str(), "gpu-model");
+    assert_eq!(e.variants[0].model_version, None);
+}
+
+/// An endpoint made outside mlm (directly with the SDK, its model not from the registry)
+/// describes with no model version rather than a stand-in, and as unmanaged. Its counts and
+/// weights can still change; an update that would recreate a variant fails naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_made_outside_mlm_have_no_model_version() {
+    let account = Account::new();
+    raw_endpoints(&account, "raw", 1, 2).await;
+    let p = account.provider().await;
+    let name = EndpointName::new("raw-0000").unwrap();
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    assert!(!e.managed);
+    assert_eq!(e.variants.len(), 2);
+    for v in &e.variants {
+        assert_eq!(v.model_version, None, "{v:?}");
+        assert_eq!(v.instance_type.as_deref(), Some("ml.g4dn.xlarge"));
+        assert!(v.to_spec().is_none());
+    }
+    let listed = p
+        .list_endpoints(PageRequest::first())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|l| l.name == name)
+        .expect("listed");
+    assert!(listed.variants.iter().all(|v| v.model_version.is_none()));
+
+    let v0 = VariantName::new("v0").unwrap();
+    p.update_endpoint(
+        UpdateEndpointRequest::new(name.clone())
+            .with_change(VariantChange::new(v0.clone()).with_instance_count(2)),
+    )
+    .await
+    .expect("counts of an unversioned variant change in place");
+    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    let scaled = e.variant("v0").unwrap();
+    assert_eq!(scaled.desired_instance_count, 2);
+    assert_eq!(scaled.model_version, None);
+
+    let err = p
+        .update_endpoint(
+            UpdateEndpointRequest::new(name.clone())
+                .with_change(VariantChange::new(v0).with_instance_type(INSTANCE_TYPES[0])),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    assert!(err.to_string().contains("variant 'v0'"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

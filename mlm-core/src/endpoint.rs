@@ -340,8 +340,10 @@ impl AutoscalingPolicy {
 pub struct Variant {
     /// The variant's name, unique within its endpoint.
     pub name: VariantName,
-    /// The model version it serves.
-    pub model_version: VersionRef,
+    /// The model version it serves; none for a variant mlm did not create (an endpoint made
+    /// outside mlm whose SageMaker model does not come from the model registry).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub model_version: Option<VersionRef>,
     /// Instance type; none for serverless variants.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub instance_type: Option<String>,
@@ -361,11 +363,26 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// A variant serving `model_version` (`None`: not known to mlm) with no instances, weight 1
+    /// and no instance type yet; set the public fields for the rest.
+    pub fn new(name: VariantName, model_version: Option<VersionRef>) -> Self {
+        Self {
+            name,
+            model_version,
+            instance_type: None,
+            desired_instance_count: 0,
+            current_instance_count: None,
+            weight: 1.0,
+            serverless: None,
+            autoscaling: None,
+        }
+    }
+
     /// The variant a spec describes, with no instances known to run yet.
     pub fn from_spec(spec: &VariantSpec) -> Self {
         Self {
             name: spec.name.clone(),
-            model_version: spec.model_version.clone(),
+            model_version: Some(spec.model_version.clone()),
             instance_type: spec.instance_type.clone(),
             desired_instance_count: spec.instance_count,
             current_instance_count: None,
@@ -375,16 +392,28 @@ impl Variant {
         }
     }
 
-    /// The spec that would recreate this variant.
-    pub fn to_spec(&self) -> VariantSpec {
-        VariantSpec {
+    /// The spec that would recreate this variant; `None` when it has no model version (a
+    /// variant mlm did not create cannot be recreated without naming one).
+    pub fn to_spec(&self) -> Option<VariantSpec> {
+        Some(VariantSpec {
             name: self.name.clone(),
-            model_version: self.model_version.clone(),
+            model_version: self.model_version.clone()?,
             instance_type: self.instance_type.clone(),
             instance_count: self.desired_instance_count,
             weight: self.weight,
             serverless: self.serverless,
             autoscaling: self.autoscaling.clone(),
+        })
+    }
+
+    fn shape(&self) -> Shape<'_> {
+        Shape {
+            name: &self.name,
+            instance_type: self.instance_type.as_deref(),
+            instance_count: self.desired_instance_count,
+            weight: self.weight,
+            serverless: self.serverless.as_ref(),
+            autoscaling: self.autoscaling.as_ref(),
         }
     }
 }
@@ -474,7 +503,9 @@ impl Endpoint {
 
     /// Whether any variant serves `version`.
     pub fn serves(&self, version: &VersionRef) -> bool {
-        self.variants.iter().any(|v| &v.model_version == version)
+        self.variants
+            .iter()
+            .any(|v| v.model_version.as_ref() == Some(version))
     }
 }
 
@@ -548,14 +579,41 @@ impl VariantSpec {
 
     /// Checks one variant on its own.
     pub fn validate(&self) -> Result<()> {
-        let name = &self.name;
+        self.shape().validate()
+    }
+
+    fn shape(&self) -> Shape<'_> {
+        Shape {
+            name: &self.name,
+            instance_type: self.instance_type.as_deref(),
+            instance_count: self.instance_count,
+            weight: self.weight,
+            serverless: self.serverless.as_ref(),
+            autoscaling: self.autoscaling.as_ref(),
+        }
+    }
+}
+
+/// What validation looks at in a variant, whether a spec or a planned [`Variant`].
+struct Shape<'a> {
+    name: &'a VariantName,
+    instance_type: Option<&'a str>,
+    instance_count: u32,
+    weight: f32,
+    serverless: Option<&'a ServerlessConfig>,
+    autoscaling: Option<&'a AutoscalingPolicy>,
+}
+
+impl Shape<'_> {
+    fn validate(&self) -> Result<()> {
+        let name = self.name;
         if !self.weight.is_finite() || self.weight < 0.0 {
             return Err(Error::invalid(format!(
                 "variant '{name}': weight {} must be a finite number >= 0",
                 self.weight
             )));
         }
-        match (&self.instance_type, &self.serverless) {
+        match (self.instance_type, self.serverless) {
             (Some(_), Some(_)) => Err(Error::invalid(format!(
                 "variant '{name}': set either instance_type or serverless, not both"
             ))),
@@ -575,7 +633,7 @@ impl VariantSpec {
                         self.instance_count
                     )));
                 }
-                if let Some(a) = &self.autoscaling {
+                if let Some(a) = self.autoscaling {
                     validate_autoscaling(name, a, self.instance_count)?;
                 }
                 Ok(())
@@ -610,6 +668,10 @@ fn validate_autoscaling(name: &VariantName, a: &AutoscalingPolicy, count: u32) -
 
 /// Checks a whole variant set: each variant, unique names, some traffic.
 pub fn validate_variants(variants: &[VariantSpec]) -> Result<()> {
+    validate_shapes(variants.iter().map(VariantSpec::shape).collect())
+}
+
+fn validate_shapes(variants: Vec<Shape<'_>>) -> Result<()> {
     if variants.is_empty() {
         return Err(Error::invalid("an endpoint needs at least one variant"));
     }
@@ -619,7 +681,7 @@ pub fn validate_variants(variants: &[VariantSpec]) -> Result<()> {
         )));
     }
     let mut names = BTreeSet::new();
-    for v in variants {
+    for v in &variants {
         v.validate()?;
         if !names.insert(v.name.as_str()) {
             return Err(Error::invalid(format!(
@@ -875,10 +937,16 @@ impl UpdateEndpointRequest {
                     "the update changes nothing: give at least one variant change",
                 ));
             }
-            (Some(v), true) => v.clone(),
+            (Some(v), true) => v.iter().map(Variant::from_spec).collect(),
             (None, false) => {
-                let mut specs: Vec<VariantSpec> =
-                    current.variants.iter().map(Variant::to_spec).collect();
+                let mut target: Vec<Variant> = current
+                    .variants
+                    .iter()
+                    .map(|v| Variant {
+                        current_instance_count: None,
+                        ..v.clone()
+                    })
+                    .collect();
                 let mut touched = BTreeSet::new();
                 for change in &self.changes {
                     let name = change_target(current, change)?;
@@ -892,12 +960,12 @@ impl UpdateEndpointRequest {
                             "the change to variant '{name}' sets no field"
                         )));
                     }
-                    let spec = specs
+                    let spec = target
                         .iter_mut()
                         .find(|s| s.name == name)
                         .expect("change_target names an existing variant");
                     if let Some(n) = change.instance_count {
-                        spec.instance_count = n;
+                        spec.desired_instance_count = n;
                     }
                     if let Some(t) = &change.instance_type {
                         if spec.serverless.is_some() {
@@ -909,17 +977,27 @@ impl UpdateEndpointRequest {
                         spec.instance_type = Some(t.clone());
                     }
                     if let Some(v) = &change.model_version {
-                        spec.model_version = v.clone();
+                        spec.model_version = Some(v.clone());
                     }
                     if let Some(w) = change.weight {
                         spec.weight = w;
                     }
                 }
-                specs
+                target
             }
         };
-        validate_variants(&target)?;
+        validate_shapes(target.iter().map(Variant::shape).collect())?;
         let kind = classify(&current.variants, &target);
+        if kind == UpdateKind::NewConfig
+            && let Some(v) = target.iter().find(|v| v.model_version.is_none())
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "variant '{}' of endpoint '{}' was not created by mlm and has no model version: \
+                 this update needs a new configuration, which recreates it; give the version \
+                 it should serve (model_version in its change) or replace the variant set",
+                v.name, current.name
+            )));
+        }
         Ok(UpdatePlan { target, kind })
     }
 }
@@ -968,13 +1046,34 @@ pub enum UpdateKind {
 /// The outcome of [`UpdateEndpointRequest::plan`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatePlan {
-    /// The variant set after the update.
-    pub target: Vec<VariantSpec>,
+    /// The variant set after the update (`current_instance_count` unknown). Every variant has
+    /// a model version when `kind` is [`UpdateKind::NewConfig`]; a capacity-only update may
+    /// keep variants without one (endpoints made outside mlm).
+    pub target: Vec<Variant>,
     /// Whether it needs a new configuration.
     pub kind: UpdateKind,
 }
 
-fn classify(current: &[Variant], target: &[VariantSpec]) -> UpdateKind {
+impl UpdatePlan {
+    /// The target as specs, to create a configuration from; `FailedPrecondition` naming the
+    /// first variant without a model version (which cannot happen for
+    /// [`UpdateKind::NewConfig`] plans).
+    pub fn specs(&self) -> Result<Vec<VariantSpec>> {
+        self.target
+            .iter()
+            .map(|v| {
+                v.to_spec().ok_or_else(|| {
+                    Error::FailedPrecondition(format!(
+                        "variant '{}' has no model version: it was not created by mlm",
+                        v.name
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+fn classify(current: &[Variant], target: &[Variant]) -> UpdateKind {
     let same_shape = current.len() == target.len()
         && target.iter().all(|t| {
             current.iter().any(|c| {
@@ -1092,7 +1191,7 @@ mod tests {
                 .into_iter()
                 .map(|s| Variant {
                     name: s.name,
-                    model_version: s.model_version,
+                    model_version: Some(s.model_version),
                     instance_type: s.instance_type,
                     desired_instance_count: s.instance_count,
                     current_instance_count: Some(s.instance_count),
@@ -1161,7 +1260,7 @@ mod tests {
             .plan(&e)
             .unwrap();
         assert_eq!(plan.kind, UpdateKind::CapacityOnly);
-        assert_eq!(plan.target[0].instance_count, 3);
+        assert_eq!(plan.target[0].desired_instance_count, 3);
     }
 
     #[test]
@@ -1197,7 +1296,7 @@ mod tests {
             .plan(&blue)
             .unwrap();
         assert_eq!(plan.target[0].name, vname("blue"));
-        assert_eq!(plan.target[0].instance_count, 3);
+        assert_eq!(plan.target[0].desired_instance_count, 3);
         let twice = UpdateEndpointRequest::new(blue.name.clone())
             .with_change(VariantChange::only_variant().with_instance_count(3))
             .with_change(VariantChange::new(vname("blue")).with_weight(2.0))
@@ -1220,6 +1319,82 @@ mod tests {
             err.to_string().contains("has 2 variants (blue, green)"),
             "{err}"
         );
+    }
+
+    /// A variant mlm did not create (no model version) can be scaled and reweighted in place;
+    /// anything that recreates it needs a version, and without one the error names it.
+    #[test]
+    fn plan_with_an_unversioned_variant() {
+        let mut e = endpoint(vec![
+            VariantSpec::new(vname("a"), vref(1), "t1", 1),
+            VariantSpec::new(vname("raw"), vref(1), "t1", 1),
+        ]);
+        e.variants[1].model_version = None;
+        e.managed = false;
+        assert!(e.variants[1].to_spec().is_none());
+        assert!(e.variants[0].to_spec().is_some());
+
+        let scale = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(VariantChange::new(vname("raw")).with_instance_count(3))
+            .with_change(VariantChange::new(vname("a")).with_weight(0.5))
+            .plan(&e)
+            .unwrap();
+        assert_eq!(scale.kind, UpdateKind::CapacityOnly);
+        assert_eq!(scale.target[1].model_version, None);
+        assert_eq!(scale.target[1].desired_instance_count, 3);
+        assert_eq!(scale.target[0].weight, 0.5);
+        let err = scale.specs().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::FailedPrecondition);
+
+        for change in [
+            VariantChange::new(vname("raw")).with_instance_type("t2"),
+            VariantChange::new(vname("a")).with_model_version(vref(2)),
+        ] {
+            let err = UpdateEndpointRequest::new(e.name.clone())
+                .with_change(change)
+                .plan(&e)
+                .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::FailedPrecondition);
+            assert!(
+                err.to_string().contains("variant 'raw' of endpoint 'e'")
+                    && err.to_string().contains("no model version"),
+                "{err}"
+            );
+        }
+
+        let versioned = UpdateEndpointRequest::new(e.name.clone())
+            .with_change(
+                VariantChange::new(vname("raw"))
+                    .with_model_version(vref(3))
+                    .with_instance_type("t2"),
+            )
+            .plan(&e)
+            .unwrap();
+        assert_eq!(versioned.kind, UpdateKind::NewConfig);
+        let specs = versioned.specs().unwrap();
+        assert_eq!(specs[1].model_version, vref(3));
+        assert_eq!(specs[1].instance_type.as_deref(), Some("t2"));
+
+        let replaced = UpdateEndpointRequest::new(e.name.clone())
+            .with_variants(vec![VariantSpec::new(vname("raw"), vref(1), "t1", 1)])
+            .plan(&e)
+            .unwrap();
+        assert_eq!(replaced.kind, UpdateKind::NewConfig);
+        assert_eq!(replaced.specs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn unversioned_variant_serializes_null() {
+        let mut e = endpoint(vec![VariantSpec::new(vname("a"), vref(1), "t1", 1)]);
+        e.variants[0].model_version = None;
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json["variants"][0]["model_version"],
+            serde_json::Value::Null
+        );
+        let back: Endpoint = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+        assert!(!e.serves(&vref(1)));
     }
 
     #[test]

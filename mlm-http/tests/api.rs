@@ -1478,3 +1478,23 @@ async fn capabilities_name_the_backend() {
     assert_eq!(body["capabilities"]["serverless"], true);
     assert_eq!(body["capabilities"]["per_instance_metrics"], true);
 }
+
+/// An endpoint made outside mlm whose model is not from the registry: its variant has no
+/// version, sent as `"model_version": null` (the key is always there).
+#[tokio::test]
+async fn variants_without_a_version_are_null() {
+    let mut mocks = Mocks::default();
+    mocks.endpoints.expect_get_endpoint().returning(|_| {
+        let mut e = endpoint("raw", &["primary"]);
+        e.managed = false;
+        e.variants[0].model_version = None;
+        Ok(e)
+    });
+    let app = open_app(mocks);
+    let answer = send(app, get("/v1/endpoints/raw")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    let variant = body["variants"][0].as_object().unwrap();
+    assert_eq!(variant.get("model_version"), Some(&serde_json::Value::Null));
+    assert_eq!(body["managed"], false);
+}

@@ -289,7 +289,7 @@ async fn rolling_out_a_new_version_under_load_fails_no_request() {
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::FailedPrecondition, "{again}");
     let e = p.wait_until_ready(&endpoint, wait()).await.unwrap();
-    assert_eq!(e.variants[0].model_version, v2);
+    assert_eq!(e.variants[0].model_version, Some(v2));
     let errors = finish(stop, handles).await;
     assert!(
         errors.is_empty(),

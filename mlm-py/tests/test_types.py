@@ -85,6 +85,21 @@ def test_endpoint_result() -> None:
     assert as_dict["tags"] == {"team": "ml"}
 
 
+def test_variant_without_a_version() -> None:
+    """Endpoints made outside mlm: ``model_version`` null over REST is ``None``, shown as ``?``."""
+    raw = dict(ENDPOINT["variants"][0], model_version=None)  # type: ignore[index]
+    endpoint = mlm.Endpoint._from(dict(ENDPOINT, managed=False, variants=[raw]))
+    variant = endpoint.variant("primary")
+    assert variant.model_version is None
+    assert not endpoint.managed
+    assert "primary: ? on 1/2 x ml.m5.large" in repr(variant)
+    assert "<td>?</td>" in endpoint._repr_html_()
+    assert endpoint._row()["variants"] == "primary=?x2"
+    assert endpoint.to_dict()["variants"][0]["model_version"] is None
+    with pytest.raises(mlm.InvalidArgumentError, match="no model version"):
+        req.serving_model(endpoint, None)
+
+
 def test_html_is_escaped() -> None:
     failing = dict(ENDPOINT, status="Failed", failure_reason="<script>alert(1)</script>")
     html = mlm.Endpoint._from(failing)._repr_html_()

@@ -11,7 +11,7 @@ use chrono::Utc;
 use mlm_core::{
     CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint, EndpointName,
     EndpointStatus, Error, ModelName, Page, PageRequest, ResourceKind, Result, ServerlessConfig,
-    Variant, VariantName, VariantSpec, VersionRef,
+    Variant, VariantName, VersionRef,
 };
 
 use super::{TAG_VARIANT_VERSION, endpoint_target};
@@ -234,7 +234,7 @@ impl Inner {
     }
 
     /// A variant of a config: its version from the config's tags, or, for configs made outside
-    /// mlm, from its SageMaker model.
+    /// mlm, from its SageMaker model (none when that model is not from the registry).
     async fn config_variant(
         &self,
         v: &ProductionVariant,
@@ -246,8 +246,8 @@ impl Inner {
             .get(&format!("{TAG_VARIANT_VERSION}{variant}"))
             .and_then(|s| parse_version_ref(s))
         {
-            Some(r) => r,
-            None => self.version_of_model(&model).await?,
+            Some(r) => Some(r),
+            None => self.version_of_model(&model).await,
         };
         Ok(ConfigVariant {
             instance_type: v.instance_type().map(|t| t.as_str().to_string()),
@@ -266,8 +266,9 @@ impl Inner {
         })
     }
 
-    /// The version a SageMaker model was built from (models made outside mlm).
-    async fn version_of_model(&self, model: &str) -> Result<VersionRef> {
+    /// The version a SageMaker model was built from (models made outside mlm): the model
+    /// package it deploys, if any; `None` when it was not built from the model registry.
+    async fn version_of_model(&self, model: &str) -> Option<VersionRef> {
         let out = self.sm.describe_model().model_name(model).send().await;
         let package = out.ok().and_then(|o| {
             o.containers()
@@ -281,18 +282,10 @@ impl Inner {
             if let (Some(v), Some(g)) = (parts.next(), parts.next())
                 && let (Ok(v), Ok(g)) = (v.parse::<u32>(), ModelName::new(g))
             {
-                return Ok(VersionRef::new(g, v));
+                return Some(VersionRef::new(g, v));
             }
         }
-        // Not from the registry: version 0 of a "model" named after the SageMaker model.
-        let sanitized: String = model
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .take(mlm_core::MAX_NAME_LEN)
-            .collect();
-        let name = ModelName::new(sanitized.trim_matches('-'))
-            .or_else(|_| ModelName::new("unregistered"))?;
-        Ok(VersionRef::new(name, 0))
+        None
     }
 
     /// The endpoint's tags, remembered per LastModifiedTime for listings.
@@ -314,18 +307,16 @@ impl Inner {
             .filter_map(|cv| {
                 let name = VariantName::new(&cv.name).ok()?;
                 let runtime = d.variants.iter().find(|r| r.name == cv.name);
-                let spec = match (&cv.serverless, &cv.instance_type) {
-                    (Some(s), _) => VariantSpec::serverless(name, cv.version.clone(), *s),
-                    (None, t) => VariantSpec::new(
-                        name,
-                        cv.version.clone(),
-                        t.clone().unwrap_or_default(),
-                        cv.initial_count,
-                    ),
-                };
-                let mut spec = spec.with_weight(cv.weight);
-                spec.autoscaling = cv.autoscaling.clone();
-                let mut v = Variant::from_spec(&spec);
+                let mut v = Variant::new(name, cv.version.clone());
+                match &cv.serverless {
+                    Some(s) => v.serverless = Some(*s),
+                    None => {
+                        v.instance_type = Some(cv.instance_type.clone().unwrap_or_default());
+                        v.desired_instance_count = cv.initial_count;
+                    }
+                }
+                v.weight = cv.weight;
+                v.autoscaling = cv.autoscaling.clone();
                 if let Some(r) = runtime {
                     if cv.serverless.is_none() {
                         if let Some(n) = r.desired_count {
@@ -468,7 +459,12 @@ impl Inner {
                     continue;
                 }
                 match self.config(&c).await {
-                    Ok(info) if info.variants.iter().any(|v| &v.version == version) => {
+                    Ok(info)
+                        if info
+                            .variants
+                            .iter()
+                            .any(|v| v.version.as_ref() == Some(version)) =>
+                    {
                         return Ok(Some(d.name.clone()));
                     }
                     Ok(_) | Err(Error::NotFound { .. }) => {}

@@ -28,8 +28,9 @@
 //! made for it (found by name); already-gone parts count as deleted.
 //!
 //! Endpoints created outside mlm are listed and described with `managed: false`. Their variants'
-//! versions come from the ModelPackage their SageMaker model was built from; a model not built
-//! from a registry package is reported as version 0 of a model named after the SageMaker model.
+//! versions come from the ModelPackage their SageMaker model was built from; a variant whose
+//! model was not built from a registry package has no version (`model_version: None`). Such
+//! variants can be scaled and reweighted; anything that would recreate them needs a version.
 //!
 //! The files follow these steps: `describe` (reading an endpoint, its config and tags, and
 //! finishing what a create or update left pending), `create`, `update`, `cleanup` (deleting an

@@ -99,7 +99,13 @@ impl Inner {
             )));
         }
         let plan = request.plan(&current)?;
-        for v in &plan.target {
+        // Variants without a model version (made outside mlm) can only be in a capacity-only
+        // plan, which leaves their type and autoscaling as they are.
+        let specs: Vec<VariantSpec> = match plan.kind {
+            UpdateKind::NewConfig => plan.specs()?,
+            UpdateKind::CapacityOnly => plan.target.iter().filter_map(Variant::to_spec).collect(),
+        };
+        for v in &specs {
             check_autoscaling(name, v)?;
             check_instance_type(v)?;
         }
@@ -107,17 +113,14 @@ impl Inner {
         self.caches.forget_endpoint(name);
         match plan.kind {
             UpdateKind::CapacityOnly => self.update_capacity(name, &plan.target).await?,
-            UpdateKind::NewConfig => {
-                self.update_config(&request, &current, &d, &plan.target)
-                    .await?
-            }
+            UpdateKind::NewConfig => self.update_config(&request, &current, &d, &specs).await?,
         }
         self.caches.forget_endpoint(name);
         self.get_endpoint(name).await
     }
 
     /// Counts and weights only: `UpdateEndpointWeightsAndCapacities`, no new config.
-    async fn update_capacity(&self, name: &str, target: &[VariantSpec]) -> Result<()> {
+    async fn update_capacity(&self, name: &str, target: &[Variant]) -> Result<()> {
         let mut call = self
             .sm
             .update_endpoint_weights_and_capacities()
@@ -129,7 +132,7 @@ impl Inner {
             // Always send the count (an entry without it resets the count on some
             // emulators); serverless variants have none.
             if v.serverless.is_none() {
-                w = w.desired_instance_count(v.instance_count as i32);
+                w = w.desired_instance_count(v.desired_instance_count as i32);
             }
             call = call.desired_weights_and_capacities(w.build());
         }

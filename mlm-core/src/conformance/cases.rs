@@ -545,7 +545,7 @@ pub async fn endpoint_create_reaches_in_service_with_requested_count(fx: &Fixtur
     );
     let endpoint = ready(fx, &name).await;
     let v = &endpoint.variants[0];
-    assert_eq!(v.model_version, version);
+    assert_eq!(v.model_version, Some(version));
     assert_eq!(
         v.instance_type.as_deref(),
         Some(fx.instance_types[0].as_str())
@@ -707,7 +707,7 @@ pub async fn endpoint_change_instance_type(fx: &Fixture) {
         v.instance_type.as_deref(),
         Some(fx.instance_types[1].as_str())
     );
-    assert_eq!(v.model_version, version);
+    assert_eq!(v.model_version, Some(version));
     assert_eq!(v.desired_instance_count, 1);
     remove(fx, &name).await;
 }
@@ -726,7 +726,8 @@ pub async fn endpoint_deploy_another_version(fx: &Fixture) {
         .expect("deploy v2");
     let e = ready(fx, &name).await;
     assert_eq!(
-        e.variants[0].model_version, v2,
+        e.variants[0].model_version,
+        Some(v2.clone()),
         "the endpoint does not serve v2"
     );
     let answer = invoke_sample(fx, &name).await;

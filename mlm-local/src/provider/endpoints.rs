@@ -74,19 +74,21 @@ impl EndpointManager for LocalProvider {
             )));
         }
         let plan = request.plan(&stored.endpoint)?;
-        self.inner.check_variants(&plan.target)?;
-        self.inner.check_capacity(&request.name, &plan.target)?;
+        // Every local variant was created with a version, so this always succeeds.
+        let target = plan.specs()?;
+        self.inner.check_variants(&target)?;
+        self.inner.check_capacity(&request.name, &target)?;
         let rt = self
             .inner
             .runtime(&request.name)
             .ok_or_else(|| Error::not_found(ResourceKind::Endpoint, &request.name))?;
         stored.endpoint.status = EndpointStatus::Updating;
         stored.endpoint.updated_at = Utc::now();
-        stored.pending = Some(plan.target.clone());
+        stored.pending = Some(target.clone());
         self.inner.store.put_endpoint(&stored)?;
         self.inner
             .log(&request.name, "updating", Some(&format!("{:?}", plan.kind)));
-        tokio::spawn(run_update(self.inner.clone(), rt, plan.target));
+        tokio::spawn(run_update(self.inner.clone(), rt, target));
         Ok(self.inner.describe(stored))
     }
 

@@ -207,11 +207,12 @@ impl LocalProvider {
                     };
                     self.inner.store.put_endpoint(&stored)?;
                     self.inner.log(&name, "recovering", None);
+                    // Every local variant was created with a version.
                     let specs: Vec<VariantSpec> = stored
                         .endpoint
                         .variants
                         .iter()
-                        .map(Variant::to_spec)
+                        .filter_map(Variant::to_spec)
                         .collect();
                     tokio::spawn(run_create(self.inner.clone(), rt, specs));
                 }

@@ -162,14 +162,21 @@ def create_endpoint(
 def serving_model(endpoint: Endpoint, variant: Optional[str]) -> str:
     """The model ``variant`` serves (without a name: the only variant's), for ``version=3``."""
     if variant is not None:
-        return endpoint.variant(variant).model_version.model
-    if len(endpoint.variants) != 1:
+        serving = endpoint.variant(variant)
+    elif len(endpoint.variants) != 1:
         names = ", ".join(v.name for v in endpoint.variants)
         raise InvalidArgumentError(
             f"endpoint {endpoint.name!r} has {len(endpoint.variants)} variants ({names}): "
             "give variant= or model= with a bare version number"
         )
-    return endpoint.variants[0].model_version.model
+    else:
+        serving = endpoint.variants[0]
+    if serving.model_version is None:
+        raise InvalidArgumentError(
+            f"variant {serving.name!r} of endpoint {endpoint.name!r} has no model version "
+            "(it was not created by mlm): give model= with a bare version number"
+        )
+    return serving.model_version.model
 
 
 def update_endpoint(

@@ -407,12 +407,25 @@ class AutoscalingPolicy(_Result):
     target_value: float
 
 
+def _opt_version(value: Optional[Mapping[str, Any]]) -> Optional[VersionRef]:
+    return None if value is None else VersionRef._from(value)
+
+
+def _version_text(ref: Optional[VersionRef]) -> str:
+    """A version for tables and reprs; ``?`` when mlm does not know it."""
+    return "?" if ref is None else str(ref)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Variant(_Result):
-    """A variant as it runs: which version, on what, with how much traffic."""
+    """A variant as it runs: which version, on what, with how much traffic.
+
+    ``model_version`` is ``None`` for a variant mlm did not create (an endpoint made outside
+    mlm whose model is not from the model registry); it shows as ``?``.
+    """
 
     name: str
-    model_version: VersionRef
+    model_version: Optional[VersionRef]
     instance_type: Optional[str]
     desired_instance_count: int
     current_instance_count: Optional[int]
@@ -424,7 +437,7 @@ class Variant(_Result):
         current = "?" if self.current_instance_count is None else self.current_instance_count
         on = self.instance_type or "serverless"
         return (
-            f"Variant({self.name}: {self.model_version} on {current}/"
+            f"Variant({self.name}: {_version_text(self.model_version)} on {current}/"
             f"{self.desired_instance_count} x {on}, weight {self.weight:g})"
         )
 
@@ -434,7 +447,7 @@ class Variant(_Result):
         auto = d.get("autoscaling")
         return cls(
             name=d["name"],
-            model_version=VersionRef._from(d["model_version"]),
+            model_version=_opt_version(d.get("model_version")),
             instance_type=d.get("instance_type"),
             desired_instance_count=d["desired_instance_count"],
             current_instance_count=d.get("current_instance_count"),
@@ -520,7 +533,8 @@ class Endpoint(_Result):
             "name": self.name,
             "status": self.status.value,
             "variants": ", ".join(
-                f"{v.name}={v.model_version}x{v.desired_instance_count}" for v in self.variants
+                f"{v.name}={_version_text(v.model_version)}x{v.desired_instance_count}"
+                for v in self.variants
             ),
             "instances": f"{self.current_instance_count}/{self.desired_instance_count}",
             "failure_reason": self.failure_reason,
@@ -538,7 +552,7 @@ class Endpoint(_Result):
         rows = [
             (
                 v.name,
-                str(v.model_version),
+                _version_text(v.model_version),
                 v.instance_type or "serverless",
                 f"{'?' if v.current_instance_count is None else v.current_instance_count}"
                 f"/{v.desired_instance_count}",
