@@ -99,7 +99,7 @@ pub(crate) fn tracking_config(
             "GPUUtilization",
         )?),
         other => {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::unsupported(format!(
                 "autoscaling on {other:?} is not supported by the AWS backend"
             )));
         }

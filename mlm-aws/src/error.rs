@@ -10,6 +10,7 @@ use std::fmt::Debug;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
 use mlm_core::{Error, ResourceKind};
 
 /// What an AWS call was about, so `NotFound`/`AlreadyExists` can name it.
@@ -73,24 +74,24 @@ pub(crate) fn classify(
             {
                 not_found()
             } else if lower.contains("cannot update in-progress") || lower.contains("in-progress") {
-                Error::FailedPrecondition(described)
+                Error::failed_precondition(described)
             } else if lower.contains("already exist") {
                 match target {
                     Some(t) => Error::already_exists(t.kind, &t.name),
-                    None => Error::Conflict(described),
+                    None => Error::conflict(described),
                 }
             } else {
-                Error::InvalidArgument(described)
+                Error::invalid(described)
             }
         }
         "InvalidParameterValue"
         | "InvalidParameterValueException"
         | "InvalidParameterCombination"
         | "MissingParameter"
-        | "SerializationException" => Error::InvalidArgument(described),
+        | "SerializationException" => Error::invalid(described),
         "ResourceNotFound" | "ResourceNotFoundException" | "ObjectNotFoundException" => not_found(),
-        "ResourceInUse" => Error::FailedPrecondition(described),
-        "ResourceLimitExceeded" => Error::FailedPrecondition(format!(
+        "ResourceInUse" => Error::failed_precondition(described),
+        "ResourceLimitExceeded" => Error::failed_precondition(format!(
             "an AWS quota is exhausted: {described}; delete unused resources or ask AWS for a \
              higher quota"
         )),
@@ -98,11 +99,8 @@ pub(crate) fn classify(
         | "Throttling"
         | "TooManyRequestsException"
         | "RequestLimitExceeded"
-        | "LimitExceededException" => Error::Throttled {
-            message: described,
-            retry_after: None,
-        },
-        "AccessDenied" | "AccessDeniedException" => Error::PermissionDenied(described),
+        | "LimitExceededException" => Error::throttled(described, None),
+        "AccessDenied" | "AccessDeniedException" => Error::permission_denied(described),
         "UnrecognizedClientException"
         | "InvalidClientTokenId"
         | "ExpiredToken"
@@ -110,9 +108,9 @@ pub(crate) fn classify(
         | "InvalidSignatureException"
         | "SignatureDoesNotMatch"
         | "MissingAuthenticationToken"
-        | "IncompleteSignature" => Error::Unauthenticated(described),
-        "ConflictException" => Error::Conflict(described),
-        "ModelNotReadyException" => Error::FailedPrecondition(described),
+        | "IncompleteSignature" => Error::unauthenticated(described),
+        "ConflictException" => Error::conflict(described),
+        "ModelNotReadyException" => Error::failed_precondition(described),
         "ModelError" => Error::provider_msg(
             format!("the model answered with an error: {described}"),
             false,
@@ -139,64 +137,78 @@ pub(crate) fn classify(
 }
 
 /// Converts any SDK error, naming `target` in `NotFound`/`AlreadyExists`.
+///
+/// Whatever the kind, the result keeps the SDK error as its source and, when AWS answered, the
+/// request id AWS gave the call (`x-amzn-RequestId`, or the `aws_request_id` of the error's
+/// metadata): what AWS support asks for.
 pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>, target: Option<&Target>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static + HttpStatus,
 {
-    match &err {
+    let request_id = match &err {
+        SdkError::ServiceError(s) => s
+            .raw()
+            .aws_request_id()
+            .or_else(|| s.err().meta().request_id())
+            .map(str::to_string),
+        SdkError::ResponseError(r) => r.raw().aws_request_id().map(str::to_string),
+        _ => None,
+    };
+    let mapped = match &err {
         SdkError::TimeoutError(_) => {
-            Error::Timeout(format!("the AWS call timed out: {}", render(&err)))
+            Error::timeout(format!("the AWS call timed out: {}", render(&err)))
         }
         SdkError::DispatchFailure(d) if d.is_timeout() => {
-            Error::Timeout(format!("the AWS call timed out: {}", render(&err)))
+            Error::timeout(format!("the AWS call timed out: {}", render(&err)))
         }
-        SdkError::DispatchFailure(_) => Error::Provider {
-            message: format!("could not reach AWS: {}", render(&err)),
-            retryable: true,
-            source: Some(Box::new(err)),
-        },
-        SdkError::ResponseError(r) => Error::Provider {
-            message: format!(
+        SdkError::DispatchFailure(_) => {
+            Error::provider_msg(format!("could not reach AWS: {}", render(&err)), true)
+        }
+        SdkError::ResponseError(r) => Error::provider_msg(
+            format!(
                 "AWS sent a response that could not be read (HTTP {}): {}",
                 r.raw().status_code(),
                 render(&err)
             ),
-            retryable: r.raw().status_code() >= 500,
-            source: Some(Box::new(err)),
-        },
+            r.raw().status_code() >= 500,
+        ),
         SdkError::ServiceError(s) => {
-            let status = s.raw().status_code();
             let meta = s.err();
-            let mapped = classify(target, meta.code(), meta.message(), Some(status));
-            match mapped {
-                Error::Provider {
-                    message, retryable, ..
-                } => Error::Provider {
-                    message,
-                    retryable,
-                    source: Some(Box::new(err)),
-                },
-                other => other,
-            }
+            classify(
+                target,
+                meta.code(),
+                meta.message(),
+                Some(s.raw().status_code()),
+            )
         }
-        _ => Error::Provider {
-            message: format!("the AWS request could not be built: {}", render(&err)),
-            retryable: false,
-            source: Some(Box::new(err)),
-        },
+        _ => Error::provider_msg(
+            format!("the AWS request could not be built: {}", render(&err)),
+            false,
+        ),
+    };
+    let mapped = mapped.with_source(err);
+    match request_id {
+        Some(id) => mapped.with_request_id(id),
+        None => mapped,
     }
 }
 
-/// The HTTP status of a raw response (only `HttpResponse` in practice; a trait keeps
+/// What `from_sdk` needs of a raw response (only `HttpResponse` in practice; a trait keeps
 /// `from_sdk` generic).
 pub(crate) trait HttpStatus {
     fn status_code(&self) -> u16;
+    /// The request id AWS sent in the headers, if any.
+    fn aws_request_id(&self) -> Option<&str>;
 }
 
 impl HttpStatus for aws_smithy_runtime_api::http::Response {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
+    }
+
+    fn aws_request_id(&self) -> Option<&str> {
+        RequestId::request_id(self.headers())
     }
 }
 
@@ -212,25 +224,37 @@ fn render(err: &dyn std::error::Error) -> String {
 }
 
 /// Copies an error so one result can be handed to several waiters (request coalescing).
+///
+/// The copy keeps the request id; its source is the original's source chain as text (an SDK
+/// error cannot be cloned).
 pub(crate) fn duplicate(err: &Error) -> Error {
-    match err {
-        Error::NotFound { kind, name } => Error::not_found(*kind, name),
-        Error::AlreadyExists { kind, name } => Error::already_exists(*kind, name),
-        Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
-        Error::FailedPrecondition(m) => Error::FailedPrecondition(m.clone()),
-        Error::Conflict(m) => Error::Conflict(m.clone()),
-        Error::PermissionDenied(m) => Error::PermissionDenied(m.clone()),
-        Error::Unauthenticated(m) => Error::Unauthenticated(m.clone()),
+    let copy = match err {
+        Error::NotFound { kind, name, .. } => Error::not_found(*kind, name),
+        Error::AlreadyExists { kind, name, .. } => Error::already_exists(*kind, name),
+        Error::InvalidArgument(m) => Error::invalid(m.as_str()),
+        Error::FailedPrecondition(m) => Error::failed_precondition(m.as_str()),
+        Error::Conflict(m) => Error::conflict(m.as_str()),
+        Error::PermissionDenied(m) => Error::permission_denied(m.as_str()),
+        Error::Unauthenticated(m) => Error::unauthenticated(m.as_str()),
         Error::Throttled {
             message,
             retry_after,
-        } => Error::Throttled {
-            message: message.clone(),
-            retry_after: *retry_after,
-        },
-        Error::Timeout(m) => Error::Timeout(m.clone()),
-        Error::Unsupported(m) => Error::Unsupported(m.clone()),
+            ..
+        } => Error::throttled(message.as_str(), *retry_after),
+        Error::Timeout(m) => Error::timeout(m.as_str()),
+        Error::Unsupported(m) => Error::unsupported(m.as_str()),
+        Error::Provider {
+            message, retryable, ..
+        } => Error::provider_msg(message.as_str(), *retryable),
         other => Error::provider_msg(other.to_string(), other.is_retryable()),
+    };
+    let copy = match std::error::Error::source(err) {
+        Some(source) => copy.with_source(render(source)),
+        None => copy,
+    };
+    match err.request_id() {
+        Some(id) => copy.with_request_id(id),
+        None => copy,
     }
 }
 
@@ -445,20 +469,26 @@ mod tests {
         assert!(e.to_string().contains("could not reach AWS"), "{e}");
     }
 
-    #[test]
-    fn sdk_service_errors_go_through_the_table() {
+    /// A service error as the SDK hands it over: `code`/`message` in the metadata, the request
+    /// id in the `x-amzn-RequestId` header when `request_id` is given.
+    fn service(code: &str, message: &str, status: u16, request_id: Option<&'static str>) -> Sdk {
         use aws_smithy_types::body::SdkBody;
         use aws_smithy_types::error::ErrorMetadata;
-        let service = |code: &str, message: &str, status: u16| {
-            let err = DescribeError::generic(
-                ErrorMetadata::builder().code(code).message(message).build(),
-            );
-            let raw = aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
-                SdkBody::empty(),
-            );
-            Sdk::service_error(err, raw)
-        };
+        let err =
+            DescribeError::generic(ErrorMetadata::builder().code(code).message(message).build());
+        let mut raw = aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            SdkBody::empty(),
+        );
+        if let Some(id) = request_id {
+            raw.headers_mut().insert("x-amzn-requestid", id);
+        }
+        Sdk::service_error(err, raw)
+    }
+
+    #[test]
+    fn sdk_service_errors_go_through_the_table() {
+        let service = |code: &str, message: &str, status: u16| service(code, message, status, None);
         let t = Target::new(ResourceKind::Endpoint, "prod");
         let e = from_sdk(
             service(
@@ -480,19 +510,103 @@ mod tests {
     }
 
     #[test]
+    fn sdk_errors_keep_the_request_id_and_the_sdk_error_for_every_kind() {
+        let t = Target::new(ResourceKind::Endpoint, "prod");
+        let e = from_sdk(
+            service(
+                "ValidationException",
+                "Could not find endpoint \"prod\".",
+                400,
+                Some("11111111-not-found"),
+            ),
+            Some(&t),
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            "endpoint 'prod' not found",
+            "message unchanged"
+        );
+        assert_eq!(e.request_id(), Some("11111111-not-found"));
+        let source = std::error::Error::source(&e).expect("the SDK error is the source");
+        assert!(
+            source.downcast_ref::<Sdk>().is_some(),
+            "the source is the SDK error itself: {source:?}"
+        );
+
+        let e = from_sdk(
+            service(
+                "ThrottlingException",
+                "Rate exceeded",
+                400,
+                Some("22222222-throttled"),
+            ),
+            None,
+        );
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert!(e.is_retryable());
+        assert_eq!(e.request_id(), Some("22222222-throttled"));
+        assert!(std::error::Error::source(&e).is_some());
+
+        let e = from_sdk(
+            service("InternalFailure", "boom", 500, Some("33333333-provider")),
+            None,
+        );
+        assert_eq!(e.kind(), ErrorKind::Provider);
+        assert_eq!(e.request_id(), Some("33333333-provider"));
+
+        // Every row of the table, not only those three.
+        for (code, message) in [
+            ("ValidationException", "1 validation error detected"),
+            ("ResourceInUse", "in use"),
+            ("AccessDeniedException", "no"),
+            ("ExpiredTokenException", "expired"),
+            ("ConflictException", "race"),
+            ("ResourceLimitExceeded", "quota"),
+            ("ModelError", "exit 1"),
+            ("Weird", "?"),
+        ] {
+            let e = from_sdk(service(code, message, 400, Some("req-x")), None);
+            assert_eq!(e.request_id(), Some("req-x"), "{code}");
+            assert!(std::error::Error::source(&e).is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn sdk_errors_without_a_response_have_no_request_id() {
+        let e = from_sdk(Sdk::timeout_error("operation timeout (all attempts)"), None);
+        assert_eq!(e.request_id(), None);
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "timeouts keep the SDK error too"
+        );
+        let e = from_sdk(
+            service("ThrottlingException", "Rate exceeded", 400, None),
+            None,
+        );
+        assert_eq!(e.request_id(), None);
+    }
+
+    #[test]
     fn duplicate_keeps_kind() {
         for e in [
             Error::not_found(ResourceKind::Endpoint, "a"),
-            Error::Timeout("t".into()),
-            Error::Throttled {
-                message: "m".into(),
-                retry_after: None,
-            },
+            Error::timeout("t"),
+            Error::throttled("m", None),
             Error::provider_msg("p", true),
+            Error::provider_msg("p", false)
+                .with_source(std::io::Error::other("inner"))
+                .with_request_id("req-9"),
         ] {
             let d = duplicate(&e);
             assert_eq!(d.kind(), e.kind());
             assert_eq!(d.is_retryable(), e.is_retryable());
+            assert_eq!(d.to_string(), e.to_string());
+            assert_eq!(d.request_id(), e.request_id());
+            assert_eq!(
+                std::error::Error::source(&d).map(|s| s.to_string()),
+                std::error::Error::source(&e).map(|s| s.to_string())
+            );
         }
     }
 }

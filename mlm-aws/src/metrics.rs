@@ -662,7 +662,7 @@ impl Observability for AwsProvider {
         let mut planned = Vec::new();
         for kind in &query.kinds {
             let Some((ns, metric)) = metric_of(*kind) else {
-                return Err(Error::Unsupported(format!("metric {kind} on AWS")));
+                return Err(Error::unsupported(format!("metric {kind} on AWS")));
             };
             let statistic = query.statistic_for(*kind);
             let stat = stat_name(statistic);

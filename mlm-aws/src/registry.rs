@@ -344,7 +344,7 @@ impl ModelRegistry for AwsProvider {
         let target = model_target(name);
         inner.describe_group(name).await?;
         if let Some(latest) = inner.latest_version(name).await? {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "model '{name}' still has versions (latest: {latest}): delete its versions first"
             )));
         }
@@ -357,7 +357,7 @@ impl ModelRegistry for AwsProvider {
             .map_err(|e| match from_sdk(e, Some(&target)) {
                 // SageMaker's only modeled error here: versions appeared meanwhile.
                 Error::Conflict(m) => {
-                    Error::FailedPrecondition(format!("model '{name}' still has versions: {m}"))
+                    Error::failed_precondition(format!("model '{name}' still has versions: {m}"))
                 }
                 other => other,
             })?;
@@ -519,7 +519,7 @@ impl ModelRegistry for AwsProvider {
         let vref = VersionRef::new(model.clone(), version);
         let serving = inner.endpoints_serving(&vref).await?;
         if !serving.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "version {vref} is deployed on endpoint(s) {}: delete those endpoints or move \
                  them to another version first",
                 serving.join(", ")

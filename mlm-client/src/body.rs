@@ -59,8 +59,8 @@ pub(crate) fn update_endpoint(request: &UpdateEndpointRequest) -> Result<Value> 
         && only.variant.is_none()
     {
         if only.weight.is_some() {
-            return Err(Error::Unsupported(
-                "a weight needs a variant name: with one variant it is always 1".into(),
+            return Err(Error::unsupported(
+                "a weight needs a variant name: with one variant it is always 1",
             ));
         }
         let Value::Array(mut changes) = changes else {

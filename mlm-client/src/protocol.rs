@@ -51,6 +51,11 @@ pub struct Problem {
     /// The id of the request (also in the `x-request-id` header); quote it when reporting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// When the model provider (AWS) answered the failed call: the id it gave that call
+    /// (`x-amzn-RequestId`), which AWS support asks for. Only the id is sent, never the
+    /// provider's error text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_request_id: Option<String>,
     /// For `not_found` and `already_exists`: what kind of resource (`model`, `model_version`,
     /// `endpoint`, `variant`, `instance`, `runtime`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -229,7 +229,7 @@ impl HttpProvider {
 
     fn transport(&self, e: reqwest::Error) -> Error {
         if e.is_timeout() {
-            return Error::Timeout(format!(
+            return Error::timeout(format!(
                 "the mlm server at {} did not answer in time",
                 self.base
             ));
@@ -242,11 +242,12 @@ impl HttpProvider {
             reason.push_str(&format!(": {inner}"));
             cause = inner.source();
         }
-        Error::Provider {
-            message: format!("cannot talk to the mlm server at {}: {reason}", self.base),
-            retryable: e.is_connect() || e.is_request() || e.is_body(),
-            source: Some(Box::new(e)),
-        }
+        let retryable = e.is_connect() || e.is_request() || e.is_body();
+        Error::provider_msg(
+            format!("cannot talk to the mlm server at {}: {reason}", self.base),
+            retryable,
+        )
+        .with_source(e)
     }
 }
 
@@ -359,11 +360,10 @@ fn error_from_response(
     let problem = serde_json::from_slice::<Problem>(body).ok();
     let Some(problem) = problem else {
         let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Error::Provider {
-            message: format!("the server answered {status} without a problem document: {text}"),
-            retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
-            source: None,
-        };
+        return Error::provider_msg(
+            format!("the server answered {status} without a problem document: {text}"),
+            status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+        );
     };
     let detail = problem.detail.clone();
     let with_id = || match &problem.request_id {
@@ -387,52 +387,44 @@ fn error_from_response(
         .strip_prefix(PROBLEM_TYPE_BASE)
         .and_then(ProblemType::from_slug);
     use mlm_core::ErrorKind as K;
-    match kind {
+    let error = match kind {
         Some(ProblemType::Kind(K::NotFound)) => {
             let (kind, name) = resource();
-            Error::NotFound { kind, name }
+            Error::not_found(kind, name)
         }
         Some(ProblemType::Kind(K::AlreadyExists)) => {
             let (kind, name) = resource();
-            Error::AlreadyExists { kind, name }
+            Error::already_exists(kind, name)
         }
         Some(
             ProblemType::Kind(K::InvalidArgument)
             | ProblemType::PayloadTooLarge
             | ProblemType::UnsupportedMediaType,
-        ) => Error::InvalidArgument(detail),
-        Some(ProblemType::Kind(K::FailedPrecondition)) => Error::FailedPrecondition(detail),
-        Some(ProblemType::Kind(K::Conflict) | ProblemType::EtagMismatch) => Error::Conflict(detail),
+        ) => Error::invalid(detail),
+        Some(ProblemType::Kind(K::FailedPrecondition)) => Error::failed_precondition(detail),
+        Some(ProblemType::Kind(K::Conflict) | ProblemType::EtagMismatch) => Error::conflict(detail),
         Some(
             ProblemType::Kind(K::PermissionDenied)
             | ProblemType::HostNotAllowed
             | ProblemType::OriginNotAllowed,
-        ) => Error::PermissionDenied(detail),
-        Some(ProblemType::Kind(K::Unauthenticated)) => Error::Unauthenticated(detail),
-        Some(ProblemType::Kind(K::Throttled)) => Error::Throttled {
-            message: detail,
-            retry_after,
-        },
-        Some(ProblemType::Kind(K::Timeout)) => Error::Timeout(detail),
-        Some(ProblemType::Kind(K::Unsupported)) => Error::Unsupported(detail),
-        Some(ProblemType::MethodNotAllowed | ProblemType::NoRoute) => Error::Unsupported(format!(
+        ) => Error::permission_denied(detail),
+        Some(ProblemType::Kind(K::Unauthenticated)) => Error::unauthenticated(detail),
+        Some(ProblemType::Kind(K::Throttled)) => Error::throttled(detail, retry_after),
+        Some(ProblemType::Kind(K::Timeout)) => Error::timeout(detail),
+        Some(ProblemType::Kind(K::Unsupported)) => Error::unsupported(detail),
+        Some(ProblemType::MethodNotAllowed | ProblemType::NoRoute) => Error::unsupported(format!(
             "the server does not offer this operation ({detail}); it may run an older mlm"
         )),
-        Some(ProblemType::Kind(K::Provider)) => Error::Provider {
-            message: with_id(),
-            retryable: problem.retryable.unwrap_or(false),
-            source: None,
-        },
-        Some(ProblemType::Unavailable) => Error::Provider {
-            message: with_id(),
-            retryable: true,
-            source: None,
-        },
-        _ => Error::Provider {
-            message: with_id(),
-            retryable: status.is_server_error(),
-            source: None,
-        },
+        Some(ProblemType::Kind(K::Provider)) => {
+            Error::provider_msg(with_id(), problem.retryable.unwrap_or(false))
+        }
+        Some(ProblemType::Unavailable) => Error::provider_msg(with_id(), true),
+        _ => Error::provider_msg(with_id(), status.is_server_error()),
+    };
+    // The provider's own request id (AWS's), which the server sends for its 5xx answers.
+    match problem.aws_request_id {
+        Some(id) => error.with_request_id(id),
+        None => error,
     }
 }
 
@@ -683,5 +675,30 @@ mod tests {
             &about,
         );
         assert_eq!(e.to_string(), "model version 'm/3' not found");
+    }
+
+    #[test]
+    fn the_aws_request_id_comes_back_as_the_errors_request_id() {
+        let about = subject(ResourceKind::Model, "m");
+        let body = serde_json::to_vec(&serde_json::json!({
+            "type": format!("{PROBLEM_TYPE_BASE}provider"),
+            "title": "Bad Gateway",
+            "status": 502,
+            "detail": "the model provider failed",
+            "request_id": "r-1",
+            "aws_request_id": "aws-7",
+            "retryable": false,
+        }))
+        .unwrap();
+        let e = error_from_response(StatusCode::BAD_GATEWAY, &HeaderMap::new(), &body, &about);
+        assert_eq!(e.kind(), mlm_core::ErrorKind::Provider);
+        assert_eq!(e.request_id(), Some("aws-7"));
+        let e = error_from_response(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            &problem("not_found", 404),
+            &about,
+        );
+        assert_eq!(e.request_id(), None);
     }
 }

@@ -991,7 +991,7 @@ impl UpdateEndpointRequest {
         if kind == UpdateKind::NewConfig
             && let Some(v) = target.iter().find(|v| v.model_version.is_none())
         {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "variant '{}' of endpoint '{}' was not created by mlm and has no model version: \
                  this update needs a new configuration, which recreates it; give the version \
                  it should serve (model_version in its change) or replace the variant set",
@@ -1063,7 +1063,7 @@ impl UpdatePlan {
             .iter()
             .map(|v| {
                 v.to_spec().ok_or_else(|| {
-                    Error::FailedPrecondition(format!(
+                    Error::failed_precondition(format!(
                         "variant '{}' has no model version: it was not created by mlm",
                         v.name
                     ))

@@ -38,73 +38,231 @@ impl fmt::Display for ResourceKind {
     }
 }
 
-/// Boxed source error of a provider failure.
+/// Boxed source error of a failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What caused an [`Error`], beyond its message: the underlying error and the provider's
+/// request id.
+///
+/// Every variant of [`Error`] carries one (empty unless set with [`Error::with_source`] or
+/// [`Error::with_request_id`]); it is for logs and support cases, never part of the message.
+/// It is one pointer wide while empty, so errors stay small.
+#[derive(Default)]
+pub struct Cause(Option<Box<CauseInner>>);
+
+#[derive(Default)]
+struct CauseInner {
+    source: Option<BoxError>,
+    request_id: Option<String>,
+}
+
+impl Cause {
+    /// An empty cause (what every constructor starts with).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The underlying error, if one was kept.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.0.as_ref()?.source.as_deref()
+    }
+
+    /// The provider's id of the failed request (for AWS the `x-amzn-RequestId`), if known.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.as_ref()?.request_id.as_deref()
+    }
+
+    fn inner(&mut self) -> &mut CauseInner {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Cause(None)"),
+            Some(inner) => f
+                .debug_struct("Cause")
+                .field("source", &inner.source)
+                .field("request_id", &inner.request_id)
+                .finish(),
+        }
+    }
+}
+
+/// The message of a tuple variant of [`Error`] plus its [`Cause`].
+///
+/// Reads like a string (`Deref<Target = str>`, `Display`); build errors with the constructors
+/// ([`Error::invalid`], [`Error::failed_precondition`], ...) or from a `String`/`&str` with
+/// `into()`.
+#[derive(Default)]
+pub struct Message {
+    text: String,
+    cause: Cause,
+}
+
+impl Message {
+    /// A message without a cause.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            cause: Cause::new(),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// What caused the error.
+    pub fn cause(&self) -> &Cause {
+        &self.cause
+    }
+}
+
+impl std::ops::Deref for Message {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl AsRef<str> for Message {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.cause.0.is_none() {
+            fmt::Debug::fmt(&self.text, f)
+        } else {
+            f.debug_struct("Message")
+                .field("text", &self.text)
+                .field("cause", &self.cause)
+                .finish()
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Self::new(text)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Self::new(text)
+    }
+}
+
+impl PartialEq<str> for Message {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for Message {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
 
 /// Everything that can go wrong in an mlm operation, on any backend.
 ///
 /// Messages are written for the person who has to act on them: they name the resource and,
-/// where there is one, the fix.
-#[derive(Debug, thiserror::Error)]
+/// where there is one, the fix. Every variant also carries a [`Cause`] (the underlying error,
+/// which [`std::error::Error::source`] returns, and the provider's request id, see
+/// [`Error::request_id`]); it never shows in `Display` or [`Error::message`].
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The resource does not exist.
-    #[error("{kind} '{name}' not found")]
     NotFound {
         /// What was looked up.
         kind: ResourceKind,
         /// Its name (for versions `model/version`).
         name: String,
+        /// What caused it.
+        cause: Cause,
     },
     /// A resource with that name exists already; names are the idempotency key.
-    #[error("{kind} '{name}' already exists")]
     AlreadyExists {
         /// What was created.
         kind: ResourceKind,
         /// Its name.
         name: String,
+        /// What caused it.
+        cause: Cause,
     },
     /// The request is malformed: the message says which field and why.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    InvalidArgument(Message),
     /// The request is valid but the resource is not in a state that allows it
     /// (for example the endpoint is `Updating`, or a version is still deployed).
-    #[error("failed precondition: {0}")]
-    FailedPrecondition(String),
+    FailedPrecondition(Message),
     /// A concurrent change won (for example an `If-Match` mismatch).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Message),
     /// The caller is known but may not do this.
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
+    PermissionDenied(Message),
     /// The caller did not prove who they are.
-    #[error("unauthenticated: {0}")]
-    Unauthenticated(String),
+    Unauthenticated(Message),
     /// The provider is rate limiting; retry after the given delay if known.
-    #[error("throttled: {message}")]
     Throttled {
         /// What was throttled.
         message: String,
         /// How long to wait before retrying, when the provider said.
         retry_after: Option<Duration>,
+        /// What caused it.
+        cause: Cause,
     },
     /// An operation or a wait did not finish in time.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    Timeout(Message),
     /// The backend does not support this operation or option.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
+    Unsupported(Message),
     /// The backend failed in a way that has no better classification.
-    #[error("provider error: {message}")]
     Provider {
         /// A short description safe to show to users.
         message: String,
         /// Whether retrying the same call may succeed.
         retryable: bool,
-        /// The underlying error, for logs.
-        #[source]
-        source: Option<BoxError>,
+        /// What caused it: the underlying error, for logs.
+        cause: Cause,
     },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { kind, name, .. } => write!(f, "{kind} '{name}' not found"),
+            Error::AlreadyExists { kind, name, .. } => write!(f, "{kind} '{name}' already exists"),
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::FailedPrecondition(m) => write!(f, "failed precondition: {m}"),
+            Error::Conflict(m) => write!(f, "conflict: {m}"),
+            Error::PermissionDenied(m) => write!(f, "permission denied: {m}"),
+            Error::Unauthenticated(m) => write!(f, "unauthenticated: {m}"),
+            Error::Throttled { message, .. } => write!(f, "throttled: {message}"),
+            Error::Timeout(m) => write!(f, "timed out: {m}"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Error::Provider { message, .. } => write!(f, "provider error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause()
+            .source()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// The kind of an [`Error`], without its payload: what adapters map to status codes.
@@ -200,7 +358,7 @@ impl Error {
             | Error::PermissionDenied(m)
             | Error::Unauthenticated(m)
             | Error::Timeout(m)
-            | Error::Unsupported(m) => m.clone(),
+            | Error::Unsupported(m) => m.to_string(),
             Error::Throttled { message, .. } | Error::Provider { message, .. } => message.clone(),
         }
     }
@@ -214,11 +372,65 @@ impl Error {
         }
     }
 
+    /// What caused this error (empty unless a backend kept it).
+    pub fn cause(&self) -> &Cause {
+        match self {
+            Error::NotFound { cause, .. }
+            | Error::AlreadyExists { cause, .. }
+            | Error::Throttled { cause, .. }
+            | Error::Provider { cause, .. } => cause,
+            Error::InvalidArgument(m)
+            | Error::FailedPrecondition(m)
+            | Error::Conflict(m)
+            | Error::PermissionDenied(m)
+            | Error::Unauthenticated(m)
+            | Error::Timeout(m)
+            | Error::Unsupported(m) => &m.cause,
+        }
+    }
+
+    fn cause_mut(&mut self) -> &mut Cause {
+        match self {
+            Error::NotFound { cause, .. }
+            | Error::AlreadyExists { cause, .. }
+            | Error::Throttled { cause, .. }
+            | Error::Provider { cause, .. } => cause,
+            Error::InvalidArgument(m)
+            | Error::FailedPrecondition(m)
+            | Error::Conflict(m)
+            | Error::PermissionDenied(m)
+            | Error::Unauthenticated(m)
+            | Error::Timeout(m)
+            | Error::Unsupported(m) => &mut m.cause,
+        }
+    }
+
+    /// Keeps `source` as the underlying error (returned by [`std::error::Error::source`]);
+    /// kind and message are unchanged.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.cause_mut().inner().source = Some(source.into());
+        self
+    }
+
+    /// Records the provider's id of the failed request (see [`Error::request_id`]).
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.cause_mut().inner().request_id = Some(request_id.into());
+        self
+    }
+
+    /// The provider's id of the failed request (for AWS the `x-amzn-RequestId` its support
+    /// asks for), when the backend knew it; logged, and sent as `aws_request_id` in problem
+    /// documents.
+    pub fn request_id(&self) -> Option<&str> {
+        self.cause().request_id()
+    }
+
     /// Shorthand for [`Error::NotFound`].
     pub fn not_found(kind: ResourceKind, name: impl fmt::Display) -> Self {
         Error::NotFound {
             kind,
             name: name.to_string(),
+            cause: Cause::new(),
         }
     }
 
@@ -227,21 +439,57 @@ impl Error {
         Error::AlreadyExists {
             kind,
             name: name.to_string(),
+            cause: Cause::new(),
         }
     }
 
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidArgument(message.into())
+        Error::InvalidArgument(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::FailedPrecondition`].
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Error::FailedPrecondition(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::Conflict(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::PermissionDenied`].
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Error::PermissionDenied(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::Unauthenticated`].
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::Unauthenticated(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::Throttled`].
+    pub fn throttled(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Error::Throttled {
+            message: message.into(),
+            retry_after,
+            cause: Cause::new(),
+        }
+    }
+
+    /// Shorthand for [`Error::Timeout`].
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Error::Timeout(Message::new(message))
+    }
+
+    /// Shorthand for [`Error::Unsupported`].
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Error::Unsupported(Message::new(message))
     }
 
     /// A non-retryable provider error wrapping `source`.
     pub fn provider(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Error::Provider {
-            message: message.into(),
-            retryable: false,
-            source: Some(source.into()),
-        }
+        Error::provider_msg(message, false).with_source(source)
     }
 
     /// A provider error with a message only.
@@ -249,7 +497,7 @@ impl Error {
         Error::Provider {
             message: message.into(),
             retryable,
-            source: None,
+            cause: Cause::new(),
         }
     }
 }
@@ -271,18 +519,63 @@ mod tests {
 
     #[test]
     fn retryable_only_for_transient_kinds() {
-        assert!(
-            Error::Throttled {
-                message: "x".into(),
-                retry_after: None
-            }
-            .is_retryable()
-        );
-        assert!(Error::Timeout("x".into()).is_retryable());
+        assert!(Error::throttled("x", None).is_retryable());
+        assert!(Error::timeout("x").is_retryable());
         assert!(Error::provider_msg("x", true).is_retryable());
         assert!(!Error::provider_msg("x", false).is_retryable());
         assert!(!Error::invalid("x").is_retryable());
         assert!(!Error::not_found(ResourceKind::Model, "m").is_retryable());
+    }
+
+    #[test]
+    fn every_kind_keeps_its_source_and_request_id() {
+        use std::error::Error as _;
+        let all = [
+            Error::not_found(ResourceKind::Model, "m"),
+            Error::already_exists(ResourceKind::Endpoint, "e"),
+            Error::invalid("bad"),
+            Error::failed_precondition("busy"),
+            Error::conflict("lost"),
+            Error::permission_denied("no"),
+            Error::unauthenticated("who"),
+            Error::throttled("slow down", None),
+            Error::timeout("late"),
+            Error::unsupported("nope"),
+            Error::provider_msg("boom", true),
+        ];
+        assert_eq!(all.len(), ErrorKind::ALL.len());
+        for e in all {
+            let (kind, text, message) = (e.kind(), e.to_string(), e.message());
+            assert!(e.source().is_none() && e.request_id().is_none(), "{e:?}");
+            let e = e
+                .with_source(std::io::Error::other("disk on fire"))
+                .with_request_id("req-1");
+            assert_eq!(e.kind(), kind);
+            assert_eq!(e.to_string(), text, "the cause stays out of the message");
+            assert_eq!(e.message(), message);
+            assert_eq!(
+                e.source().map(|s| s.to_string()).as_deref(),
+                Some("disk on fire")
+            );
+            assert_eq!(e.request_id(), Some("req-1"));
+        }
+    }
+
+    #[test]
+    fn messages_of_tuple_variants_are_unchanged() {
+        assert_eq!(Error::invalid("name is empty").message(), "name is empty");
+        assert_eq!(
+            Error::invalid("name is empty").to_string(),
+            "invalid argument: name is empty"
+        );
+        assert_eq!(Error::timeout("x").to_string(), "timed out: x");
+        let e = Error::provider("cannot write", std::io::Error::other("full"));
+        assert_eq!(e.to_string(), "provider error: cannot write");
+        assert!(
+            std::mem::size_of::<Error>() <= 48,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub trait EndpointManagerExt: EndpointManager {
             match endpoint.status {
                 EndpointStatus::InService => return Ok(endpoint),
                 s if s.is_terminal_failure() => {
-                    return Err(Error::FailedPrecondition(format!(
+                    return Err(Error::failed_precondition(format!(
                         "endpoint '{name}' is {s}: {}",
                         endpoint
                             .failure_reason
@@ -96,7 +96,7 @@ pub trait EndpointManagerExt: EndpointManager {
                     )));
                 }
                 EndpointStatus::Deleting => {
-                    return Err(Error::FailedPrecondition(format!(
+                    return Err(Error::failed_precondition(format!(
                         "endpoint '{name}' is being deleted"
                     )));
                 }
@@ -153,7 +153,7 @@ async fn backoff(
 ) -> Result<()> {
     let now = Instant::now();
     if now >= deadline {
-        return Err(Error::Timeout(format!(
+        return Err(Error::timeout(format!(
             "endpoint '{name}' was still {status} after {:?}",
             options.timeout
         )));

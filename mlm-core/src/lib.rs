@@ -65,7 +65,7 @@ pub use endpoint::{
     ServerlessConfig, TrafficShift, UpdateEndpointRequest, UpdateKind, UpdatePlan, Variant,
     VariantChange, VariantSpec, validate_variants,
 };
-pub use error::{BoxError, Error, ErrorKind, ResourceKind, Result};
+pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result};
 pub use ext::{
     EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages,
     endpoint_not_found,

@@ -37,10 +37,13 @@ fn hides_detail(problem_type: ProblemType) -> bool {
 pub struct ApiError {
     problem_type: ProblemType,
     detail: String,
-    resource: Option<(String, String)>,
+    /// Boxed, like the request id, to keep `Result<_, ApiError>` small.
+    resource: Option<Box<(String, String)>>,
     retry_after: Option<Duration>,
     retryable: Option<bool>,
     invalid_token: bool,
+    /// The provider's id of the failed call (sent as `aws_request_id`, and logged).
+    aws_request_id: Option<Box<str>>,
     /// The full error, for the log only (never sent for server errors).
     log: Option<String>,
 }
@@ -55,6 +58,7 @@ impl ApiError {
             retry_after: None,
             retryable: None,
             invalid_token: false,
+            aws_request_id: None,
             log: None,
         }
     }
@@ -125,8 +129,9 @@ impl ApiError {
             detail,
             instance: None,
             request_id: None,
-            resource_kind: self.resource.as_ref().map(|(k, _)| k.clone()),
-            resource_name: self.resource.as_ref().map(|(_, n)| n.clone()),
+            aws_request_id: self.aws_request_id.as_deref().map(str::to_string),
+            resource_kind: self.resource.as_ref().map(|r| r.0.clone()),
+            resource_name: self.resource.as_ref().map(|r| r.1.clone()),
             retryable: self.retryable,
         }
     }
@@ -170,16 +175,20 @@ fn resource_kind_slug(kind: mlm_core::ResourceKind) -> String {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         let kind = error.kind();
+        // The whole chain (message and every source) goes to the log, never to the body of a
+        // server error.
         let log = error_chain(&error);
+        let aws_request_id = error.request_id().map(Box::from);
         let mut api = match error {
-            Error::NotFound { kind: rk, name } | Error::AlreadyExists { kind: rk, name } => {
+            Error::NotFound { kind: rk, name, .. }
+            | Error::AlreadyExists { kind: rk, name, .. } => {
                 let detail = if kind == ErrorKind::NotFound {
                     format!("{rk} '{name}' not found")
                 } else {
                     format!("{rk} '{name}' already exists")
                 };
                 let mut e = ApiError::new(ProblemType::Kind(kind), detail);
-                e.resource = Some((resource_kind_slug(rk), name));
+                e.resource = Some(Box::new((resource_kind_slug(rk), name)));
                 e
             }
             Error::InvalidArgument(m)
@@ -187,11 +196,12 @@ impl From<Error> for ApiError {
             | Error::Conflict(m)
             | Error::PermissionDenied(m)
             | Error::Timeout(m)
-            | Error::Unsupported(m) => ApiError::new(ProblemType::Kind(kind), m),
-            Error::Unauthenticated(m) => ApiError::unauthenticated(m, false),
+            | Error::Unsupported(m) => ApiError::new(ProblemType::Kind(kind), m.as_str()),
+            Error::Unauthenticated(m) => ApiError::unauthenticated(m.as_str(), false),
             Error::Throttled {
                 message,
                 retry_after,
+                ..
             } => {
                 let mut e = ApiError::new(ProblemType::Kind(kind), message);
                 e.retry_after = Some(retry_after.unwrap_or(Duration::from_secs(1)));
@@ -219,6 +229,7 @@ impl From<Error> for ApiError {
             other => ApiError::new(ProblemType::Kind(other.kind()), other.to_string()),
         };
         api.log = Some(log);
+        api.aws_request_id = aws_request_id;
         api
     }
 }
@@ -302,6 +313,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
             path = %path,
             status = problem.status,
             problem = %problem.problem_type,
+            aws_request_id = problem.aws_request_id.as_deref().unwrap_or_default(),
             error = %pending.log,
             "request failed"
         );
@@ -312,6 +324,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
             path = %path,
             status = problem.status,
             problem = %problem.problem_type,
+            aws_request_id = problem.aws_request_id.as_deref().unwrap_or_default(),
             detail = %pending.log,
             "request rejected"
         );
@@ -335,6 +348,36 @@ mod tests {
             assert_eq!(ProblemType::from_slug(t.slug()), Some(*t));
             assert!(t.status().is_client_error() || t.status().is_server_error());
         }
+    }
+
+    #[test]
+    fn provider_errors_log_the_chain_and_send_only_the_request_id() {
+        let error = Error::provider("SECRET-MESSAGE", std::io::Error::other("SECRET-SOURCE"))
+            .with_request_id("aws-req-1");
+        let api = ApiError::from(error);
+        let problem = api.to_problem();
+        assert_eq!(problem.aws_request_id.as_deref(), Some("aws-req-1"));
+        let body = serde_json::to_string(&problem).unwrap();
+        assert!(!body.contains("SECRET"), "{body}");
+        assert!(body.contains(r#""aws_request_id":"aws-req-1""#), "{body}");
+        let log = api.log_message();
+        assert!(log.contains("SECRET-MESSAGE"), "{log}");
+        assert!(
+            log.contains("SECRET-SOURCE"),
+            "the log has the whole chain: {log}"
+        );
+    }
+
+    #[test]
+    fn every_kind_logs_its_source() {
+        let error = Error::not_found(mlm_core::ResourceKind::Endpoint, "e")
+            .with_source(std::io::Error::other("ValidationException: Could not find"))
+            .with_request_id("aws-req-2");
+        let api = ApiError::from(error);
+        assert!(api.log_message().contains("Could not find"));
+        let problem = api.to_problem();
+        assert_eq!(problem.detail, "endpoint 'e' not found");
+        assert_eq!(problem.aws_request_id.as_deref(), Some("aws-req-2"));
     }
 
     #[test]

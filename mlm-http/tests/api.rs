@@ -18,22 +18,18 @@ fn error_of(kind: ErrorKind) -> Error {
         ErrorKind::NotFound => Error::not_found(ResourceKind::Model, "m"),
         ErrorKind::AlreadyExists => Error::already_exists(ResourceKind::Model, "m"),
         ErrorKind::InvalidArgument => Error::invalid("bad field"),
-        ErrorKind::FailedPrecondition => Error::FailedPrecondition("still has versions".into()),
-        ErrorKind::Conflict => Error::Conflict("someone else won".into()),
-        ErrorKind::PermissionDenied => Error::PermissionDenied("no".into()),
-        ErrorKind::Unauthenticated => Error::Unauthenticated("who are you".into()),
-        ErrorKind::Throttled => Error::Throttled {
-            message: "slow down".into(),
-            retry_after: Some(Duration::from_millis(2500)),
-        },
-        ErrorKind::Timeout => Error::Timeout("took too long".into()),
-        ErrorKind::Unsupported => Error::Unsupported("serverless".into()),
+        ErrorKind::FailedPrecondition => Error::failed_precondition("still has versions"),
+        ErrorKind::Conflict => Error::conflict("someone else won"),
+        ErrorKind::PermissionDenied => Error::permission_denied("no"),
+        ErrorKind::Unauthenticated => Error::unauthenticated("who are you"),
+        ErrorKind::Throttled => Error::throttled("slow down", Some(Duration::from_millis(2500))),
+        ErrorKind::Timeout => Error::timeout("took too long"),
+        ErrorKind::Unsupported => Error::unsupported("serverless"),
         // Retrying will not fix it: a 502 (a retryable one is a 503, tested below).
-        ErrorKind::Provider => Error::Provider {
-            message: "SECRET-MESSAGE at db.internal:5432".into(),
-            retryable: false,
-            source: Some("SECRET-SOURCE password=hunter2".into()),
-        },
+        ErrorKind::Provider => Error::provider(
+            "SECRET-MESSAGE at db.internal:5432",
+            "SECRET-SOURCE password=hunter2",
+        ),
         other => panic!("unmapped kind {other:?}"),
     }
 }
@@ -102,11 +98,10 @@ async fn every_error_kind_maps_to_its_status_and_type() {
 async fn retryable_provider_errors_are_503_with_retry_after() {
     let mut mocks = Mocks::default();
     mocks.endpoints.expect_invoke().returning(|_| {
-        Err(Error::Provider {
-            message: "endpoint 'e' has no healthy instance (SECRET-INSTANCE 10.0.0.7)".into(),
-            retryable: true,
-            source: None,
-        })
+        Err(Error::provider_msg(
+            "endpoint 'e' has no healthy instance (SECRET-INSTANCE 10.0.0.7)",
+            true,
+        ))
     });
     let request = Request::post("/v1/endpoints/e/invocations")
         .header("content-type", "text/plain")
@@ -120,15 +115,58 @@ async fn retryable_provider_errors_are_503_with_retry_after() {
     assert!(p["detail"].as_str().unwrap().contains("retry"), "{p}");
 }
 
+/// A provider error AWS answered: the body carries AWS's request id (what AWS support asks
+/// for) but neither the message nor the source.
+#[tokio::test]
+async fn provider_errors_send_the_aws_request_id_but_not_the_source() {
+    let mut mocks = Mocks::default();
+    mocks.models.expect_get_model().returning(|_| {
+        Err(Error::provider(
+            "SECRET-MESSAGE from sagemaker.internal",
+            "SECRET-SOURCE: InternalFailure: stack trace",
+        )
+        .with_request_id("5b1a9e0c-aws-req"))
+    });
+    let answer = send(open_app(mocks), get("/v1/models/m")).await;
+    let p = answer.problem(502, "provider");
+    assert_eq!(p["aws_request_id"], "5b1a9e0c-aws-req");
+    assert!(p["request_id"].is_string(), "{p}");
+    assert!(!answer.text().contains("SECRET"), "{}", answer.text());
+    assert!(
+        !answer.text().contains("InternalFailure"),
+        "{}",
+        answer.text()
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("server log"),
+        "the detail stays generic: {p}"
+    );
+}
+
+#[tokio::test]
+async fn errors_without_a_provider_request_id_have_no_aws_request_id() {
+    for kind in ErrorKind::ALL {
+        let mut mocks = Mocks::default();
+        mocks
+            .models
+            .expect_get_model()
+            .returning(move |_| Err(error_of(kind)));
+        let answer = send(open_app(mocks), get("/v1/models/m")).await;
+        assert!(
+            !answer.text().contains("aws_request_id"),
+            "{}",
+            answer.text()
+        );
+    }
+}
+
 #[tokio::test]
 async fn throttled_without_delay_still_says_when_to_retry() {
     let mut mocks = Mocks::default();
-    mocks.models.expect_get_model().returning(|_| {
-        Err(Error::Throttled {
-            message: "x".into(),
-            retry_after: None,
-        })
-    });
+    mocks
+        .models
+        .expect_get_model()
+        .returning(|_| Err(Error::throttled("x", None)));
     let answer = send(open_app(mocks), get("/v1/models/m")).await;
     answer.problem(429, "throttled");
     assert_eq!(answer.header("retry-after"), Some("1"));

@@ -34,17 +34,14 @@ fn error_of(kind: ErrorKind) -> Error {
         ErrorKind::AlreadyExists => Error::already_exists(ResourceKind::Endpoint, "prod"),
         ErrorKind::InvalidArgument => Error::invalid("instance_count 0 must be 1-100"),
         ErrorKind::FailedPrecondition => {
-            Error::FailedPrecondition("version m/1 is served by endpoint 'e'".into())
+            Error::failed_precondition("version m/1 is served by endpoint 'e'")
         }
-        ErrorKind::Conflict => Error::Conflict("lost a race".into()),
-        ErrorKind::PermissionDenied => Error::PermissionDenied("no".into()),
-        ErrorKind::Unauthenticated => Error::Unauthenticated("expired".into()),
-        ErrorKind::Throttled => Error::Throttled {
-            message: "slow down".into(),
-            retry_after: Some(Duration::from_secs(7)),
-        },
-        ErrorKind::Timeout => Error::Timeout("too slow".into()),
-        ErrorKind::Unsupported => Error::Unsupported("serverless variants".into()),
+        ErrorKind::Conflict => Error::conflict("lost a race"),
+        ErrorKind::PermissionDenied => Error::permission_denied("no"),
+        ErrorKind::Unauthenticated => Error::unauthenticated("expired"),
+        ErrorKind::Throttled => Error::throttled("slow down", Some(Duration::from_secs(7))),
+        ErrorKind::Timeout => Error::timeout("too slow"),
+        ErrorKind::Unsupported => Error::unsupported("serverless variants"),
         ErrorKind::Provider => Error::provider_msg("internal detail", true),
         other => panic!("unmapped kind {other:?}"),
     }

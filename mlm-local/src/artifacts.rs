@@ -135,6 +135,7 @@ impl ArtifactStore {
                     "artifact root '{}' does not exist or cannot be resolved: {e}",
                     root.display()
                 ))
+                .with_source(e)
             })?;
             if !canonical.is_dir() {
                 return Err(Error::invalid(format!(

@@ -227,8 +227,9 @@ impl LocalConfig {
 
     /// [`from_toml_str`](Self::from_toml_str) of a file; errors name the file.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid(format!("cannot read {}: {e}", path.display())).with_source(e)
+        })?;
         Self::from_toml_str(&text)
             .map_err(|e| Error::invalid(format!("{}: {}", path.display(), e.message())))
     }

@@ -205,10 +205,11 @@ impl InstanceHandle {
         }
         end_with_this_server(&mut command);
         let child = command.spawn().map_err(|e| {
-            Error::FailedPrecondition(format!(
+            Error::failed_precondition(format!(
                 "runtime command '{}' could not be started: {e}",
                 launch.runtime.command
             ))
+            .with_source(e)
         })?;
         let pid = child.id().unwrap_or_default();
         let invocations_uri = format!("http://127.0.0.1:{port}/invocations")
@@ -295,14 +296,14 @@ impl InstanceHandle {
         loop {
             if cancelled.load(Ordering::SeqCst) {
                 self.set_status(InstanceStatus::Failed);
-                return Err(Error::FailedPrecondition(format!(
+                return Err(Error::failed_precondition(format!(
                     "instance {} was stopped before it was ready: its endpoint is being deleted",
                     self.id
                 )));
             }
             if let Some(reason) = self.has_exited().await {
                 self.set_status(InstanceStatus::Failed);
-                return Err(Error::FailedPrecondition(format!(
+                return Err(Error::failed_precondition(format!(
                     "instance {} {reason} before answering /ping{LOG_HINT}",
                     self.id
                 )));
@@ -314,7 +315,7 @@ impl InstanceHandle {
             if Instant::now() >= deadline {
                 self.set_status(InstanceStatus::Failed);
                 self.kill().await;
-                return Err(Error::FailedPrecondition(format!(
+                return Err(Error::failed_precondition(format!(
                     "instance {} did not answer /ping within {}s{LOG_HINT}",
                     self.id,
                     timeout.as_secs()

@@ -216,14 +216,14 @@ impl EndpointRuntime {
                 return Ok(picked);
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                return Err(Error::Throttled {
-                    message: format!(
+                return Err(Error::throttled(
+                    format!(
                         "every instance of endpoint '{}' had {} requests in flight until the \
                          invocation timed out; scale out or retry later",
                         self.name, self.max_in_flight
                     ),
-                    retry_after: Some(Duration::from_secs(1)),
-                });
+                    Some(Duration::from_secs(1)),
+                ));
             }
         }
     }
@@ -266,14 +266,14 @@ impl EndpointRuntime {
                         unreachable = Some(instance);
                         continue;
                     }
-                    return Err(Error::Provider {
-                        message: format!(
+                    return Err(Error::provider_msg(
+                        format!(
                             "no instance of endpoint '{}' could be reached; retry shortly",
                             self.name
                         ),
-                        retryable: true,
-                        source: Some(Box::new(e)),
-                    });
+                        true,
+                    )
+                    .with_source(e));
                 }
                 Forwarded::Failed(what) => {
                     self.record_invocation(&instance, micros, 502);
@@ -284,7 +284,7 @@ impl EndpointRuntime {
                 }
                 Forwarded::TimedOut => {
                     self.record_invocation(&instance, micros, 500);
-                    return Err(Error::Timeout(format!(
+                    return Err(Error::timeout(format!(
                         "the model on endpoint '{}' did not answer within {}s",
                         self.name,
                         timeout.as_secs()

@@ -165,7 +165,7 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
             .map_err(db_error)? as usize;
         if current > MIGRATIONS.len() {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "the data directory was written by a newer mlm (schema {current}, this build \
                  knows {}): upgrade mlm or use another data directory",
                 MIGRATIONS.len()
@@ -315,7 +315,7 @@ impl Store {
             )
             .map_err(db_error)?;
         if versions > 0 {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "model '{name}' still has {versions} version(s): delete them first"
             )));
         }
@@ -506,7 +506,7 @@ impl Store {
             .map_err(db_error)?
             .is_some();
         Err(if exists {
-            Error::FailedPrecondition(format!("endpoint '{name}' is being deleted"))
+            Error::failed_precondition(format!("endpoint '{name}' is being deleted"))
         } else {
             Error::not_found(ResourceKind::Endpoint, name)
         })

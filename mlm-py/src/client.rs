@@ -97,7 +97,7 @@ impl NativeClient {
             .ok_or_else(|| {
                 to_py_err(
                     py,
-                    Error::FailedPrecondition(format!(
+                    Error::failed_precondition(format!(
                         "this {} client is closed: open a new one",
                         self.kind
                     )),

@@ -38,7 +38,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     fields.set_item("kind", err.kind().as_str())?;
     fields.set_item("retryable", err.is_retryable())?;
     match err {
-        Error::NotFound { kind, name } | Error::AlreadyExists { kind, name } => {
+        Error::NotFound { kind, name, .. } | Error::AlreadyExists { kind, name, .. } => {
             fields.set_item("resource_kind", kind.to_string())?;
             fields.set_item("resource_name", name)?;
         }
@@ -46,11 +46,15 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             retry_after: Some(after),
             ..
         } => fields.set_item("retry_after", after.as_secs_f64())?,
-        Error::Provider {
-            source: Some(source),
-            ..
-        } => fields.set_item("detail", source_chain(source.as_ref()))?,
         _ => {}
+    }
+    if err.kind() == ErrorKind::Provider
+        && let Some(source) = std::error::Error::source(err)
+    {
+        fields.set_item("detail", source_chain(source))?;
+    }
+    if let Some(id) = err.request_id() {
+        fields.set_item("request_id", id)?;
     }
     // The class says the kind; the message need not say it again.
     let exception = class.call((err.message(),), Some(&fields))?;
@@ -77,18 +81,16 @@ pub(crate) fn raise_error_kind(py: Python<'_>, kind: &str, message: &str) -> PyR
     let err = match kind {
         "not_found" => Error::not_found(mlm_core::ResourceKind::Model, message),
         "already_exists" => Error::already_exists(mlm_core::ResourceKind::Endpoint, message),
-        "invalid_argument" => Error::InvalidArgument(message),
-        "failed_precondition" => Error::FailedPrecondition(message),
-        "conflict" => Error::Conflict(message),
-        "permission_denied" => Error::PermissionDenied(message),
-        "unauthenticated" => Error::Unauthenticated(message),
-        "throttled" => Error::Throttled {
-            message,
-            retry_after: Some(std::time::Duration::from_millis(1500)),
-        },
-        "timeout" => Error::Timeout(message),
-        "unsupported" => Error::Unsupported(message),
-        "provider" => Error::provider(message, std::io::Error::other("disk on fire")),
+        "invalid_argument" => Error::invalid(message),
+        "failed_precondition" => Error::failed_precondition(message),
+        "conflict" => Error::conflict(message),
+        "permission_denied" => Error::permission_denied(message),
+        "unauthenticated" => Error::unauthenticated(message),
+        "throttled" => Error::throttled(message, Some(std::time::Duration::from_millis(1500))),
+        "timeout" => Error::timeout(message),
+        "unsupported" => Error::unsupported(message),
+        "provider" => Error::provider(message, std::io::Error::other("disk on fire"))
+            .with_request_id("req-0000-test"),
         other => {
             return Err(PyValueError::new_err(format!(
                 "'{other}' is not an error kind"

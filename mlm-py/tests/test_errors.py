@@ -56,6 +56,8 @@ def test_structured_fields() -> None:
     with pytest.raises(mlm.ProviderError) as pe:
         _mlm.raise_error_kind("provider", "backend broke")
     assert pe.value.detail == "disk on fire"
+    assert pe.value.request_id == "req-0000-test"
+    assert nf.value.request_id is None
 
     with pytest.raises(mlm.TimeoutError) as to:
         _mlm.raise_error_kind("timeout", "too slow")

@@ -230,7 +230,7 @@ impl Inner {
 
     fn role(&self) -> Result<&str> {
         self.settings.execution_role_arn.as_deref().ok_or_else(|| {
-            Error::FailedPrecondition(format!(
+            Error::failed_precondition(format!(
                 "no SageMaker execution role is configured: set {} or call \
                  AwsProviderBuilder::with_execution_role_arn",
                 crate::builder::EXECUTION_ROLE_ENV

@@ -93,7 +93,7 @@ impl Inner {
         let name = request.name.as_str();
         let current = self.get_endpoint(name).await?;
         if !current.status.accepts_updates() {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "endpoint '{name}' is {}: wait until it is InService before updating it",
                 current.status
             )));
@@ -153,7 +153,7 @@ impl Inner {
     ) -> Result<()> {
         let name = request.name.as_str();
         if !current.managed {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "endpoint '{name}' was not created by mlm: only its counts and weights \
                  can be changed through mlm"
             )));

@@ -23,15 +23,14 @@ impl EndpointManager for LocalProvider {
     async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
         request.validate()?;
         if request.data_capture.is_some() {
-            return Err(Error::Unsupported(
-                "the local backend does not capture data".into(),
+            return Err(Error::unsupported(
+                "the local backend does not capture data",
             ));
         }
         if request.deployment.is_some() {
-            return Err(Error::Unsupported(
+            return Err(Error::unsupported(
                 "the local backend always rolls out new instances before draining old ones; \
-                 canary and linear deployment policies are not available"
-                    .into(),
+                 canary and linear deployment policies are not available",
             ));
         }
         let _control = self.inner.control.lock().await;
@@ -61,14 +60,14 @@ impl EndpointManager for LocalProvider {
 
     async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
         if request.deployment.is_some() {
-            return Err(Error::Unsupported(
-                "the local backend has no canary or linear deployment policies".into(),
+            return Err(Error::unsupported(
+                "the local backend has no canary or linear deployment policies",
             ));
         }
         let _control = self.inner.control.lock().await;
         let mut stored = self.inner.store.get_endpoint(&request.name)?;
         if !stored.endpoint.status.accepts_updates() {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "endpoint '{}' is {}: wait until it is InService",
                 request.name, stored.endpoint.status
             )));
@@ -119,7 +118,7 @@ impl EndpointManager for LocalProvider {
             .ok_or_else(|| Error::not_found(ResourceKind::Endpoint, &request.endpoint))?;
         if rt.table().is_empty() {
             let stored = self.inner.store.get_endpoint(&request.endpoint)?;
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "endpoint '{}' is {}: it has no instances to serve requests",
                 request.endpoint, stored.endpoint.status
             )));
@@ -139,14 +138,14 @@ impl Inner {
         let caps = local_capabilities();
         for v in variants {
             if v.serverless.is_some() && !caps.serverless {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::unsupported(format!(
                     "variant '{}': the local backend has no serverless capacity; give an \
                      instance_type and instance_count",
                     v.name
                 )));
             }
             if v.autoscaling.is_some() && !caps.autoscaling {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::unsupported(format!(
                     "variant '{}': the local backend does not autoscale; scale with an update",
                     v.name
                 )));
@@ -170,7 +169,7 @@ impl Inner {
                 .store
                 .get_version(&v.model_version.model, v.model_version.version)?;
             if !self.config.runtimes.contains_key(&version.image) {
-                return Err(Error::FailedPrecondition(format!(
+                return Err(Error::failed_precondition(format!(
                     "version {} uses runtime '{}', which is no longer configured on this server",
                     v.model_version, version.image
                 )));
@@ -205,7 +204,7 @@ impl Inner {
             .sum();
         let total = self.config.max_instances;
         if others.saturating_add(wanted) > total {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "endpoint '{endpoint}' asks for {wanted} instances, but this server runs at most \
                  {total} (max_instances) and other endpoints have {others}: at most {} are free",
                 total.saturating_sub(others)

@@ -57,7 +57,7 @@ impl Inner {
             .store
             .get_version(&spec.model_version.model, spec.model_version.version)?;
         let runtime = self.config.runtimes.get(&version.image).ok_or_else(|| {
-            Error::FailedPrecondition(format!(
+            Error::failed_precondition(format!(
                 "runtime '{}' is no longer configured on this server",
                 version.image
             ))
@@ -66,14 +66,14 @@ impl Inner {
         // version was registered, and a stored row is not trusted more than a request.
         crate::environment::check_environment(&version.image, runtime, &version.environment)
             .map_err(|e| {
-                Error::FailedPrecondition(format!(
+                Error::failed_precondition(format!(
                     "version {} cannot start: {}",
                     spec.model_version,
                     e.message()
                 ))
             })?;
         let digest = version.artifact_digest.as_deref().ok_or_else(|| {
-            Error::FailedPrecondition(format!(
+            Error::failed_precondition(format!(
                 "version {} has no stored artifact",
                 spec.model_version
             ))

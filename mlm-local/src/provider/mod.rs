@@ -96,7 +96,7 @@ impl LocalProvider {
         let lock = File::create(dir.join("lock"))
             .map_err(|e| Error::provider("cannot create the data directory lock", e))?;
         lock.try_lock().map_err(|_| {
-            Error::FailedPrecondition(format!(
+            Error::failed_precondition(format!(
                 "data directory {} is in use by another mlm process",
                 dir.display()
             ))

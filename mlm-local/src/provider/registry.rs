@@ -110,7 +110,7 @@ impl ModelRegistry for LocalProvider {
         self.inner.store.get_version(model, version)?;
         let serving = self.inner.endpoints_serving(&reference)?;
         if !serving.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "version {reference} is deployed on endpoint(s) {}: update or delete them first",
                 serving
                     .iter()

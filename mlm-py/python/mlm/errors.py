@@ -48,6 +48,8 @@ class MlmError(Exception):
             (``"model"``, ``"model version"``, ``"endpoint"``, ...).
         resource_name: for not-found/already-exists errors, its name.
         detail: the underlying cause of a provider error, for logs.
+        request_id: the id the model provider (AWS: ``x-amzn-RequestId``) gave the failed
+            call, when it answered; quote it to AWS support.
     """
 
     #: The core error kind this class stands for.
@@ -63,6 +65,7 @@ class MlmError(Exception):
         resource_kind: Optional[str] = None,
         resource_name: Optional[str] = None,
         detail: Optional[str] = None,
+        request_id: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -72,6 +75,7 @@ class MlmError(Exception):
         self.resource_kind = resource_kind
         self.resource_name = resource_name
         self.detail = detail
+        self.request_id = request_id
 
     def __str__(self) -> str:
         return self.message
