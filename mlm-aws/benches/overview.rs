@@ -172,7 +172,7 @@ async fn measure(
     label: &str,
     account: &common::Account,
     n: usize,
-    run: impl std::future::Future<Output = usize>,
+    run: impl Future<Output = usize>,
 ) {
     account.reset_requests().await;
     let t = Instant::now();

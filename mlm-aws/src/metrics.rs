@@ -715,8 +715,8 @@ mod tests {
         // Three GPUs at 10, 20 and 60 %: 30 % per GPU (pairwise halving said 37.5).
         let mut mean = None;
         for (n, value) in [10.0, 20.0, 60.0].into_iter().enumerate() {
-            let figure = mlm_core::Measurement::instance(value);
-            mean = Some(super::mean_in(mean, figure, n as u32 + 1));
+            let figure = Measurement::instance(value);
+            mean = Some(mean_in(mean, figure, n as u32 + 1));
         }
         assert!((mean.unwrap().value - 30.0).abs() < 1e-9, "{mean:?}");
     }

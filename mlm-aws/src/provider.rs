@@ -223,7 +223,7 @@ pub(crate) fn next_page_token(next: Option<&str>) -> Option<String> {
 pub(crate) async fn ordered<T, U, F, Fut>(items: Vec<T>, n: usize, f: F) -> Result<Vec<U>>
 where
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<U>>,
+    Fut: Future<Output = Result<U>>,
 {
     use futures::StreamExt;
     futures::stream::iter(items.into_iter().map(f))

@@ -94,11 +94,11 @@ enum Failure {
 impl Failure {
     fn report(self) -> ExitCode {
         match self {
-            Failure::Config(m) => {
+            Self::Config(m) => {
                 eprintln!("mlm: {m}");
                 ExitCode::from(2)
             }
-            Failure::Runtime(m) => {
+            Self::Runtime(m) => {
                 eprintln!("mlm: {m}");
                 ExitCode::from(1)
             }
@@ -360,7 +360,7 @@ async fn run_until_stopped(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
-    let server: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match tls {
+    let server: std::pin::Pin<Box<dyn Future<Output = ()>>> = match tls {
         Some(tls) => Box::pin(server::serve_tls(
             listener,
             app(state),

@@ -26,7 +26,7 @@ struct TestPki {
 }
 
 impl TestPki {
-    fn write_to(dir: &Path) -> TestPki {
+    fn write_to(dir: &Path) -> Self {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
             KeyPair, KeyUsagePurpose,
@@ -58,7 +58,7 @@ impl TestPki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = params.signed_by(&server_key, &ca).unwrap();
 
-        let pki = TestPki {
+        let pki = Self {
             ca_pem: ca_cert.pem(),
             cert: dir.join("cert.pem"),
             key: dir.join("key.pem"),

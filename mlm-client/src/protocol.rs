@@ -104,19 +104,19 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every problem type, for exhaustive tests and documentation.
-    pub fn all() -> Vec<ProblemType> {
+    pub fn all() -> Vec<Self> {
         let mut all: Vec<_> = ErrorKind::ALL.into_iter().map(ProblemType::Kind).collect();
         all.extend([
-            ProblemType::EtagMismatch,
-            ProblemType::PayloadTooLarge,
-            ProblemType::UnsupportedMediaType,
-            ProblemType::MethodNotAllowed,
-            ProblemType::NoRoute,
-            ProblemType::NotReady,
-            ProblemType::HostNotAllowed,
-            ProblemType::OriginNotAllowed,
-            ProblemType::Unavailable,
-            ProblemType::Internal,
+            Self::EtagMismatch,
+            Self::PayloadTooLarge,
+            Self::UnsupportedMediaType,
+            Self::MethodNotAllowed,
+            Self::NoRoute,
+            Self::NotReady,
+            Self::HostNotAllowed,
+            Self::OriginNotAllowed,
+            Self::Unavailable,
+            Self::Internal,
         ]);
         all
     }
@@ -124,23 +124,23 @@ impl ProblemType {
     /// The stable snake_case slug at the end of the `type` URI.
     pub fn slug(self) -> &'static str {
         match self {
-            ProblemType::Kind(kind) => kind.as_str(),
-            ProblemType::EtagMismatch => "etag_mismatch",
-            ProblemType::PayloadTooLarge => "payload_too_large",
-            ProblemType::UnsupportedMediaType => "unsupported_media_type",
-            ProblemType::MethodNotAllowed => "method_not_allowed",
-            ProblemType::NoRoute => "no_route",
-            ProblemType::NotReady => "not_ready",
-            ProblemType::HostNotAllowed => "host_not_allowed",
-            ProblemType::OriginNotAllowed => "origin_not_allowed",
-            ProblemType::Unavailable => "unavailable",
-            ProblemType::Internal => "internal",
+            Self::Kind(kind) => kind.as_str(),
+            Self::EtagMismatch => "etag_mismatch",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NoRoute => "no_route",
+            Self::NotReady => "not_ready",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
         }
     }
 
     /// The problem type with slug `slug`, if there is one.
-    pub fn from_slug(slug: &str) -> Option<ProblemType> {
-        ProblemType::all().into_iter().find(|t| t.slug() == slug)
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::all().into_iter().find(|t| t.slug() == slug)
     }
 
     /// The full `type` URI.
@@ -151,7 +151,7 @@ impl ProblemType {
     /// The HTTP status code.
     pub fn status(self) -> StatusCode {
         match self {
-            ProblemType::Kind(kind) => match kind {
+            Self::Kind(kind) => match kind {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
                 ErrorKind::AlreadyExists => StatusCode::CONFLICT,
                 ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
@@ -168,15 +168,15 @@ impl ProblemType {
                 // A kind added to the core later: a server error until it is mapped.
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ProblemType::EtagMismatch => StatusCode::PRECONDITION_FAILED,
-            ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemType::NoRoute => StatusCode::NOT_FOUND,
-            ProblemType::NotReady | ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ProblemType::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
-            ProblemType::OriginNotAllowed => StatusCode::FORBIDDEN,
-            ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NotReady | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
+            Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -193,7 +193,7 @@ impl utoipa::PartialSchema for ProblemType {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::extensions::ExtensionsBuilder;
         use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
-        let all = ProblemType::all();
+        let all = Self::all();
         let names: Vec<String> = all.iter().map(|t| t.slug().to_uppercase()).collect();
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -203,7 +203,7 @@ impl utoipa::PartialSchema for ProblemType {
                  (the API description says what each slug means).",
             ))
             .enum_values(Some(all.iter().map(|t| t.uri())))
-            .examples([ProblemType::Kind(ErrorKind::NotFound).uri()])
+            .examples([Self::Kind(ErrorKind::NotFound).uri()])
             .extensions(Some(
                 ExtensionsBuilder::new()
                     .add("x-enum-varnames", names)

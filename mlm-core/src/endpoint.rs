@@ -42,30 +42,30 @@ pub enum EndpointStatus {
 
 impl EndpointStatus {
     /// Every status, in SageMaker's documentation order.
-    pub const ALL: [EndpointStatus; 9] = [
-        EndpointStatus::OutOfService,
-        EndpointStatus::Creating,
-        EndpointStatus::Updating,
-        EndpointStatus::SystemUpdating,
-        EndpointStatus::RollingBack,
-        EndpointStatus::InService,
-        EndpointStatus::Deleting,
-        EndpointStatus::Failed,
-        EndpointStatus::UpdateRollbackFailed,
+    pub const ALL: [Self; 9] = [
+        Self::OutOfService,
+        Self::Creating,
+        Self::Updating,
+        Self::SystemUpdating,
+        Self::RollingBack,
+        Self::InService,
+        Self::Deleting,
+        Self::Failed,
+        Self::UpdateRollbackFailed,
     ];
 
     /// SageMaker's spelling, also used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
-            EndpointStatus::OutOfService => "OutOfService",
-            EndpointStatus::Creating => "Creating",
-            EndpointStatus::Updating => "Updating",
-            EndpointStatus::SystemUpdating => "SystemUpdating",
-            EndpointStatus::RollingBack => "RollingBack",
-            EndpointStatus::InService => "InService",
-            EndpointStatus::Deleting => "Deleting",
-            EndpointStatus::Failed => "Failed",
-            EndpointStatus::UpdateRollbackFailed => "UpdateRollbackFailed",
+            Self::OutOfService => "OutOfService",
+            Self::Creating => "Creating",
+            Self::Updating => "Updating",
+            Self::SystemUpdating => "SystemUpdating",
+            Self::RollingBack => "RollingBack",
+            Self::InService => "InService",
+            Self::Deleting => "Deleting",
+            Self::Failed => "Failed",
+            Self::UpdateRollbackFailed => "UpdateRollbackFailed",
         }
     }
 
@@ -73,11 +73,11 @@ impl EndpointStatus {
     pub fn is_transitional(self) -> bool {
         matches!(
             self,
-            EndpointStatus::Creating
-                | EndpointStatus::Updating
-                | EndpointStatus::SystemUpdating
-                | EndpointStatus::RollingBack
-                | EndpointStatus::Deleting
+            Self::Creating
+                | Self::Updating
+                | Self::SystemUpdating
+                | Self::RollingBack
+                | Self::Deleting
         )
     }
 
@@ -85,15 +85,13 @@ impl EndpointStatus {
     pub fn is_terminal_failure(self) -> bool {
         matches!(
             self,
-            EndpointStatus::Failed
-                | EndpointStatus::UpdateRollbackFailed
-                | EndpointStatus::OutOfService
+            Self::Failed | Self::UpdateRollbackFailed | Self::OutOfService
         )
     }
 
     /// Whether an update may start from this status (SageMaker refuses while transitional).
     pub fn accepts_updates(self) -> bool {
-        matches!(self, EndpointStatus::InService)
+        matches!(self, Self::InService)
     }
 }
 
@@ -106,7 +104,7 @@ impl fmt::Display for EndpointStatus {
 impl std::str::FromStr for EndpointStatus {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        EndpointStatus::ALL
+        Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| Error::invalid(format!("'{s}' is not an endpoint status")))
@@ -237,18 +235,18 @@ enum StrictTrafficShift {
 impl From<StrictTrafficShift> for TrafficShift {
     fn from(shift: StrictTrafficShift) -> Self {
         match shift {
-            StrictTrafficShift::AllAtOnce {} => TrafficShift::AllAtOnce,
+            StrictTrafficShift::AllAtOnce {} => Self::AllAtOnce,
             StrictTrafficShift::Canary {
                 percent,
                 bake_seconds,
-            } => TrafficShift::Canary {
+            } => Self::Canary {
                 percent,
                 bake_seconds,
             },
             StrictTrafficShift::Linear {
                 step_percent,
                 interval_seconds,
-            } => TrafficShift::Linear {
+            } => Self::Linear {
                 step_percent,
                 interval_seconds,
             },

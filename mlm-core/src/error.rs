@@ -28,12 +28,12 @@ pub enum ResourceKind {
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ResourceKind::Model => "model",
-            ResourceKind::ModelVersion => "model version",
-            ResourceKind::Endpoint => "endpoint",
-            ResourceKind::Variant => "variant",
-            ResourceKind::Instance => "instance",
-            ResourceKind::Runtime => "runtime",
+            Self::Model => "model",
+            Self::ModelVersion => "model version",
+            Self::Endpoint => "endpoint",
+            Self::Variant => "variant",
+            Self::Instance => "instance",
+            Self::Runtime => "runtime",
         })
     }
 }
@@ -242,17 +242,17 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound { kind, name, .. } => write!(f, "{kind} '{name}' not found"),
-            Error::AlreadyExists { kind, name, .. } => write!(f, "{kind} '{name}' already exists"),
-            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
-            Error::FailedPrecondition(m) => write!(f, "failed precondition: {m}"),
-            Error::Conflict(m) => write!(f, "conflict: {m}"),
-            Error::PermissionDenied(m) => write!(f, "permission denied: {m}"),
-            Error::Unauthenticated(m) => write!(f, "unauthenticated: {m}"),
-            Error::Throttled { message, .. } => write!(f, "throttled: {message}"),
-            Error::Timeout(m) => write!(f, "timed out: {m}"),
-            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
-            Error::Provider { message, .. } => write!(f, "provider error: {message}"),
+            Self::NotFound { kind, name, .. } => write!(f, "{kind} '{name}' not found"),
+            Self::AlreadyExists { kind, name, .. } => write!(f, "{kind} '{name}' already exists"),
+            Self::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Self::FailedPrecondition(m) => write!(f, "failed precondition: {m}"),
+            Self::Conflict(m) => write!(f, "conflict: {m}"),
+            Self::PermissionDenied(m) => write!(f, "permission denied: {m}"),
+            Self::Unauthenticated(m) => write!(f, "unauthenticated: {m}"),
+            Self::Throttled { message, .. } => write!(f, "throttled: {message}"),
+            Self::Timeout(m) => write!(f, "timed out: {m}"),
+            Self::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Self::Provider { message, .. } => write!(f, "provider error: {message}"),
         }
     }
 }
@@ -296,34 +296,34 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for exhaustive mapping tests in adapters.
-    pub const ALL: [ErrorKind; 11] = [
-        ErrorKind::NotFound,
-        ErrorKind::AlreadyExists,
-        ErrorKind::InvalidArgument,
-        ErrorKind::FailedPrecondition,
-        ErrorKind::Conflict,
-        ErrorKind::PermissionDenied,
-        ErrorKind::Unauthenticated,
-        ErrorKind::Throttled,
-        ErrorKind::Timeout,
-        ErrorKind::Unsupported,
-        ErrorKind::Provider,
+    pub const ALL: [Self; 11] = [
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::InvalidArgument,
+        Self::FailedPrecondition,
+        Self::Conflict,
+        Self::PermissionDenied,
+        Self::Unauthenticated,
+        Self::Throttled,
+        Self::Timeout,
+        Self::Unsupported,
+        Self::Provider,
     ];
 
     /// A stable snake_case identifier (used in problem `type` URIs and Python).
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::AlreadyExists => "already_exists",
-            ErrorKind::InvalidArgument => "invalid_argument",
-            ErrorKind::FailedPrecondition => "failed_precondition",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::PermissionDenied => "permission_denied",
-            ErrorKind::Unauthenticated => "unauthenticated",
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Unsupported => "unsupported",
-            ErrorKind::Provider => "provider",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::InvalidArgument => "invalid_argument",
+            Self::FailedPrecondition => "failed_precondition",
+            Self::Conflict => "conflict",
+            Self::PermissionDenied => "permission_denied",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timeout",
+            Self::Unsupported => "unsupported",
+            Self::Provider => "provider",
         }
     }
 }
@@ -332,17 +332,17 @@ impl Error {
     /// The payload-free kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
-            Error::Conflict(_) => ErrorKind::Conflict,
-            Error::PermissionDenied(_) => ErrorKind::PermissionDenied,
-            Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
-            Error::Throttled { .. } => ErrorKind::Throttled,
-            Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Unsupported(_) => ErrorKind::Unsupported,
-            Error::Provider { .. } => ErrorKind::Provider,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Self::Throttled { .. } => ErrorKind::Throttled,
+            Self::Timeout(_) => ErrorKind::Timeout,
+            Self::Unsupported(_) => ErrorKind::Unsupported,
+            Self::Provider { .. } => ErrorKind::Provider,
         }
     }
 
@@ -351,23 +351,23 @@ impl Error {
     /// types already say the kind (Python's exception classes, problem titles).
     pub fn message(&self) -> String {
         match self {
-            Error::NotFound { .. } | Error::AlreadyExists { .. } => self.to_string(),
-            Error::InvalidArgument(m)
-            | Error::FailedPrecondition(m)
-            | Error::Conflict(m)
-            | Error::PermissionDenied(m)
-            | Error::Unauthenticated(m)
-            | Error::Timeout(m)
-            | Error::Unsupported(m) => m.to_string(),
-            Error::Throttled { message, .. } | Error::Provider { message, .. } => message.clone(),
+            Self::NotFound { .. } | Self::AlreadyExists { .. } => self.to_string(),
+            Self::InvalidArgument(m)
+            | Self::FailedPrecondition(m)
+            | Self::Conflict(m)
+            | Self::PermissionDenied(m)
+            | Self::Unauthenticated(m)
+            | Self::Timeout(m)
+            | Self::Unsupported(m) => m.to_string(),
+            Self::Throttled { message, .. } | Self::Provider { message, .. } => message.clone(),
         }
     }
 
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Throttled { .. } | Error::Timeout(_) => true,
-            Error::Provider { retryable, .. } => *retryable,
+            Self::Throttled { .. } | Self::Timeout(_) => true,
+            Self::Provider { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -375,33 +375,33 @@ impl Error {
     /// What caused this error (empty unless a backend kept it).
     pub fn cause(&self) -> &Cause {
         match self {
-            Error::NotFound { cause, .. }
-            | Error::AlreadyExists { cause, .. }
-            | Error::Throttled { cause, .. }
-            | Error::Provider { cause, .. } => cause,
-            Error::InvalidArgument(m)
-            | Error::FailedPrecondition(m)
-            | Error::Conflict(m)
-            | Error::PermissionDenied(m)
-            | Error::Unauthenticated(m)
-            | Error::Timeout(m)
-            | Error::Unsupported(m) => &m.cause,
+            Self::NotFound { cause, .. }
+            | Self::AlreadyExists { cause, .. }
+            | Self::Throttled { cause, .. }
+            | Self::Provider { cause, .. } => cause,
+            Self::InvalidArgument(m)
+            | Self::FailedPrecondition(m)
+            | Self::Conflict(m)
+            | Self::PermissionDenied(m)
+            | Self::Unauthenticated(m)
+            | Self::Timeout(m)
+            | Self::Unsupported(m) => &m.cause,
         }
     }
 
     fn cause_mut(&mut self) -> &mut Cause {
         match self {
-            Error::NotFound { cause, .. }
-            | Error::AlreadyExists { cause, .. }
-            | Error::Throttled { cause, .. }
-            | Error::Provider { cause, .. } => cause,
-            Error::InvalidArgument(m)
-            | Error::FailedPrecondition(m)
-            | Error::Conflict(m)
-            | Error::PermissionDenied(m)
-            | Error::Unauthenticated(m)
-            | Error::Timeout(m)
-            | Error::Unsupported(m) => &mut m.cause,
+            Self::NotFound { cause, .. }
+            | Self::AlreadyExists { cause, .. }
+            | Self::Throttled { cause, .. }
+            | Self::Provider { cause, .. } => cause,
+            Self::InvalidArgument(m)
+            | Self::FailedPrecondition(m)
+            | Self::Conflict(m)
+            | Self::PermissionDenied(m)
+            | Self::Unauthenticated(m)
+            | Self::Timeout(m)
+            | Self::Unsupported(m) => &mut m.cause,
         }
     }
 
@@ -427,7 +427,7 @@ impl Error {
 
     /// Shorthand for [`Error::NotFound`].
     pub fn not_found(kind: ResourceKind, name: impl fmt::Display) -> Self {
-        Error::NotFound {
+        Self::NotFound {
             kind,
             name: name.to_string(),
             cause: Cause::new(),
@@ -436,7 +436,7 @@ impl Error {
 
     /// Shorthand for [`Error::AlreadyExists`].
     pub fn already_exists(kind: ResourceKind, name: impl fmt::Display) -> Self {
-        Error::AlreadyExists {
+        Self::AlreadyExists {
             kind,
             name: name.to_string(),
             cause: Cause::new(),
@@ -445,32 +445,32 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidArgument(Message::new(message))
+        Self::InvalidArgument(Message::new(message))
     }
 
     /// Shorthand for [`Error::FailedPrecondition`].
     pub fn failed_precondition(message: impl Into<String>) -> Self {
-        Error::FailedPrecondition(Message::new(message))
+        Self::FailedPrecondition(Message::new(message))
     }
 
     /// Shorthand for [`Error::Conflict`].
     pub fn conflict(message: impl Into<String>) -> Self {
-        Error::Conflict(Message::new(message))
+        Self::Conflict(Message::new(message))
     }
 
     /// Shorthand for [`Error::PermissionDenied`].
     pub fn permission_denied(message: impl Into<String>) -> Self {
-        Error::PermissionDenied(Message::new(message))
+        Self::PermissionDenied(Message::new(message))
     }
 
     /// Shorthand for [`Error::Unauthenticated`].
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Error::Unauthenticated(Message::new(message))
+        Self::Unauthenticated(Message::new(message))
     }
 
     /// Shorthand for [`Error::Throttled`].
     pub fn throttled(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
-        Error::Throttled {
+        Self::Throttled {
             message: message.into(),
             retry_after,
             cause: Cause::new(),
@@ -479,22 +479,22 @@ impl Error {
 
     /// Shorthand for [`Error::Timeout`].
     pub fn timeout(message: impl Into<String>) -> Self {
-        Error::Timeout(Message::new(message))
+        Self::Timeout(Message::new(message))
     }
 
     /// Shorthand for [`Error::Unsupported`].
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Error::Unsupported(Message::new(message))
+        Self::Unsupported(Message::new(message))
     }
 
     /// A non-retryable provider error wrapping `source`.
     pub fn provider(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Error::provider_msg(message, false).with_source(source)
+        Self::provider_msg(message, false).with_source(source)
     }
 
     /// A provider error with a message only.
     pub fn provider_msg(message: impl Into<String>, retryable: bool) -> Self {
-        Error::Provider {
+        Self::Provider {
             message: message.into(),
             retryable,
             cause: Cause::new(),
@@ -571,11 +571,7 @@ mod tests {
         assert_eq!(Error::timeout("x").to_string(), "timed out: x");
         let e = Error::provider("cannot write", std::io::Error::other("full"));
         assert_eq!(e.to_string(), "provider error: cannot write");
-        assert!(
-            std::mem::size_of::<Error>() <= 48,
-            "{}",
-            std::mem::size_of::<Error>()
-        );
+        assert!(size_of::<Error>() <= 48, "{}", size_of::<Error>());
     }
 
     #[test]

@@ -91,9 +91,9 @@ impl Approval {
     /// The snake_case name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
-            Approval::Pending => "pending",
-            Approval::Approved => "approved",
-            Approval::Rejected => "rejected",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
         }
     }
 }
@@ -108,9 +108,9 @@ impl std::str::FromStr for Approval {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "pending" => Ok(Approval::Pending),
-            "approved" => Ok(Approval::Approved),
-            "rejected" => Ok(Approval::Rejected),
+            "pending" => Ok(Self::Pending),
+            "approved" => Ok(Self::Approved),
+            "rejected" => Ok(Self::Rejected),
             other => Err(Error::invalid(format!(
                 "approval '{other}' is not one of pending, approved, rejected"
             ))),

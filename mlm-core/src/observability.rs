@@ -31,11 +31,11 @@ impl InstanceStatus {
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            InstanceStatus::Pending => "Pending",
-            InstanceStatus::InService => "InService",
-            InstanceStatus::Draining => "Draining",
-            InstanceStatus::Failed => "Failed",
-            InstanceStatus::Unknown => "Unknown",
+            Self::Pending => "Pending",
+            Self::InService => "InService",
+            Self::Draining => "Draining",
+            Self::Failed => "Failed",
+            Self::Unknown => "Unknown",
         }
     }
 }
@@ -248,16 +248,16 @@ pub enum MetricKind {
 
 impl MetricKind {
     /// Every kind.
-    pub const ALL: [MetricKind; 9] = [
-        MetricKind::GpuUtilization,
-        MetricKind::GpuMemoryUtilization,
-        MetricKind::CpuUtilization,
-        MetricKind::MemoryUtilization,
-        MetricKind::InFlightRequests,
-        MetricKind::Invocations,
-        MetricKind::InvocationErrors4xx,
-        MetricKind::InvocationErrors5xx,
-        MetricKind::ModelLatency,
+    pub const ALL: [Self; 9] = [
+        Self::GpuUtilization,
+        Self::GpuMemoryUtilization,
+        Self::CpuUtilization,
+        Self::MemoryUtilization,
+        Self::InFlightRequests,
+        Self::Invocations,
+        Self::InvocationErrors4xx,
+        Self::InvocationErrors5xx,
+        Self::ModelLatency,
     ];
 
     /// How a bucket of this metric is combined unless a query says otherwise: counts
@@ -265,9 +265,9 @@ impl MetricKind {
     /// whatever the traffic — and utilisation, in-flight and latency figures averaged.
     pub fn default_statistic(self) -> Statistic {
         match self {
-            MetricKind::Invocations
-            | MetricKind::InvocationErrors4xx
-            | MetricKind::InvocationErrors5xx => Statistic::Sum,
+            Self::Invocations | Self::InvocationErrors4xx | Self::InvocationErrors5xx => {
+                Statistic::Sum
+            }
             _ => Statistic::Average,
         }
     }
@@ -275,30 +275,30 @@ impl MetricKind {
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            MetricKind::GpuUtilization => "gpu_utilization",
-            MetricKind::GpuMemoryUtilization => "gpu_memory_utilization",
-            MetricKind::CpuUtilization => "cpu_utilization",
-            MetricKind::MemoryUtilization => "memory_utilization",
-            MetricKind::InFlightRequests => "in_flight_requests",
-            MetricKind::Invocations => "invocations",
-            MetricKind::InvocationErrors4xx => "invocation_errors_4xx",
-            MetricKind::InvocationErrors5xx => "invocation_errors_5xx",
-            MetricKind::ModelLatency => "model_latency",
+            Self::GpuUtilization => "gpu_utilization",
+            Self::GpuMemoryUtilization => "gpu_memory_utilization",
+            Self::CpuUtilization => "cpu_utilization",
+            Self::MemoryUtilization => "memory_utilization",
+            Self::InFlightRequests => "in_flight_requests",
+            Self::Invocations => "invocations",
+            Self::InvocationErrors4xx => "invocation_errors_4xx",
+            Self::InvocationErrors5xx => "invocation_errors_5xx",
+            Self::ModelLatency => "model_latency",
         }
     }
 
     /// The unit of its values.
     pub fn unit(self) -> &'static str {
         match self {
-            MetricKind::GpuUtilization
-            | MetricKind::GpuMemoryUtilization
-            | MetricKind::CpuUtilization
-            | MetricKind::MemoryUtilization => "percent",
-            MetricKind::InFlightRequests
-            | MetricKind::Invocations
-            | MetricKind::InvocationErrors4xx
-            | MetricKind::InvocationErrors5xx => "count",
-            MetricKind::ModelLatency => "microseconds",
+            Self::GpuUtilization
+            | Self::GpuMemoryUtilization
+            | Self::CpuUtilization
+            | Self::MemoryUtilization => "percent",
+            Self::InFlightRequests
+            | Self::Invocations
+            | Self::InvocationErrors4xx
+            | Self::InvocationErrors5xx => "count",
+            Self::ModelLatency => "microseconds",
         }
     }
 }
@@ -312,13 +312,13 @@ impl fmt::Display for MetricKind {
 impl std::str::FromStr for MetricKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        MetricKind::ALL
+        Self::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "'{s}' is not a metric; use one of: {}",
-                    MetricKind::ALL.map(MetricKind::as_str).join(", ")
+                    Self::ALL.map(Self::as_str).join(", ")
                 ))
             })
     }
@@ -345,33 +345,33 @@ pub enum Statistic {
 
 impl Statistic {
     /// Every statistic.
-    pub const ALL: [Statistic; 5] = [
-        Statistic::Average,
-        Statistic::Maximum,
-        Statistic::Minimum,
-        Statistic::Sum,
-        Statistic::SampleCount,
+    pub const ALL: [Self; 5] = [
+        Self::Average,
+        Self::Maximum,
+        Self::Minimum,
+        Self::Sum,
+        Self::SampleCount,
     ];
 
     /// The snake_case name used on the wire and in query strings.
     pub fn as_str(self) -> &'static str {
         match self {
-            Statistic::Average => "average",
-            Statistic::Maximum => "maximum",
-            Statistic::Minimum => "minimum",
-            Statistic::Sum => "sum",
-            Statistic::SampleCount => "sample_count",
+            Self::Average => "average",
+            Self::Maximum => "maximum",
+            Self::Minimum => "minimum",
+            Self::Sum => "sum",
+            Self::SampleCount => "sample_count",
         }
     }
 
     /// Combines `values` (never empty) into one.
     pub fn combine(self, values: &[f64]) -> f64 {
         match self {
-            Statistic::Average => values.iter().sum::<f64>() / values.len() as f64,
-            Statistic::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Statistic::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
-            Statistic::Sum => values.iter().sum(),
-            Statistic::SampleCount => values.len() as f64,
+            Self::Average => values.iter().sum::<f64>() / values.len() as f64,
+            Self::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Self::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Self::Sum => values.iter().sum(),
+            Self::SampleCount => values.len() as f64,
         }
     }
 }
@@ -379,13 +379,13 @@ impl Statistic {
 impl std::str::FromStr for Statistic {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Statistic::ALL
+        Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "'{s}' is not one of {}",
-                    Statistic::ALL.map(Statistic::as_str).join(", ")
+                    Self::ALL.map(Self::as_str).join(", ")
                 ))
             })
     }

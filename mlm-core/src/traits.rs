@@ -111,7 +111,7 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Nothing optional.
-    pub const NONE: Capabilities = Capabilities {
+    pub const NONE: Self = Self {
         serverless: false,
         data_capture: false,
         deployment_policies: false,
@@ -121,7 +121,7 @@ impl Capabilities {
     };
 
     /// Everything.
-    pub const ALL: Capabilities = Capabilities {
+    pub const ALL: Self = Self {
         serverless: true,
         data_capture: true,
         deployment_policies: true,

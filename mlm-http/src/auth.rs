@@ -43,16 +43,16 @@ impl Role {
     /// The configuration spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Reader => "reader",
-            Role::Operator => "operator",
+            Self::Reader => "reader",
+            Self::Operator => "operator",
         }
     }
 
     /// Whether this role may make a request with `method`.
     pub fn allows(self, method: &Method) -> bool {
         match self {
-            Role::Operator => true,
-            Role::Reader => method == Method::GET || method == Method::HEAD,
+            Self::Operator => true,
+            Self::Reader => method == Method::GET || method == Method::HEAD,
         }
     }
 }
@@ -67,8 +67,8 @@ impl FromStr for Role {
     type Err = AuthConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "reader" => Ok(Role::Reader),
-            "operator" => Ok(Role::Operator),
+            "reader" => Ok(Self::Reader),
+            "operator" => Ok(Self::Operator),
             other => Err(AuthConfigError(format!(
                 "role '{other}' is not reader or operator"
             ))),

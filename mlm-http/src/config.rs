@@ -118,7 +118,7 @@ pub struct ConfigError(pub String);
 
 impl From<AuthConfigError> for ConfigError {
     fn from(e: AuthConfigError) -> Self {
-        ConfigError(e.0)
+        Self(e.0)
     }
 }
 

@@ -153,7 +153,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map(|axum::extract::Path(value)| Self(value))
             .map_err(|e| ApiError::invalid(format!("invalid path: {}", e.body_text())))
     }
 }
@@ -166,14 +166,14 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(QueryPairs::parse(parts.uri.query().unwrap_or("")))
+        Ok(Self::parse(parts.uri.query().unwrap_or("")))
     }
 }
 
 impl QueryPairs {
     /// Parses a query string.
     pub fn parse(query: &str) -> Self {
-        QueryPairs(
+        Self(
             form_urlencoded::parse(query.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
@@ -261,7 +261,7 @@ impl IfMatch {
         let is_ows = |b: u8| b == b' ' || b == b'\t';
         let value = value.trim_matches([' ', '\t']);
         if value == "*" {
-            return Ok(IfMatch::Any);
+            return Ok(Self::Any);
         }
         let bad = || {
             ApiError::invalid(format!(
@@ -312,22 +312,22 @@ impl IfMatch {
                 Some(_) => return Err(bad()),
             }
         }
-        Ok(IfMatch::Tags(tags))
+        Ok(Self::Tags(tags))
     }
 
     /// Whether a precondition was given.
     pub fn is_present(&self) -> bool {
-        !matches!(self, IfMatch::Absent)
+        !matches!(self, Self::Absent)
     }
 
     /// Checks the precondition against the current representation's `ETag` (`None` when the
     /// resource does not exist): a mismatch is `412 etag_mismatch`.
     pub fn check(&self, what: &str, current: Option<&str>) -> Result<(), ApiError> {
         let ok = match (self, current) {
-            (IfMatch::Absent, _) => true,
+            (Self::Absent, _) => true,
             (_, None) => false,
-            (IfMatch::Any, Some(_)) => true,
-            (IfMatch::Tags(tags), Some(etag)) => tags.iter().any(|t| t == etag),
+            (Self::Any, Some(_)) => true,
+            (Self::Tags(tags), Some(etag)) => tags.iter().any(|t| t == etag),
         };
         if ok {
             return Ok(());
@@ -349,7 +349,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let values: Vec<_> = parts.headers.get_all(header::IF_MATCH).iter().collect();
         if values.is_empty() {
-            return Ok(IfMatch::Absent);
+            return Ok(Self::Absent);
         }
         let joined = values
             .iter()
@@ -359,7 +359,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(",");
-        IfMatch::parse(&joined)
+        Self::parse(&joined)
     }
 }
 

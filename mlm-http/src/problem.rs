@@ -187,7 +187,7 @@ impl From<Error> for ApiError {
                 } else {
                     format!("{rk} '{name}' already exists")
                 };
-                let mut e = ApiError::new(ProblemType::Kind(kind), detail);
+                let mut e = Self::new(ProblemType::Kind(kind), detail);
                 e.resource = Some(Box::new((resource_kind_slug(rk), name)));
                 e
             }
@@ -196,14 +196,14 @@ impl From<Error> for ApiError {
             | Error::Conflict(m)
             | Error::PermissionDenied(m)
             | Error::Timeout(m)
-            | Error::Unsupported(m) => ApiError::new(ProblemType::Kind(kind), m.as_str()),
-            Error::Unauthenticated(m) => ApiError::unauthenticated(m.as_str(), false),
+            | Error::Unsupported(m) => Self::new(ProblemType::Kind(kind), m.as_str()),
+            Error::Unauthenticated(m) => Self::unauthenticated(m.as_str(), false),
             Error::Throttled {
                 message,
                 retry_after,
                 ..
             } => {
-                let mut e = ApiError::new(ProblemType::Kind(kind), message);
+                let mut e = Self::new(ProblemType::Kind(kind), message);
                 e.retry_after = Some(retry_after.unwrap_or(Duration::from_secs(1)));
                 e
             }
@@ -214,7 +214,7 @@ impl From<Error> for ApiError {
                 retryable: true,
                 ..
             } => {
-                let mut e = ApiError::new(ProblemType::Unavailable, message);
+                let mut e = Self::new(ProblemType::Unavailable, message);
                 e.retryable = Some(true);
                 e.retry_after = Some(Duration::from_secs(1));
                 e
@@ -222,11 +222,11 @@ impl From<Error> for ApiError {
             Error::Provider {
                 message, retryable, ..
             } => {
-                let mut e = ApiError::new(ProblemType::Kind(kind), message);
+                let mut e = Self::new(ProblemType::Kind(kind), message);
                 e.retryable = Some(retryable);
                 e
             }
-            other => ApiError::new(ProblemType::Kind(other.kind()), other.to_string()),
+            other => Self::new(ProblemType::Kind(other.kind()), other.to_string()),
         };
         api.log = Some(log);
         api.aws_request_id = aws_request_id;

@@ -87,7 +87,7 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error {
+        Self {
             path: Vec::new(),
             message: msg.to_string(),
         }

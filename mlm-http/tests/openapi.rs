@@ -209,7 +209,7 @@ fn request_bodies_reject_unknown_fields_in_the_spec() {
 
 #[tokio::test]
 async fn the_served_spec_is_the_generated_one() {
-    let answer = send(open_app(Mocks::default()), common::get("/openapi.json")).await;
+    let answer = send(open_app(Mocks::default()), get("/openapi.json")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json(), mlm_http::openapi::openapi());
 }

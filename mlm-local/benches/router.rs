@@ -82,7 +82,7 @@ impl Figures {
 async fn measure<F, Fut>(requests: usize, concurrency: usize, call: F) -> Figures
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: Future<Output = bool> + Send,
 {
     let call = Arc::new(call);
     let per_worker = requests / concurrency;
@@ -231,9 +231,9 @@ async fn measure_both<D, DFut, R, RFut>(
 ) -> (Figures, Figures)
 where
     D: Fn() -> DFut + Clone + Send + Sync + 'static,
-    DFut: std::future::Future<Output = bool> + Send,
+    DFut: Future<Output = bool> + Send,
     R: Fn() -> RFut + Clone + Send + Sync + 'static,
-    RFut: std::future::Future<Output = bool> + Send,
+    RFut: Future<Output = bool> + Send,
 {
     measure(200, concurrency, direct_call.clone()).await;
     measure(200, concurrency, routed_call.clone()).await;

@@ -81,7 +81,7 @@ const DEFAULT_MAX_FILES: u64 = 100_000;
 /// Synchronous: async callers run it in `spawn_blocking`. It is `Send + Sync` and can be
 /// shared behind an `Arc`.
 #[derive(Debug)]
-pub struct ArtifactStore {
+pub(crate) struct ArtifactStore {
     /// Canonical path of the store directory.
     store_dir: PathBuf,
     roots: Vec<Root>,
@@ -100,7 +100,7 @@ struct Root {
 
 /// An artifact in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredArtifact {
+pub(crate) struct StoredArtifact {
     /// Content digest: `sha256:` and 64 lowercase hex digits (format in the module docs).
     pub digest: String,
     /// The stored directory; its files are read-only.
@@ -113,7 +113,7 @@ impl ArtifactStore {
     ///
     /// A root that does not exist or is not a directory is an [`Error::InvalidArgument`]
     /// naming it: roots are operator configuration.
-    pub fn new(store_dir: impl Into<PathBuf>, allowed_roots: &[PathBuf]) -> Result<Self> {
+    pub(crate) fn new(store_dir: impl Into<PathBuf>, allowed_roots: &[PathBuf]) -> Result<Self> {
         let store_dir = store_dir.into();
         fs::create_dir_all(&store_dir).map_err(|e| {
             Error::provider(
@@ -151,7 +151,7 @@ impl ArtifactStore {
         if roots.is_empty() {
             tracing::warn!("no artifact roots configured: every artifact import will be rejected");
         }
-        Ok(ArtifactStore {
+        Ok(Self {
             store_dir,
             roots,
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
@@ -162,7 +162,7 @@ impl ArtifactStore {
 
     /// Sets the per-import limits: total bytes of file content, and number of entries
     /// (files and directories, which both cost inodes). Defaults: 10 GiB and 100 000.
-    pub fn with_limits(mut self, max_total_bytes: u64, max_files: u64) -> Self {
+    pub(crate) fn with_limits(mut self, max_total_bytes: u64, max_files: u64) -> Self {
         self.max_total_bytes = max_total_bytes;
         self.max_files = max_files;
         self
@@ -173,7 +173,7 @@ impl ArtifactStore {
     /// Rejections (outside the roots, missing, unsafe entries, over the limits, not a
     /// directory or `.tar.gz`) are [`Error::InvalidArgument`]; failures of the store's own
     /// filesystem are [`Error::Provider`]. Nothing is left behind on error.
-    pub fn import(&self, artifact_uri: &str) -> Result<StoredArtifact> {
+    pub(crate) fn import(&self, artifact_uri: &str) -> Result<StoredArtifact> {
         let uri = show(artifact_uri.as_bytes());
         let requested = parse_uri(artifact_uri, &uri)?;
         let source = self.confine(&uri, &requested)?;
@@ -222,7 +222,7 @@ impl ArtifactStore {
     /// The stored directory of `digest` (`sha256:` and 64 lowercase hex digits).
     ///
     /// A malformed digest, or one that is not in the store, is an [`Error::InvalidArgument`].
-    pub fn path_of(&self, digest: &str) -> Result<PathBuf> {
+    pub(crate) fn path_of(&self, digest: &str) -> Result<PathBuf> {
         let hex = parse_digest(digest)?;
         let path = self.artifact_path(hex);
         match fs::symlink_metadata(&path) {
@@ -240,7 +240,7 @@ impl ArtifactStore {
     /// past a failed removal and then returns the first error. Callers must not run it
     /// concurrently with an import whose version is not yet recorded in `keep`: that import
     /// may have returned an existing artifact this call then deletes.
-    pub fn remove_unreferenced(&self, keep: &HashSet<String>) -> Result<usize> {
+    pub(crate) fn remove_unreferenced(&self, keep: &HashSet<String>) -> Result<usize> {
         let entries = fs::read_dir(&self.store_dir)
             .map_err(|e| Error::provider("cannot list the artifact store", e))?;
         let mut removed = 0;
@@ -1129,7 +1129,7 @@ mod tests {
             let store = ArtifactStore::new(base.join("store"), std::slice::from_ref(&root))
                 .unwrap()
                 .with_limits(max_bytes, max_files);
-            Fixture {
+            Self {
                 _tmp: tmp,
                 base,
                 root,

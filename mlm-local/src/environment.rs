@@ -89,7 +89,7 @@ fn matches(pattern: &str, name: &str) -> bool {
 }
 
 /// The reserved pattern `name` falls under, if any.
-pub fn reserved_pattern(name: &str) -> Option<&'static str> {
+pub(crate) fn reserved_pattern(name: &str) -> Option<&'static str> {
     RESERVED_ENV.iter().copied().find(|p| matches(p, name))
 }
 

@@ -166,7 +166,7 @@ fn free_port() -> Result<u16> {
 
 impl InstanceHandle {
     /// Starts the process. It is killed if the handle is dropped.
-    pub fn launch(launch: Launch<'_>) -> Result<Arc<Self>> {
+    pub(crate) fn launch(launch: Launch<'_>) -> Result<Arc<Self>> {
         let port = free_port()?;
         if let Some(dir) = launch.log_path.parent() {
             std::fs::create_dir_all(dir)
@@ -232,21 +232,21 @@ impl InstanceHandle {
         }))
     }
 
-    pub fn status(&self) -> InstanceStatus {
+    pub(crate) fn status(&self) -> InstanceStatus {
         decode(self.status.load(Ordering::Acquire))
     }
 
-    pub fn set_status(&self, status: InstanceStatus) {
+    pub(crate) fn set_status(&self, status: InstanceStatus) {
         self.status.store(encode(status), Ordering::Release);
     }
 
     /// How the process ended, once it has.
-    pub fn exit_reason(&self) -> Option<String> {
+    pub(crate) fn exit_reason(&self) -> Option<String> {
         self.exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Checks, without blocking, whether the process has exited; records why.
-    pub async fn has_exited(&self) -> Option<String> {
+    pub(crate) async fn has_exited(&self) -> Option<String> {
         if let Some(reason) = self.exit_reason() {
             return Some(reason);
         }
@@ -257,13 +257,13 @@ impl InstanceHandle {
     }
 
     /// The last lines the process wrote, for failure reasons.
-    pub fn output_tail(&self) -> String {
+    pub(crate) fn output_tail(&self) -> String {
         log_tail(&self.log_path, 1024)
     }
 
     /// Whether `GET /ping` answers 2xx within `timeout`, telling a check this server could not
     /// make (out of descriptors) apart from an instance that does not answer.
-    pub async fn ping(&self, client: &HttpClient, timeout: Duration) -> Probe {
+    pub(crate) async fn ping(&self, client: &HttpClient, timeout: Duration) -> Probe {
         let request = hyper::Request::get(format!("http://127.0.0.1:{}/ping", self.port))
             .body(Full::new(Bytes::new()));
         let Ok(request) = request else {
@@ -285,7 +285,7 @@ impl InstanceHandle {
 
     /// Waits until the instance answers `/ping`, failing with the process's own words when it
     /// exits or takes longer than `timeout`, and at once when `cancelled` is set.
-    pub async fn wait_ready(
+    pub(crate) async fn wait_ready(
         &self,
         client: &HttpClient,
         timeout: Duration,
@@ -328,7 +328,7 @@ impl InstanceHandle {
 
     /// Stops taking traffic, lets in-flight requests finish (up to `drain_timeout`), then asks
     /// the process to stop (SIGTERM) and kills it if it does not within 10 s.
-    pub async fn drain_and_stop(&self, drain_timeout: Duration) {
+    pub(crate) async fn drain_and_stop(&self, drain_timeout: Duration) {
         self.set_status(InstanceStatus::Draining);
         let deadline = Instant::now() + drain_timeout;
         while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
@@ -338,7 +338,7 @@ impl InstanceHandle {
     }
 
     /// SIGTERM to the instance's process group, then SIGKILL after `grace`.
-    pub async fn terminate(&self, grace: Duration) {
+    pub(crate) async fn terminate(&self, grace: Duration) {
         let mut child = self.child.lock().await;
         if child.try_wait().ok().flatten().is_none() {
             signal_group(self.pid, nix::sys::signal::Signal::SIGTERM);
@@ -353,7 +353,7 @@ impl InstanceHandle {
     }
 
     /// Kills the process and its group at once.
-    pub async fn kill(&self) {
+    pub(crate) async fn kill(&self) {
         let mut child = self.child.lock().await;
         signal_group(self.pid, nix::sys::signal::Signal::SIGKILL);
         let _ = child.kill().await;

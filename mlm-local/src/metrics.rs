@@ -30,7 +30,7 @@ pub(crate) struct MetricRing {
 }
 
 impl MetricRing {
-    pub fn new(retention: Duration) -> Self {
+    pub(crate) fn new(retention: Duration) -> Self {
         Self {
             samples: VecDeque::new(),
             latest: HashMap::new(),
@@ -38,7 +38,7 @@ impl MetricRing {
         }
     }
 
-    pub fn push(&mut self, sample: Sample) {
+    pub(crate) fn push(&mut self, sample: Sample) {
         let horizon = sample.at - self.retention;
         while self
             .samples
@@ -57,17 +57,17 @@ impl MetricRing {
     }
 
     /// The newest value of `kind` recorded for `instance`.
-    pub fn latest(&self, instance: &str, kind: MetricKind) -> Option<f64> {
+    pub(crate) fn latest(&self, instance: &str, kind: MetricKind) -> Option<f64> {
         self.latest.get(instance)?.get(&kind).copied()
     }
 
     /// Forgets the latest values of instances that are gone.
-    pub fn retain_instances(&mut self, live: &[&str]) {
+    pub(crate) fn retain_instances(&mut self, live: &[&str]) {
         self.latest.retain(|id, _| live.contains(&&**id));
     }
 
     /// Series for every kind asked for, empty where nothing was recorded.
-    pub fn query(&self, query: &MetricQuery) -> Vec<MetricSeries> {
+    pub(crate) fn query(&self, query: &MetricQuery) -> Vec<MetricSeries> {
         let scope = if query.instance.is_some() {
             MetricScope::Instance
         } else {
@@ -129,7 +129,7 @@ pub(crate) struct ResourceSampler {
 }
 
 impl ResourceSampler {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let nvml = match nvml_wrapper::Nvml::init() {
             Ok(nvml) => {
                 tracing::info!("NVML loaded: GPU figures are reported per instance process");
@@ -150,7 +150,7 @@ impl ResourceSampler {
     }
 
     /// Start time (seconds since the epoch) of a live process, if it exists.
-    pub fn process_start_time(&mut self, pid: u32) -> Option<u64> {
+    pub(crate) fn process_start_time(&mut self, pid: u32) -> Option<u64> {
         let pid = Pid::from_u32(pid);
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[pid]),
@@ -161,7 +161,7 @@ impl ResourceSampler {
     }
 
     /// Figures for each of `pids` (CPU % needs two samples: the first call reports none).
-    pub fn sample(&mut self, pids: &[u32]) -> HashMap<u32, ProcessFigures> {
+    pub(crate) fn sample(&mut self, pids: &[u32]) -> HashMap<u32, ProcessFigures> {
         let sys_pids: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p)).collect();
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&sys_pids),

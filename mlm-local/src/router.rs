@@ -39,7 +39,7 @@ pub(crate) struct VariantRoute {
 }
 
 impl VariantRoute {
-    pub fn healthy_count(&self) -> u32 {
+    pub(crate) fn healthy_count(&self) -> u32 {
         self.instances
             .iter()
             .filter(|i| i.status() == InstanceStatus::InService)
@@ -83,7 +83,7 @@ impl Drop for InFlight<'_> {
 }
 
 impl EndpointRuntime {
-    pub fn new(name: EndpointName, retention: Duration, max_in_flight: u32) -> Self {
+    pub(crate) fn new(name: EndpointName, retention: Duration, max_in_flight: u32) -> Self {
         Self {
             name,
             table: RwLock::new(Arc::new(Vec::new())),
@@ -97,23 +97,23 @@ impl EndpointRuntime {
         }
     }
 
-    pub fn table(&self) -> Arc<Vec<VariantRoute>> {
+    pub(crate) fn table(&self) -> Arc<Vec<VariantRoute>> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set_table(&self, table: Vec<VariantRoute>) {
+    pub(crate) fn set_table(&self, table: Vec<VariantRoute>) {
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
     }
 
     /// A fresh instance id for `variant` (`primary-3`).
-    pub fn next_instance_id(&self, variant: &VariantName) -> String {
+    pub(crate) fn next_instance_id(&self, variant: &VariantName) -> String {
         format!(
             "{variant}-{}",
             self.next_instance.fetch_add(1, Ordering::Relaxed)
         )
     }
 
-    pub fn record(&self, samples: impl IntoIterator<Item = Sample>) {
+    pub(crate) fn record(&self, samples: impl IntoIterator<Item = Sample>) {
         let mut ring = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
         for s in samples {
             ring.push(s);
@@ -231,7 +231,7 @@ impl EndpointRuntime {
     /// Sends one request through the router. When the chosen instance cannot be reached (the
     /// request never got there, so it is safe to resend) it is retried on another; an instance
     /// that refuses connections is taken out of rotation at once (the monitor restarts it).
-    pub async fn invoke(
+    pub(crate) async fn invoke(
         &self,
         client: &HttpClient,
         mut request: InvokeRequest,

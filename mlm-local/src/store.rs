@@ -142,7 +142,7 @@ fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
@@ -203,7 +203,12 @@ impl Store {
     }
 
     /// Appends to the event log.
-    pub fn log_event(&self, resource: &str, event: &str, detail: Option<&str>) -> Result<()> {
+    pub(crate) fn log_event(
+        &self,
+        resource: &str,
+        event: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
         self.execute(
             "INSERT INTO events (at, resource, event, detail) VALUES (?1, ?2, ?3, ?4)",
             params![Utc::now().to_rfc3339(), resource, event, detail],
@@ -213,7 +218,7 @@ impl Store {
 
     /// The most recent events of a resource, newest first.
     #[cfg(any(test, feature = "test-util"))]
-    pub fn events(&self, resource: &str, limit: u32) -> Result<Vec<LifecycleEvent>> {
+    pub(crate) fn events(&self, resource: &str, limit: u32) -> Result<Vec<LifecycleEvent>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
@@ -241,7 +246,7 @@ impl Store {
 
     // --- models -------------------------------------------------------------------------
 
-    pub fn insert_model(&self, model: &Model) -> Result<()> {
+    pub(crate) fn insert_model(&self, model: &Model) -> Result<()> {
         let inserted = self.execute(
             "INSERT INTO models (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
             params![model.name.as_str(), to_json(model)?],
@@ -252,7 +257,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn get_model(&self, name: &ModelName) -> Result<Model> {
+    pub(crate) fn get_model(&self, name: &ModelName) -> Result<Model> {
         let conn = self.lock();
         Self::model_in(&conn, name)
     }
@@ -278,7 +283,7 @@ impl Store {
         Ok(model)
     }
 
-    pub fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
+    pub(crate) fn list_models(&self, page: &PageRequest) -> Result<Page<Model>> {
         let size = page.size()?;
         let after = name_cursor(page, ModelName::new)?;
         let names = self.strings(
@@ -293,7 +298,7 @@ impl Store {
         )
     }
 
-    pub fn put_model(&self, model: &Model) -> Result<()> {
+    pub(crate) fn put_model(&self, model: &Model) -> Result<()> {
         let changed = self.execute(
             "UPDATE models SET doc = ?2 WHERE name = ?1",
             params![model.name.as_str(), to_json(model)?],
@@ -304,7 +309,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_model(&self, name: &ModelName) -> Result<()> {
+    pub(crate) fn delete_model(&self, name: &ModelName) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         let versions: u32 = tx
@@ -331,7 +336,7 @@ impl Store {
     // --- versions -----------------------------------------------------------------------
 
     /// Inserts `version` under the next number of its model, which it sets; atomically.
-    pub fn insert_version(&self, version: &mut ModelVersion) -> Result<()> {
+    pub(crate) fn insert_version(&self, version: &mut ModelVersion) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         let next: Option<u32> = tx
@@ -357,7 +362,7 @@ impl Store {
         tx.commit().map_err(db_error)
     }
 
-    pub fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
+    pub(crate) fn get_version(&self, model: &ModelName, version: u32) -> Result<ModelVersion> {
         let doc: Option<String> = self
             .lock()
             .query_row(
@@ -380,7 +385,7 @@ impl Store {
         }
     }
 
-    pub fn list_versions(
+    pub(crate) fn list_versions(
         &self,
         model: &ModelName,
         page: &PageRequest,
@@ -404,7 +409,7 @@ impl Store {
         )
     }
 
-    pub fn put_version(&self, version: &ModelVersion) -> Result<()> {
+    pub(crate) fn put_version(&self, version: &ModelVersion) -> Result<()> {
         let changed = self.execute(
             "UPDATE versions SET doc = ?3 WHERE model = ?1 AND version = ?2",
             params![version.model.as_str(), version.version, to_json(version)?],
@@ -418,7 +423,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
+    pub(crate) fn delete_version(&self, model: &ModelName, version: u32) -> Result<()> {
         let deleted = self.execute(
             "DELETE FROM versions WHERE model = ?1 AND version = ?2",
             params![model.as_str(), version],
@@ -434,7 +439,7 @@ impl Store {
     }
 
     /// Digests of every stored version's artifact (what the artifact store must keep).
-    pub fn artifact_digests(&self) -> Result<std::collections::HashSet<String>> {
+    pub(crate) fn artifact_digests(&self) -> Result<std::collections::HashSet<String>> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT doc FROM versions").map_err(db_error)?;
         let docs = stmt
@@ -452,7 +457,7 @@ impl Store {
 
     // --- endpoints ----------------------------------------------------------------------
 
-    pub fn insert_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
+    pub(crate) fn insert_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
         let inserted = self.execute(
             "INSERT INTO endpoints (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
             params![stored.endpoint.name.as_str(), to_json(stored)?],
@@ -466,7 +471,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn get_endpoint(&self, name: &EndpointName) -> Result<StoredEndpoint> {
+    pub(crate) fn get_endpoint(&self, name: &EndpointName) -> Result<StoredEndpoint> {
         let doc: Option<String> = self
             .lock()
             .query_row(
@@ -482,7 +487,7 @@ impl Store {
     /// Replaces an endpoint's record. An accepted delete is final: a record that says
     /// `Deleting` is only ever replaced by one that says `Deleting` too, checked in the same
     /// statement, so lifecycle work that finishes late can never bring the endpoint back.
-    pub fn put_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
+    pub(crate) fn put_endpoint(&self, stored: &StoredEndpoint) -> Result<()> {
         let name = stored.endpoint.name.as_str();
         let deleting = stored.endpoint.status == EndpointStatus::Deleting;
         let conn = self.lock();
@@ -512,7 +517,7 @@ impl Store {
         })
     }
 
-    pub fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
+    pub(crate) fn delete_endpoint(&self, name: &EndpointName) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         tx.execute("DELETE FROM endpoints WHERE name = ?1", [name.as_str()])
@@ -525,7 +530,7 @@ impl Store {
         tx.commit().map_err(db_error)
     }
 
-    pub fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
+    pub(crate) fn list_endpoints(&self, page: &PageRequest) -> Result<Page<StoredEndpoint>> {
         let size = page.size()?;
         let after = name_cursor(page, EndpointName::new)?;
         let docs = self.strings(
@@ -541,14 +546,14 @@ impl Store {
     }
 
     /// Every endpoint (for recovery at start and reference checks).
-    pub fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
+    pub(crate) fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
         let docs = self.strings("SELECT doc FROM endpoints ORDER BY name", [])?;
         docs.iter().map(|d| from_json(d)).collect()
     }
 
     // --- instance processes -------------------------------------------------------------
 
-    pub fn record_process(&self, record: &ProcessRecord) -> Result<()> {
+    pub(crate) fn record_process(&self, record: &ProcessRecord) -> Result<()> {
         self.execute(
             "INSERT INTO instance_processes (endpoint, instance, pid, start_time) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT(endpoint, instance) \
@@ -563,7 +568,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn forget_process(&self, endpoint: &str, instance: &str) -> Result<()> {
+    pub(crate) fn forget_process(&self, endpoint: &str, instance: &str) -> Result<()> {
         self.execute(
             "DELETE FROM instance_processes WHERE endpoint = ?1 AND instance = ?2",
             params![endpoint, instance],
@@ -571,7 +576,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn take_processes(&self) -> Result<Vec<ProcessRecord>> {
+    pub(crate) fn take_processes(&self) -> Result<Vec<ProcessRecord>> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         let records = {

@@ -166,7 +166,7 @@ impl NativeClient {
         Ok(op(async move {
             let target = config.data_dir.display().to_string();
             let local = LocalProvider::open(config).await?;
-            Ok(Output::Client(NativeClient::new(
+            Ok(Output::Client(Self::new(
                 Arc::new(local.clone()),
                 Some(local),
                 target,
@@ -178,16 +178,12 @@ impl NativeClient {
     /// besides the platform's roots (a server with a private CA's certificate).
     #[staticmethod]
     #[pyo3(signature = (url, token=None, ca_certificate=None))]
-    fn open_http(
-        url: String,
-        token: Option<String>,
-        ca_certificate: Option<std::path::PathBuf>,
-    ) -> Operation {
+    fn open_http(url: String, token: Option<String>, ca_certificate: Option<PathBuf>) -> Operation {
         op(async move {
             let mut builder = HttpProvider::builder(url.clone()).token(token);
             if let Some(path) = ca_certificate {
                 let pem = std::fs::read(&path).map_err(|e| {
-                    mlm_core::Error::invalid(format!(
+                    Error::invalid(format!(
                         "ca_certificate: cannot read {}: {e}",
                         path.display()
                     ))
@@ -195,11 +191,7 @@ impl NativeClient {
                 builder = builder.ca_certificate_pem(pem);
             }
             let provider = builder.connect().await?;
-            Ok(Output::Client(NativeClient::new(
-                Arc::new(provider),
-                None,
-                url,
-            )))
+            Ok(Output::Client(Self::new(Arc::new(provider), None, url)))
         })
     }
 
@@ -217,11 +209,7 @@ impl NativeClient {
         Ok(op(async move {
             let provider = builder.build().await?;
             let region = provider.region().to_string();
-            Ok(Output::Client(NativeClient::new(
-                Arc::new(provider),
-                None,
-                region,
-            )))
+            Ok(Output::Client(Self::new(Arc::new(provider), None, region)))
         }))
     }
 

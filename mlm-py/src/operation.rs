@@ -36,16 +36,16 @@ pub(crate) enum Output {
 impl Output {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self {
-            Output::Unit => py.None(),
-            Output::Json(v) => to_py(py, &v)?.unbind(),
-            Output::Invoke(r) => {
+            Self::Unit => py.None(),
+            Self::Json(v) => to_py(py, &v)?.unbind(),
+            Self::Invoke(r) => {
                 let d = PyDict::new(py);
                 d.set_item("body", PyBytes::new(py, &r.body))?;
                 d.set_item("content_type", r.content_type)?;
                 d.set_item("variant", r.variant.map(|v| v.as_str().to_owned()))?;
                 d.into_any().unbind()
             }
-            Output::Client(c) => Py::new(py, c)?.into_any(),
+            Self::Client(c) => Py::new(py, c)?.into_any(),
         })
     }
 }

@@ -24,13 +24,13 @@ use mlm_core::{
     Result, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, WaitOptions,
 };
 
-pub const REGION: &str = "us-east-1";
-pub const ARTIFACT: &str = "s3://mlm-test/model.tar.gz";
-pub const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlm-test-serving:1.0";
-pub const INSTANCE_TYPES: [&str; 2] = ["ml.m5.large", "ml.c5.xlarge"];
-pub const ANSWER: &str = r#"{"label": "Sports", "score": 0.97}"#;
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const ARTIFACT: &str = "s3://mlm-test/model.tar.gz";
+pub(crate) const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlm-test-serving:1.0";
+pub(crate) const INSTANCE_TYPES: [&str; 2] = ["ml.m5.large", "ml.c5.xlarge"];
+pub(crate) const ANSWER: &str = r#"{"label": "Sports", "score": 0.97}"#;
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the crate lives in the workspace")
@@ -38,7 +38,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The emulator's Python: `MLM_EMULATOR_PYTHON`, else `.venv/bin/python` in the workspace.
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let configured = std::env::var_os("MLM_EMULATOR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
@@ -60,7 +60,7 @@ pub fn python() -> PathBuf {
     path
 }
 
-pub struct Emulator {
+pub(crate) struct Emulator {
     pub url: String,
     // Held so the child's stdin stays open: the emulator exits when this process does.
     _child: Mutex<Child>,
@@ -68,7 +68,7 @@ pub struct Emulator {
 }
 
 /// The emulator of this test binary, started on first use.
-pub fn emulator() -> &'static Emulator {
+pub(crate) fn emulator() -> &'static Emulator {
     static EMULATOR: OnceLock<Emulator> = OnceLock::new();
     EMULATOR.get_or_init(start_emulator)
 }
@@ -120,7 +120,7 @@ fn start_emulator() -> Emulator {
 
 /// Adds `x-moto-account-id` to every request.
 #[derive(Debug, Clone)]
-pub struct MotoAccount(pub String);
+pub(crate) struct MotoAccount(pub String);
 
 impl Intercept for MotoAccount {
     fn name(&self) -> &'static str {
@@ -141,7 +141,7 @@ impl Intercept for MotoAccount {
 }
 
 /// A random 12-digit account id.
-pub fn random_account() -> String {
+pub(crate) fn random_account() -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random_range(100_000_000_000..1_000_000_000_000);
     n.to_string()
@@ -149,25 +149,25 @@ pub fn random_account() -> String {
 
 /// One isolated account on the shared emulator.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
     pub id: String,
     pub url: String,
 }
 
 impl Account {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             id: random_account(),
             url: emulator().url.clone(),
         }
     }
 
-    pub fn role(&self) -> String {
+    pub(crate) fn role(&self) -> String {
         format!("arn:aws:iam::{}:role/mlm-test-execution", self.id)
     }
 
     /// A builder pointed at the emulator in this account, without retries.
-    pub fn builder(&self) -> AwsProviderBuilder {
+    pub(crate) fn builder(&self) -> AwsProviderBuilder {
         AwsProviderBuilder::new()
             .with_region(REGION)
             .with_endpoint_url(&self.url)
@@ -178,7 +178,7 @@ impl Account {
             .with_attempt_timeout(Duration::from_secs(30))
     }
 
-    pub async fn provider(&self) -> AwsProvider {
+    pub(crate) async fn provider(&self) -> AwsProvider {
         self.builder().build().await.expect("build the provider")
     }
 
@@ -202,7 +202,7 @@ impl Account {
     }
 
     /// A raw SageMaker client in this account (to look behind the provider's back).
-    pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
+    pub(crate) fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
         let conf = aws_sdk_sagemaker::config::Builder::from(&self.sdk_config())
             .interceptor(MotoAccount(self.id.clone()))
             .build();
@@ -210,7 +210,7 @@ impl Account {
     }
 
     /// A raw CloudWatch client in this account.
-    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+    pub(crate) fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         let conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk_config())
             .interceptor(MotoAccount(self.id.clone()))
             .build();
@@ -218,7 +218,7 @@ impl Account {
     }
 
     /// A raw Application Auto Scaling client in this account.
-    pub fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+    pub(crate) fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
         let conf = aws_sdk_applicationautoscaling::config::Builder::from(&self.sdk_config())
             .interceptor(MotoAccount(self.id.clone()))
             .build();
@@ -226,7 +226,7 @@ impl Account {
     }
 
     /// Calls the emulator's control API (`/_mlm/...`, `/moto-api/...`) in this account.
-    pub async fn control(
+    pub(crate) async fn control(
         &self,
         method: &str,
         path: &str,
@@ -236,24 +236,24 @@ impl Account {
     }
 
     /// Per-operation request counts of this account.
-    pub async fn requests(&self) -> BTreeMap<String, u64> {
+    pub(crate) async fn requests(&self) -> BTreeMap<String, u64> {
         let (status, body) = self.control("GET", "/_mlm/requests", None).await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).expect("request counts are JSON")
     }
 
-    pub async fn reset_requests(&self) {
+    pub(crate) async fn reset_requests(&self) {
         let (status, body) = self.control("POST", "/_mlm/requests/reset", None).await;
         assert_eq!(status, 200, "{body}");
     }
 
-    pub async fn configure(&self, config: serde_json::Value) {
+    pub(crate) async fn configure(&self, config: serde_json::Value) {
         let (status, body) = self.control("POST", "/_mlm/config", Some(config)).await;
         assert_eq!(status, 200, "{body}");
     }
 
     /// Queues the answer of the next invocation.
-    pub async fn queue_answer(&self, body: &str, variant: Option<&str>) {
+    pub(crate) async fn queue_answer(&self, body: &str, variant: Option<&str>) {
         let mut result = serde_json::json!({"Body": body, "ContentType": "application/json"});
         if let Some(v) = variant {
             result["InvokedProductionVariant"] = v.into();
@@ -272,7 +272,7 @@ impl Account {
 
     /// What SageMaker's enhanced metrics would publish: per-instance CPU and memory figures
     /// for each running instance of `endpoint` (moto has no instances and publishes nothing).
-    pub async fn publish_instance_metrics(&self, endpoint: &str) {
+    pub(crate) async fn publish_instance_metrics(&self, endpoint: &str) {
         let sm = self.sagemaker();
         let Ok(d) = sm.describe_endpoint().endpoint_name(endpoint).send().await else {
             return;
@@ -330,7 +330,7 @@ fn dim(name: &str, value: &str) -> aws_sdk_cloudwatch::types::Dimension {
 }
 
 /// A minimal HTTP/1.1 client for the emulator's control API.
-pub async fn http(
+pub(crate) async fn http(
     base: &str,
     method: &str,
     path: &str,
@@ -370,12 +370,12 @@ pub async fn http(
     (status, body)
 }
 
-pub fn wait() -> WaitOptions {
+pub(crate) fn wait() -> WaitOptions {
     WaitOptions::with_timeout(Duration::from_secs(60))
         .with_intervals(Duration::from_millis(50), Duration::from_millis(250))
 }
 
-pub fn sample() -> SampleInvocation {
+pub(crate) fn sample() -> SampleInvocation {
     SampleInvocation {
         content_type: "application/json".into(),
         body: br#"{"sentence": "Baseball is one of the most popular sports."}"#.to_vec(),
@@ -397,7 +397,7 @@ impl FixtureHooks for QueueAnswers {
 /// each overview it publishes per-instance figures for the endpoint's running instances, as
 /// AWS does every 10 s for endpoints with enhanced metrics (moto publishes none). Everything
 /// else is passed straight through.
-pub struct WithInstanceMetrics {
+pub(crate) struct WithInstanceMetrics {
     pub inner: AwsProvider,
     pub account: Account,
 }
@@ -487,7 +487,7 @@ impl Provider for WithInstanceMetrics {
 }
 
 /// The conformance fixture: a provider in a fresh account of the shared emulator.
-pub async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let account = Account::new();
     let provider = account.provider().await;
     let wrapped = WithInstanceMetrics {

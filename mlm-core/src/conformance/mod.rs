@@ -46,6 +46,17 @@ pub trait FixtureHooks: Send + Sync {
     async fn before_invoke(&self, _endpoint: &EndpointName, _sample: &SampleInvocation) {}
 }
 
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("provider", &self.provider.name())
+            .field("artifact_uri", &self.artifact_uri)
+            .field("image", &self.image)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything a case needs: the provider and inputs it accepts.
 pub struct Fixture {
     /// The backend under test.
@@ -173,7 +184,7 @@ fn report<T>(resource: &impl std::fmt::Display, outcome: crate::Result<T>) {
 /// resumed, so the case still fails).
 pub async fn run_case<'a, F>(fixture: &'a Fixture, case: impl FnOnce(&'a Fixture) -> F)
 where
-    F: std::future::Future<Output = ()> + 'a,
+    F: Future<Output = ()> + 'a,
 {
     let outcome = std::panic::AssertUnwindSafe(case(fixture))
         .catch_unwind()

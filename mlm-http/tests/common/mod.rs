@@ -21,7 +21,7 @@ use mlm_http::{AppState, Auth, Limits, app};
 use tower::ServiceExt;
 
 /// A provider whose three traits are mocks.
-pub struct Mocks {
+pub(crate) struct Mocks {
     pub models: MockModelRegistry,
     pub endpoints: MockEndpointManager,
     pub observe: MockObservability,
@@ -126,50 +126,50 @@ impl Provider for Mocks {
     }
 }
 
-pub const OPERATOR: &str = "operator-token-0123456789";
-pub const READER: &str = "reader-token-0123456789";
+pub(crate) const OPERATOR: &str = "operator-token-0123456789";
+pub(crate) const READER: &str = "reader-token-0123456789";
 
 /// The app over `mocks` with authentication off.
-pub fn open_app(mocks: Mocks) -> axum::Router {
+pub(crate) fn open_app(mocks: Mocks) -> axum::Router {
     app(AppState::new(Arc::new(mocks)))
 }
 
 /// The app over `mocks` with an operator and a reader token.
-pub fn secured_app(mocks: Mocks) -> axum::Router {
+pub(crate) fn secured_app(mocks: Mocks) -> axum::Router {
     let tokens =
         mlm_http::auth::parse_token_list(&format!("{OPERATOR}:operator,{READER}:reader")).unwrap();
     app(AppState::new(Arc::new(mocks)).with_auth(Auth::new(tokens)))
 }
 
 /// The app over `mocks` with small body limits.
-pub fn limited_app(mocks: Mocks, body: usize, invoke: usize) -> axum::Router {
+pub(crate) fn limited_app(mocks: Mocks, body: usize, invoke: usize) -> axum::Router {
     app(AppState::new(Arc::new(mocks)).with_limits(Limits::new(body, invoke)))
 }
 
 /// A finished response: status, headers and body.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
-    pub headers: axum::http::HeaderMap,
+    pub headers: http::HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// Asserts a problem document with `status` and `slug`; returns it.
     #[track_caller]
-    pub fn problem(&self, status: u16, slug: &str) -> serde_json::Value {
+    pub(crate) fn problem(&self, status: u16, slug: &str) -> serde_json::Value {
         assert_eq!(self.status, status, "status; body: {}", self.text());
         assert_eq!(
             self.header("content-type"),
@@ -196,7 +196,7 @@ impl Answer {
 }
 
 /// Sends `request` through `app`.
-pub async fn send(app: axum::Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(app: axum::Router, request: Request<Body>) -> Answer {
     let response: Response<Body> = app.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -214,11 +214,11 @@ pub async fn send(app: axum::Router, request: Request<Body>) -> Answer {
     }
 }
 
-pub fn get(uri: &str) -> Request<Body> {
+pub(crate) fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
-pub fn with_json(method: &str, uri: &str, body: serde_json::Value) -> Request<Body> {
+pub(crate) fn with_json(method: &str, uri: &str, body: serde_json::Value) -> Request<Body> {
     Request::builder()
         .method(method)
         .uri(uri)
@@ -227,11 +227,11 @@ pub fn with_json(method: &str, uri: &str, body: serde_json::Value) -> Request<Bo
         .unwrap()
 }
 
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap()
 }
 
-pub fn model(name: &str) -> Model {
+pub(crate) fn model(name: &str) -> Model {
     let mut m = Model::new(
         ModelName::new(name).unwrap(),
         Some("d".into()),
@@ -242,7 +242,7 @@ pub fn model(name: &str) -> Model {
     m
 }
 
-pub fn version(model: &str, n: u32) -> ModelVersion {
+pub(crate) fn version(model: &str, n: u32) -> ModelVersion {
     serde_json::from_value(serde_json::json!({
         "model": model, "version": n, "artifact_uri": "s3://b/k", "artifact_digest": "sha256:00",
         "image": "img", "environment": {"A": "1"}, "approval": "approved", "description": null,
@@ -251,7 +251,7 @@ pub fn version(model: &str, n: u32) -> ModelVersion {
     .unwrap()
 }
 
-pub fn endpoint(name: &str, variants: &[&str]) -> Endpoint {
+pub(crate) fn endpoint(name: &str, variants: &[&str]) -> Endpoint {
     let variants: Vec<_> = variants
         .iter()
         .map(|v| {
@@ -275,7 +275,7 @@ pub fn endpoint(name: &str, variants: &[&str]) -> Endpoint {
     .unwrap()
 }
 
-pub fn overview(name: &str) -> EndpointOverview {
+pub(crate) fn overview(name: &str) -> EndpointOverview {
     use mlm_core::{Instance, InstanceStatus, Measurement, VariantName};
     let e = endpoint(name, &["primary"]);
     let mut a = Instance::new(

@@ -56,6 +56,14 @@ pub struct LocalProvider {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the parts of the provider share: configuration, state, live endpoints, locks.
 struct Inner {
     config: LocalConfig,

@@ -13,27 +13,27 @@ use mlm_core::{
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
-pub const RUNTIME: &str = "agnews-classifier";
-pub const SPORTS: &str = "Baseball is one of the most popular sports in the United States.";
+pub(crate) const RUNTIME: &str = "agnews-classifier";
+pub(crate) const SPORTS: &str = "Baseball is one of the most popular sports in the United States.";
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the crate lives in the workspace")
         .to_path_buf()
 }
 
-pub fn example_dir() -> PathBuf {
+pub(crate) fn example_dir() -> PathBuf {
     repo_root().join("examples").join("agnews-classifier")
 }
 
-pub fn model_dir() -> PathBuf {
+pub(crate) fn model_dir() -> PathBuf {
     example_dir().join("model")
 }
 
 /// The configuration tests use: the example runtime, artifacts from the example folder, fast
 /// health checks and drains.
-pub fn config(data_dir: &Path) -> LocalConfig {
+pub(crate) fn config(data_dir: &Path) -> LocalConfig {
     LocalConfig::in_dir(data_dir)
         .with_artifact_root(example_dir())
         .with_runtime(
@@ -51,12 +51,12 @@ pub fn config(data_dir: &Path) -> LocalConfig {
         .with_startup_timeout(Duration::from_secs(30))
 }
 
-pub fn wait() -> WaitOptions {
+pub(crate) fn wait() -> WaitOptions {
     WaitOptions::with_timeout(Duration::from_secs(60))
         .with_intervals(Duration::from_millis(50), Duration::from_millis(300))
 }
 
-pub fn sample() -> SampleInvocation {
+pub(crate) fn sample() -> SampleInvocation {
     SampleInvocation {
         content_type: "application/json".into(),
         body: serde_json::json!({ "sentence": SPORTS })
@@ -67,7 +67,7 @@ pub fn sample() -> SampleInvocation {
 }
 
 /// A fresh provider in its own temporary data directory.
-pub async fn provider() -> (tempfile::TempDir, LocalProvider) {
+pub(crate) async fn provider() -> (tempfile::TempDir, LocalProvider) {
     let dir = tempfile::tempdir().expect("temp dir");
     let provider = LocalProvider::open(config(dir.path()))
         .await
@@ -75,7 +75,7 @@ pub async fn provider() -> (tempfile::TempDir, LocalProvider) {
     (dir, provider)
 }
 
-pub async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let (dir, provider) = provider().await;
     Fixture::new(
         Arc::new(provider),
@@ -89,7 +89,7 @@ pub async fn fixture() -> Fixture {
 }
 
 /// `model`, registered first unless it already exists.
-pub async fn ensure_model(p: &LocalProvider, model: &str) -> ModelName {
+pub(crate) async fn ensure_model(p: &LocalProvider, model: &str) -> ModelName {
     let model = ModelName::new(model).unwrap();
     if p.get_model(&model).await.is_err() {
         p.create_model(CreateModelRequest::new(model.clone()))
@@ -100,13 +100,13 @@ pub async fn ensure_model(p: &LocalProvider, model: &str) -> ModelName {
 }
 
 /// A request for a version of `model`: the example model, served by `runtime`.
-pub fn version_request(model: ModelName, runtime: &str) -> CreateVersionRequest {
+pub(crate) fn version_request(model: ModelName, runtime: &str) -> CreateVersionRequest {
     CreateVersionRequest::new(model, model_dir().display().to_string(), runtime)
 }
 
 /// Registers an approved version of `model` (created if missing) on `runtime`, with the
 /// environment variables `env`.
-pub async fn register(
+pub(crate) async fn register(
     p: &LocalProvider,
     model: &str,
     runtime: &str,
@@ -121,7 +121,11 @@ pub async fn register(
 }
 
 /// The request for a single-variant endpoint `name` on `count` `ml.m5.large` instances.
-pub fn endpoint_request(name: &str, version: VersionRef, count: u32) -> CreateEndpointRequest {
+pub(crate) fn endpoint_request(
+    name: &str,
+    version: VersionRef,
+    count: u32,
+) -> CreateEndpointRequest {
     CreateEndpointRequest::single(
         EndpointName::new(name).unwrap(),
         version,
@@ -131,7 +135,7 @@ pub fn endpoint_request(name: &str, version: VersionRef, count: u32) -> CreateEn
 }
 
 /// Starts creating the endpoint of [`endpoint_request`], without waiting for it.
-pub async fn create_endpoint(
+pub(crate) async fn create_endpoint(
     p: &LocalProvider,
     name: &str,
     version: VersionRef,
@@ -144,7 +148,7 @@ pub async fn create_endpoint(
 }
 
 /// Asserts that `model` has no versions (nothing was registered).
-pub async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
+pub(crate) async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
     let versions = p
         .list_versions(model, mlm_core::PageRequest::first())
         .await
