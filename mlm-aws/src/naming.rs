@@ -157,11 +157,11 @@ mod tests {
         assert!(model_name(&c, 9).len() <= 63);
         assert_eq!(c, config_name(&long, "spec"));
         assert_ne!(c, config_name(&long, "spec2"));
-        mlm_core::validate_name("config", &c).unwrap();
-        mlm_core::validate_name("model", &model_name(&c, 0)).unwrap();
+        mlm_core::backend::validate_name("config", &c).unwrap();
+        mlm_core::backend::validate_name("model", &model_name(&c, 0)).unwrap();
         // Names ending in a hyphen at the cut stay valid.
         let hy = format!("{}-{}", "a".repeat(45), "b".repeat(10));
-        mlm_core::validate_name("config", &config_name(&hy, "x")).unwrap();
+        mlm_core::backend::validate_name("config", &config_name(&hy, "x")).unwrap();
     }
 
     #[test]

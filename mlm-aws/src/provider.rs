@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mlm_core::{Capabilities, Error, PageRequest, Provider, Result, decode_cursor, encode_cursor};
+use mlm_core::backend::{decode_cursor, encode_cursor};
+use mlm_core::{Capabilities, Error, PageRequest, Provider, Result};
 
 use crate::error::{Target, from_sdk};
 

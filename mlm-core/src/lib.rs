@@ -6,8 +6,9 @@
 //! [`Provider`]), the one [`Error`] enum, and the conformance suite backends run (feature
 //! `conformance`).
 //!
-//! No AWS types and no I/O live here: backends (`mlm-local`, `mlm-aws`) implement the traits,
-//! adapters (`mlm-http`, `mlm-py`) call them.
+//! No AWS types and no I/O live here: backends (`mlm-local`, `mlm-aws`) implement the traits
+//! (with the shared helpers of [`backend`]: page tokens, metric buckets, validators), adapters
+//! (`mlm-http`, `mlm-client`, `mlm-py`) call them.
 //!
 //! ```
 //! use mlm_core::{
@@ -45,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod backend;
 mod endpoint;
 mod error;
 mod ext;
@@ -63,28 +65,22 @@ pub use endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,
     EndpointStatus, InvokeRequest, InvokeResponse, MAX_INSTANCE_COUNT, MAX_VARIANTS, ScalingMetric,
     ServerlessConfig, TrafficShift, UpdateEndpointRequest, UpdateKind, UpdatePlan, Variant,
-    VariantChange, VariantSpec, validate_variants,
+    VariantChange, VariantSpec,
 };
 pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result};
-pub use ext::{
-    EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages,
-    endpoint_not_found,
-};
+pub use ext::{EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages};
 pub use model::{
     Approval, CreateModelRequest, CreateVersionRequest, Environment, MAX_DESCRIPTION_LEN,
     MAX_ENV_VALUE_LEN, MAX_TAGS, Model, ModelVersion, Tags, UpdateModelRequest,
-    UpdateVersionRequest, VersionRef, validate_tags,
+    UpdateVersionRequest, VersionRef,
 };
-pub use names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName, validate_name};
+pub use names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 pub use observability::{
     DataPoint, EndpointOverview, Instance, InstanceMetrics, InstanceStatus, MAX_METRIC_WINDOW,
     MAX_POINTS_PER_SERIES, Measurement, MetricKind, MetricQuery, MetricScope, MetricSeries,
-    Statistic, VariantOverview, bucket_samples,
+    Statistic, VariantOverview,
 };
-pub use page::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, decode_cursor, encode_cursor,
-    paginate_sorted,
-};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use traits::{Capabilities, EndpointManager, ModelRegistry, Observability, Provider};
 
 #[cfg(any(test, feature = "mock"))]

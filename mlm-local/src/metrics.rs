@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries, bucket_samples};
+use mlm_core::backend::bucket_samples;
+use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// Most samples one endpoint keeps, whatever the retention (bounds memory under load).

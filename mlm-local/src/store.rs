@@ -9,9 +9,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::Utc;
+use mlm_core::backend::{decode_cursor, encode_cursor};
 use mlm_core::{
     Endpoint, EndpointName, EndpointStatus, Error, Model, ModelName, ModelVersion, Page,
-    PageRequest, ResourceKind, Result, VariantSpec, decode_cursor, encode_cursor,
+    PageRequest, ResourceKind, Result, VariantSpec,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
