@@ -14,7 +14,7 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::endpoint::TrafficShift;
 use crate::names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 
-/// SageMaker's naming rule as a JSON Schema pattern (see [`crate::validate_name`]).
+/// SageMaker's naming rule as a JSON Schema pattern (see [`crate::backend::validate_name`]).
 pub const NAME_PATTERN: &str = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$";
 
 fn name_schema(description: &str, example: &str) -> RefOr<Schema> {
