@@ -128,6 +128,23 @@ pub(crate) fn decode_text(map: &BTreeMap<String, String>, prefix: &str) -> Optio
     String::from_utf8(bytes).ok()
 }
 
+/// The JSON value [`encode_text`] stored under `prefix`, if any. A value that no longer reads
+/// (written by another tool, or cut short) is logged and left out rather than failing the
+/// describe: the endpoint stays visible and manageable, only that setting is missing.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    map: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Option<T> {
+    let text = decode_text(map, prefix)?;
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(tag = prefix, error = %e, "ignoring an mlm tag that does not decode");
+            None
+        }
+    }
+}
+
 /// The keys [`encode_text`] may have written under `prefix` in `map`.
 pub(crate) fn text_keys(map: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
     let stem = format!("{prefix}:");
@@ -148,6 +165,27 @@ pub(crate) fn is_reserved_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_tag_that_does_not_decode_is_left_out() {
+        let tags: BTreeMap<String, String> = encode_text("mlm:x", r#"{"min_instances":1}"#)
+            .into_iter()
+            .chain(encode_text(
+                "mlm:y",
+                r#"{"traffic":{"type":"all_at_once"}}"#,
+            ))
+            .collect();
+        assert_eq!(
+            decode_json::<mlm_core::AutoscalingPolicy>(&tags, "mlm:x"),
+            None
+        );
+        let policy = decode_json::<mlm_core::DeploymentPolicy>(&tags, "mlm:y").unwrap();
+        assert_eq!(policy.traffic, mlm_core::TrafficShift::AllAtOnce);
+        assert_eq!(
+            decode_json::<mlm_core::DeploymentPolicy>(&tags, "mlm:z"),
+            None
+        );
+    }
 
     #[test]
     fn names_fit_and_are_deterministic() {

@@ -19,7 +19,7 @@ use crate::autoscaling::TAG_AUTOSCALING;
 use crate::cache::{ConfigInfo, ConfigVariant, Described, RuntimeVariant};
 use crate::error::{Target, from_sdk};
 use crate::naming::{
-    TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG, decode_text,
+    TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG, decode_json,
 };
 use crate::provider::{Inner, every_item, next_page_token, ordered, page_token, to_utc, user_tags};
 
@@ -259,8 +259,7 @@ impl Inner {
                     count(s.max_concurrency()).unwrap_or(0),
                 )
             }),
-            autoscaling: decode_text(tags, &format!("{TAG_AUTOSCALING}{variant}"))
-                .and_then(|s| serde_json::from_str(&s).ok()),
+            autoscaling: decode_json(tags, &format!("{TAG_AUTOSCALING}{variant}")),
             name: variant,
             version,
         })
@@ -335,8 +334,7 @@ impl Inner {
         let mut template = CreateEndpointRequest::new(name, vec![]);
         template.tags = user_tags(tags);
         template.data_capture = config.data_capture.clone();
-        template.deployment = decode_text(tags, TAG_DEPLOYMENT)
-            .and_then(|s| serde_json::from_str::<DeploymentPolicy>(&s).ok());
+        template.deployment = decode_json::<DeploymentPolicy>(tags, TAG_DEPLOYMENT);
         let mut e = Endpoint::from_request(&template, d.status, d.created);
         e.variants = variants;
         e.managed = managed;
