@@ -3,6 +3,8 @@
 //! invoke, observe, delete) through `HttpProvider`, then a graceful SIGTERM shutdown.
 #![cfg(unix)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -89,7 +91,6 @@ fn bad_config_files_are_usage_errors() {
 mod serve {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Child, Command, Stdio};
-    use std::sync::mpsc;
     use std::time::Duration;
 
     use mlm_client::HttpProvider;
@@ -99,19 +100,8 @@ mod serve {
         VersionRef, WaitOptions,
     };
 
+    use super::common::{Running, start};
     use super::mlm;
-
-    /// Kills the server if a test fails before it stops it.
-    struct Running(Option<Child>);
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            if let Some(child) = self.0.as_mut() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
 
     fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
         let deadline = std::time::Instant::now() + limit;
@@ -130,34 +120,11 @@ mod serve {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serve_without_config_runs_the_quick_start_and_stops_on_sigterm() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = mlm()
+        let mut command = mlm();
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let mut running = Running(Some(child));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let logs = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mlm printed its address");
-        let base = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            .arg(dir.path());
+        let (mut running, base, logs) = start(command);
         assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
         let plain = reqwest::Client::new();

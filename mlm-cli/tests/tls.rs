@@ -5,11 +5,13 @@
 //! half or mismatched TLS settings, and warns about tokens in clear text.
 #![cfg(all(unix, feature = "local"))]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
+
+use common::start;
 
 use mlm_client::HttpProvider;
 use mlm_core::{CreateModelRequest, ModelName, ModelRegistry};
@@ -70,16 +72,6 @@ impl TestPki {
     }
 }
 
-/// Kills the server when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mlm(config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlm"));
     cmd.env_remove("MLM_TOKENS")
@@ -112,38 +104,6 @@ fn tls_lines(pki: &TestPki) -> String {
         pki.cert.display(),
         pki.key.display()
     )
-}
-
-/// Starts `cmd` and waits for the address it prints; stderr is collected by the thread
-/// returned.
-fn start(mut cmd: Command) -> (Running, String, std::thread::JoinHandle<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let logs = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("mlm printed its address");
-    let base = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (running, base, logs)
 }
 
 /// The error and its sources, as one lowercase line.
