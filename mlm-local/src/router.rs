@@ -168,31 +168,55 @@ impl EndpointRuntime {
                 true,
             )
         })?;
-        // Least outstanding requests; ties broken at random so load spreads.
-        let healthy = || variant.instances.iter().filter(usable);
-        let least = healthy()
-            .map(|i| i.in_flight.load(Ordering::SeqCst))
-            .min()
-            .unwrap_or(0);
-        if least >= self.max_in_flight {
+        let Some(chosen) = self.claim_least_busy(variant, usable, &mut rng)? else {
             return Ok(None);
-        }
-        let tied = healthy()
-            .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
-            .count();
-        let chosen = healthy()
-            .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
-            .nth(rng.random_range(0..tied.max(1)))
-            .or_else(|| healthy().next())
-            .cloned()
-            .ok_or_else(|| Error::provider_msg("the instance left while routing", true))?;
-        chosen.in_flight.fetch_add(1, Ordering::SeqCst);
+        };
         let guard = InFlight(chosen, &self.freed);
         // A drain that started after the table was read sees this request or is seen by it.
         if guard.0.status() != InstanceStatus::InService {
             return Err(Error::provider_msg("the instance is draining", true));
         }
         Ok(Some((variant.spec.name.clone(), guard)))
+    }
+
+    /// The usable instance of `variant` with the fewest outstanding requests (ties broken at
+    /// random so load spreads), with one more counted against it; `None` when every one has
+    /// `max_in_flight`. The count is claimed atomically: two requests that saw the same last
+    /// free slot cannot both take it (the loser looks again).
+    fn claim_least_busy(
+        &self,
+        variant: &VariantRoute,
+        usable: impl Fn(&&Arc<InstanceHandle>) -> bool,
+        rng: &mut impl Rng,
+    ) -> Result<Option<Arc<InstanceHandle>>> {
+        let healthy = || variant.instances.iter().filter(&usable);
+        loop {
+            let least = healthy()
+                .map(|i| i.in_flight.load(Ordering::SeqCst))
+                .min()
+                .unwrap_or(0);
+            if least >= self.max_in_flight {
+                return Ok(None);
+            }
+            let tied = healthy()
+                .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
+                .count();
+            let candidate = healthy()
+                .filter(|i| i.in_flight.load(Ordering::SeqCst) == least)
+                .nth(rng.random_range(0..tied.max(1)))
+                .or_else(|| healthy().next())
+                .cloned()
+                .ok_or_else(|| Error::provider_msg("the instance left while routing", true))?;
+            let claimed = candidate
+                .in_flight
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < self.max_in_flight).then_some(n + 1)
+                })
+                .is_ok();
+            if claimed {
+                return Ok(Some(candidate));
+            }
+        }
     }
 
     /// [`pick`](Self::pick), waiting in line while every instance is at `max_in_flight`, until
