@@ -44,6 +44,13 @@ cargo check -p mlm-core --no-default-features --features openapi --locked
 # The declared rust-version (1.89) is not checked here: this machine has one toolchain and no
 # network to install another (see the architecture-pass issue's note).
 
+step "layers: the Python wheel links the client, not the server"
+py_deps=$(cargo tree -p mlm-py -e normal --locked)
+if grep -E 'axum|utoipa|swagger' <<<"$py_deps"; then
+  echo "error: mlm-py pulls in server crates (it must depend on mlm-client, not mlm-http)" >&2
+  exit 1
+fi
+
 step "rustdoc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 RUSTDOCFLAGS="-D warnings" cargo doc -p mlm-core --no-deps --all-features --locked
