@@ -236,12 +236,7 @@ impl HttpProvider {
         }
         // reqwest's own text ("error sending request") hides the reason (refused, TLS, DNS):
         // the causes say it.
-        let mut reason = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(inner) = cause {
-            reason.push_str(&format!(": {inner}"));
-            cause = inner.source();
-        }
+        let reason = mlm_core::error_chain(&e);
         let retryable = e.is_connect() || e.is_request() || e.is_body();
         Error::provider_msg(
             format!("cannot talk to the mlm server at {}: {reason}", self.base),

@@ -38,6 +38,19 @@ impl fmt::Display for ResourceKind {
     }
 }
 
+/// Writes an error and its chain of sources on one line (`a: b: c`), for logs and for
+/// messages whose outer text alone would hide the reason.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Boxed source error of a failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -67,7 +67,7 @@ pub use endpoint::{
     ServerlessConfig, TrafficShift, UpdateEndpointRequest, UpdateKind, UpdatePlan, Variant,
     VariantChange, VariantSpec,
 };
-pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result};
+pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result, error_chain};
 pub use ext::{EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages};
 pub use model::{
     Approval, CreateModelRequest, CreateVersionRequest, Environment, MAX_DESCRIPTION_LEN,

@@ -153,18 +153,6 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Writes an error and its chain of sources on one line.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 fn resource_kind_slug(kind: mlm_core::ResourceKind) -> String {
     serde_json::to_value(kind)
         .ok()
@@ -177,7 +165,7 @@ impl From<Error> for ApiError {
         let kind = error.kind();
         // The whole chain (message and every source) goes to the log, never to the body of a
         // server error.
-        let log = error_chain(&error);
+        let log = mlm_core::error_chain(&error);
         let aws_request_id = error.request_id().map(Box::from);
         let mut api = match error {
             Error::NotFound { kind: rk, name, .. }

@@ -51,7 +51,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     if err.kind() == ErrorKind::Provider
         && let Some(source) = std::error::Error::source(err)
     {
-        fields.set_item("detail", source_chain(source))?;
+        fields.set_item("detail", mlm_core::error_chain(source))?;
     }
     if let Some(id) = err.request_id() {
         fields.set_item("request_id", id)?;
@@ -59,18 +59,6 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     // The class says the kind; the message need not say it again.
     let exception = class.call((err.message(),), Some(&fields))?;
     Ok(PyErr::from_value(exception))
-}
-
-/// `a: b: c` for an error and its sources, for logs.
-fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
 }
 
 /// Raises the exception an error of `kind` (an `ERROR_KINDS` string) maps to, with `message`.
