@@ -33,6 +33,7 @@
 //! AWS SDK types appear in the public API only in the injection seams of the builder
 //! ([`AwsProviderBuilder::with_sdk_config`], `with_*_client`, `with_interceptor`).
 
+mod alarms;
 mod autoscaling;
 mod builder;
 mod cache;

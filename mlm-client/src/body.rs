@@ -7,8 +7,8 @@
 //! client, so a drift fails there.
 
 use mlm_core::{
-    CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Error, Result,
-    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest,
+    AlarmDefinition, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Error,
+    Result, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -41,6 +41,14 @@ pub(crate) fn create_version(request: &CreateVersionRequest) -> Result<Value> {
 
 pub(crate) fn update_version(request: &UpdateVersionRequest) -> Result<Value> {
     object(request).map(Value::Object)
+}
+
+/// The endpoint and the alarm's name are in the path.
+pub(crate) fn put_alarm(definition: &AlarmDefinition) -> Result<Value> {
+    let mut body = object(definition)?;
+    body.remove("endpoint");
+    body.remove("name");
+    Ok(Value::Object(body))
 }
 
 pub(crate) fn create_endpoint(request: &CreateEndpointRequest) -> Result<Value> {

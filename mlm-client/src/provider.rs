@@ -24,10 +24,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mlm_core::{
-    Capabilities, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Endpoint,
-    EndpointManager, EndpointName, EndpointOverview, Error, InvokeRequest, InvokeResponse,
-    MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, Observability, Page,
-    PageRequest, Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
+    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CreateEndpointRequest,
+    CreateModelRequest, CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointManager,
+    EndpointName, EndpointOverview, Error, InvokeRequest, InvokeResponse, MetricQuery,
+    MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, Observability, Page, PageRequest,
+    Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
     UpdateVersionRequest, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -407,6 +408,8 @@ fn error_from_response(
         Some(ProblemType::Kind(K::Throttled)) => Error::throttled(detail, retry_after),
         Some(ProblemType::Kind(K::Timeout)) => Error::timeout(detail),
         Some(ProblemType::Kind(K::Unsupported)) => Error::unsupported(detail),
+        Some(ProblemType::Kind(K::RolledBack)) => Error::RolledBack(detail.into()),
+        Some(ProblemType::Kind(K::DeploymentFailed)) => Error::DeploymentFailed(detail.into()),
         Some(ProblemType::MethodNotAllowed | ProblemType::NoRoute) => Error::unsupported(format!(
             "the server does not offer this operation ({detail}); it may run an older mlm"
         )),
@@ -609,6 +612,81 @@ impl Observability for HttpProvider {
             )
             .await?;
         Ok(answer.series)
+    }
+}
+
+#[async_trait]
+impl Alarms for HttpProvider {
+    async fn put_alarm(&self, definition: AlarmDefinition) -> Result<Alarm> {
+        let about = subject(ResourceKind::Alarm, &definition.name);
+        let path = format!(
+            "/v1/endpoints/{}/alarms/{}",
+            definition.endpoint, definition.name
+        );
+        let body = body::put_alarm(&definition)?;
+        self.json_with(Method::PUT, &path, &body, &about).await
+    }
+
+    async fn get_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<Alarm> {
+        let about = subject(ResourceKind::Alarm, name);
+        self.get(&format!("/v1/endpoints/{endpoint}/alarms/{name}"), &about)
+            .await
+    }
+
+    async fn list_alarms(&self, endpoint: &EndpointName, page: PageRequest) -> Result<Page<Alarm>> {
+        let about = subject(ResourceKind::Endpoint, endpoint);
+        let path = format!("/v1/endpoints/{endpoint}/alarms");
+        self.json(self.paged(&path, &page), &about).await
+    }
+
+    async fn delete_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<()> {
+        let about = subject(ResourceKind::Alarm, name);
+        self.delete(&format!("/v1/endpoints/{endpoint}/alarms/{name}"), &about)
+            .await
+    }
+}
+
+#[async_trait]
+impl Deployments for HttpProvider {
+    async fn list_deployments(
+        &self,
+        endpoint: &EndpointName,
+        page: PageRequest,
+    ) -> Result<Page<Deployment>> {
+        let about = subject(ResourceKind::Endpoint, endpoint);
+        let path = format!("/v1/endpoints/{endpoint}/deployments");
+        self.json(self.paged(&path, &page), &about).await
+    }
+
+    async fn get_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment> {
+        let about = subject(ResourceKind::Deployment, format!("{endpoint}/{id}"));
+        let path = format!("/v1/endpoints/{endpoint}/deployments/{}", path_segment(id)?);
+        self.get(&path, &about).await
+    }
+
+    async fn stop_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment> {
+        let about = subject(ResourceKind::Deployment, format!("{endpoint}/{id}"));
+        let path = format!(
+            "/v1/endpoints/{endpoint}/deployments/{}/stop",
+            path_segment(id)?
+        );
+        self.json(self.request(Method::POST, &path), &about).await
+    }
+}
+
+/// A deployment id as one path segment; ids are letters, digits, `-`, `_` and `.` on every
+/// backend, so anything else cannot name a deployment.
+fn path_segment(id: &str) -> Result<&str> {
+    let ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id != "."
+        && id != "..";
+    if ok {
+        Ok(id)
+    } else {
+        Err(Error::invalid(format!("'{id}' is not a deployment id")))
     }
 }
 

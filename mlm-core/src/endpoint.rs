@@ -6,9 +6,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deployment::DeploymentSummary;
 use crate::error::{Error, Result};
 use crate::model::{Tags, VersionRef, validate_tags};
-use crate::names::{EndpointName, VariantName};
+use crate::names::{AlarmName, EndpointName, VariantName};
 
 /// Most instances one variant may ask for through mlm.
 pub const MAX_INSTANCE_COUNT: u32 = 100;
@@ -208,11 +209,34 @@ pub enum TrafficShift {
     },
     /// Shift `step_percent` every `interval_seconds`.
     Linear {
-        /// Share per step, 1–99.
+        /// Share per step, 10–50.
         step_percent: u8,
-        /// Wait between steps.
+        /// Wait between steps, 0–3600.
         interval_seconds: u32,
     },
+    /// Replace the instances in place, `batch_percent` of them at a time (single-variant,
+    /// instance-backed endpoints only).
+    Rolling {
+        /// Share of the instances replaced per batch, 5–50.
+        batch_percent: u8,
+        /// Wait after each batch, 0–3600.
+        interval_seconds: u32,
+        /// Share of the instances returned per batch on rollback, 5–100; none: all at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_batch_percent: Option<u8>,
+    },
+}
+
+impl TrafficShift {
+    /// The snake_case `type` tag.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::AllAtOnce => "all_at_once",
+            Self::Canary { .. } => "canary",
+            Self::Linear { .. } => "linear",
+            Self::Rolling { .. } => "rolling",
+        }
+    }
 }
 
 /// What [`TrafficShift`] is read from: the same tagged form, strict about unknown fields.
@@ -229,6 +253,12 @@ enum StrictTrafficShift {
     Linear {
         step_percent: u8,
         interval_seconds: u32,
+    },
+    Rolling {
+        batch_percent: u8,
+        interval_seconds: u32,
+        #[serde(default)]
+        rollback_batch_percent: Option<u8>,
     },
 }
 
@@ -250,6 +280,15 @@ impl From<StrictTrafficShift> for TrafficShift {
                 step_percent,
                 interval_seconds,
             },
+            StrictTrafficShift::Rolling {
+                batch_percent,
+                interval_seconds,
+                rollback_batch_percent,
+            } => Self::Rolling {
+                batch_percent,
+                interval_seconds,
+                rollback_batch_percent,
+            },
         }
     }
 }
@@ -262,10 +301,20 @@ impl From<StrictTrafficShift> for TrafficShift {
 pub struct DeploymentPolicy {
     /// How traffic shifts.
     pub traffic: TrafficShift,
-    /// CloudWatch alarm names that roll the update back when they fire.
+    /// Alarms of this endpoint (see [`crate::Alarm`]) that roll the update back when any is in
+    /// `ALARM` while traffic shifts or bakes; at most 10.
     #[serde(default)]
-    pub rollback_alarms: Vec<String>,
+    pub rollback_alarms: Vec<AlarmName>,
+    /// How long the old fleet is kept after the new one took all traffic, 0–3600 s.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 3600))]
+    pub termination_wait_seconds: u32,
 }
+
+/// Longest wait SageMaker allows between steps, bake or termination wait.
+pub const MAX_DEPLOYMENT_WAIT_SECONDS: u32 = 3600;
+/// Most rollback alarms per deployment (SageMaker's limit).
+pub const MAX_ROLLBACK_ALARMS: usize = 10;
 
 impl DeploymentPolicy {
     /// A policy with `traffic` and no alarms.
@@ -273,6 +322,116 @@ impl DeploymentPolicy {
         Self {
             traffic,
             rollback_alarms: Vec::new(),
+            termination_wait_seconds: 0,
+        }
+    }
+
+    /// Adds a rollback alarm.
+    pub fn with_rollback_alarm(mut self, alarm: AlarmName) -> Self {
+        self.rollback_alarms.push(alarm);
+        self
+    }
+
+    /// Checks the policy against the variant set it deploys: every rule names itself, with
+    /// SageMaker's limits (deployment guardrails), so a policy valid here is valid on AWS.
+    pub fn validate_for(&self, variants: &[VariantShapeRef<'_>]) -> Result<()> {
+        let within = |what: &str, value: u32, low: u32, high: u32| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "deployment: {what} is {value}; it must be {low}-{high}"
+                )))
+            }
+        };
+        let wait = MAX_DEPLOYMENT_WAIT_SECONDS;
+        match &self.traffic {
+            TrafficShift::AllAtOnce => {}
+            TrafficShift::Canary {
+                percent,
+                bake_seconds,
+            } => {
+                within("canary percent", u32::from(*percent), 1, 50)?;
+                within("canary bake_seconds", *bake_seconds, 0, wait)?;
+            }
+            TrafficShift::Linear {
+                step_percent,
+                interval_seconds,
+            } => {
+                within("linear step_percent", u32::from(*step_percent), 10, 50)?;
+                within("linear interval_seconds", *interval_seconds, 0, wait)?;
+            }
+            TrafficShift::Rolling {
+                batch_percent,
+                interval_seconds,
+                rollback_batch_percent,
+            } => {
+                within("rolling batch_percent", u32::from(*batch_percent), 5, 50)?;
+                within("rolling interval_seconds", *interval_seconds, 0, wait)?;
+                if let Some(p) = rollback_batch_percent {
+                    within("rolling rollback_batch_percent", u32::from(*p), 5, 100)?;
+                }
+                if variants.len() > 1 {
+                    return Err(Error::invalid(format!(
+                        "deployment: a rolling update replaces one variant in place; this \
+                         endpoint has {} variants (use canary, linear or all_at_once)",
+                        variants.len()
+                    )));
+                }
+                if variants.iter().any(|v| v.serverless) {
+                    return Err(Error::invalid(
+                        "deployment: a rolling update needs instances; serverless variants \
+                         take canary, linear or all_at_once",
+                    ));
+                }
+            }
+        }
+        within(
+            "termination_wait_seconds",
+            self.termination_wait_seconds,
+            0,
+            wait,
+        )?;
+        if self.rollback_alarms.len() > MAX_ROLLBACK_ALARMS {
+            return Err(Error::invalid(format!(
+                "deployment: {} rollback_alarms; at most {MAX_ROLLBACK_ALARMS}",
+                self.rollback_alarms.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(twice) = self.rollback_alarms.iter().find(|a| !seen.insert(*a)) {
+            return Err(Error::invalid(format!(
+                "deployment: rollback alarm '{twice}' is named twice"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a deployment policy is checked against: one variant's name and whether it is
+/// serverless.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantShapeRef<'a> {
+    /// The variant's name.
+    pub name: &'a VariantName,
+    /// Whether it has serverless capacity.
+    pub serverless: bool,
+}
+
+impl<'a> From<&'a VariantSpec> for VariantShapeRef<'a> {
+    fn from(v: &'a VariantSpec) -> Self {
+        Self {
+            name: &v.name,
+            serverless: v.serverless.is_some(),
+        }
+    }
+}
+
+impl<'a> From<&'a Variant> for VariantShapeRef<'a> {
+    fn from(v: &'a Variant) -> Self {
+        Self {
+            name: &v.name,
+            serverless: v.serverless.is_some(),
         }
     }
 }
@@ -460,6 +619,11 @@ pub struct Endpoint {
     /// Guardrails applied to updates.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub deployment: Option<DeploymentPolicy>,
+    /// The latest deployment (the create or an update) and where it stands; none for an
+    /// endpoint mlm did not create or has no record of deploying.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub last_deployment: Option<DeploymentSummary>,
     /// False for endpoints that exist in the provider but were not created by mlm.
     pub managed: bool,
     /// When it was created.
@@ -483,6 +647,7 @@ impl Endpoint {
             tags: request.tags.clone(),
             data_capture: request.data_capture.clone(),
             deployment: request.deployment.clone(),
+            last_deployment: None,
             managed: true,
             created_at: now,
             updated_at: now,
@@ -783,25 +948,10 @@ impl CreateEndpointRequest {
             }
         }
         if let Some(d) = &self.deployment {
-            validate_deployment(d)?;
+            let shapes: Vec<_> = self.variants.iter().map(VariantShapeRef::from).collect();
+            d.validate_for(&shapes)?;
         }
         Ok(())
-    }
-}
-
-fn validate_deployment(policy: &DeploymentPolicy) -> Result<()> {
-    let percent_ok = |p: u8| (1..=99).contains(&p);
-    match &policy.traffic {
-        TrafficShift::Canary { percent, .. } if !percent_ok(*percent) => {
-            Err(Error::invalid("canary percent must be 1-99"))
-        }
-        TrafficShift::Linear {
-            step_percent,
-            interval_seconds,
-        } if !percent_ok(*step_percent) || *interval_seconds == 0 => Err(Error::invalid(
-            "linear step_percent must be 1-99 and interval_seconds > 0",
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -921,9 +1071,6 @@ impl UpdateEndpointRequest {
     ///
     /// Every backend uses this so the same request means the same thing everywhere.
     pub fn plan(&self, current: &Endpoint) -> Result<UpdatePlan> {
-        if let Some(d) = &self.deployment {
-            validate_deployment(d)?;
-        }
         let target = match (&self.replace_variants, self.changes.is_empty()) {
             (Some(_), false) => {
                 return Err(Error::invalid(
@@ -985,6 +1132,10 @@ impl UpdateEndpointRequest {
             }
         };
         validate_shapes(target.iter().map(Variant::shape).collect())?;
+        if let Some(d) = self.deployment.as_ref().or(current.deployment.as_ref()) {
+            let shapes: Vec<_> = target.iter().map(VariantShapeRef::from).collect();
+            d.validate_for(&shapes)?;
+        }
         let kind = classify(&current.variants, &target);
         if kind == UpdateKind::NewConfig
             && let Some(v) = target.iter().find(|v| v.model_version.is_none())
@@ -1201,6 +1352,7 @@ mod tests {
             tags: Tags::new(),
             data_capture: None,
             deployment: None,
+            last_deployment: None,
             managed: true,
             created_at: now,
             updated_at: now,

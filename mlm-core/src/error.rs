@@ -23,6 +23,10 @@ pub enum ResourceKind {
     Instance,
     /// A runtime (container image) the operator configured.
     Runtime,
+    /// An alarm on an endpoint's metric.
+    Alarm,
+    /// One create or update of an endpoint.
+    Deployment,
 }
 
 impl fmt::Display for ResourceKind {
@@ -34,6 +38,8 @@ impl fmt::Display for ResourceKind {
             Self::Variant => "variant",
             Self::Instance => "instance",
             Self::Runtime => "runtime",
+            Self::Alarm => "alarm",
+            Self::Deployment => "deployment",
         })
     }
 }
@@ -241,6 +247,12 @@ pub enum Error {
     Timeout(Message),
     /// The backend does not support this operation or option.
     Unsupported(Message),
+    /// A deployment was rolled back (an alarm fired, or a user stopped it): the previous
+    /// configuration serves. Reported by waits, not by the call that started the deployment.
+    RolledBack(Message),
+    /// A deployment could not finish (the new fleet never became healthy, or its rollback
+    /// failed). Reported by waits.
+    DeploymentFailed(Message),
     /// The backend failed in a way that has no better classification.
     Provider {
         /// A short description safe to show to users.
@@ -265,6 +277,8 @@ impl fmt::Display for Error {
             Self::Throttled { message, .. } => write!(f, "throttled: {message}"),
             Self::Timeout(m) => write!(f, "timed out: {m}"),
             Self::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Self::RolledBack(m) => write!(f, "rolled back: {m}"),
+            Self::DeploymentFailed(m) => write!(f, "deployment failed: {m}"),
             Self::Provider { message, .. } => write!(f, "provider error: {message}"),
         }
     }
@@ -303,13 +317,17 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::Unsupported`].
     Unsupported,
+    /// See [`Error::RolledBack`].
+    RolledBack,
+    /// See [`Error::DeploymentFailed`].
+    DeploymentFailed,
     /// See [`Error::Provider`].
     Provider,
 }
 
 impl ErrorKind {
     /// Every kind, for exhaustive mapping tests in adapters.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::NotFound,
         Self::AlreadyExists,
         Self::InvalidArgument,
@@ -320,6 +338,8 @@ impl ErrorKind {
         Self::Throttled,
         Self::Timeout,
         Self::Unsupported,
+        Self::RolledBack,
+        Self::DeploymentFailed,
         Self::Provider,
     ];
 
@@ -336,6 +356,8 @@ impl ErrorKind {
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
             Self::Unsupported => "unsupported",
+            Self::RolledBack => "rolled_back",
+            Self::DeploymentFailed => "deployment_failed",
             Self::Provider => "provider",
         }
     }
@@ -355,6 +377,8 @@ impl Error {
             Self::Throttled { .. } => ErrorKind::Throttled,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Unsupported(_) => ErrorKind::Unsupported,
+            Self::RolledBack(_) => ErrorKind::RolledBack,
+            Self::DeploymentFailed(_) => ErrorKind::DeploymentFailed,
             Self::Provider { .. } => ErrorKind::Provider,
         }
     }
@@ -371,7 +395,9 @@ impl Error {
             | Self::PermissionDenied(m)
             | Self::Unauthenticated(m)
             | Self::Timeout(m)
-            | Self::Unsupported(m) => m.to_string(),
+            | Self::Unsupported(m)
+            | Self::RolledBack(m)
+            | Self::DeploymentFailed(m) => m.to_string(),
             Self::Throttled { message, .. } | Self::Provider { message, .. } => message.clone(),
         }
     }
@@ -398,7 +424,9 @@ impl Error {
             | Self::PermissionDenied(m)
             | Self::Unauthenticated(m)
             | Self::Timeout(m)
-            | Self::Unsupported(m) => &m.cause,
+            | Self::Unsupported(m)
+            | Self::RolledBack(m)
+            | Self::DeploymentFailed(m) => &m.cause,
         }
     }
 
@@ -414,7 +442,9 @@ impl Error {
             | Self::PermissionDenied(m)
             | Self::Unauthenticated(m)
             | Self::Timeout(m)
-            | Self::Unsupported(m) => &mut m.cause,
+            | Self::Unsupported(m)
+            | Self::RolledBack(m)
+            | Self::DeploymentFailed(m) => &mut m.cause,
         }
     }
 
@@ -554,6 +584,8 @@ mod tests {
             Error::throttled("slow down", None),
             Error::timeout("late"),
             Error::unsupported("nope"),
+            Error::RolledBack("alarm".into()),
+            Error::DeploymentFailed("unhealthy".into()),
             Error::provider_msg("boom", true),
         ];
         assert_eq!(all.len(), ErrorKind::ALL.len());
@@ -593,6 +625,6 @@ mod tests {
         for kind in ErrorKind::ALL {
             assert!(seen.insert(kind.as_str()), "duplicate {}", kind.as_str());
         }
-        assert_eq!(seen.len(), 11);
+        assert_eq!(seen.len(), 13);
     }
 }

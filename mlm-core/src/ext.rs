@@ -58,11 +58,14 @@ impl WaitOptions {
 /// Waiting and exhaustive listing for endpoint managers.
 #[async_trait]
 pub trait EndpointManagerExt: EndpointManager {
-    /// Polls until the endpoint is `InService`, with exponential backoff.
+    /// Polls until the endpoint is `InService` and its latest deployment has ended, with
+    /// exponential backoff.
     ///
-    /// Fails with `FailedPrecondition` (carrying the provider's failure reason) as soon as the
-    /// endpoint reaches a state it cannot leave by itself (`Failed`, `OutOfService`,
-    /// `UpdateRollbackFailed`), and with `Timeout` naming the last status seen.
+    /// Fails with [`Error::RolledBack`] or [`Error::DeploymentFailed`] when the latest
+    /// deployment ended that way (the endpoint may serve, but not what was asked for), with
+    /// `FailedPrecondition` (carrying the provider's failure reason) as soon as the endpoint
+    /// reaches a state it cannot leave by itself (`Failed`, `OutOfService`), and with `Timeout`
+    /// naming the last status seen.
     async fn wait_until_ready(
         &self,
         name: &EndpointName,
@@ -84,8 +87,15 @@ pub trait EndpointManagerExt: EndpointManager {
         loop {
             let endpoint = self.get_endpoint(name).await?;
             on_poll(&endpoint);
+            let deployment = endpoint.last_deployment.as_ref();
+            if let Some(e) = deployment.and_then(|d| d.phase.to_error(name, &d.id))
+                && !endpoint.status.is_transitional()
+            {
+                return Err(e);
+            }
+            let deploying = deployment.is_some_and(|d| !d.phase.is_terminal());
             match endpoint.status {
-                EndpointStatus::InService => return Ok(endpoint),
+                EndpointStatus::InService if !deploying => return Ok(endpoint),
                 s if s.is_terminal_failure() => {
                     return Err(Error::failed_precondition(format!(
                         "endpoint '{name}' is {s}: {}",
@@ -263,6 +273,7 @@ mod tests {
             tags: Tags::new(),
             data_capture: None,
             deployment: None,
+            last_deployment: None,
             managed: true,
             created_at: now,
             updated_at: now,
@@ -311,6 +322,47 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::FailedPrecondition(_)));
         assert!(err.to_string().contains("exit code 3"), "{err}");
+    }
+
+    /// An update that was rolled back leaves the endpoint `InService`, on the old
+    /// configuration: the wait reports the rollback, and waits out a running deployment first.
+    #[tokio::test(start_paused = true)]
+    async fn wait_reports_a_rolled_back_deployment() {
+        use crate::deployment::{Deployment, DeploymentKind, DeploymentPhase};
+        let mut mock = MockEndpointManager::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        mock.expect_get_endpoint().returning(move |name| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let mut d = Deployment::start(
+                "7",
+                name.clone(),
+                DeploymentKind::Update,
+                vec![],
+                None,
+                Utc::now(),
+            );
+            d.enter(DeploymentPhase::Baking { percent: 10 }, Utc::now());
+            if n >= 2 {
+                d.enter(
+                    DeploymentPhase::RolledBack {
+                        reason: "5xx sum 3 > 0".into(),
+                        alarm: Some(crate::AlarmName::new("errors").unwrap()),
+                    },
+                    Utc::now(),
+                );
+            }
+            let mut e = endpoint(EndpointStatus::InService);
+            e.last_deployment = Some(d.summary());
+            Ok(e)
+        });
+        let err = mock
+            .wait_until_ready(&EndpointName::new("e").unwrap(), fast())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RolledBack(_)), "{err}");
+        assert!(err.to_string().contains("alarm 'errors'"), "{err}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "waited while baking");
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,7 +46,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod alarm;
 pub mod backend;
+mod deployment;
 mod endpoint;
 mod error;
 mod ext;
@@ -61,11 +63,17 @@ mod traits;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use alarm::{
+    Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
+    TreatMissingData, evaluate as evaluate_alarm,
+};
+pub use deployment::{Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, PhaseChange};
 pub use endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,
-    EndpointStatus, InvokeRequest, InvokeResponse, MAX_INSTANCE_COUNT, MAX_VARIANTS, ScalingMetric,
-    ServerlessConfig, TrafficShift, UpdateEndpointRequest, UpdateKind, UpdatePlan, Variant,
-    VariantChange, VariantSpec,
+    EndpointStatus, InvokeRequest, InvokeResponse, MAX_DEPLOYMENT_WAIT_SECONDS, MAX_INSTANCE_COUNT,
+    MAX_ROLLBACK_ALARMS, MAX_VARIANTS, ScalingMetric, ServerlessConfig, TrafficShift,
+    UpdateEndpointRequest, UpdateKind, UpdatePlan, Variant, VariantChange, VariantShapeRef,
+    VariantSpec,
 };
 pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result, error_chain};
 pub use ext::{EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages};
@@ -74,17 +82,21 @@ pub use model::{
     MAX_ENV_VALUE_LEN, MAX_TAGS, Model, ModelVersion, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-pub use names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName};
+pub use names::{AlarmName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 pub use observability::{
     DataPoint, EndpointOverview, Instance, InstanceMetrics, InstanceStatus, MAX_METRIC_WINDOW,
     MAX_POINTS_PER_SERIES, Measurement, MetricKind, MetricQuery, MetricScope, MetricSeries,
     Statistic, VariantOverview,
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
-pub use traits::{Capabilities, EndpointManager, ModelRegistry, Observability, Provider};
+pub use traits::{
+    Alarms, Capabilities, Deployments, EndpointManager, ModelRegistry, Observability, Provider,
+};
 
 #[cfg(any(test, feature = "mock"))]
-pub use traits::{MockEndpointManager, MockModelRegistry, MockObservability};
+pub use traits::{
+    MockAlarms, MockDeployments, MockEndpointManager, MockModelRegistry, MockObservability,
+};
 
 /// Every enum's serde spelling is the one its `as_str` (or the REST API) documents, for every
 /// variant: the wire format is the serde form, so a variant spelled differently would reach

@@ -123,6 +123,11 @@ name_type!(
     VariantName,
     "variant name"
 );
+name_type!(
+    /// The name of an alarm, unique within its endpoint.
+    AlarmName,
+    "alarm name"
+);
 
 #[cfg(test)]
 mod tests {

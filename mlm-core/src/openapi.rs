@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::endpoint::TrafficShift;
-use crate::names::{EndpointName, MAX_NAME_LEN, ModelName, VariantName};
+use crate::names::{AlarmName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 
 /// SageMaker's naming rule as a JSON Schema pattern (see [`crate::backend::validate_name`]).
 pub const NAME_PATTERN: &str = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$";
@@ -59,17 +59,25 @@ name_schema!(
     "a variant, unique within its endpoint",
     "primary"
 );
+name_schema!(
+    AlarmName,
+    "an alarm, unique within its endpoint",
+    "errors-5xx"
+);
+
+/// One property of a [`TrafficShift`] variant: name, description, minimum, maximum, required.
+type ShiftField = (&'static str, &'static str, u32, u32, bool);
 
 /// One variant of [`TrafficShift`]: schema name, `type` tag, description, and the other
-/// properties as (name, description, minimum, maximum).
+/// properties.
 type ShiftVariant = (
     &'static str,
     &'static str,
     &'static str,
-    &'static [(&'static str, &'static str, u32, Option<u32>)],
+    &'static [ShiftField],
 );
 
-const TRAFFIC_SHIFTS: [ShiftVariant; 3] = [
+const TRAFFIC_SHIFTS: [ShiftVariant; 4] = [
     (
         "AllAtOnceShift",
         "all_at_once",
@@ -83,11 +91,18 @@ const TRAFFIC_SHIFTS: [ShiftVariant; 3] = [
         &[
             (
                 "percent",
-                "Share of traffic in the canary step, 1-99.",
+                "Share of traffic in the canary step, 1-50.",
                 1,
-                Some(99),
+                50,
+                true,
             ),
-            ("bake_seconds", "How long the canary is watched.", 0, None),
+            (
+                "bake_seconds",
+                "How long the canary is watched, 0-3600.",
+                0,
+                3600,
+                true,
+            ),
         ],
     ),
     (
@@ -95,8 +110,44 @@ const TRAFFIC_SHIFTS: [ShiftVariant; 3] = [
         "linear",
         "Shift `step_percent` every `interval_seconds`.",
         &[
-            ("step_percent", "Share per step, 1-99.", 1, Some(99)),
-            ("interval_seconds", "Wait between steps (> 0).", 1, None),
+            ("step_percent", "Share per step, 10-50.", 10, 50, true),
+            (
+                "interval_seconds",
+                "Wait between steps, 0-3600.",
+                0,
+                3600,
+                true,
+            ),
+        ],
+    ),
+    (
+        "RollingShift",
+        "rolling",
+        "Replace the instances in place, `batch_percent` of them at a time (single-variant, \
+         instance-backed endpoints only).",
+        &[
+            (
+                "batch_percent",
+                "Share of the instances replaced per batch, 5-50.",
+                5,
+                50,
+                true,
+            ),
+            (
+                "interval_seconds",
+                "Wait after each batch, 0-3600.",
+                0,
+                3600,
+                true,
+            ),
+            (
+                "rollback_batch_percent",
+                "Share of the instances returned per batch on rollback, 5-100; omitted: all \
+                 at once.",
+                5,
+                100,
+                false,
+            ),
         ],
     ),
 ];
@@ -117,14 +168,17 @@ fn traffic_shift_variant(v: &ShiftVariant) -> Schema {
         )
         .required("type")
         .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-    for (field, doc, min, max) in fields {
+    for (field, doc, min, max, required) in fields {
         let integer = ObjectBuilder::new()
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
             .description(Some(*doc))
             .minimum(Some(*min))
-            .maximum(*max);
-        object = object.property(*field, integer).required(*field);
+            .maximum(Some(*max));
+        object = object.property(*field, integer);
+        if *required {
+            object = object.required(*field);
+        }
     }
     object.build().into()
 }

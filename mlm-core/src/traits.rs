@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::alarm::{Alarm, AlarmDefinition};
+use crate::deployment::Deployment;
 use crate::endpoint::{
     CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
 };
@@ -17,7 +19,7 @@ use crate::model::{
     CreateModelRequest, CreateVersionRequest, Model, ModelVersion, UpdateModelRequest,
     UpdateVersionRequest,
 };
-use crate::names::{EndpointName, ModelName};
+use crate::names::{AlarmName, EndpointName, ModelName};
 use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
 use crate::page::{Page, PageRequest};
 
@@ -88,6 +90,40 @@ pub trait Observability: Send + Sync {
     async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>>;
 }
 
+/// Alarms on endpoint metrics (CloudWatch alarms on AWS; evaluated by the monitor locally).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    /// Creates the alarm, or replaces the definition of the one with that name (its state is
+    /// kept until the next evaluation). `NotFound` if the endpoint is missing.
+    async fn put_alarm(&self, definition: AlarmDefinition) -> Result<Alarm>;
+    /// Describes an alarm with its live state.
+    async fn get_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<Alarm>;
+    /// Lists an endpoint's alarms by name.
+    async fn list_alarms(&self, endpoint: &EndpointName, page: PageRequest) -> Result<Page<Alarm>>;
+    /// Deletes an alarm. `FailedPrecondition` while a running deployment uses it for rollback.
+    async fn delete_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<()>;
+}
+
+/// Deployments: the history of an endpoint's creates and updates, and stopping the one that
+/// runs.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Deployments: Send + Sync {
+    /// An endpoint's deployments, newest first.
+    async fn list_deployments(
+        &self,
+        endpoint: &EndpointName,
+        page: PageRequest,
+    ) -> Result<Page<Deployment>>;
+    /// One deployment. `NotFound` if the endpoint has none with that id.
+    async fn get_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment>;
+    /// Stops a running deployment: traffic returns to the previous fleet and the deployment
+    /// ends `rolled_back`. Returns it as it stands (usually `rolling_back`);
+    /// `FailedPrecondition` once it has ended.
+    async fn stop_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment>;
+}
+
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
@@ -99,8 +135,10 @@ pub struct Capabilities {
     pub serverless: bool,
     /// Data capture.
     pub data_capture: bool,
-    /// Canary/linear deployment policies.
+    /// Canary, linear and rolling deployment policies with rollback alarms.
     pub deployment_policies: bool,
+    /// Alarms on endpoint metrics.
+    pub alarms: bool,
     /// Autoscaling policies.
     pub autoscaling: bool,
     /// GPU figures can be reported (given a GPU).
@@ -115,6 +153,7 @@ impl Capabilities {
         serverless: false,
         data_capture: false,
         deployment_policies: false,
+        alarms: false,
         autoscaling: false,
         gpu_metrics: false,
         per_instance_metrics: false,
@@ -125,17 +164,18 @@ impl Capabilities {
         serverless: true,
         data_capture: true,
         deployment_policies: true,
+        alarms: true,
         autoscaling: true,
         gpu_metrics: true,
         per_instance_metrics: true,
     };
 }
 
-/// A backend: the three traits plus what it supports.
+/// A backend: the traits plus what it supports.
 ///
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
-pub trait Provider: ModelRegistry + EndpointManager + Observability {
+pub trait Provider: ModelRegistry + EndpointManager + Observability + Alarms + Deployments {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
     /// What the backend supports.
@@ -225,6 +265,47 @@ macro_rules! forward_through {
             }
             async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
                 (**self).query_metrics(query).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Alarms + ?Sized> Alarms for $pointer<T> {
+            async fn put_alarm(&self, definition: AlarmDefinition) -> Result<Alarm> {
+                (**self).put_alarm(definition).await
+            }
+            async fn get_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<Alarm> {
+                (**self).get_alarm(endpoint, name).await
+            }
+            async fn list_alarms(
+                &self,
+                endpoint: &EndpointName,
+                page: PageRequest,
+            ) -> Result<Page<Alarm>> {
+                (**self).list_alarms(endpoint, page).await
+            }
+            async fn delete_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<()> {
+                (**self).delete_alarm(endpoint, name).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Deployments + ?Sized> Deployments for $pointer<T> {
+            async fn list_deployments(
+                &self,
+                endpoint: &EndpointName,
+                page: PageRequest,
+            ) -> Result<Page<Deployment>> {
+                (**self).list_deployments(endpoint, page).await
+            }
+            async fn get_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment> {
+                (**self).get_deployment(endpoint, id).await
+            }
+            async fn stop_deployment(
+                &self,
+                endpoint: &EndpointName,
+                id: &str,
+            ) -> Result<Deployment> {
+                (**self).stop_deployment(endpoint, id).await
             }
         }
 

@@ -61,7 +61,7 @@ fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
     if !policy.rollback_alarms.is_empty() {
         let mut rollback = AutoRollbackConfig::builder();
         for a in &policy.rollback_alarms {
-            rollback = rollback.alarms(Alarm::builder().alarm_name(a).build());
+            rollback = rollback.alarms(Alarm::builder().alarm_name(a.as_str()).build());
         }
         config = config.auto_rollback_configuration(rollback.build());
     }

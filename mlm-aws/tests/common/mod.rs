@@ -477,6 +477,43 @@ impl Observability for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Alarms for WithInstanceMetrics {
+    async fn put_alarm(&self, d: mlm_core::AlarmDefinition) -> Result<mlm_core::Alarm> {
+        self.inner.put_alarm(d).await
+    }
+    async fn get_alarm(
+        &self,
+        e: &EndpointName,
+        n: &mlm_core::AlarmName,
+    ) -> Result<mlm_core::Alarm> {
+        self.inner.get_alarm(e, n).await
+    }
+    async fn list_alarms(&self, e: &EndpointName, p: PageRequest) -> Result<Page<mlm_core::Alarm>> {
+        self.inner.list_alarms(e, p).await
+    }
+    async fn delete_alarm(&self, e: &EndpointName, n: &mlm_core::AlarmName) -> Result<()> {
+        self.inner.delete_alarm(e, n).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Deployments for WithInstanceMetrics {
+    async fn list_deployments(
+        &self,
+        e: &EndpointName,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::Deployment>> {
+        self.inner.list_deployments(e, p).await
+    }
+    async fn get_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
+        self.inner.get_deployment(e, id).await
+    }
+    async fn stop_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
+        self.inner.stop_deployment(e, id).await
+    }
+}
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()

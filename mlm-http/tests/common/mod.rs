@@ -25,6 +25,8 @@ pub(crate) struct Mocks {
     pub models: MockModelRegistry,
     pub endpoints: MockEndpointManager,
     pub observe: MockObservability,
+    pub alarms: mlm_core::MockAlarms,
+    pub deployments: mlm_core::MockDeployments,
     pub caps: Capabilities,
 }
 
@@ -34,6 +36,8 @@ impl Default for Mocks {
             models: MockModelRegistry::new(),
             endpoints: MockEndpointManager::new(),
             observe: MockObservability::new(),
+            alarms: mlm_core::MockAlarms::new(),
+            deployments: mlm_core::MockDeployments::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -114,6 +118,43 @@ impl Observability for Mocks {
     }
     async fn query_metrics(&self, query: MetricQuery) -> Result<Vec<MetricSeries>> {
         self.observe.query_metrics(query).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Alarms for Mocks {
+    async fn put_alarm(&self, d: mlm_core::AlarmDefinition) -> Result<mlm_core::Alarm> {
+        self.alarms.put_alarm(d).await
+    }
+    async fn get_alarm(
+        &self,
+        e: &EndpointName,
+        n: &mlm_core::AlarmName,
+    ) -> Result<mlm_core::Alarm> {
+        self.alarms.get_alarm(e, n).await
+    }
+    async fn list_alarms(&self, e: &EndpointName, p: PageRequest) -> Result<Page<mlm_core::Alarm>> {
+        self.alarms.list_alarms(e, p).await
+    }
+    async fn delete_alarm(&self, e: &EndpointName, n: &mlm_core::AlarmName) -> Result<()> {
+        self.alarms.delete_alarm(e, n).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Deployments for Mocks {
+    async fn list_deployments(
+        &self,
+        e: &EndpointName,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::Deployment>> {
+        self.deployments.list_deployments(e, p).await
+    }
+    async fn get_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
+        self.deployments.get_deployment(e, id).await
+    }
+    async fn stop_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
+        self.deployments.stop_deployment(e, id).await
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `observability`: overviews, instance rows and metrics (`Observability`);
 //! - `test_hooks`: hooks for tests and benchmarks, behind the `test-util` feature.
 
+mod alarms;
 mod endpoints;
 mod health;
 mod instances;

@@ -1,0 +1,284 @@
+//! Deployments: every endpoint create and update, with its policy, its phases and its outcome.
+//!
+//! A backend records one [`Deployment`] per create or update. Its [`DeploymentPhase`] moves
+//! `provisioning → shifting{percent} → baking → completed`, or ends `rolled_back` (an alarm
+//! fired, or a user stopped it) or `failed`; every change is kept in the timeline with its
+//! time, so the history says what happened and when.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::endpoint::{DeploymentPolicy, Variant};
+use crate::error::{Error, Result};
+use crate::names::{AlarmName, EndpointName};
+
+/// Where a deployment is, or how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "phase", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeploymentPhase {
+    /// The new fleet is starting; the old one (if any) takes all traffic.
+    Provisioning,
+    /// The new fleet takes `percent` of the traffic.
+    Shifting {
+        /// Share of traffic on the new fleet, 0–100.
+        percent: u8,
+    },
+    /// The new fleet takes the traffic of this step and is watched before the next.
+    Baking {
+        /// Share of traffic on the new fleet, 0–100.
+        percent: u8,
+    },
+    /// Traffic is going back to the old fleet.
+    RollingBack {
+        /// Why.
+        reason: String,
+        /// The alarm that fired, when an alarm caused it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alarm: Option<AlarmName>,
+    },
+    /// The new fleet takes all traffic; the old one is gone.
+    Completed,
+    /// The old fleet serves again; the new one is gone.
+    RolledBack {
+        /// Why.
+        reason: String,
+        /// The alarm that fired, when an alarm caused it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alarm: Option<AlarmName>,
+    },
+    /// The deployment could not finish (the new fleet never became healthy, or the rollback
+    /// itself failed).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl DeploymentPhase {
+    /// The snake_case `phase` tag.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Shifting { .. } => "shifting",
+            Self::Baking { .. } => "baking",
+            Self::RollingBack { .. } => "rolling_back",
+            Self::Completed => "completed",
+            Self::RolledBack { .. } => "rolled_back",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// True once the deployment has ended, however it ended.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::RolledBack { .. } | Self::Failed { .. }
+        )
+    }
+
+    /// The typed error a waiter reports for a deployment that ended this way; `None` for a
+    /// phase that is still running or completed.
+    pub fn to_error(&self, endpoint: &EndpointName, id: &str) -> Option<Error> {
+        match self {
+            Self::RolledBack { reason, alarm } => Some(Error::RolledBack(
+                format!(
+                    "deployment {id} of endpoint '{endpoint}' was rolled back{}: {reason}; the \
+                     previous configuration serves",
+                    alarm
+                        .as_ref()
+                        .map(|a| format!(" (alarm '{a}')"))
+                        .unwrap_or_default()
+                )
+                .into(),
+            )),
+            Self::Failed { reason } => Some(Error::DeploymentFailed(
+                format!("deployment {id} of endpoint '{endpoint}' failed: {reason}").into(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a deployment's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct PhaseChange {
+    /// The phase entered.
+    #[serde(flatten)]
+    pub phase: DeploymentPhase,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl PhaseChange {
+    /// `phase`, entered at `at`.
+    pub fn new(phase: DeploymentPhase, at: DateTime<Utc>) -> Self {
+        Self { phase, at }
+    }
+}
+
+/// Whether a deployment created the endpoint or updated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeploymentKind {
+    /// The endpoint's first configuration.
+    Create,
+    /// A later configuration.
+    Update,
+}
+
+/// One create or update of an endpoint, with its policy and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct Deployment {
+    /// Unique within the endpoint; opaque (the local backend counts, AWS uses the endpoint
+    /// configuration's name).
+    pub id: String,
+    /// The endpoint.
+    pub endpoint: EndpointName,
+    /// Create or update.
+    pub kind: DeploymentKind,
+    /// The variant set it deploys.
+    pub target: Vec<Variant>,
+    /// How traffic moves (none: all at once).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub policy: Option<DeploymentPolicy>,
+    /// Where it is now.
+    #[serde(flatten)]
+    pub phase: DeploymentPhase,
+    /// Every phase entered, oldest first (the last is `phase`).
+    pub timeline: Vec<PhaseChange>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; none while it runs.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Deployment {
+    /// A deployment that starts now, `Provisioning`.
+    pub fn start(
+        id: impl Into<String>,
+        endpoint: EndpointName,
+        kind: DeploymentKind,
+        target: Vec<Variant>,
+        policy: Option<DeploymentPolicy>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            endpoint,
+            kind,
+            target,
+            policy,
+            phase: DeploymentPhase::Provisioning,
+            timeline: vec![PhaseChange::new(DeploymentPhase::Provisioning, now)],
+            started_at: now,
+            ended_at: None,
+        }
+    }
+
+    /// Enters `phase` at `at` (no-op when it is the current phase; nothing moves a deployment
+    /// out of a terminal phase).
+    pub fn enter(&mut self, phase: DeploymentPhase, at: DateTime<Utc>) {
+        if self.phase == phase || self.phase.is_terminal() {
+            return;
+        }
+        if phase.is_terminal() {
+            self.ended_at = Some(at);
+        }
+        self.timeline.push(PhaseChange::new(phase.clone(), at));
+        self.phase = phase;
+    }
+
+    /// The summary an [`crate::Endpoint`] carries.
+    pub fn summary(&self) -> DeploymentSummary {
+        DeploymentSummary {
+            id: self.id.clone(),
+            phase: self.phase.clone(),
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
+    }
+
+    /// `Ok` unless it ended rolled back or failed (then the typed error).
+    pub fn outcome(&self) -> Result<()> {
+        match self.phase.to_error(&self.endpoint, &self.id) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The latest deployment of an endpoint, in brief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct DeploymentSummary {
+    /// Its id (see [`Deployment::id`]).
+    pub id: String,
+    /// Where it is now.
+    #[serde(flatten)]
+    pub phase: DeploymentPhase,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; none while it runs.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment() -> Deployment {
+        Deployment::start(
+            "1",
+            EndpointName::new("news").unwrap(),
+            DeploymentKind::Update,
+            Vec::new(),
+            None,
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn phases_are_recorded_in_order_and_end_once() {
+        let mut d = deployment();
+        let now = Utc::now();
+        d.enter(DeploymentPhase::Shifting { percent: 10 }, now);
+        d.enter(DeploymentPhase::Shifting { percent: 10 }, now);
+        d.enter(DeploymentPhase::Baking { percent: 10 }, now);
+        d.enter(
+            DeploymentPhase::RolledBack {
+                reason: "5xx".into(),
+                alarm: Some(AlarmName::new("errors").unwrap()),
+            },
+            now,
+        );
+        d.enter(DeploymentPhase::Completed, now);
+        let tags: Vec<_> = d.timeline.iter().map(|c| c.phase.as_str()).collect();
+        assert_eq!(tags, ["provisioning", "shifting", "baking", "rolled_back"]);
+        assert_eq!(d.ended_at, Some(now));
+        let err = d.outcome().unwrap_err();
+        assert!(matches!(err, Error::RolledBack(_)), "{err}");
+        assert!(err.to_string().contains("alarm 'errors'"), "{err}");
+    }
+
+    #[test]
+    fn the_phase_is_flattened_next_to_the_id() {
+        let mut d = deployment();
+        d.enter(DeploymentPhase::Shifting { percent: 10 }, Utc::now());
+        let json = serde_json::to_value(d.summary()).unwrap();
+        assert_eq!(json["phase"], "shifting");
+        assert_eq!(json["percent"], 10);
+        let back: DeploymentSummary = serde_json::from_value(json).unwrap();
+        assert_eq!(back.phase, DeploymentPhase::Shifting { percent: 10 });
+    }
+}
