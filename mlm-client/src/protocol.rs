@@ -165,6 +165,8 @@ impl ProblemType {
                 // change (see `/v1/capabilities`), not a server fault: a 400, not a 501.
                 ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
                 ErrorKind::Provider => StatusCode::BAD_GATEWAY,
+                // The endpoint serves, but not what was asked for: a state to act on.
+                ErrorKind::RolledBack | ErrorKind::DeploymentFailed => StatusCode::CONFLICT,
                 // A kind added to the core later: a server error until it is mapped.
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -176,8 +176,14 @@ impl std::str::FromStr for AlarmState {
 }
 
 /// What an alarm watches and when it fires: the body of a create-or-replace.
+///
+/// Read from its serde form with CloudWatch's defaults for what is left out: the metric's own
+/// statistic ([`MetricKind::default_statistic`]), one 60 s period, `datapoints_to_alarm` =
+/// `evaluation_periods`, `missing` data, no variant, actions or description — the same
+/// defaults on every way in (REST, Python, Rust).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(from = "AlarmFields")]
 #[non_exhaustive]
 pub struct AlarmDefinition {
     /// Unique within the endpoint.
@@ -211,6 +217,60 @@ pub struct AlarmDefinition {
     /// What the alarm is for.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub description: Option<String>,
+}
+
+/// [`AlarmDefinition`] as read, before the defaults are filled in.
+#[derive(Deserialize)]
+struct AlarmFields {
+    name: AlarmName,
+    endpoint: EndpointName,
+    #[serde(default)]
+    variant: Option<VariantName>,
+    metric: MetricKind,
+    #[serde(default)]
+    statistic: Option<Statistic>,
+    comparison: Comparison,
+    threshold: f64,
+    #[serde(default = "default_period")]
+    period_seconds: u32,
+    #[serde(default = "default_evaluation_periods")]
+    evaluation_periods: u32,
+    #[serde(default)]
+    datapoints_to_alarm: Option<u32>,
+    #[serde(default)]
+    treat_missing_data: TreatMissingData,
+    #[serde(default)]
+    actions: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+fn default_period() -> u32 {
+    60
+}
+
+fn default_evaluation_periods() -> u32 {
+    1
+}
+
+impl From<AlarmFields> for AlarmDefinition {
+    fn from(f: AlarmFields) -> Self {
+        Self {
+            statistic: f.statistic.unwrap_or_else(|| f.metric.default_statistic()),
+            datapoints_to_alarm: f.datapoints_to_alarm.unwrap_or(f.evaluation_periods),
+            name: f.name,
+            endpoint: f.endpoint,
+            variant: f.variant,
+            metric: f.metric,
+            comparison: f.comparison,
+            threshold: f.threshold,
+            period_seconds: f.period_seconds,
+            evaluation_periods: f.evaluation_periods,
+            treat_missing_data: f.treat_missing_data,
+            actions: f.actions,
+            description: f.description,
+        }
+    }
 }
 
 impl AlarmDefinition {
@@ -510,6 +570,26 @@ mod tests {
         let mut good = ok;
         good.actions = vec!["arn:aws:sns:eu-west-1:123456789012:alerts".into()];
         good.validate().unwrap();
+    }
+
+    #[test]
+    fn left_out_fields_take_cloudwatch_defaults() {
+        let d: AlarmDefinition = serde_json::from_value(serde_json::json!({
+            "name": "errors", "endpoint": "news", "metric": "invocation_errors_5xx",
+            "comparison": ">", "threshold": 0, "evaluation_periods": 3
+        }))
+        .unwrap();
+        assert_eq!(d.statistic, Statistic::Sum);
+        assert_eq!((d.period_seconds, d.datapoints_to_alarm), (60, 3));
+        assert_eq!(d.treat_missing_data, TreatMissingData::Missing);
+        let latency: AlarmDefinition = serde_json::from_value(serde_json::json!({
+            "name": "slow", "endpoint": "news", "metric": "model_latency",
+            "comparison": ">=", "threshold": 1e6
+        }))
+        .unwrap();
+        assert_eq!(latency.statistic, Statistic::Average);
+        let round = serde_json::to_value(&d).unwrap();
+        assert_eq!(serde_json::from_value::<AlarmDefinition>(round).unwrap(), d);
     }
 
     #[test]

@@ -13,9 +13,12 @@ use crate::error::{Error, Result};
 use crate::names::{AlarmName, EndpointName};
 
 /// Where a deployment is, or how it ended.
+///
+/// On the wire it is flat — `{"phase": "shifting", "percent": 10, "reason": null, "alarm":
+/// null}` — next to the fields of the object that holds it, so every client reads it without
+/// a union type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "phase", rename_all = "snake_case")]
+#[serde(into = "PhaseFields", try_from = "PhaseFields")]
 #[non_exhaustive]
 pub enum DeploymentPhase {
     /// The new fleet is starting; the old one (if any) takes all traffic.
@@ -35,7 +38,6 @@ pub enum DeploymentPhase {
         /// Why.
         reason: String,
         /// The alarm that fired, when an alarm caused it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         alarm: Option<AlarmName>,
     },
     /// The new fleet takes all traffic; the old one is gone.
@@ -45,7 +47,6 @@ pub enum DeploymentPhase {
         /// Why.
         reason: String,
         /// The alarm that fired, when an alarm caused it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         alarm: Option<AlarmName>,
     },
     /// The deployment could not finish (the new fleet never became healthy, or the rollback
@@ -56,7 +57,112 @@ pub enum DeploymentPhase {
     },
 }
 
+/// The name of a [`DeploymentPhase`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PhaseName {
+    /// See [`DeploymentPhase::Provisioning`].
+    Provisioning,
+    /// See [`DeploymentPhase::Shifting`].
+    Shifting,
+    /// See [`DeploymentPhase::Baking`].
+    Baking,
+    /// See [`DeploymentPhase::RollingBack`].
+    RollingBack,
+    /// See [`DeploymentPhase::Completed`].
+    Completed,
+    /// See [`DeploymentPhase::RolledBack`].
+    RolledBack,
+    /// See [`DeploymentPhase::Failed`].
+    Failed,
+}
+
+/// The wire form of a [`DeploymentPhase`] (its schema too, named `DeploymentPhase`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DeploymentPhase))]
+pub struct PhaseFields {
+    /// Where the deployment is: `provisioning → shifting → baking → completed`, or it ends
+    /// `rolled_back` (through `rolling_back`) or `failed`.
+    pub phase: PhaseName,
+    /// Share of traffic on the new fleet while `shifting` or `baking`, 0–100.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true, maximum = 100))]
+    pub percent: Option<u8>,
+    /// Why it is `rolling_back`, `rolled_back` or `failed`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub reason: Option<String>,
+    /// The alarm that caused a rollback, when an alarm did.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub alarm: Option<AlarmName>,
+}
+
+impl From<DeploymentPhase> for PhaseFields {
+    fn from(phase: DeploymentPhase) -> Self {
+        let (name, percent, reason, alarm) = match phase {
+            DeploymentPhase::Provisioning => (PhaseName::Provisioning, None, None, None),
+            DeploymentPhase::Shifting { percent } => {
+                (PhaseName::Shifting, Some(percent), None, None)
+            }
+            DeploymentPhase::Baking { percent } => (PhaseName::Baking, Some(percent), None, None),
+            DeploymentPhase::RollingBack { reason, alarm } => {
+                (PhaseName::RollingBack, None, Some(reason), alarm)
+            }
+            DeploymentPhase::Completed => (PhaseName::Completed, None, None, None),
+            DeploymentPhase::RolledBack { reason, alarm } => {
+                (PhaseName::RolledBack, None, Some(reason), alarm)
+            }
+            DeploymentPhase::Failed { reason } => (PhaseName::Failed, None, Some(reason), None),
+        };
+        Self {
+            phase: name,
+            percent,
+            reason,
+            alarm,
+        }
+    }
+}
+
+impl TryFrom<PhaseFields> for DeploymentPhase {
+    type Error = String;
+    fn try_from(f: PhaseFields) -> std::result::Result<Self, String> {
+        let percent = || {
+            f.percent
+                .ok_or("a shifting or baking phase needs `percent`")
+        };
+        let reason = || f.reason.clone().unwrap_or_default();
+        Ok(match f.phase {
+            PhaseName::Provisioning => Self::Provisioning,
+            PhaseName::Shifting => Self::Shifting {
+                percent: percent()?,
+            },
+            PhaseName::Baking => Self::Baking {
+                percent: percent()?,
+            },
+            PhaseName::RollingBack => Self::RollingBack {
+                reason: reason(),
+                alarm: f.alarm.clone(),
+            },
+            PhaseName::Completed => Self::Completed,
+            PhaseName::RolledBack => Self::RolledBack {
+                reason: reason(),
+                alarm: f.alarm.clone(),
+            },
+            PhaseName::Failed => Self::Failed { reason: reason() },
+        })
+    }
+}
+
 impl DeploymentPhase {
+    /// The phase's name.
+    pub fn name(&self) -> PhaseName {
+        PhaseFields::from(self.clone()).phase
+    }
+
     /// The snake_case `phase` tag.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -278,6 +384,7 @@ mod tests {
         let json = serde_json::to_value(d.summary()).unwrap();
         assert_eq!(json["phase"], "shifting");
         assert_eq!(json["percent"], 10);
+        assert!(json["reason"].is_null() && json["alarm"].is_null());
         let back: DeploymentSummary = serde_json::from_value(json).unwrap();
         assert_eq!(back.phase, DeploymentPhase::Shifting { percent: 10 });
     }

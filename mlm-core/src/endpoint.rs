@@ -595,6 +595,15 @@ impl Variant {
     "tags": {},
     "data_capture": null,
     "deployment": null,
+    "last_deployment": {
+        "id": "1",
+        "phase": "completed",
+        "percent": null,
+        "reason": null,
+        "alarm": null,
+        "started_at": "2025-01-01T12:10:00Z",
+        "ended_at": "2025-01-01T12:10:30Z"
+    },
     "managed": true,
     "created_at": "2025-01-01T12:10:00Z",
     "updated_at": "2025-01-01T12:10:30Z"

@@ -67,7 +67,10 @@ pub use alarm::{
     Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
     TreatMissingData, evaluate as evaluate_alarm,
 };
-pub use deployment::{Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, PhaseChange};
+pub use deployment::{
+    Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, PhaseChange, PhaseFields,
+    PhaseName,
+};
 pub use endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,
     EndpointStatus, InvokeRequest, InvokeResponse, MAX_DEPLOYMENT_WAIT_SECONDS, MAX_INSTANCE_COUNT,

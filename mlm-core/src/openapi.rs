@@ -206,3 +206,21 @@ impl ToSchema for TrafficShift {
         }
     }
 }
+
+/// [`crate::DeploymentPhase`] is written as its flat wire form.
+impl PartialSchema for crate::DeploymentPhase {
+    fn schema() -> RefOr<Schema> {
+        crate::deployment::PhaseFields::schema()
+    }
+}
+
+impl ToSchema for crate::DeploymentPhase {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DeploymentPhase")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("PhaseName".into(), crate::PhaseName::schema()));
+        <crate::deployment::PhaseFields as ToSchema>::schemas(schemas);
+    }
+}

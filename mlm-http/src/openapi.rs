@@ -91,6 +91,8 @@ full error under the `request_id`.
         (name = "versions", description = "Immutable versions of models"),
         (name = "endpoints", description = "Endpoints serving model versions"),
         (name = "invocations", description = "Calling endpoints"),
+        (name = "alarms", description = "Alarms on endpoint metrics"),
+        (name = "deployments", description = "Every create and update of an endpoint: phases and outcome"),
         (name = "observability", description = "Instances, overviews and metrics"),
         (name = "system", description = "Health, readiness, capabilities and this document")
     ),
@@ -184,17 +186,33 @@ fn drop_unreferenced(openapi: &mut utoipa::openapi::OpenApi, candidates: &[Strin
     }
 }
 
+/// Member names of the comparison operators, which generators cannot make from `>`.
+const OPERATOR_NAMES: [(&str, &str); 4] = [
+    (">", "GREATER_THAN"),
+    (">=", "GREATER_THAN_OR_EQUAL"),
+    ("<", "LESS_THAN"),
+    ("<=", "LESS_THAN_OR_EQUAL"),
+];
+
 /// `x-enum-varnames` for an enum of PascalCase values (the statuses): `InService` becomes
-/// `IN_SERVICE`, where generators would write `INSERVICE`.
+/// `IN_SERVICE`, where generators would write `INSERVICE`; `OK` stays `OK`; operators get
+/// their names (`>` is `GREATER_THAN`).
 fn enum_varnames(object: &mut Object) {
     let Some(values) = object.enum_values.as_ref() else {
         return;
     };
-    let names: Option<Vec<String>> = values
-        .iter()
-        .map(|v| v.as_str().filter(|s| s.starts_with(char::is_uppercase)))
-        .map(|s| s.map(screaming_snake_case))
-        .collect();
+    let member = |s: &str| {
+        if let Some((_, name)) = OPERATOR_NAMES.iter().find(|(op, _)| *op == s) {
+            Some((*name).to_owned())
+        } else if !s.starts_with(char::is_uppercase) {
+            None
+        } else if s.chars().any(char::is_lowercase) {
+            Some(screaming_snake_case(s))
+        } else {
+            Some(s.to_owned())
+        }
+    };
+    let names: Option<Vec<String>> = values.iter().map(|v| v.as_str().and_then(member)).collect();
     if let Some(names) = names {
         object
             .extensions

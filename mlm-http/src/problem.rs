@@ -184,7 +184,9 @@ impl From<Error> for ApiError {
             | Error::Conflict(m)
             | Error::PermissionDenied(m)
             | Error::Timeout(m)
-            | Error::Unsupported(m) => Self::new(ProblemType::Kind(kind), m.as_str()),
+            | Error::Unsupported(m)
+            | Error::RolledBack(m)
+            | Error::DeploymentFailed(m) => Self::new(ProblemType::Kind(kind), m.as_str()),
             Error::Unauthenticated(m) => Self::unauthenticated(m.as_str(), false),
             Error::Throttled {
                 message,

@@ -365,7 +365,7 @@ pub struct CreateEndpoint {
     /// Request/response capture (AWS only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_capture: Option<domain::DataCaptureConfig>,
-    /// Guardrails for later updates (AWS only).
+    /// Guardrails for later updates (see `/v1/capabilities`: `deployment_policies`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<domain::DeploymentPolicy>,
 }
@@ -587,6 +587,83 @@ pub struct Health {
     pub status: String,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Alarms
+// ---------------------------------------------------------------------------------------------
+
+/// Creates or replaces an alarm; the endpoint and the alarm's name are in the path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "metric": "invocation_errors_5xx",
+    "statistic": "sum",
+    "comparison": ">",
+    "threshold": 0,
+    "period_seconds": 60
+}))]
+pub struct PutAlarm {
+    /// Only this variant's figures; omitted: the whole endpoint.
+    #[serde(default)]
+    #[schema(
+        pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub variant: Option<String>,
+    /// The metric watched.
+    pub metric: domain::MetricKind,
+    /// How a period's data points are combined (default: the metric's own — sums for counts,
+    /// averages for the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<domain::Statistic>,
+    /// How the period's value is compared with `threshold`.
+    pub comparison: domain::Comparison,
+    /// The threshold.
+    pub threshold: f64,
+    /// Length of one period: 10, 20, 30 or a multiple of 60 seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 10, maximum = 86400)]
+    pub period_seconds: Option<u32>,
+    /// Periods looked at, N (default 1); `period_seconds × evaluation_periods` ≤ one day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 8640)]
+    pub evaluation_periods: Option<u32>,
+    /// Breaching periods among the last N that fire the alarm, M (default N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 8640)]
+    pub datapoints_to_alarm: Option<u32>,
+    /// How periods with no data count (default `missing`).
+    #[serde(default)]
+    pub treat_missing_data: domain::TreatMissingData,
+    /// SNS topic ARNs notified on every state change (AWS only), at most 5.
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub actions: Vec<String>,
+    /// What the alarm is for, at most 1024 characters.
+    #[serde(default)]
+    #[schema(max_length = 1024)]
+    pub description: Option<String>,
+}
+
+impl PutAlarm {
+    /// The core definition of alarm `name` on `endpoint`, with the core's defaults for what
+    /// the body leaves out, checked with CloudWatch's rules.
+    pub fn into_domain(
+        self,
+        endpoint: domain::EndpointName,
+        name: domain::AlarmName,
+    ) -> domain::Result<domain::AlarmDefinition> {
+        let mut body = serde_json::to_value(self)
+            .map_err(|e| domain::Error::invalid(format!("alarm: {e}")))?;
+        body["endpoint"] = serde_json::Value::from(endpoint.as_str());
+        body["name"] = serde_json::Value::from(name.as_str());
+        let definition: domain::AlarmDefinition = serde_json::from_value(body)
+            .map_err(|e| domain::Error::invalid(format!("alarm: {e}")))?;
+        definition.validate()?;
+        Ok(definition)
+    }
+}
+
 /// The schema of a [`domain::Page`] of `$item` (what list routes answer): utoipa names a
 /// generic page `Page_Model`, generated clients want `ModelPage`.
 macro_rules! page_type {
@@ -622,6 +699,16 @@ page_type!(
     /// A page of endpoint overviews, by name.
     OverviewPage,
     domain::EndpointOverview
+);
+page_type!(
+    /// A page of an endpoint's alarms, by name.
+    AlarmPage,
+    domain::Alarm
+);
+page_type!(
+    /// A page of an endpoint's deployments, newest first.
+    DeploymentPage,
+    domain::Deployment
 );
 
 /// A JSON invocation body: an object whose fields the model defines (the example runtime takes

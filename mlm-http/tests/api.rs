@@ -25,6 +25,8 @@ fn error_of(kind: ErrorKind) -> Error {
         ErrorKind::Throttled => Error::throttled("slow down", Some(Duration::from_millis(2500))),
         ErrorKind::Timeout => Error::timeout("took too long"),
         ErrorKind::Unsupported => Error::unsupported("serverless"),
+        ErrorKind::RolledBack => Error::RolledBack("alarm 'errors' fired".into()),
+        ErrorKind::DeploymentFailed => Error::DeploymentFailed("never healthy".into()),
         // Retrying will not fix it: a 502 (a retryable one is a 503, tested below).
         ErrorKind::Provider => Error::provider(
             "SECRET-MESSAGE at db.internal:5432",
@@ -46,6 +48,8 @@ fn expected(kind: ErrorKind) -> (u16, &'static str) {
         ErrorKind::Throttled => (429, "throttled"),
         ErrorKind::Timeout => (504, "timeout"),
         ErrorKind::Unsupported => (400, "unsupported"),
+        ErrorKind::RolledBack => (409, "rolled_back"),
+        ErrorKind::DeploymentFailed => (409, "deployment_failed"),
         ErrorKind::Provider => (502, "provider"),
         other => panic!("unmapped kind {other:?}"),
     }

@@ -42,6 +42,8 @@ fn error_of(kind: ErrorKind) -> Error {
         ErrorKind::Throttled => Error::throttled("slow down", Some(Duration::from_secs(7))),
         ErrorKind::Timeout => Error::timeout("too slow"),
         ErrorKind::Unsupported => Error::unsupported("serverless variants"),
+        ErrorKind::RolledBack => Error::RolledBack("alarm 'errors' fired".into()),
+        ErrorKind::DeploymentFailed => Error::DeploymentFailed("never healthy".into()),
         ErrorKind::Provider => Error::provider_msg("internal detail", true),
         other => panic!("unmapped kind {other:?}"),
     }

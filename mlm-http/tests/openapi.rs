@@ -53,12 +53,51 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/endpoints/{endpoint}/overview"),
     ("get", "/v1/endpoints/{endpoint}/metrics"),
     ("post", "/v1/endpoints/{endpoint}/invocations"),
+    ("get", "/v1/endpoints/{endpoint}/alarms"),
+    ("get", "/v1/endpoints/{endpoint}/alarms/{alarm}"),
+    ("put", "/v1/endpoints/{endpoint}/alarms/{alarm}"),
+    ("delete", "/v1/endpoints/{endpoint}/alarms/{alarm}"),
+    ("get", "/v1/endpoints/{endpoint}/deployments"),
+    ("get", "/v1/endpoints/{endpoint}/deployments/{deployment}"),
+    (
+        "post",
+        "/v1/endpoints/{endpoint}/deployments/{deployment}/stop",
+    ),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/openapi.json"),
 ];
+
+/// Every `$ref` names a component that is in the document (a schema written by hand can
+/// refer to one nobody registered).
+#[test]
+fn every_reference_resolves() {
+    fn walk<'a>(value: &'a Value, refs: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r);
+                }
+                map.values().for_each(|v| walk(v, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
+            _ => {}
+        }
+    }
+    let spec = mlm_http::openapi::openapi();
+    let mut refs = Vec::new();
+    walk(&spec, &mut refs);
+    assert!(refs.len() > 50, "{}", refs.len());
+    for r in refs {
+        let path = r
+            .strip_prefix("#/")
+            .unwrap_or_else(|| panic!("external $ref {r}"));
+        let target = path.split('/').try_fold(&spec, |v, key| v.get(key));
+        assert!(target.is_some(), "$ref {r} names nothing in the document");
+    }
+}
 
 fn operations(spec: &Value) -> Vec<(String, String, Value)> {
     let mut ops = Vec::new();
@@ -90,6 +129,8 @@ fn concrete(path: &str) -> String {
     path.replace("{model}", "m")
         .replace("{version}", "1")
         .replace("{endpoint}", "e")
+        .replace("{alarm}", "a")
+        .replace("{deployment}", "1")
 }
 
 /// Every documented operation is routed (no `no_route`/`method_not_allowed`), and every

@@ -12,9 +12,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use mlm_client::HttpProvider;
 use mlm_core::{
-    CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManagerExt,
-    EndpointName, Error, InvokeRequest, MetricQuery, ModelName, PageRequest, Provider,
-    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
+    AlarmDefinition, AlarmName, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest,
+    EndpointManagerExt, EndpointName, Error, InvokeRequest, MetricQuery, ModelName, PageRequest,
+    Provider, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName,
+    WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
@@ -48,6 +49,10 @@ fn model_name(py: Python<'_>, name: &str) -> PyResult<ModelName> {
 
 fn endpoint_name(py: Python<'_>, name: &str) -> PyResult<EndpointName> {
     EndpointName::new(name).map_err(|e| to_py_err(py, e))
+}
+
+fn alarm_name(py: Python<'_>, name: &str) -> PyResult<AlarmName> {
+    AlarmName::new(name).map_err(|e| to_py_err(py, e))
 }
 
 fn page(page_size: Option<u32>, page_token: Option<String>) -> PageRequest {
@@ -505,6 +510,80 @@ impl NativeClient {
         let query: MetricQuery = parse("metrics query", &query)?;
         let p = self.provider(py)?;
         Ok(op(async move { json(p.query_metrics(query).await) }))
+    }
+
+    // ---- alarms ----
+
+    fn put_alarm(&self, py: Python<'_>, definition: Bound<'_, PyAny>) -> PyResult<Operation> {
+        let definition: AlarmDefinition = parse("alarm", &definition)?;
+        definition.validate().map_err(|e| to_py_err(py, e))?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.put_alarm(definition).await) }))
+    }
+
+    fn get_alarm(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {
+        let (endpoint, name) = (endpoint_name(py, endpoint)?, alarm_name(py, name)?);
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_alarm(&endpoint, &name).await) }))
+    }
+
+    #[pyo3(signature = (endpoint, page_size=None, page_token=None))]
+    fn list_alarms(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(
+            async move { json(p.list_alarms(&endpoint, page).await) },
+        ))
+    }
+
+    fn delete_alarm(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {
+        let (endpoint, name) = (endpoint_name(py, endpoint)?, alarm_name(py, name)?);
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_alarm(&endpoint, &name).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    // ---- deployments ----
+
+    #[pyo3(signature = (endpoint, page_size=None, page_token=None))]
+    fn list_deployments(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move {
+            json(p.list_deployments(&endpoint, page).await)
+        }))
+    }
+
+    fn get_deployment(&self, py: Python<'_>, endpoint: &str, id: String) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        Ok(op(
+            async move { json(p.get_deployment(&endpoint, &id).await) },
+        ))
+    }
+
+    fn stop_deployment(&self, py: Python<'_>, endpoint: &str, id: String) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        Ok(op(
+            async move { json(p.stop_deployment(&endpoint, &id).await) },
+        ))
     }
 
     fn __repr__(&self) -> String {

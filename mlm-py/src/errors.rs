@@ -22,6 +22,8 @@ pub(crate) fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Throttled => "ThrottledError",
         ErrorKind::Timeout => "TimeoutError",
         ErrorKind::Unsupported => "UnsupportedError",
+        ErrorKind::RolledBack => "RolledBackError",
+        ErrorKind::DeploymentFailed => "DeploymentFailedError",
         // `ErrorKind` is non-exhaustive: a kind added later is still an `MlmError`.
         _ => "ProviderError",
     }
@@ -77,6 +79,8 @@ pub(crate) fn raise_error_kind(py: Python<'_>, kind: &str, message: &str) -> PyR
         "throttled" => Error::throttled(message, Some(std::time::Duration::from_millis(1500))),
         "timeout" => Error::timeout(message),
         "unsupported" => Error::unsupported(message),
+        "rolled_back" => Error::RolledBack(message.into()),
+        "deployment_failed" => Error::DeploymentFailed(message.into()),
         "provider" => Error::provider(message, std::io::Error::other("disk on fire"))
             .with_request_id("req-0000-test"),
         other => {

@@ -21,6 +21,8 @@ EXPECTED = {
     "throttled": mlm.ThrottledError,
     "timeout": mlm.TimeoutError,
     "unsupported": mlm.UnsupportedError,
+    "rolled_back": mlm.RolledBackError,
+    "deployment_failed": mlm.DeploymentFailedError,
     "provider": mlm.ProviderError,
 }
 

@@ -29,6 +29,10 @@ RESULT_TYPES = {
     t.DataPoint: "DataPoint",
     t.MetricSeries: "MetricSeries",
     t.Capabilities: "Capabilities",
+    t.Alarm: "Alarm",
+    t.PhaseChange: "PhaseChange",
+    t.DeploymentSummary: "DeploymentSummary",
+    t.Deployment: "Deployment",
 }
 
 
@@ -62,7 +66,10 @@ def test_fields_match_the_component_schema(cls, schema):
     "cls,schema",
     [(t.EndpointStatus, "EndpointStatus"), (t.Approval, "Approval"),
      (t.InstanceStatus, "InstanceStatus"), (t.MetricKind, "MetricKind"),
-     (t.MetricScope, "MetricScope"), (t.Statistic, "Statistic")],
+     (t.MetricScope, "MetricScope"), (t.Statistic, "Statistic"),
+     (t.Comparison, "Comparison"), (t.TreatMissingData, "TreatMissingData"),
+     (t.AlarmState, "AlarmState"), (t.DeploymentKind, "DeploymentKind"),
+     (t.PhaseName, "PhaseName")],
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_enums_match_the_component_schema(cls, schema):

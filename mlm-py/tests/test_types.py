@@ -199,3 +199,48 @@ def test_invoke_result() -> None:
     assert result.json() == {"category": "Sports"}
     assert result.text == '{"category": "Sports"}'
     assert "Sports" in repr(result)
+
+
+def test_policies_are_the_rest_api_shape() -> None:
+    assert mlm.policies.canary(10, 60, rollback_alarms=["errors"]) == {
+        "traffic": {"type": "canary", "percent": 10, "bake_seconds": 60},
+        "rollback_alarms": ["errors"],
+        "termination_wait_seconds": 0,
+    }
+    rolling = mlm.policies.rolling(25, 30, rollback_batch_percent=50)
+    assert rolling["traffic"] == {
+        "type": "rolling",
+        "batch_percent": 25,
+        "interval_seconds": 30,
+        "rollback_batch_percent": 50,
+    }
+    assert mlm.policies.linear(20, 10)["traffic"]["step_percent"] == 20
+    assert mlm.policies.all_at_once(termination_wait_seconds=5)["termination_wait_seconds"] == 5
+
+
+def test_deployments_read_their_flat_phase() -> None:
+    raw = {
+        "id": "2",
+        "endpoint": "news",
+        "kind": "update",
+        "target": [],
+        "policy": None,
+        "phase": "rolled_back",
+        "percent": None,
+        "reason": "alarm 'errors' is in ALARM",
+        "alarm": "errors",
+        "timeline": [
+            {"phase": "provisioning", "percent": None, "reason": None, "alarm": None,
+             "at": "2026-01-01T00:00:00Z"},
+            {"phase": "shifting", "percent": 10, "reason": None, "alarm": None,
+             "at": "2026-01-01T00:00:05Z"},
+        ],
+        "started_at": "2026-01-01T00:00:00Z",
+        "ended_at": "2026-01-01T00:00:40Z",
+    }
+    d = mlm.Deployment._from(raw)
+    assert d.phase is mlm.PhaseName.ROLLED_BACK and d.done
+    assert d.alarm == "errors"
+    assert [c.phase for c in d.timeline] == [mlm.PhaseName.PROVISIONING, mlm.PhaseName.SHIFTING]
+    assert d.timeline[1].percent == 10
+    assert d.to_dict()["kind"] == "update"

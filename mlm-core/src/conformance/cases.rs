@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use futures::TryStreamExt;
 
 use super::Fixture;
+use crate::alarm::{AlarmDefinition, Comparison, TreatMissingData};
+use crate::deployment::{Deployment, DeploymentKind, DeploymentPhase, PhaseName};
 use crate::endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DeploymentPolicy, Endpoint, EndpointStatus,
     InvokeRequest, ScalingMetric, ServerlessConfig, TrafficShift, UpdateEndpointRequest,
@@ -17,8 +19,8 @@ use crate::model::{
     Approval, CreateModelRequest, CreateVersionRequest, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-use crate::names::{EndpointName, ModelName, VariantName};
-use crate::observability::{InstanceStatus, MetricKind, MetricQuery};
+use crate::names::{AlarmName, EndpointName, ModelName, VariantName};
+use crate::observability::{InstanceStatus, MetricKind, MetricQuery, Statistic};
 use crate::page::PageRequest;
 
 fn model_name(fx: &Fixture) -> ModelName {
@@ -1071,4 +1073,499 @@ pub async fn autoscaling_or_unsupported(fx: &Fixture) {
             "autoscaling without the capability",
         );
     }
+}
+
+// -------------------------------------------------------------------------------------------
+// Alarms and deployments
+// -------------------------------------------------------------------------------------------
+
+fn alarm_name(name: &str) -> AlarmName {
+    AlarmName::new(name).expect("static alarm names are valid")
+}
+
+/// "5xx answers summed over 10 s are above `threshold`", with empty periods not breaching.
+fn errors_alarm(endpoint: &EndpointName, name: &str, threshold: f64) -> AlarmDefinition {
+    AlarmDefinition::new(
+        alarm_name(name),
+        endpoint.clone(),
+        MetricKind::InvocationErrors5xx,
+        Statistic::Sum,
+        Comparison::GreaterThan,
+        threshold,
+        10,
+    )
+    .with_missing_data(TreatMissingData::NotBreaching)
+}
+
+async fn deployments(fx: &Fixture, name: &EndpointName) -> Vec<Deployment> {
+    crate::ext::all_pages(|page| fx.provider.list_deployments(name, page))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("list_deployments {name}: {e}"))
+}
+
+async fn newest_deployment(fx: &Fixture, name: &EndpointName) -> Deployment {
+    deployments(fx, name)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("endpoint {name} has no deployment"))
+}
+
+fn phase_names(d: &Deployment) -> Vec<PhaseName> {
+    d.timeline.iter().map(|c| c.phase.name()).collect()
+}
+
+/// Starts an update of the only variant to `version` under `policy`; returns its deployment.
+async fn guarded_update(
+    fx: &Fixture,
+    name: &EndpointName,
+    version: VersionRef,
+    policy: DeploymentPolicy,
+) -> Deployment {
+    let mut request = UpdateEndpointRequest::new(name.clone())
+        .with_change(VariantChange::new(variant("primary")).with_model_version(version));
+    request.deployment = Some(policy);
+    let e = fx
+        .provider
+        .update_endpoint(request)
+        .await
+        .unwrap_or_else(|e| panic!("guarded update of {name}: {e}"));
+    let id = e
+        .last_deployment
+        .unwrap_or_else(|| panic!("the update of {name} has no last_deployment"))
+        .id;
+    fx.provider
+        .get_deployment(name, &id)
+        .await
+        .unwrap_or_else(|e| panic!("get_deployment {name}/{id}: {e}"))
+}
+
+/// Polls deployment `id` until `done` says so (or the fixture's wait timeout passes), calling
+/// `each` with every description; with `traffic`, sends the sample request between polls.
+async fn watch_deployment(
+    fx: &Fixture,
+    name: &EndpointName,
+    id: &str,
+    traffic: bool,
+    mut done: impl FnMut(&Deployment) -> bool,
+) -> Deployment {
+    let deadline = tokio::time::Instant::now() + fx.wait.timeout;
+    loop {
+        let d = fx
+            .provider
+            .get_deployment(name, id)
+            .await
+            .unwrap_or_else(|e| panic!("get_deployment {name}/{id}: {e}"));
+        if done(&d) {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deployment {name}/{id} is still {:?} after {:?}",
+            d.phase,
+            fx.wait.timeout
+        );
+        if traffic {
+            if let Some(hooks) = &fx.hooks {
+                hooks.before_invoke(name, &fx.invocation).await;
+            }
+            // Answers may be errors: that is what the alarm is for.
+            let _ = fx
+                .provider
+                .invoke(InvokeRequest::new(
+                    name.clone(),
+                    &fx.invocation.content_type,
+                    fx.invocation.body.clone(),
+                ))
+                .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A policy outside SageMaker's guardrail limits is `InvalidArgument` naming the rule, before
+/// anything is created.
+pub async fn deployment_policy_rules_are_invalid_argument(fx: &Fixture) {
+    let v1 = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let big_canary = DeploymentPolicy::new(TrafficShift::Canary {
+        percent: 60,
+        bake_seconds: 10,
+    });
+    let request = CreateEndpointRequest::single(name.clone(), v1.clone(), &fx.instance_types[0], 1)
+        .with_deployment(big_canary);
+    let e = expect_kind(
+        fx.provider.create_endpoint(request).await,
+        ErrorKind::InvalidArgument,
+        "a canary of 60 %",
+    );
+    assert!(e.to_string().contains("canary percent"), "{e}");
+    let rolling = DeploymentPolicy::new(TrafficShift::Rolling {
+        batch_percent: 25,
+        interval_seconds: 0,
+        rollback_batch_percent: None,
+    });
+    let variants = vec![
+        VariantSpec::new(variant("blue"), v1.clone(), &fx.instance_types[0], 1),
+        VariantSpec::new(variant("green"), v1, &fx.instance_types[0], 1),
+    ];
+    let request = CreateEndpointRequest::new(name.clone(), variants).with_deployment(rolling);
+    let e = expect_kind(
+        fx.provider.create_endpoint(request).await,
+        ErrorKind::InvalidArgument,
+        "a rolling update of two variants",
+    );
+    assert!(e.to_string().contains("rolling"), "{e}");
+    expect_kind(
+        fx.provider.get_endpoint(&name).await,
+        ErrorKind::NotFound,
+        "an endpoint whose creates were refused",
+    );
+}
+
+/// Alarms are created, read back with their definition and a state, listed by name in pages,
+/// replaced, and deleted; `Unsupported` without the capability.
+pub async fn alarm_crud_and_state(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let errors = errors_alarm(&name, "errors", 0.0);
+    if !fx.provider.capabilities().alarms {
+        expect_kind(
+            fx.provider.put_alarm(errors).await,
+            ErrorKind::Unsupported,
+            "an alarm without the capability",
+        );
+        return remove(fx, &name).await;
+    }
+    let created = fx
+        .provider
+        .put_alarm(errors.clone())
+        .await
+        .expect("put_alarm");
+    assert_eq!(created.definition, errors);
+    let latency = AlarmDefinition::new(
+        alarm_name("latency"),
+        name.clone(),
+        MetricKind::ModelLatency,
+        Statistic::Average,
+        Comparison::GreaterThanOrEqual,
+        2_000_000.0,
+        60,
+    )
+    .with_datapoints(2, 3);
+    fx.provider
+        .put_alarm(latency.clone())
+        .await
+        .expect("put_alarm latency");
+    let got = fx
+        .provider
+        .get_alarm(&name, &latency.name)
+        .await
+        .expect("get_alarm");
+    assert_eq!(got.definition, latency);
+    assert!(
+        !got.state_reason.is_empty(),
+        "an alarm says why it is {}",
+        got.state
+    );
+    let mut listed = Vec::new();
+    let mut page = PageRequest::first().with_page_size(1);
+    loop {
+        let p = fx
+            .provider
+            .list_alarms(&name, page.clone())
+            .await
+            .expect("list_alarms");
+        assert!(p.items.len() <= 1, "a page of 1 held {}", p.items.len());
+        listed.extend(p.items.into_iter().map(|a| a.definition.name));
+        match p.next_page_token {
+            Some(t) => page = page.with_token(t),
+            None => break,
+        }
+    }
+    assert_eq!(listed, [alarm_name("errors"), alarm_name("latency")]);
+    let replaced = errors_alarm(&name, "errors", 5.0);
+    fx.provider
+        .put_alarm(replaced.clone())
+        .await
+        .expect("replace the alarm");
+    let got = fx
+        .provider
+        .get_alarm(&name, &replaced.name)
+        .await
+        .expect("get");
+    assert_eq!(got.definition.threshold, 5.0);
+    fx.provider
+        .delete_alarm(&name, &latency.name)
+        .await
+        .expect("delete_alarm");
+    expect_kind(
+        fx.provider.get_alarm(&name, &latency.name).await,
+        ErrorKind::NotFound,
+        "a deleted alarm",
+    );
+    expect_kind(
+        fx.provider.delete_alarm(&name, &latency.name).await,
+        ErrorKind::NotFound,
+        "deleting a deleted alarm",
+    );
+    remove(fx, &name).await;
+}
+
+/// A definition against CloudWatch's rules is `InvalidArgument` (checked first); a valid one
+/// on a missing endpoint is `NotFound`.
+pub async fn alarm_invalid_or_missing_endpoint(fx: &Fixture) {
+    let name = endpoint_name(fx);
+    let mut odd_period = errors_alarm(&name, "errors", 0.0);
+    odd_period.period_seconds = 45;
+    if !fx.provider.capabilities().alarms {
+        expect_kind(
+            fx.provider
+                .put_alarm(errors_alarm(&name, "errors", 0.0))
+                .await,
+            ErrorKind::Unsupported,
+            "an alarm without the capability",
+        );
+        return;
+    }
+    let e = expect_kind(
+        fx.provider.put_alarm(odd_period).await,
+        ErrorKind::InvalidArgument,
+        "a 45 s period",
+    );
+    assert!(e.to_string().contains("period_seconds"), "{e}");
+    expect_kind(
+        fx.provider
+            .put_alarm(errors_alarm(&name, "errors", 0.0))
+            .await,
+        ErrorKind::NotFound,
+        "an alarm on a missing endpoint",
+    );
+    expect_kind(
+        fx.provider.list_alarms(&name, PageRequest::first()).await,
+        ErrorKind::NotFound,
+        "the alarms of a missing endpoint",
+    );
+}
+
+/// Creating an endpoint and scaling it are deployments: listed newest first, completed, with a
+/// timeline from `provisioning` to `completed`; the endpoint summarises the latest.
+pub async fn every_create_and_update_is_a_deployment(fx: &Fixture) {
+    let (name, _) = deployed(fx, 1).await;
+    let created = newest_deployment(fx, &name).await;
+    assert_eq!(created.kind, DeploymentKind::Create);
+    assert_eq!(created.phase, DeploymentPhase::Completed, "{created:?}");
+    assert!(
+        created.ended_at.is_some(),
+        "a completed deployment has ended"
+    );
+    let phases = phase_names(&created);
+    assert_eq!(phases.last(), Some(&PhaseName::Completed), "{phases:?}");
+    fx.provider
+        .update_endpoint(
+            UpdateEndpointRequest::new(name.clone())
+                .with_change(VariantChange::new(variant("primary")).with_instance_count(2)),
+        )
+        .await
+        .expect("scale to 2");
+    let e = ready(fx, &name).await;
+    let all = deployments(fx, &name).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].kind, DeploymentKind::Update);
+    assert_eq!(all[0].phase, DeploymentPhase::Completed);
+    assert_eq!(all[1].id, created.id);
+    let summary = e
+        .last_deployment
+        .expect("the endpoint names its last deployment");
+    assert_eq!(summary.id, all[0].id);
+    let again = fx
+        .provider
+        .get_deployment(&name, &all[0].id)
+        .await
+        .expect("get_deployment");
+    assert_eq!(again, all[0]);
+    expect_kind(
+        fx.provider
+            .get_deployment(&name, "no-such-deployment")
+            .await,
+        ErrorKind::NotFound,
+        "a deployment that does not exist",
+    );
+    expect_kind(
+        fx.provider.stop_deployment(&name, &created.id).await,
+        ErrorKind::FailedPrecondition,
+        "stopping a deployment that has ended",
+    );
+    remove(fx, &name).await;
+}
+
+/// A canary update shifts its share, bakes, then completes: the endpoint serves the new
+/// version and the deployment's timeline shows each phase in order.
+pub async fn canary_update_completes_with_its_phases(fx: &Fixture) {
+    if !fx.provider.capabilities().deployment_policies {
+        return;
+    }
+    let (name, v1) = deployed(fx, 1).await;
+    let v2 = new_version(fx, &v1.model).await;
+    let policy = DeploymentPolicy::new(TrafficShift::Canary {
+        percent: 10,
+        bake_seconds: 5,
+    });
+    let started = guarded_update(fx, &name, v2.clone(), policy.clone()).await;
+    assert_eq!(started.kind, DeploymentKind::Update);
+    assert_eq!(started.policy, Some(policy));
+    let e = ready(fx, &name).await;
+    assert_eq!(
+        e.variants[0].model_version,
+        Some(v2),
+        "the canary did not complete"
+    );
+    let done = fx
+        .provider
+        .get_deployment(&name, &started.id)
+        .await
+        .expect("get_deployment");
+    assert_eq!(done.phase, DeploymentPhase::Completed, "{done:?}");
+    let phases = phase_names(&done);
+    let at = |p: PhaseName| {
+        phases
+            .iter()
+            .position(|q| *q == p)
+            .unwrap_or_else(|| panic!("no {p:?} phase in {phases:?}"))
+    };
+    assert!(
+        at(PhaseName::Shifting) < at(PhaseName::Baking)
+            && at(PhaseName::Baking) < at(PhaseName::Completed),
+        "{phases:?}"
+    );
+    assert!(
+        done.timeline
+            .iter()
+            .any(|c| c.phase == DeploymentPhase::Shifting { percent: 10 }),
+        "the canary step is 10 %: {:?}",
+        done.timeline
+    );
+    invoke_sample(fx, &name).await;
+    remove(fx, &name).await;
+}
+
+/// A version that answers 5xx, deployed under a canary with a rollback alarm on 5xx, is
+/// rolled back: the deployment names the alarm, waiting reports `RolledBack`, and the endpoint
+/// serves the old version.
+pub async fn failing_canary_is_rolled_back_by_its_alarm(fx: &Fixture) {
+    let caps = fx.provider.capabilities();
+    if !(caps.deployment_policies && caps.alarms) {
+        return;
+    }
+    let (name, v1) = deployed(fx, 1).await;
+    let mut bad = CreateVersionRequest::new(v1.model.clone(), &fx.artifact_uri, &fx.image)
+        .with_approval(Approval::Approved);
+    bad.environment = fx.failing_environment.clone();
+    let bad = fx
+        .provider
+        .create_version(bad)
+        .await
+        .expect("the failing version");
+    let alarm = errors_alarm(&name, "errors", 0.0);
+    fx.provider
+        .put_alarm(alarm.clone())
+        .await
+        .expect("put_alarm");
+    let policy = DeploymentPolicy::new(TrafficShift::Canary {
+        percent: 10,
+        bake_seconds: 30,
+    })
+    .with_rollback_alarm(alarm.name.clone());
+    let bad = VersionRef::new(bad.model, bad.version);
+    let started = guarded_update(fx, &name, bad, policy).await;
+    watch_deployment(fx, &name, &started.id, true, |d| {
+        d.phase.is_terminal() || matches!(d.phase.name(), PhaseName::Shifting | PhaseName::Baking)
+    })
+    .await;
+    if let Some(hooks) = &fx.hooks {
+        hooks.errors_observed(&name, &alarm.name).await;
+    }
+    let ended = watch_deployment(fx, &name, &started.id, true, |d| d.phase.is_terminal()).await;
+    let err = fx
+        .provider
+        .wait_until_ready(&name, fx.wait)
+        .await
+        .expect_err("waiting on a rolled-back update fails");
+    assert_eq!(err.kind(), ErrorKind::RolledBack, "{err}");
+    match &ended.phase {
+        DeploymentPhase::RolledBack { alarm: fired, .. } => {
+            assert_eq!(fired.as_ref(), Some(&alarm.name), "{ended:?}")
+        }
+        other => panic!("the failing canary ended {other:?}, not rolled_back"),
+    }
+    assert!(
+        ended
+            .timeline
+            .iter()
+            .any(|c| c.phase == DeploymentPhase::Shifting { percent: 10 }),
+        "the canary took its share before the rollback: {:?}",
+        ended.timeline
+    );
+    let e = fx.provider.get_endpoint(&name).await.expect("get_endpoint");
+    assert_eq!(e.status, EndpointStatus::InService);
+    assert_eq!(
+        e.variants[0].model_version,
+        Some(v1),
+        "the old version serves"
+    );
+    for _ in 0..5 {
+        invoke_sample(fx, &name).await;
+    }
+    remove(fx, &name).await;
+}
+
+/// Stopping a running deployment rolls it back: the old version keeps serving.
+pub async fn stopping_a_deployment_rolls_it_back(fx: &Fixture) {
+    let caps = fx.provider.capabilities();
+    if !(caps.deployment_policies && caps.alarms) {
+        return;
+    }
+    let (name, v1) = deployed(fx, 1).await;
+    let v2 = new_version(fx, &v1.model).await;
+    // An alarm that never fires: a provider may stop a deployment through its rollback alarms.
+    let guard = errors_alarm(&name, "guard", 1e12);
+    fx.provider
+        .put_alarm(guard.clone())
+        .await
+        .expect("put_alarm");
+    let policy = DeploymentPolicy::new(TrafficShift::Canary {
+        percent: 10,
+        bake_seconds: 600,
+    })
+    .with_rollback_alarm(guard.name);
+    let started = guarded_update(fx, &name, v2, policy).await;
+    watch_deployment(fx, &name, &started.id, false, |d| {
+        matches!(d.phase.name(), PhaseName::Shifting | PhaseName::Baking)
+    })
+    .await;
+    let stopping = fx
+        .provider
+        .stop_deployment(&name, &started.id)
+        .await
+        .expect("stop_deployment");
+    assert!(
+        matches!(
+            stopping.phase.name(),
+            PhaseName::RollingBack | PhaseName::RolledBack
+        ),
+        "{stopping:?}"
+    );
+    let err = fx
+        .provider
+        .wait_until_ready(&name, fx.wait)
+        .await
+        .expect_err("waiting on a stopped update fails");
+    assert_eq!(err.kind(), ErrorKind::RolledBack, "{err}");
+    let e = fx.provider.get_endpoint(&name).await.expect("get_endpoint");
+    assert_eq!(
+        e.variants[0].model_version,
+        Some(v1),
+        "the old version serves"
+    );
+    remove(fx, &name).await;
 }

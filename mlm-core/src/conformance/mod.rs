@@ -25,7 +25,8 @@ use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
 
 use crate::ext::{EndpointManagerExt, ModelRegistryExt, WaitOptions};
-use crate::names::EndpointName;
+use crate::model::Environment;
+use crate::names::{AlarmName, EndpointName};
 use crate::traits::Provider;
 
 /// A request the backend's models answer, and what the answer must contain.
@@ -44,7 +45,17 @@ pub struct SampleInvocation {
 pub trait FixtureHooks: Send + Sync {
     /// Called before each invocation the suite makes (an emulator may queue its answer here).
     async fn before_invoke(&self, _endpoint: &EndpointName, _sample: &SampleInvocation) {}
+
+    /// Called while a version made with [`Fixture::failing_environment`] takes canary traffic
+    /// under a rollback alarm on its 5xx answers. A backend whose metrics are real does
+    /// nothing; one whose metrics are canned (an emulator) puts the alarm in `ALARM` here, as
+    /// the provider's own evaluation of those answers would.
+    async fn errors_observed(&self, _endpoint: &EndpointName, _alarm: &AlarmName) {}
 }
+
+/// The environment that makes the example runtime answer `500` to every request (see
+/// `examples/agnews-classifier/README.md`).
+pub const FAILING_ENVIRONMENT: [(&str, &str); 1] = [("MLM_EXAMPLE_ERROR_RATE", "1")];
 
 impl std::fmt::Debug for Fixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +84,9 @@ pub struct Fixture {
     pub wait: WaitOptions,
     /// Optional backend hooks.
     pub hooks: Option<Arc<dyn FixtureHooks>>,
+    /// The environment of a version that answers `5xx` to every request (default
+    /// [`FAILING_ENVIRONMENT`]).
+    pub failing_environment: Environment,
     /// Whatever must live as long as the test (temp dirs, child processes, servers).
     pub keep_alive: Vec<Box<dyn Any + Send + Sync>>,
     prefix: String,
@@ -108,6 +122,10 @@ impl Fixture {
             invocation,
             wait: WaitOptions::default(),
             hooks: None,
+            failing_environment: FAILING_ENVIRONMENT
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             keep_alive: Vec::new(),
             prefix,
             counter: AtomicU32::new(0),
@@ -239,6 +257,13 @@ macro_rules! conformance_tests {
             serverless_variant_or_unsupported,
             deployment_policy_or_unsupported,
             autoscaling_or_unsupported,
+            deployment_policy_rules_are_invalid_argument,
+            alarm_crud_and_state,
+            alarm_invalid_or_missing_endpoint,
+            every_create_and_update_is_a_deployment,
+            canary_update_completes_with_its_phases,
+            failing_canary_is_rolled_back_by_its_alarm,
+            stopping_a_deployment_rolls_it_back,
         );
     };
 }

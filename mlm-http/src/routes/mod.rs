@@ -1,6 +1,8 @@
 //! The handlers, grouped by resource, and the routers that collect them with their OpenAPI
 //! descriptions.
 
+pub(crate) mod alarms;
+pub(crate) mod deployments;
 pub(crate) mod endpoints;
 pub(crate) mod models;
 pub(crate) mod observe;
@@ -43,6 +45,15 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
             endpoints::delete_endpoint
         ))
         .routes(routes!(endpoints::invoke_endpoint))
+        .routes(routes!(alarms::list_alarms))
+        .routes(routes!(
+            alarms::get_alarm,
+            alarms::put_alarm,
+            alarms::delete_alarm
+        ))
+        .routes(routes!(deployments::list_deployments))
+        .routes(routes!(deployments::get_deployment))
+        .routes(routes!(deployments::stop_deployment))
         .routes(routes!(observe::list_instances))
         .routes(routes!(observe::get_endpoint_overview))
         .routes(routes!(observe::query_metrics))

@@ -15,7 +15,7 @@ All logic lives in the Rust core (``mlm-core``); this package is a typed veneer 
 Blocking calls release the GIL; :mod:`mlm.aio` has the asyncio twin.
 """
 
-from . import errors, types
+from . import errors, policies, types
 from ._mlm import __version__
 from ._paging import AsyncPager, Pager
 from .aio import AsyncClient
@@ -23,22 +23,30 @@ from .client import DEFAULT_TIMEOUT, Client
 from .errors import (
     AlreadyExistsError,
     ConflictError,
+    DeploymentFailedError,
     FailedPreconditionError,
     InvalidArgumentError,
     MlmError,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
+    RolledBackError,
     ThrottledError,
     TimeoutError,
     UnauthenticatedError,
     UnsupportedError,
 )
 from .types import (
+    Alarm,
+    AlarmState,
     Approval,
     AutoscalingPolicy,
     Capabilities,
+    Comparison,
     DataPoint,
+    Deployment,
+    DeploymentKind,
+    DeploymentSummary,
     Endpoint,
     EndpointOverview,
     EndpointStatus,
@@ -55,8 +63,11 @@ from .types import (
     Model,
     ModelVersion,
     Page,
+    PhaseChange,
+    PhaseName,
     ServerlessConfig,
     Statistic,
+    TreatMissingData,
     Variant,
     VariantOverview,
     VariantSpec,
@@ -71,6 +82,7 @@ __all__ = [
     "Pager",
     "AsyncPager",
     "errors",
+    "policies",
     "types",
     # errors
     "MlmError",
@@ -84,12 +96,20 @@ __all__ = [
     "ThrottledError",
     "TimeoutError",
     "UnsupportedError",
+    "RolledBackError",
+    "DeploymentFailedError",
     "ProviderError",
     # types
+    "Alarm",
+    "AlarmState",
     "Approval",
     "AutoscalingPolicy",
     "Capabilities",
+    "Comparison",
     "DataPoint",
+    "Deployment",
+    "DeploymentKind",
+    "DeploymentSummary",
     "Endpoint",
     "EndpointOverview",
     "EndpointStatus",
@@ -106,8 +126,11 @@ __all__ = [
     "Model",
     "ModelVersion",
     "Page",
+    "PhaseChange",
+    "PhaseName",
     "ServerlessConfig",
     "Statistic",
+    "TreatMissingData",
     "Variant",
     "VariantOverview",
     "VariantSpec",

@@ -15,10 +15,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from .errors import InvalidArgumentError
 from .types import (
     Approval,
+    Comparison,
     Endpoint,
     MetricKind,
     ModelVersion,
     Statistic,
+    TreatMissingData,
     VariantSpec,
     VersionRef,
     format_datetime,
@@ -129,6 +131,7 @@ def create_endpoint(
     variant: str,
     variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
     tags: Optional[Mapping[str, str]],
+    deployment: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     if variants is not None:
         if version is not None or instance_type is not None:
@@ -155,7 +158,7 @@ def create_endpoint(
         "variants": specs,
         "tags": dict(tags or {}),
         "data_capture": None,
-        "deployment": None,
+        "deployment": plain(deployment),
     }
 
 
@@ -187,6 +190,7 @@ def update_endpoint(
     version: Optional[VersionRef],
     weights: Optional[Mapping[str, float]],
     variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
+    deployment: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     # Keyed by variant name; None is the endpoint's only variant (the core resolves it).
     changes: Dict[Optional[str], Dict[str, Any]] = {}
@@ -225,8 +229,42 @@ def update_endpoint(
         "name": name,
         "changes": list(changes.values()),
         "replace_variants": None if variants is None else variant_specs(variants),
-        "deployment": None,
+        "deployment": plain(deployment),
         "retain_autoscaled_counts": True,
+    }
+
+
+def alarm(
+    endpoint: str,
+    name: str,
+    metric: Union[str, MetricKind],
+    comparison: Union[str, Comparison],
+    threshold: float,
+    statistic: Union[str, Statistic, None],
+    period_seconds: int,
+    evaluation_periods: int,
+    datapoints_to_alarm: Optional[int],
+    treat_missing_data: Union[str, TreatMissingData],
+    variant: Optional[str],
+    actions: Iterable[str],
+    description: Optional[str],
+) -> Dict[str, Any]:
+    """An alarm definition; the core fills in what is ``None`` (the metric's own statistic,
+    M = N) and checks it with CloudWatch's rules."""
+    return {
+        "name": name,
+        "endpoint": endpoint,
+        "metric": str(metric),
+        "comparison": str(comparison),
+        "threshold": float(threshold),
+        "statistic": None if statistic is None else str(statistic),
+        "period_seconds": int(period_seconds),
+        "evaluation_periods": int(evaluation_periods),
+        "datapoints_to_alarm": datapoints_to_alarm,
+        "treat_missing_data": str(treat_missing_data),
+        "variant": variant,
+        "actions": list(actions),
+        "description": description,
     }
 
 

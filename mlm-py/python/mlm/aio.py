@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import weakref
 from datetime import datetime, timedelta
-from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar, Union, overload
 
 from . import _mlm
 from . import _requests as req
@@ -39,7 +39,10 @@ from .client import (
 )
 from .errors import FailedPreconditionError
 from .types import (
+    Alarm,
     Approval,
+    Comparison,
+    Deployment,
     Endpoint,
     EndpointOverview,
     InstanceTable,
@@ -48,8 +51,10 @@ from .types import (
     Metrics,
     Model,
     ModelVersion,
+    MetricKind,
     Page,
     Statistic,
+    TreatMissingData,
     VersionRef,
 )
 
@@ -258,13 +263,15 @@ class AsyncClient(_Base):
         variant: str = req.DEFAULT_VARIANT,
         variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
+        deployment: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
     ) -> Endpoint:
         """See :meth:`mlm.Client.create_endpoint`."""
         request = req.create_endpoint(
-            name, version, model, instance_type, instance_count, variant, variants, tags
+            name, version, model, instance_type, instance_count, variant, variants, tags,
+            deployment,
         )
         endpoint = Endpoint._from(await _run(self._native.create_endpoint(request)))
         if wait:
@@ -297,6 +304,7 @@ class AsyncClient(_Base):
         variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
         variants: Optional[Variants] = None,
+        deployment: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
@@ -309,7 +317,7 @@ class AsyncClient(_Base):
                 current = req.serving_model(await self.get_endpoint(name), variant)
                 ref = VersionRef(current, int(version))  # type: ignore[arg-type, unused-ignore]
         request = req.update_endpoint(
-            name, variant, instance_count, instance_type, ref, weights, variants
+            name, variant, instance_count, instance_type, ref, weights, variants, deployment
         )
         endpoint = Endpoint._from(await _run(self._native.update_endpoint(request)))
         if wait:
@@ -373,6 +381,71 @@ class AsyncClient(_Base):
         data, ctype = req.invoke_body(body, content_type)
         raw = await _run(self._native.invoke(endpoint, data, ctype, accept, variant))
         return InvokeResult._from(raw)
+
+    # ---- alarms ----
+
+    async def put_alarm(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        metric: Union[str, MetricKind],
+        comparison: Union[str, Comparison],
+        threshold: float,
+        statistic: Union[str, Statistic, None] = None,
+        period_seconds: int = 60,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: Optional[int] = None,
+        treat_missing_data: Union[str, TreatMissingData] = TreatMissingData.MISSING,
+        variant: Optional[str] = None,
+        actions: Iterable[str] = (),
+        description: Optional[str] = None,
+    ) -> Alarm:
+        """See :meth:`mlm.Client.put_alarm`."""
+        definition = req.alarm(
+            endpoint, name, metric, comparison, threshold, statistic, period_seconds,
+            evaluation_periods, datapoints_to_alarm, treat_missing_data, variant, actions,
+            description,
+        )
+        return Alarm._from(await _run(self._native.put_alarm(definition)))
+
+    async def get_alarm(self, endpoint: str, name: str) -> Alarm:
+        """See :meth:`mlm.Client.get_alarm`."""
+        return Alarm._from(await _run(self._native.get_alarm(endpoint, name)))
+
+    def list_alarms(self, endpoint: str, *, page_size: Optional[int] = None) -> AsyncPager[Alarm]:
+        """See :meth:`mlm.Client.list_alarms`."""
+
+        async def fetch(token: Optional[str]) -> Page[Alarm]:
+            raw = await _run(self._native.list_alarms(endpoint, page_size, token))
+            return _page(Alarm._from, raw)
+
+        return AsyncPager(fetch, "alarms")
+
+    async def delete_alarm(self, endpoint: str, name: str) -> None:
+        """See :meth:`mlm.Client.delete_alarm`."""
+        await _run(self._native.delete_alarm(endpoint, name))
+
+    # ---- deployments ----
+
+    def list_deployments(
+        self, endpoint: str, *, page_size: Optional[int] = None
+    ) -> AsyncPager[Deployment]:
+        """See :meth:`mlm.Client.list_deployments`."""
+
+        async def fetch(token: Optional[str]) -> Page[Deployment]:
+            raw = await _run(self._native.list_deployments(endpoint, page_size, token))
+            return _page(Deployment._from, raw)
+
+        return AsyncPager(fetch, "deployments")
+
+    async def get_deployment(self, endpoint: str, id: str) -> Deployment:
+        """See :meth:`mlm.Client.get_deployment`."""
+        return Deployment._from(await _run(self._native.get_deployment(endpoint, id)))
+
+    async def stop_deployment(self, endpoint: str, id: str) -> Deployment:
+        """See :meth:`mlm.Client.stop_deployment`."""
+        return Deployment._from(await _run(self._native.stop_deployment(endpoint, id)))
 
     # ---- observability ----
 

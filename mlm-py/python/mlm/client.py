@@ -36,8 +36,11 @@ from ._progress import ProgressArg, make_progress
 from ._requests import Body, VersionLike
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .types import (
+    Alarm,
     Approval,
     Capabilities,
+    Comparison,
+    Deployment,
     Endpoint,
     EndpointOverview,
     InstanceTable,
@@ -49,6 +52,7 @@ from .types import (
     ModelVersion,
     Page,
     Statistic,
+    TreatMissingData,
     VariantSpec,
     VersionRef,
 )
@@ -448,18 +452,21 @@ class Client(_Base):
         variant: str = req.DEFAULT_VARIANT,
         variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
+        deployment: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
     ) -> Endpoint:
         """Creates an endpoint serving ``version`` on ``instance_count`` instances of
-        ``instance_type`` (one variant called ``variant``), or the given ``variants``.
+        ``instance_type`` (one variant called ``variant``), or the given ``variants``;
+        ``deployment`` (see :mod:`mlm.policies`) is the policy of its later updates.
 
         Returns at once (usually ``Creating``); with ``wait=True``, waits until it is
         ``InService`` showing progress (see :meth:`wait_until_ready`).
         """
         request = req.create_endpoint(
-            name, version, model, instance_type, instance_count, variant, variants, tags
+            name, version, model, instance_type, instance_count, variant, variants, tags,
+            deployment,
         )
         endpoint = Endpoint._from(self._native.create_endpoint(request).wait())
         if wait:
@@ -489,6 +496,7 @@ class Client(_Base):
         variant: Optional[str] = None,
         weights: Optional[Mapping[str, float]] = None,
         variants: Optional[Variants] = None,
+        deployment: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
@@ -497,10 +505,12 @@ class Client(_Base):
         whatever it is called) to ``instance_count``, move it to ``instance_type`` or to
         ``version`` (a number means the variant's current model),
         set traffic ``weights`` by variant name — or replace the whole variant set with
-        ``variants``. :class:`~mlm.FailedPreconditionError` while the endpoint is not
-        ``InService``.
+        ``variants``. ``deployment`` (see :mod:`mlm.policies`) says how traffic moves and which
+        alarms roll the update back (default: the endpoint's policy).
+        :class:`~mlm.FailedPreconditionError` while the endpoint is not ``InService``.
 
-        Returns at once; with ``wait=True``, waits until it is ``InService`` again.
+        Returns at once; with ``wait=True``, waits until the update has ended: the endpoint
+        when it completed, :class:`~mlm.RolledBackError` when it was rolled back.
         """
         ref = None
         if version is not None:
@@ -509,7 +519,7 @@ class Client(_Base):
                 current = req.serving_model(self.get_endpoint(name), variant)
                 ref = VersionRef(current, int(version))  # type: ignore[arg-type, unused-ignore]
         request = req.update_endpoint(
-            name, variant, instance_count, instance_type, ref, weights, variants
+            name, variant, instance_count, instance_type, ref, weights, variants, deployment
         )
         endpoint = Endpoint._from(self._native.update_endpoint(request).wait())
         if wait:
@@ -581,6 +591,75 @@ class Client(_Base):
         data, ctype = req.invoke_body(body, content_type)
         raw = self._native.invoke(endpoint, data, ctype, accept, variant).wait()
         return InvokeResult._from(raw)
+
+    # ---- alarms ----
+
+    def put_alarm(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        metric: Union[str, MetricKind],
+        comparison: Union[str, Comparison],
+        threshold: float,
+        statistic: Union[str, Statistic, None] = None,
+        period_seconds: int = 60,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: Optional[int] = None,
+        treat_missing_data: Union[str, TreatMissingData] = TreatMissingData.MISSING,
+        variant: Optional[str] = None,
+        actions: Iterable[str] = (),
+        description: Optional[str] = None,
+    ) -> Alarm:
+        """Creates the alarm ``name`` on ``endpoint``, or replaces its definition: it fires
+        when the ``statistic`` of ``metric`` (default: the metric's own) over
+        ``period_seconds`` compares true with ``threshold`` in ``datapoints_to_alarm``
+        (default: all) of the last ``evaluation_periods`` periods. Name it in a policy's
+        ``rollback_alarms`` (see :mod:`mlm.policies`) to roll updates back."""
+        definition = req.alarm(
+            endpoint, name, metric, comparison, threshold, statistic, period_seconds,
+            evaluation_periods, datapoints_to_alarm, treat_missing_data, variant, actions,
+            description,
+        )
+        return Alarm._from(self._native.put_alarm(definition).wait())
+
+    def get_alarm(self, endpoint: str, name: str) -> Alarm:
+        """Describes an alarm with its live state."""
+        return Alarm._from(self._native.get_alarm(endpoint, name).wait())
+
+    def list_alarms(self, endpoint: str, *, page_size: Optional[int] = None) -> Pager[Alarm]:
+        """The endpoint's alarms by name, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[Alarm]:
+            return _page(Alarm._from, self._native.list_alarms(endpoint, page_size, token).wait())
+
+        return Pager(fetch, "alarms")
+
+    def delete_alarm(self, endpoint: str, name: str) -> None:
+        """Deletes an alarm (not while a running deployment uses it for rollback)."""
+        self._native.delete_alarm(endpoint, name).wait()
+
+    # ---- deployments ----
+
+    def list_deployments(
+        self, endpoint: str, *, page_size: Optional[int] = None
+    ) -> Pager[Deployment]:
+        """The endpoint's creates and updates, newest first, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[Deployment]:
+            raw = self._native.list_deployments(endpoint, page_size, token).wait()
+            return _page(Deployment._from, raw)
+
+        return Pager(fetch, "deployments")
+
+    def get_deployment(self, endpoint: str, id: str) -> Deployment:
+        """One deployment with its phase timeline."""
+        return Deployment._from(self._native.get_deployment(endpoint, id).wait())
+
+    def stop_deployment(self, endpoint: str, id: str) -> Deployment:
+        """Stops a running deployment: traffic returns to the previous fleet and it ends
+        ``rolled_back``. :class:`~mlm.FailedPreconditionError` once it has ended."""
+        return Deployment._from(self._native.stop_deployment(endpoint, id).wait())
 
     # ---- observability ----
 

@@ -32,6 +32,8 @@ __all__ = [
     "ThrottledError",
     "TimeoutError",
     "UnsupportedError",
+    "RolledBackError",
+    "DeploymentFailedError",
     "ProviderError",
 ]
 
@@ -150,6 +152,21 @@ class UnsupportedError(MlmError):
     """The backend (or this build of mlm) does not support the operation or option."""
 
     KIND = "unsupported"
+
+
+class RolledBackError(MlmError):
+    """An endpoint's latest deployment was rolled back (a rollback alarm fired, or a user
+    stopped it): the previous configuration serves. Raised by waits
+    (``update_endpoint(..., wait=True)``, ``wait_until_ready``)."""
+
+    KIND = "rolled_back"
+
+
+class DeploymentFailedError(MlmError):
+    """An endpoint's latest deployment could not finish (the new fleet never became healthy,
+    or its rollback failed). Raised by waits."""
+
+    KIND = "deployment_failed"
 
 
 class ProviderError(MlmError):

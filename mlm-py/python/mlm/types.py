@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Dict,
     Generic,
     Iterable,
@@ -39,6 +40,11 @@ __all__ = [
     "MetricKind",
     "MetricScope",
     "Statistic",
+    "Comparison",
+    "TreatMissingData",
+    "AlarmState",
+    "DeploymentKind",
+    "PhaseName",
     "VersionRef",
     "Model",
     "ModelVersion",
@@ -47,6 +53,10 @@ __all__ = [
     "Variant",
     "VariantSpec",
     "Endpoint",
+    "Alarm",
+    "PhaseChange",
+    "DeploymentSummary",
+    "Deployment",
     "Measurement",
     "InstanceMetrics",
     "Instance",
@@ -170,6 +180,57 @@ class Statistic(_StrEnum):
     MINIMUM = "minimum"
     SUM = "sum"
     SAMPLE_COUNT = "sample_count"
+
+
+class Comparison(_StrEnum):
+    """How an alarm compares a period's value with its threshold."""
+
+    GREATER_THAN = ">"
+    GREATER_THAN_OR_EQUAL = ">="
+    LESS_THAN = "<"
+    LESS_THAN_OR_EQUAL = "<="
+
+
+class TreatMissingData(_StrEnum):
+    """How an alarm counts a period with no data (CloudWatch's ``TreatMissingData``)."""
+
+    MISSING = "missing"
+    IGNORE = "ignore"
+    BREACHING = "breaching"
+    NOT_BREACHING = "not_breaching"
+
+
+class AlarmState(_StrEnum):
+    """An alarm's state."""
+
+    OK = "OK"
+    ALARM = "ALARM"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+
+class DeploymentKind(_StrEnum):
+    """Whether a deployment created the endpoint or updated it."""
+
+    CREATE = "create"
+    UPDATE = "update"
+
+
+class PhaseName(_StrEnum):
+    """Where a deployment is: ``provisioning → shifting → baking → completed``, or it ends
+    ``rolled_back`` (through ``rolling_back``) or ``failed``."""
+
+    PROVISIONING = "provisioning"
+    SHIFTING = "shifting"
+    BAKING = "baking"
+    ROLLING_BACK = "rolling_back"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the deployment has ended, however it ended."""
+        return self in (PhaseName.COMPLETED, PhaseName.ROLLED_BACK, PhaseName.FAILED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,6 +556,7 @@ class Endpoint(_Result):
     tags: Mapping[str, str] = dataclasses.field(repr=False)
     data_capture: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
     deployment: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
+    last_deployment: Optional["DeploymentSummary"]
     managed: bool = dataclasses.field(repr=False)
     created_at: datetime = dataclasses.field(repr=False)
     updated_at: datetime = dataclasses.field(repr=False)
@@ -574,9 +636,167 @@ class Endpoint(_Result):
             tags=dict(d.get("tags") or {}),
             data_capture=d.get("data_capture"),
             deployment=d.get("deployment"),
+            last_deployment=_opt(DeploymentSummary._from, d.get("last_deployment")),
             managed=bool(d.get("managed", True)),
             created_at=parse_datetime(d["created_at"]),
             updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+def _opt(parse: Callable[[Any], T], value: Any) -> Optional[T]:
+    return None if value is None else parse(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alarms and deployments
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Alarm(_Result):
+    """An alarm on an endpoint's metric, with its live state (CloudWatch's semantics: it
+    fires when ``datapoints_to_alarm`` of the last ``evaluation_periods`` periods breach)."""
+
+    name: str
+    endpoint: str
+    state: AlarmState
+    metric: MetricKind
+    statistic: Statistic
+    comparison: Comparison
+    threshold: float
+    period_seconds: int = dataclasses.field(repr=False)
+    evaluation_periods: int = dataclasses.field(repr=False)
+    datapoints_to_alarm: int = dataclasses.field(repr=False)
+    treat_missing_data: TreatMissingData = dataclasses.field(repr=False)
+    variant: Optional[str] = dataclasses.field(repr=False)
+    actions: Tuple[str, ...] = dataclasses.field(repr=False)
+    description: Optional[str] = dataclasses.field(repr=False)
+    state_reason: str = dataclasses.field(repr=False)
+    state_since: datetime = dataclasses.field(repr=False)
+
+    @property
+    def firing(self) -> bool:
+        """Whether it is in ``ALARM``."""
+        return self.state is AlarmState.ALARM
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Alarm":
+        return cls(
+            name=d["name"],
+            endpoint=d["endpoint"],
+            state=AlarmState(d["state"]),
+            metric=MetricKind(d["metric"]),
+            statistic=Statistic(d["statistic"]),
+            comparison=Comparison(d["comparison"]),
+            threshold=float(d["threshold"]),
+            period_seconds=d["period_seconds"],
+            evaluation_periods=d["evaluation_periods"],
+            datapoints_to_alarm=d["datapoints_to_alarm"],
+            treat_missing_data=TreatMissingData(d["treat_missing_data"]),
+            variant=d.get("variant"),
+            actions=tuple(d.get("actions") or ()),
+            description=d.get("description"),
+            state_reason=d["state_reason"],
+            state_since=parse_datetime(d["state_since"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PhaseChange(_Result):
+    """One entry of a deployment's timeline: the phase entered, and when."""
+
+    phase: PhaseName
+    at: datetime
+    percent: Optional[int]
+    reason: Optional[str]
+    alarm: Optional[str]
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "PhaseChange":
+        return cls(
+            phase=PhaseName(d["phase"]),
+            at=parse_datetime(d["at"]),
+            percent=d.get("percent"),
+            reason=d.get("reason"),
+            alarm=d.get("alarm"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DeploymentSummary(_Result):
+    """An endpoint's latest deployment, in brief (``Endpoint.last_deployment``)."""
+
+    id: str
+    phase: PhaseName
+    percent: Optional[int]
+    reason: Optional[str]
+    alarm: Optional[str]
+    started_at: datetime = dataclasses.field(repr=False)
+    ended_at: Optional[datetime] = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "DeploymentSummary":
+        return cls(
+            id=d["id"],
+            phase=PhaseName(d["phase"]),
+            percent=d.get("percent"),
+            reason=d.get("reason"),
+            alarm=d.get("alarm"),
+            started_at=parse_datetime(d["started_at"]),
+            ended_at=_opt_datetime(d.get("ended_at")),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Deployment(_Result):
+    """One create or update of an endpoint: its target, its policy, every phase it went
+    through and how it ended (``completed``, ``rolled_back`` with the alarm that fired, or
+    ``failed``)."""
+
+    id: str
+    endpoint: str
+    kind: DeploymentKind
+    phase: PhaseName
+    percent: Optional[int]
+    reason: Optional[str]
+    alarm: Optional[str]
+    target: Tuple[Variant, ...] = dataclasses.field(repr=False)
+    policy: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
+    timeline: Tuple[PhaseChange, ...] = dataclasses.field(repr=False)
+    started_at: datetime = dataclasses.field(repr=False)
+    ended_at: Optional[datetime] = dataclasses.field(repr=False)
+
+    @property
+    def done(self) -> bool:
+        """Whether it has ended, however it ended."""
+        return self.phase.is_terminal
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "phase": self.phase.value,
+            "percent": self.percent,
+            "reason": self.reason,
+            "alarm": self.alarm,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Deployment":
+        return cls(
+            id=d["id"],
+            endpoint=d["endpoint"],
+            kind=DeploymentKind(d["kind"]),
+            phase=PhaseName(d["phase"]),
+            percent=d.get("percent"),
+            reason=d.get("reason"),
+            alarm=d.get("alarm"),
+            target=tuple(Variant._from(v) for v in d.get("target") or ()),
+            policy=d.get("policy"),
+            timeline=tuple(PhaseChange._from(c) for c in d.get("timeline") or ()),
+            started_at=parse_datetime(d["started_at"]),
+            ended_at=_opt_datetime(d.get("ended_at")),
         )
 
 
@@ -882,6 +1102,7 @@ class Capabilities(_Result):
     serverless: bool
     data_capture: bool
     deployment_policies: bool
+    alarms: bool
     autoscaling: bool
     gpu_metrics: bool
     per_instance_metrics: bool
