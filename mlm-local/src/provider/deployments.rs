@@ -12,11 +12,12 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chrono::Utc;
 use mlm_core::{
-    Deployment, DeploymentPhase, DeploymentSummary, Deployments, EndpointName, Error, Page,
-    PageRequest, Result,
+    Deployment, DeploymentKind, DeploymentPhase, DeploymentPolicy, DeploymentSummary, Deployments,
+    EndpointName, EndpointStatus, Error, Page, PageRequest, Result, Variant,
 };
 
 use super::{Inner, LocalProvider};
+use crate::store::StoredEndpoint;
 
 /// Why a deployment a user stopped was rolled back.
 pub(super) const STOPPED_BY_USER: &str = "stopped by a user";
@@ -45,6 +46,12 @@ impl Deployments for LocalProvider {
                     "deployment {id} of endpoint '{endpoint}' has ended ({}): there is nothing \
                      to stop",
                     d.phase.as_str()
+                )));
+            }
+            if d.kind == DeploymentKind::Create {
+                return Err(Error::failed_precondition(format!(
+                    "deployment {id} creates endpoint '{endpoint}': there is no previous \
+                     configuration to return to; delete the endpoint instead"
                 )));
             }
             if !matches!(d.phase, DeploymentPhase::RollingBack { .. }) {
@@ -156,9 +163,9 @@ impl Inner {
     pub(super) fn start_deployment(
         &self,
         endpoint: &EndpointName,
-        kind: mlm_core::DeploymentKind,
-        target: Vec<mlm_core::Variant>,
-        policy: Option<mlm_core::DeploymentPolicy>,
+        kind: DeploymentKind,
+        target: Vec<Variant>,
+        policy: Option<DeploymentPolicy>,
     ) -> Result<Deployment> {
         let deployment = self
             .store
@@ -174,32 +181,67 @@ impl Inner {
         Ok(deployment)
     }
 
-    /// At start: an update that was running when the server stopped ended with it, and the
-    /// previous configuration is restored; say so. A create keeps running (recovery finishes
-    /// it). Returns the id of the deployment recovery should finish, if any.
-    pub(super) fn recover_deployment(&self, endpoint: &EndpointName) -> Result<Option<String>> {
-        let Some(running) = self.store.latest_deployment(endpoint)? else {
-            return Ok(None);
-        };
-        if running.phase.is_terminal() {
-            return Ok(None);
-        }
-        if running.kind == mlm_core::DeploymentKind::Create {
-            return Ok(Some(running.id));
-        }
-        let rolled_back = DeploymentPhase::RolledBack {
-            reason: "the server stopped during the deployment; the previous configuration was \
+    /// At start, settles what a server that stopped left of an endpoint's latest deployment:
+    /// an update that had completed keeps its configuration (the old fleet was draining); one
+    /// that was running is rolled back, and the previous configuration is restored; a create
+    /// keeps running, and recovery finishes it: its id is returned.
+    pub(super) fn recover_deployment(&self, stored: &mut StoredEndpoint) -> Result<Option<String>> {
+        let name = stored.endpoint.name.clone();
+        let latest = self.store.latest_deployment(&name)?;
+        let pending = stored.pending.take();
+        match latest {
+            Some(d) if d.kind == DeploymentKind::Create && !d.phase.is_terminal() => {
+                return Ok(Some(d.id));
+            }
+            Some(d) if d.phase == DeploymentPhase::Completed => {
+                if let Some(target) = pending {
+                    stored.endpoint.variants = target.iter().map(Variant::from_spec).collect();
+                }
+            }
+            Some(d) if !d.phase.is_terminal() => {
+                let rolled_back = DeploymentPhase::RolledBack {
+                    reason: "the server stopped during the deployment".into(),
+                    alarm: None,
+                };
+                self.advance(&name, &d.id, rolled_back.clone());
+                stored.endpoint.failure_reason =
+                    rolled_back.to_error(&name, &d.id).map(|e| e.message());
+            }
+            // Written before deployments were recorded.
+            _ if pending.is_some() => {
+                stored.endpoint.failure_reason = Some(
+                    "the server restarted during an update; the previous configuration was \
                      restored"
-                .into(),
-            alarm: None,
-        };
-        self.advance(endpoint, &running.id, rolled_back);
+                        .into(),
+                );
+            }
+            _ => {}
+        }
         Ok(None)
     }
 
-    /// The reason an endpoint shows after deployment `id` ended rolled back or failed.
-    pub(super) fn outcome_reason(&self, endpoint: &EndpointName, id: &str) -> Option<String> {
-        let deployment = self.store.get_deployment(endpoint, id).ok()?;
-        deployment.outcome().err().map(|e| e.message())
+    /// Ends deployment `id` `end` (rolled back or failed, with the previous configuration in
+    /// force) and puts the endpoint in `status`, its failure reason saying what happened.
+    pub(super) fn settle_deployment(
+        &self,
+        endpoint: &EndpointName,
+        id: &str,
+        end: DeploymentPhase,
+        status: EndpointStatus,
+    ) {
+        let event = end.as_str();
+        self.advance(endpoint, id, end);
+        let reason = self
+            .store
+            .get_deployment(endpoint, id)
+            .ok()
+            .and_then(|d| d.outcome().err())
+            .map(|e| e.message());
+        self.log(endpoint, event, reason.as_deref());
+        self.update_stored(endpoint, |s| {
+            s.pending = None;
+            s.endpoint.status = status;
+            s.endpoint.failure_reason = reason;
+        });
     }
 }

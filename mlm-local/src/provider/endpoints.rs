@@ -102,6 +102,10 @@ impl EndpointManager for LocalProvider {
             plan.target.clone(),
             policy,
         )?;
+        // The policy given is the endpoint's from now on, as on AWS.
+        if let Some(p) = &request.deployment {
+            stored.endpoint.deployment = Some(p.clone());
+        }
         stored.endpoint.status = EndpointStatus::Updating;
         stored.endpoint.updated_at = Utc::now();
         stored.pending = Some(target.clone());
@@ -214,11 +218,15 @@ impl Inner {
         policy: Option<&DeploymentPolicy>,
     ) -> Result<()> {
         for name in policy.iter().flat_map(|p| &p.rollback_alarms) {
-            if let Err(Error::NotFound { .. }) = self.store.get_alarm(endpoint, name) {
-                return Err(Error::invalid(format!(
-                    "deployment: rollback alarm '{name}' does not exist on endpoint \
-                     '{endpoint}'; create it first"
-                )));
+            match self.store.get_alarm(endpoint, name) {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::invalid(format!(
+                        "deployment: rollback alarm '{name}' does not exist on endpoint \
+                         '{endpoint}'; create it first"
+                    )));
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -371,16 +379,7 @@ async fn run_scale(
         None => None,
     };
     if let Some(end) = end {
-        inner.stop_all(&rt.name, &started).await;
-        inner.advance(&rt.name, &id, end);
-        let reason = inner.outcome_reason(&rt.name, &id);
-        inner.log(&rt.name, "update_failed", reason.as_deref());
-        inner.update_stored(&rt.name, |s| {
-            s.pending = None;
-            s.endpoint.status = EndpointStatus::InService;
-            s.endpoint.failure_reason = reason;
-        });
-        return;
+        return abandon_scale(&inner, &rt.name, &id, &started, end).await;
     }
     rt.set_table(table);
     inner.stop_all(&rt.name, &retiring).await;
@@ -391,6 +390,19 @@ async fn run_scale(
         s.endpoint.failure_reason = None;
     });
     inner.log(&rt.name, "updated", Some(&id));
+}
+
+/// Ends a scale that did not complete (`end`): the instances it started stop, the previous
+/// configuration keeps serving, and the endpoint says why.
+async fn abandon_scale(
+    inner: &Inner,
+    endpoint: &EndpointName,
+    id: &str,
+    started: &[Arc<InstanceHandle>],
+    end: DeploymentPhase,
+) {
+    inner.stop_all(endpoint, started).await;
+    inner.settle_deployment(endpoint, id, end, EndpointStatus::InService);
 }
 
 /// Drains and stops everything, then forgets the endpoint.

@@ -217,14 +217,7 @@ impl LocalProvider {
                     tokio::spawn(run_delete(self.inner.clone(), rt));
                 }
                 status => {
-                    let finishing = self.inner.recover_deployment(&name)?;
-                    if stored.pending.take().is_some() {
-                        stored.endpoint.failure_reason = Some(
-                            "the server restarted during an update; the previous configuration \
-                             was restored"
-                                .into(),
-                        );
-                    }
+                    let finishing = self.inner.recover_deployment(&mut stored)?;
                     stored.endpoint.status = if status == EndpointStatus::Creating {
                         EndpointStatus::Creating
                     } else {

@@ -509,17 +509,9 @@ impl Rollout {
         self.settle(failed, EndpointStatus::UpdateRollbackFailed);
     }
 
-    /// Records how the deployment ended and puts the endpoint in `status`, with the reason.
     fn settle(&self, end: DeploymentPhase, status: EndpointStatus) {
-        let event = end.as_str();
-        self.inner.advance(&self.endpoint, &self.id, end);
-        let reason = self.inner.outcome_reason(&self.endpoint, &self.id);
-        self.inner.log(&self.endpoint, event, reason.as_deref());
-        self.inner.update_stored(&self.endpoint, |s| {
-            s.pending = None;
-            s.endpoint.status = status;
-            s.endpoint.failure_reason = reason;
-        });
+        self.inner
+            .settle_deployment(&self.endpoint, &self.id, end, status);
     }
 }
 
