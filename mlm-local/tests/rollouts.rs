@@ -1,8 +1,8 @@
 //! Guarded rollouts and alarms on the local backend (issue 11), with real instance processes
 //! and clients sending requests throughout: a canary of a failing version rolled back by its
-//! alarm, the same canary of a good version completing, rolling and linear updates, a stop,
-//! a new fleet that cannot start, a restart during a deployment, and alarms' states under
-//! real traffic.
+//! alarm, the same canary of a good version completing, rolling and linear updates, a rolling
+//! update rolled back, a stop, a new fleet that cannot start, a restart during a deployment,
+//! and alarms' states under real traffic.
 //!
 //! The figures of the first test are in `docs/benchmarks.md`; print them with
 //! `cargo test -p mlm-local --test rollouts -- --nocapture canary`.
@@ -399,6 +399,54 @@ async fn rolling_and_linear_updates_step_through_without_failing_requests() {
     let calls = load.finish().await;
     assert_all_ok(&calls, 100);
     assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
+}
+
+/// A rolling update whose alarm fires brings back the old instances it had replaced (half of
+/// them at a time, as `rollback_batch_percent` says) before the new ones go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_rolled_back_restores_the_old_instances() {
+    let (_dir, p) = provider().await;
+    let failing = [("MLM_EXAMPLE_ERROR_RATE", "1")];
+    let (v1, bad, endpoint) = two_versions(&p, "rollingback", &failing, 2).await;
+    let old_pids = p.instance_pids(&endpoint);
+    p.put_alarm(errors_alarm(&endpoint)).await.unwrap();
+    let load = Load::start(&p, &endpoint, 2, Duration::from_millis(10), 50_000);
+    let rolling = DeploymentPolicy::new(TrafficShift::Rolling {
+        batch_percent: 50,
+        interval_seconds: 60,
+        rollback_batch_percent: Some(50),
+    })
+    .with_rollback_alarm(alarm_name("errors"));
+    let id = update_to(&p, &endpoint, bad, rolling).await;
+    let err = p
+        .wait_until_ready(&endpoint, long_wait())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RolledBack(_)), "{err}");
+    let ended = Utc::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = load.finish().await;
+    let phases = timeline(&p.get_deployment(&endpoint, &id).await.unwrap());
+    let expected = [
+        "provisioning",
+        "shifting 50",
+        "baking 50",
+        "rolling_back",
+        "rolled_back",
+    ];
+    assert_eq!(phases, expected);
+    let e = p.get_endpoint(&endpoint).await.unwrap();
+    assert_eq!(e.variants[0].model_version, Some(v1));
+    assert_eq!(e.variants[0].current_instance_count, Some(2));
+    let pids = p.instance_pids(&endpoint);
+    assert_eq!(pids.len(), 2, "two old instances, none new");
+    let kept = pids.iter().filter(|pid| old_pids.contains(pid)).count();
+    assert_eq!(kept, 1, "one old instance was replaced, then brought back");
+    let after: Vec<_> = calls.iter().filter(|c| c.started > ended).collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|c| c.ok()),
+        "{after:?}"
+    );
 }
 
 /// A user stops a baking canary: it rolls back at once, its rollback alarm cannot be deleted
