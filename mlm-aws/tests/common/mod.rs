@@ -370,6 +370,24 @@ pub(crate) async fn http(
     (status, body)
 }
 
+/// A new approved version of `model` (registered first if missing).
+pub(crate) async fn version(p: &AwsProvider, model: &str) -> mlm_core::VersionRef {
+    let name = ModelName::new(model).unwrap();
+    if p.get_model(&name).await.is_err() {
+        p.create_model(CreateModelRequest::new(name.clone()))
+            .await
+            .unwrap();
+    }
+    let v = p
+        .create_version(
+            CreateVersionRequest::new(name, ARTIFACT, IMAGE)
+                .with_approval(mlm_core::Approval::Approved),
+        )
+        .await
+        .unwrap();
+    v.reference()
+}
+
 pub(crate) fn wait() -> WaitOptions {
     WaitOptions::with_timeout(Duration::from_secs(60))
         .with_intervals(Duration::from_millis(50), Duration::from_millis(250))
