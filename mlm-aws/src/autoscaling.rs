@@ -77,8 +77,12 @@ pub(crate) fn tracking_config(
             .build()
             .map_err(|e| Error::provider("build a predefined metric", e))
     };
-    let mut b =
-        TargetTrackingScalingPolicyConfiguration::builder().target_value(policy.target_value);
+    let cooldown = |s: Option<u32>| s.map(|s| i32::try_from(s).unwrap_or(i32::MAX));
+    // Unset cooldowns are left out: Application Auto Scaling's defaults (300 s) apply.
+    let mut b = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(policy.target_value)
+        .set_scale_in_cooldown(cooldown(policy.scale_in_cooldown_seconds))
+        .set_scale_out_cooldown(cooldown(policy.scale_out_cooldown_seconds));
     b = match policy.metric {
         ScalingMetric::InvocationsPerInstance => b.predefined_metric_specification(predefined(
             MetricType::SageMakerVariantInvocationsPerInstance,
@@ -265,8 +269,17 @@ mod tests {
         let m = c.customized_metric_specification().unwrap();
         assert_eq!(m.namespace(), Some("/aws/sagemaker/Endpoints"));
         assert_eq!(m.dimensions().len(), 2);
-        let p = AutoscalingPolicy::new(1, 3, ScalingMetric::ConcurrentRequests, 5.0);
+        assert_eq!(
+            (c.scale_in_cooldown(), c.scale_out_cooldown()),
+            (None, None)
+        );
+        let p = AutoscalingPolicy::new(1, 3, ScalingMetric::ConcurrentRequests, 5.0)
+            .with_cooldowns(600, 60);
         let c = tracking_config("e", "v", &p).unwrap();
+        assert_eq!(
+            (c.scale_in_cooldown(), c.scale_out_cooldown()),
+            (Some(600), Some(60))
+        );
         assert_eq!(
             c.predefined_metric_specification()
                 .unwrap()

@@ -471,7 +471,21 @@ pub struct AutoscalingPolicy {
     /// The value to hold the metric at (> 0).
     #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub target_value: f64,
+    /// Seconds after a scaling activity before the instance count may go down again
+    /// (0–86400; unset: the backend's default — Application Auto Scaling's 300 s on AWS,
+    /// `scale_in_cooldown_secs` of the local configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 86400))]
+    pub scale_in_cooldown_seconds: Option<u32>,
+    /// Seconds after a scale-out before the instance count may go up again (0–86400; unset:
+    /// the backend's default — 300 s on AWS, `scale_out_cooldown_secs` locally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 86400))]
+    pub scale_out_cooldown_seconds: Option<u32>,
 }
+
+/// Longest autoscaling cooldown accepted: one day.
+const MAX_COOLDOWN_SECONDS: u32 = 86_400;
 
 impl AutoscalingPolicy {
     /// Tracks `metric` at `target_value` between `min_instances` and `max_instances`.
@@ -486,7 +500,16 @@ impl AutoscalingPolicy {
             max_instances,
             metric,
             target_value,
+            scale_in_cooldown_seconds: None,
+            scale_out_cooldown_seconds: None,
         }
+    }
+
+    /// Sets both cooldowns, in seconds.
+    pub fn with_cooldowns(mut self, scale_in_seconds: u32, scale_out_seconds: u32) -> Self {
+        self.scale_in_cooldown_seconds = Some(scale_in_seconds);
+        self.scale_out_cooldown_seconds = Some(scale_out_seconds);
+        self
     }
 }
 
@@ -833,6 +856,16 @@ fn validate_autoscaling(name: &VariantName, a: &AutoscalingPolicy, count: u32) -
     if !a.target_value.is_finite() || a.target_value <= 0.0 {
         return Err(Error::invalid(format!(
             "variant '{name}': autoscaling target_value must be > 0"
+        )));
+    }
+    let cooldowns = [a.scale_in_cooldown_seconds, a.scale_out_cooldown_seconds];
+    if cooldowns
+        .into_iter()
+        .flatten()
+        .any(|c| c > MAX_COOLDOWN_SECONDS)
+    {
+        return Err(Error::invalid(format!(
+            "variant '{name}': autoscaling cooldowns must be 0-{MAX_COOLDOWN_SECONDS} seconds"
         )));
     }
     Ok(())
@@ -1582,6 +1615,31 @@ mod tests {
             .plan(&e)
             .unwrap_err();
         assert!(both.to_string().contains("not both"));
+    }
+
+    #[test]
+    fn autoscaling_cooldowns_are_optional_and_bounded() {
+        let json = r#"{"min_instances":1,"max_instances":3,"metric":"concurrent_requests","target_value":2.0}"#;
+        let plain: AutoscalingPolicy = serde_json::from_str(json).unwrap();
+        assert_eq!(plain.scale_in_cooldown_seconds, None);
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            json,
+            "unset: not written"
+        );
+        let timed = plain.clone().with_cooldowns(600, 60);
+        let back: AutoscalingPolicy =
+            serde_json::from_str(&serde_json::to_string(&timed).unwrap()).unwrap();
+        assert_eq!(back, timed);
+        let spec = |p: AutoscalingPolicy| {
+            vec![VariantSpec::new(vname("a"), vref(1), "t1", 1).with_autoscaling(p)]
+        };
+        assert!(validate_variants(&spec(plain.clone().with_cooldowns(86_400, 0))).is_ok());
+        let err = validate_variants(&spec(plain.with_cooldowns(86_401, 0))).unwrap_err();
+        assert!(
+            err.to_string().contains("cooldowns must be 0-86400"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -148,6 +148,21 @@ pub struct LocalConfig {
     /// Most requests the router sends one instance at once (default 32); more wait in line
     /// for a free slot, and are throttled (429) when none frees within `invoke_timeout`.
     pub max_in_flight_per_instance: u32,
+    /// How often autoscaling policies are evaluated (default 5 s).
+    #[serde(with = "millis", rename = "autoscaling_interval_ms")]
+    pub autoscaling_interval: Duration,
+    /// How far back an autoscaling evaluation reads the metric (default 60 s, as SageMaker's
+    /// one-minute metrics); never further back than the endpoint's last change.
+    #[serde(with = "secs", rename = "autoscaling_window_secs")]
+    pub autoscaling_window: Duration,
+    /// Default scale-in cooldown of policies that set none (default 300 s, Application Auto
+    /// Scaling's): how long after the endpoint last changed the instance count may go down.
+    #[serde(with = "secs", rename = "scale_in_cooldown_secs")]
+    pub scale_in_cooldown: Duration,
+    /// Default scale-out cooldown of policies that set none (default 300 s, Application Auto
+    /// Scaling's): how long after a scale-out the count may go up again.
+    #[serde(with = "secs", rename = "scale_out_cooldown_secs")]
+    pub scale_out_cooldown: Duration,
 }
 
 impl Default for LocalConfig {
@@ -168,6 +183,10 @@ impl Default for LocalConfig {
             max_instances_per_endpoint: 8,
             max_parallel_starts: cpus().max(2),
             max_in_flight_per_instance: 32,
+            autoscaling_interval: Duration::from_secs(5),
+            autoscaling_window: Duration::from_secs(60),
+            scale_in_cooldown: Duration::from_secs(300),
+            scale_out_cooldown: Duration::from_secs(300),
         }
     }
 }
@@ -285,6 +304,22 @@ impl LocalConfig {
         self
     }
 
+    /// Sets how autoscaling runs: the evaluation interval, the metric window, and the default
+    /// scale-in and scale-out cooldowns.
+    pub fn with_autoscaling(
+        mut self,
+        interval: Duration,
+        window: Duration,
+        scale_in_cooldown: Duration,
+        scale_out_cooldown: Duration,
+    ) -> Self {
+        self.autoscaling_interval = interval;
+        self.autoscaling_window = window;
+        self.scale_in_cooldown = scale_in_cooldown;
+        self.scale_out_cooldown = scale_out_cooldown;
+        self
+    }
+
     /// Sets the startup timeout.
     pub fn with_startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
@@ -351,6 +386,15 @@ mod tests {
             LocalConfig::from_toml_str("data_dir = \"/tmp/a\"\nmax_instances = 3\n").unwrap();
         assert_eq!(plain.data_dir, PathBuf::from("/tmp/a"));
         assert_eq!(plain.max_instances, 3);
+        let scaling = LocalConfig::from_toml_str(
+            "autoscaling_interval_ms = 250\nautoscaling_window_secs = 10\n\
+             scale_in_cooldown_secs = 7\nscale_out_cooldown_secs = 0\n",
+        )
+        .unwrap();
+        assert_eq!(scaling.autoscaling_interval, Duration::from_millis(250));
+        assert_eq!(scaling.autoscaling_window, Duration::from_secs(10));
+        assert_eq!(scaling.scale_in_cooldown, Duration::from_secs(7));
+        assert_eq!(scaling.scale_out_cooldown, Duration::ZERO);
         let served = LocalConfig::from_toml_str(
             "[server]\nbind = \"127.0.0.1:1\"\n[local]\ndata_dir = \"/tmp/b\"\n",
         )

@@ -62,6 +62,24 @@ impl MetricRing {
         self.latest.get(instance)?.get(&kind).copied()
     }
 
+    /// The values of `kind` recorded for `variant` since `since`, newest first. Samples are
+    /// pushed in time order (give or take the monitor's round), so the scan stops at the
+    /// first older one instead of reading the whole history.
+    pub(crate) fn values_since(
+        &self,
+        variant: &str,
+        kind: MetricKind,
+        since: DateTime<Utc>,
+    ) -> Vec<f64> {
+        self.samples
+            .iter()
+            .rev()
+            .take_while(|s| s.at >= since)
+            .filter(|s| s.kind == kind && &*s.variant == variant)
+            .map(|s| s.value)
+            .collect()
+    }
+
     /// Forgets the latest values of instances that are gone.
     pub(crate) fn retain_instances(&mut self, live: &[&str]) {
         self.latest.retain(|id, _| live.contains(&&**id));

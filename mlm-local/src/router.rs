@@ -91,6 +91,18 @@ pub(crate) struct EndpointRuntime {
     max_in_flight: u32,
     /// Signalled whenever a request ends, for requests waiting in line.
     freed: tokio::sync::Notify,
+    /// What the autoscaler remembers of this endpoint between its ticks.
+    pub autoscaler: Mutex<AutoscalerMemory>,
+}
+
+/// What the autoscaler remembers of an endpoint between ticks; forgotten on restart, which
+/// only allows a scale-out sooner.
+#[derive(Debug, Default)]
+pub(crate) struct AutoscalerMemory {
+    /// When each variant last scaled out: its scale-out cooldown runs from then.
+    pub scaled_out_at: HashMap<VariantName, chrono::DateTime<Utc>>,
+    /// A scale-out was held back by the server's instance caps, and the event said so.
+    pub blocked: bool,
 }
 
 /// Decrements an instance's in-flight counter when the request ends, however it ends, and
@@ -119,6 +131,7 @@ impl EndpointRuntime {
             stop_signal: tokio::sync::Notify::new(),
             max_in_flight: max_in_flight.max(1),
             freed: tokio::sync::Notify::new(),
+            autoscaler: Mutex::new(AutoscalerMemory::default()),
         }
     }
 

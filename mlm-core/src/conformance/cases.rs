@@ -1049,12 +1049,7 @@ pub async fn deployment_policy_or_unsupported(fx: &Fixture) {
 pub async fn autoscaling_or_unsupported(fx: &Fixture) {
     let version = deployable(fx).await;
     let name = endpoint_name(fx);
-    let policy = AutoscalingPolicy {
-        min_instances: 1,
-        max_instances: 3,
-        metric: ScalingMetric::InvocationsPerInstance,
-        target_value: 100.0,
-    };
+    let policy = AutoscalingPolicy::new(1, 3, ScalingMetric::InvocationsPerInstance, 100.0);
     let spec = VariantSpec::new(variant("primary"), version, &fx.instance_types[0], 1)
         .with_autoscaling(policy.clone());
     let result = fx

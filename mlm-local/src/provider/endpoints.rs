@@ -4,7 +4,7 @@
 //! endpoint down) runs in the background and records its outcome.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -176,12 +176,6 @@ impl Inner {
                     v.name
                 )));
             }
-            if v.autoscaling.is_some() && !caps.autoscaling {
-                return Err(Error::unsupported(format!(
-                    "variant '{}': the local backend does not autoscale; scale with an update",
-                    v.name
-                )));
-            }
             if let Some(t) = &v.instance_type
                 && !self.config.instance_types.contains_key(t)
             {
@@ -235,9 +229,14 @@ impl Inner {
     /// Checks that `endpoint` may have the instances `target` asks for: within the
     /// per-endpoint cap (else 400), and within the server's cap together with what every other
     /// endpoint has or is moving to (else 409). Callers hold `control`.
-    fn check_capacity(&self, endpoint: &EndpointName, target: &[VariantSpec]) -> Result<()> {
+    pub(super) fn check_capacity(
+        &self,
+        endpoint: &EndpointName,
+        target: &[VariantSpec],
+    ) -> Result<()> {
         let wanted: u32 = target.iter().map(|v| v.instance_count).sum();
         let per_endpoint = self.config.max_instances_per_endpoint;
+        self.check_autoscaling_ceiling(endpoint, target)?;
         if wanted > per_endpoint {
             return Err(Error::invalid(format!(
                 "endpoint '{endpoint}' asks for {wanted} instances; this server allows at most \
@@ -266,6 +265,114 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+impl Inner {
+    /// Checks that autoscaling could reach every variant's `max_instances` on this server:
+    /// within the per-endpoint cap, counting the other variants at their own most, and within
+    /// the server's cap (else 400, as the policy could never be honoured).
+    fn check_autoscaling_ceiling(
+        &self,
+        endpoint: &EndpointName,
+        target: &[VariantSpec],
+    ) -> Result<()> {
+        if target.iter().all(|v| v.autoscaling.is_none()) {
+            return Ok(());
+        }
+        let most = |v: &VariantSpec| {
+            v.autoscaling
+                .as_ref()
+                .map_or(v.instance_count, |a| a.max_instances)
+        };
+        let ceiling: u32 = target.iter().map(most).sum();
+        let (per_endpoint, total) = (
+            self.config.max_instances_per_endpoint,
+            self.config.max_instances,
+        );
+        if ceiling > per_endpoint.min(total) {
+            return Err(Error::invalid(format!(
+                "endpoint '{endpoint}' could autoscale to {ceiling} instances (each variant at its \
+                 max_instances); this server allows at most {per_endpoint} per endpoint \
+                 (max_instances_per_endpoint) and {total} in all (max_instances)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What [`resize`] left: the routing table to swap in, the instances it started, those leaving
+/// it (still serving until drained), and the failure that stopped it, if any.
+pub(super) struct Resized {
+    pub table: Vec<VariantRoute>,
+    pub started: Vec<Arc<InstanceHandle>>,
+    pub retiring: Vec<Arc<InstanceHandle>>,
+    pub failure: Option<Error>,
+}
+
+/// Works out the table of `target` from the current one in place: each variant keeps its
+/// instances and starts (waiting until they answer) or retires some. Nothing is swapped in or
+/// stopped yet. Callers hold `rt.work`; instances still starting give up when `cancel` is set.
+pub(super) async fn resize(
+    inner: &Inner,
+    rt: &EndpointRuntime,
+    target: &[VariantSpec],
+    cancel: &AtomicBool,
+) -> Resized {
+    let current = rt.table();
+    let mut resized = Resized {
+        table: Vec::new(),
+        started: Vec::new(),
+        retiring: Vec::new(),
+        failure: None,
+    };
+    for spec in target {
+        let mut instances = current
+            .iter()
+            .find(|r| r.spec.name == spec.name)
+            .map(|r| r.instances.clone())
+            .unwrap_or_default();
+        let wanted = spec.instance_count as usize;
+        if instances.len() > wanted {
+            resized.retiring.extend(instances.split_off(wanted));
+        } else if instances.len() < wanted {
+            let more = (wanted - instances.len()) as u32;
+            match inner.start_instances(rt, spec, more, cancel).await {
+                Ok(new) => {
+                    resized.started.extend(new.iter().cloned());
+                    instances.extend(new);
+                }
+                Err(e) => {
+                    resized.failure = Some(e);
+                    break;
+                }
+            }
+        }
+        resized.table.push(VariantRoute {
+            spec: spec.clone(),
+            instances,
+            fleet: Fleet::Current,
+        });
+    }
+    resized
+}
+
+/// Puts a resized table in force: requests go to it at once, the instances leaving drain
+/// and stop (so none of their requests fails), and the endpoint records `target`.
+pub(super) async fn commit_resize(
+    inner: &Inner,
+    rt: &EndpointRuntime,
+    target: &[VariantSpec],
+    table: Vec<VariantRoute>,
+    retiring: &[Arc<InstanceHandle>],
+) {
+    rt.set_table(table);
+    inner.stop_all(&rt.name, retiring).await;
+    inner.update_stored(&rt.name, |s| {
+        s.endpoint.variants = target.iter().map(Variant::from_spec).collect();
+        s.pending = None;
+        s.endpoint.status = EndpointStatus::InService;
+        s.endpoint.failure_reason = None;
+    });
 }
 
 /// Brings up every variant of a new (or recovered) endpoint, then marks it `InService`, and
@@ -329,42 +436,12 @@ async fn run_scale(
     id: String,
 ) {
     let _work = rt.work.lock().await;
-    let current = rt.table();
-    let mut table = Vec::new();
-    let mut started: Vec<Arc<InstanceHandle>> = Vec::new();
-    let mut retiring: Vec<Arc<InstanceHandle>> = Vec::new();
-    let mut failure = None;
-    for spec in &target {
-        let mut instances = current
-            .iter()
-            .find(|r| r.spec.name == spec.name)
-            .map(|r| r.instances.clone())
-            .unwrap_or_default();
-        let wanted = spec.instance_count as usize;
-        if instances.len() > wanted {
-            retiring.extend(instances.split_off(wanted));
-        } else if instances.len() < wanted {
-            let more = (wanted - instances.len()) as u32;
-            match inner
-                .start_instances(&rt, spec, more, &rt.stop_deployment)
-                .await
-            {
-                Ok(new) => {
-                    started.extend(new.iter().cloned());
-                    instances.extend(new);
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        table.push(VariantRoute {
-            spec: spec.clone(),
-            instances,
-            fleet: Fleet::Current,
-        });
-    }
+    let Resized {
+        table,
+        started,
+        retiring,
+        failure,
+    } = resize(&inner, &rt, &target, &rt.stop_deployment).await;
     // Recorded before the table changes: a stop that came first wins.
     let stopped = DeploymentPhase::RolledBack {
         reason: STOPPED_BY_USER.into(),
@@ -381,14 +458,7 @@ async fn run_scale(
     if let Some(end) = end {
         return abandon_scale(&inner, &rt.name, &id, &started, end).await;
     }
-    rt.set_table(table);
-    inner.stop_all(&rt.name, &retiring).await;
-    inner.update_stored(&rt.name, |s| {
-        s.endpoint.variants = target.iter().map(Variant::from_spec).collect();
-        s.pending = None;
-        s.endpoint.status = EndpointStatus::InService;
-        s.endpoint.failure_reason = None;
-    });
+    commit_resize(&inner, &rt, &target, table, &retiring).await;
     inner.log(&rt.name, "updated", Some(&id));
 }
 

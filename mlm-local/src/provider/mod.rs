@@ -11,11 +11,13 @@
 //!   with rollback alarms;
 //! - `deployments`: the deployment records of creates and updates (`Deployments`);
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
+//! - `autoscaling`: target tracking of autoscaling policies, changing counts in place;
 //! - `health`: the health monitor: resource samples, failure detection, restarts with backoff;
 //! - `observability`: overviews, instance rows and metrics (`Observability`);
 //! - `test_hooks`: hooks for tests and benchmarks, behind the `test-util` feature.
 
 mod alarms;
+mod autoscaling;
 mod deployments;
 mod endpoints;
 mod health;
@@ -47,6 +49,7 @@ use crate::router::{EndpointRuntime, Fleet, VariantRoute};
 use crate::store::{Store, StoredEndpoint};
 
 use alarms::alarm_loop;
+use autoscaling::autoscale_loop;
 use endpoints::{run_create, run_delete};
 use health::monitor_loop;
 
@@ -90,7 +93,7 @@ struct Inner {
     starts: tokio::sync::Semaphore,
     /// Serialises read-modify-writes of deployment records (a stop against the next step).
     deployment_changes: Mutex<()>,
-    /// The health monitor and the alarm evaluator.
+    /// The health monitor, the alarm evaluator and the autoscaler.
     monitor: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     _data_dir_lock: File,
@@ -103,8 +106,8 @@ fn endpoint_resource(name: &EndpointName) -> String {
 impl LocalProvider {
     /// Opens the data directory (creating it), recovers state left by an earlier run — stale
     /// instance processes are stopped, endpoints that were serving are started again, an
-    /// update that was running is rolled back — and starts the health monitor and the alarm
-    /// evaluator.
+    /// update that was running is rolled back — and starts the health monitor, the alarm
+    /// evaluator and the autoscaler.
     ///
     /// Fails with `FailedPrecondition` when another process has the data directory open.
     pub async fn open(config: LocalConfig) -> Result<Self> {
@@ -151,7 +154,8 @@ impl LocalProvider {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = vec![
             tokio::spawn(monitor_loop(weak.clone())),
-            tokio::spawn(alarm_loop(weak)),
+            tokio::spawn(alarm_loop(weak.clone())),
+            tokio::spawn(autoscale_loop(weak)),
         ];
         Ok(provider)
     }
@@ -254,8 +258,13 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
         }
         crate::environment::check_allowed_patterns(name, runtime)?;
     }
-    if config.health_interval.is_zero() {
-        return Err(Error::invalid("health_interval must be greater than 0"));
+    if config.health_interval.is_zero()
+        || config.autoscaling_interval.is_zero()
+        || config.autoscaling_window.is_zero()
+    {
+        return Err(Error::invalid(
+            "health_interval, autoscaling_interval and autoscaling_window must be greater than 0",
+        ));
     }
     if config.max_instances == 0
         || config.max_instances_per_endpoint == 0
@@ -272,7 +281,7 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
 
 impl Inner {
     /// Marks the provider as shutting down (running deployments give up) and stops the
-    /// health monitor and the alarm evaluator.
+    /// health monitor, the alarm evaluator and the autoscaler.
     fn stop_monitor(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         for task in self
@@ -398,6 +407,7 @@ fn local_capabilities() -> Capabilities {
     caps.per_instance_metrics = true;
     caps.deployment_policies = true;
     caps.alarms = true;
+    caps.autoscaling = true;
     caps
 }
 

@@ -466,6 +466,11 @@ class AutoscalingPolicy(_Result):
     max_instances: int
     metric: str
     target_value: float
+    #: Seconds after a scaling activity before the count may go down (``None``: the
+    #: backend's default, 300 s on AWS).
+    scale_in_cooldown_seconds: Optional[int] = None
+    #: Seconds after a scale-out before the count may go up again (``None``: the default).
+    scale_out_cooldown_seconds: Optional[int] = None
 
 
 def _opt_version(value: Optional[Mapping[str, Any]]) -> Optional[VersionRef]:
