@@ -1,0 +1,371 @@
+//! `mlm top`: a live view of every endpoint from the overview, refreshed every few seconds,
+//! with a drill-down to one endpoint's instances.
+//!
+//! Keys: ↑/↓ (or k/j) choose, Enter shows the instances, Esc goes back, q quits.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mlm_core::{EndpointOverview, Observability, PageRequest};
+use ratatui::Frame;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+
+use crate::cli::TopArgs;
+use crate::failure::Failure;
+use crate::output::{Figures, figure, instance_counts, status_color};
+
+/// What the view shows.
+#[derive(Debug, Default)]
+pub(crate) struct TopState {
+    overviews: Vec<EndpointOverview>,
+    selected: usize,
+    /// Showing the selected endpoint's instances.
+    drilled: bool,
+    /// The last refresh's error, shown until one succeeds.
+    error: Option<String>,
+    as_of: Option<DateTime<Utc>>,
+}
+
+impl TopState {
+    /// Reads every endpoint's overview; keeps the selection on the same endpoint.
+    async fn refresh(&mut self, mlm: &dyn Observability) {
+        let fetched: mlm_core::Result<Vec<EndpointOverview>> =
+            mlm_core::all_pages(|p: PageRequest| mlm.list_overviews(p))
+                .try_collect()
+                .await;
+        match fetched {
+            Ok(overviews) => self.replace(overviews, Utc::now()),
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn replace(&mut self, overviews: Vec<EndpointOverview>, as_of: DateTime<Utc>) {
+        let selected = self.overviews.get(self.selected).map(|o| o.name.clone());
+        self.overviews = overviews;
+        self.selected = selected
+            .and_then(|name| self.overviews.iter().position(|o| o.name == name))
+            .unwrap_or(0)
+            .min(self.overviews.len().saturating_sub(1));
+        if self.overviews.is_empty() {
+            self.drilled = false;
+        }
+        self.error = None;
+        self.as_of = Some(as_of);
+    }
+
+    /// Handles a key; `false` to quit.
+    fn key(&mut self, code: KeyCode) -> bool {
+        match code {
+            KeyCode::Char('q') => return false,
+            KeyCode::Esc if !self.drilled => return false,
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => self.drilled = false,
+            KeyCode::Enter | KeyCode::Right => self.drilled = !self.overviews.is_empty(),
+            KeyCode::Down | KeyCode::Char('j') if !self.drilled => {
+                self.selected = (self.selected + 1).min(self.overviews.len().saturating_sub(1));
+            }
+            KeyCode::Up | KeyCode::Char('k') if !self.drilled => {
+                self.selected = self.selected.saturating_sub(1);
+            }
+            _ => {}
+        }
+        true
+    }
+}
+
+/// Draws the view: a title line, the endpoints (or one endpoint's instances), a key line.
+pub(crate) fn draw(frame: &mut Frame<'_>, state: &TopState) {
+    let [title, body, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let when = state
+        .as_of
+        .map_or_else(|| "loading…".into(), |t| t.format("%H:%M:%S").to_string());
+    let heading = match &state.error {
+        Some(e) => Line::styled(
+            format!("mlm top · {when} · {e}"),
+            Style::new().fg(Color::Red),
+        ),
+        None => Line::from(format!(
+            "mlm top · {} endpoints · {when}",
+            state.overviews.len()
+        )),
+    };
+    frame.render_widget(Paragraph::new(heading), title);
+    match state.overviews.get(state.selected) {
+        Some(overview) if state.drilled => draw_instances(frame, body, overview),
+        _ => draw_endpoints(frame, body, state),
+    }
+    let help = if state.drilled {
+        "Esc back · q quit"
+    } else {
+        "↑/↓ choose · Enter instances · q quit"
+    };
+    frame.render_widget(
+        Paragraph::new(help).style(Style::new().add_modifier(Modifier::DIM)),
+        keys,
+    );
+}
+
+fn status_style(status: &str) -> Style {
+    status_color(status).map_or_else(Style::new, |c| {
+        Style::new().fg(match c {
+            comfy_table::Color::Green => Color::Green,
+            comfy_table::Color::Red => Color::Red,
+            _ => Color::Yellow,
+        })
+    })
+}
+
+fn draw_endpoints(frame: &mut Frame<'_>, area: Rect, state: &TopState) {
+    let header = Row::new([
+        "NAME",
+        "STATUS",
+        "INSTANCES",
+        "CPU %",
+        "MEM %",
+        "GPU %",
+        "IN-FLIGHT",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = state.overviews.iter().map(|o| {
+        let f = Figures::of(&o.instances);
+        Row::new([
+            o.name.to_string().into(),
+            Line::styled(o.status.as_str(), status_style(o.status.as_str())),
+            instance_counts(o).into(),
+            figure(f.cpu).into(),
+            figure(f.memory).into(),
+            figure(f.gpu).into(),
+            figure(f.in_flight).into(),
+        ])
+    });
+    let widths = [
+        Constraint::Min(16),
+        Constraint::Length(16),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(10),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(" endpoints "))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut selection = TableState::default().with_selected(Some(state.selected));
+    frame.render_stateful_widget(table, area, &mut selection);
+}
+
+fn draw_instances(frame: &mut Frame<'_>, area: Rect, overview: &EndpointOverview) {
+    let header = Row::new([
+        "ID",
+        "VARIANT",
+        "STATUS",
+        "CPU %",
+        "MEM %",
+        "GPU %",
+        "GPU MEM %",
+        "IN-FLIGHT",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let value = |m: Option<&mlm_core::Measurement>| figure(m.map(|m| m.value));
+    let rows = overview.instances.iter().map(|i| {
+        let m = &i.metrics;
+        Row::new([
+            i.id.clone().into(),
+            i.variant.to_string().into(),
+            Line::styled(i.status.as_str(), status_style(i.status.as_str())),
+            value(m.cpu_utilization.as_ref()).into(),
+            value(m.memory_utilization.as_ref()).into(),
+            value(m.gpu_utilization.as_ref()).into(),
+            value(m.gpu_memory_utilization.as_ref()).into(),
+            value(m.in_flight_requests.as_ref()).into(),
+        ])
+    });
+    let widths = [
+        Constraint::Min(14),
+        Constraint::Length(12),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(10),
+        Constraint::Length(10),
+    ];
+    let title = format!(
+        " {} · {} · {} instances ",
+        overview.name,
+        overview.status,
+        instance_counts(overview)
+    );
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(title));
+    frame.render_widget(table, area);
+}
+
+/// Runs the view until `q`.
+pub(crate) async fn run(args: TopArgs, mlm: &dyn Observability) -> Result<(), Failure> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(Failure::usage("mlm top needs a terminal")
+            .with_hint("in scripts, `mlm overview -o json` gives the same figures"));
+    }
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, &args, mlm).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    args: &TopArgs,
+    mlm: &dyn Observability,
+) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::runtime(format!("terminal: {e}"));
+    let interval = Duration::from_secs(args.interval);
+    let mut state = TopState::default();
+    let mut next_refresh = tokio::time::Instant::now();
+    loop {
+        if tokio::time::Instant::now() >= next_refresh {
+            state.refresh(mlm).await;
+            next_refresh = tokio::time::Instant::now() + interval;
+        }
+        terminal.draw(|f| draw(f, &state)).map_err(io)?;
+        let key = tokio::task::block_in_place(|| -> std::io::Result<Option<KeyCode>> {
+            if !event::poll(Duration::from_millis(200))? {
+                return Ok(None);
+            }
+            Ok(match event::read()? {
+                Event::Key(k) if k.kind == KeyEventKind::Press => Some(k.code),
+                _ => None,
+            })
+        })
+        .map_err(io)?;
+        if let Some(code) = key
+            && !state.key(code)
+        {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlm_core::{
+        CreateEndpointRequest, Endpoint, EndpointName, EndpointStatus, Instance, InstanceStatus,
+        Measurement, VariantName, VersionRef,
+    };
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn overview(name: &str, status: EndpointStatus, instances: usize) -> EndpointOverview {
+        let now = Utc::now();
+        let variant = VariantName::new("primary").unwrap();
+        let request = CreateEndpointRequest::single(
+            EndpointName::new(name).unwrap(),
+            VersionRef::new(mlm_core::ModelName::new("news").unwrap(), 1),
+            "ml.m5.large",
+            2,
+        );
+        let mut endpoint = Endpoint::from_request(&request, status, now);
+        endpoint.variants[0].current_instance_count = Some(instances as u32);
+        let instances = (0..instances)
+            .map(|n| {
+                let mut i = Instance::new(
+                    format!("primary-{n}"),
+                    variant.clone(),
+                    InstanceStatus::InService,
+                );
+                i.metrics.cpu_utilization = Some(Measurement::instance(10.0 + 20.0 * n as f64));
+                i.metrics.in_flight_requests = Some(Measurement::instance(1.0));
+                i
+            })
+            .collect();
+        EndpointOverview::new(&endpoint, instances, now)
+    }
+
+    fn screen(state: &TopState) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(90, 12)).unwrap();
+        terminal.draw(|f| draw(f, state)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let area = buffer.area;
+        (0..area.height)
+            .map(|y| {
+                (0..area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn renders_endpoints_then_instances() {
+        let mut state = TopState::default();
+        state.replace(
+            vec![
+                overview("news", EndpointStatus::InService, 2),
+                overview("sports", EndpointStatus::Creating, 0),
+            ],
+            Utc::now(),
+        );
+        let text = screen(&state);
+        assert!(text.contains("mlm top · 2 endpoints"), "{text}");
+        let news = text.lines().find(|l| l.contains("news")).expect(&text);
+        assert!(news.contains("InService") && news.contains("2/2"), "{text}");
+        assert!(
+            news.contains("20.0") && news.contains("2.0"),
+            "avg CPU, sum in-flight: {text}"
+        );
+        let sports = text.lines().find(|l| l.contains("sports")).expect(&text);
+        assert!(
+            sports.contains("Creating") && sports.contains("0/2"),
+            "{text}"
+        );
+
+        assert!(state.key(KeyCode::Enter));
+        let text = screen(&state);
+        assert!(
+            text.contains("primary-0") && text.contains("primary-1"),
+            "{text}"
+        );
+        assert!(text.contains("news · InService"), "{text}");
+
+        assert!(state.key(KeyCode::Esc), "Esc goes back first");
+        assert!(state.key(KeyCode::Down));
+        assert_eq!(state.selected, 1);
+        assert!(state.key(KeyCode::Enter));
+        assert!(screen(&state).contains("sports · Creating"));
+        assert!(!state.key(KeyCode::Char('q')));
+    }
+
+    #[test]
+    fn keeps_the_selection_across_refreshes() {
+        let mut state = TopState::default();
+        let all = || {
+            vec![
+                overview("a", EndpointStatus::InService, 1),
+                overview("b", EndpointStatus::InService, 1),
+            ]
+        };
+        state.replace(all(), Utc::now());
+        state.key(KeyCode::Down);
+        let mut fewer = all();
+        fewer.remove(0);
+        state.replace(fewer, Utc::now());
+        assert_eq!(state.overviews[state.selected].name.as_str(), "b");
+        state.error = Some("cannot talk to the mlm server".into());
+        assert!(screen(&state).contains("cannot talk to the mlm server"));
+    }
+}
