@@ -45,7 +45,8 @@ pub(crate) struct GlobalArgs {
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     /// Output format: aligned tables for people, or the REST API's JSON/YAML shapes.
-    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table,
+          help_heading = "Output")]
     pub(crate) output: OutputFormat,
 }
 
@@ -58,23 +59,36 @@ pub(crate) struct ConnectArgs {
         global = true,
         env = "MLM_SERVER",
         hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = "Connection"
     )]
     pub(crate) server: Option<String>,
     /// Read the server's bearer token from this file (default: the MLM_TOKEN variable).
-    #[arg(long, global = true, value_name = "FILE", requires = "server")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "server",
+        help_heading = "Connection"
+    )]
     pub(crate) token_file: Option<PathBuf>,
     /// Also trust this CA certificate (PEM) for an https:// server.
-    #[arg(long, global = true, value_name = "FILE", requires = "server")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "server",
+        help_heading = "Connection"
+    )]
     pub(crate) ca_certificate: Option<PathBuf>,
     /// The backend to open in this process [default: local].
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, help_heading = "Connection")]
     pub(crate) provider: Option<ProviderKind>,
     /// Configuration file (TOML) with `[server]`, `[local]` and `[aws]` sections.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub(crate) config: Option<PathBuf>,
     /// Where the local backend keeps its state (overrides `data_dir` of `[local]`; default .mlm).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Connection")]
     pub(crate) data_dir: Option<PathBuf>,
 }
 

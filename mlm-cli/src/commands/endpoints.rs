@@ -6,7 +6,7 @@ use mlm_core::{
 };
 use mlm_http::wire;
 
-use super::{list, pairs, read_json};
+use super::{ensure_serving, list, pairs, read_json};
 use crate::cli::{
     EndpointCreateArgs, EndpointUpdateArgs, EndpointWaitArgs, EndpointsCommand, UpdateTarget,
     WaitArgs, WeightsArgs,
@@ -179,6 +179,7 @@ async fn update(
     request: UpdateEndpointRequest,
     wait: &WaitArgs,
 ) -> Result<(), Failure> {
+    ensure_serving(backend, &request.name).await?;
     let endpoint = backend.provider.update_endpoint(request).await?;
     finish(backend, out, endpoint, wait).await
 }
