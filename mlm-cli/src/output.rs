@@ -258,11 +258,6 @@ impl Row for Endpoint {
                 None => v.name.to_string(),
             })
             .collect();
-        let current: u32 = self
-            .variants
-            .iter()
-            .filter_map(|v| v.current_instance_count)
-            .sum();
         let deployment = self
             .last_deployment
             .as_ref()
@@ -271,7 +266,7 @@ impl Row for Endpoint {
             Cell::new(&self.name),
             status_cell(self.status.as_str(), color),
             Cell::new(variants.join(",")),
-            Cell::new(format!("{current}/{}", self.desired_instance_count())),
+            Cell::new(endpoint_counts(self)),
             status_cell(deployment, color),
             Cell::new(age(self.created_at)),
         ]
@@ -308,6 +303,16 @@ impl Figures {
     }
 }
 
+/// `running/desired` instances of an endpoint.
+pub(crate) fn endpoint_counts(endpoint: &Endpoint) -> String {
+    let current: u32 = endpoint
+        .variants
+        .iter()
+        .filter_map(|v| v.current_instance_count)
+        .sum();
+    format!("{current}/{}", endpoint.desired_instance_count())
+}
+
 /// `running/desired` instances of an overview.
 pub(crate) fn instance_counts(overview: &EndpointOverview) -> String {
     let desired: u32 = overview
@@ -318,55 +323,86 @@ pub(crate) fn instance_counts(overview: &EndpointOverview) -> String {
     format!("{}/{desired}", overview.instance_count)
 }
 
+/// The columns of an overview; [`overview_texts`] fills them.
+pub(crate) const OVERVIEW_HEADERS: [&str; 7] = [
+    "NAME",
+    "STATUS",
+    "INSTANCES",
+    "CPU %",
+    "MEM %",
+    "GPU %",
+    "IN-FLIGHT",
+];
+
+/// An overview's row: name, status, counts, figures averaged over its instances.
+pub(crate) fn overview_texts(o: &EndpointOverview) -> [String; 7] {
+    let f = Figures::of(&o.instances);
+    [
+        o.name.to_string(),
+        o.status.to_string(),
+        instance_counts(o),
+        figure(f.cpu),
+        figure(f.memory),
+        figure(f.gpu),
+        figure(f.in_flight),
+    ]
+}
+
+/// The columns of an instance; [`instance_texts`] fills them.
+pub(crate) const INSTANCE_HEADERS: [&str; 9] = [
+    "ID",
+    "VARIANT",
+    "STATUS",
+    "CPU %",
+    "MEM %",
+    "GPU %",
+    "GPU MEM %",
+    "IN-FLIGHT",
+    "AGE",
+];
+
+/// An instance's row: who it is, its status and latest figures.
+pub(crate) fn instance_texts(i: &Instance) -> [String; 9] {
+    let m = &i.metrics;
+    [
+        i.id.clone(),
+        i.variant.to_string(),
+        i.status.to_string(),
+        measured(m.cpu_utilization.as_ref()),
+        measured(m.memory_utilization.as_ref()),
+        measured(m.gpu_utilization.as_ref()),
+        measured(m.gpu_memory_utilization.as_ref()),
+        measured(m.in_flight_requests.as_ref()),
+        i.started_at.map_or("-".into(), age),
+    ]
+}
+
+/// Cells of `texts`, the status (column 1 of overviews, 2 of instances) coloured.
+fn with_status(texts: impl IntoIterator<Item = String>, status: usize, color: bool) -> Vec<Cell> {
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(n, t)| {
+            if n == status {
+                status_cell(&t, color)
+            } else {
+                Cell::new(t)
+            }
+        })
+        .collect()
+}
+
 impl Row for EndpointOverview {
-    const HEADERS: &'static [&'static str] = &[
-        "NAME",
-        "STATUS",
-        "INSTANCES",
-        "CPU %",
-        "MEM %",
-        "GPU %",
-        "IN-FLIGHT",
-    ];
+    const HEADERS: &'static [&'static str] = &OVERVIEW_HEADERS;
     fn cells(&self, color: bool) -> Vec<Cell> {
-        let f = Figures::of(&self.instances);
-        vec![
-            Cell::new(&self.name),
-            status_cell(self.status.as_str(), color),
-            Cell::new(instance_counts(self)),
-            Cell::new(figure(f.cpu)),
-            Cell::new(figure(f.memory)),
-            Cell::new(figure(f.gpu)),
-            Cell::new(figure(f.in_flight)),
-        ]
+        with_status(overview_texts(self), 1, color)
     }
 }
 
 impl Row for Instance {
-    const HEADERS: &'static [&'static str] = &[
-        "ID",
-        "VARIANT",
-        "STATUS",
-        "CPU %",
-        "MEM %",
-        "GPU %",
-        "GPU MEM %",
-        "IN-FLIGHT",
-        "AGE",
-    ];
+    const HEADERS: &'static [&'static str] = &INSTANCE_HEADERS;
     fn cells(&self, color: bool) -> Vec<Cell> {
-        let m = &self.metrics;
-        vec![
-            Cell::new(&self.id),
-            Cell::new(&self.variant),
-            status_cell(self.status.as_str(), color),
-            Cell::new(measured(m.cpu_utilization.as_ref())),
-            Cell::new(measured(m.memory_utilization.as_ref())),
-            Cell::new(measured(m.gpu_utilization.as_ref())),
-            Cell::new(measured(m.gpu_memory_utilization.as_ref())),
-            Cell::new(measured(m.in_flight_requests.as_ref())),
-            Cell::new(self.started_at.map_or("-".into(), age)),
-        ]
+        with_status(instance_texts(self), 2, color)
     }
 }
 

@@ -10,6 +10,7 @@ use mlm_core::{DeploymentPhase, Endpoint, EndpointManagerExt, EndpointName};
 
 use crate::connect::Backend;
 use crate::failure::{Failure, INTERRUPTED};
+use crate::output::endpoint_counts;
 
 /// What progress looks like: a spinner, or plain lines when stderr is not a terminal.
 #[derive(Debug)]
@@ -67,15 +68,10 @@ impl Progress {
 
 /// `InService · 2/2 instances · deployment 3: baking 10%`.
 pub(crate) fn describe(endpoint: &Endpoint) -> String {
-    let current: u32 = endpoint
-        .variants
-        .iter()
-        .filter_map(|v| v.current_instance_count)
-        .sum();
     let mut line = format!(
-        "{} · {current}/{} instances",
+        "{} · {} instances",
         endpoint.status,
-        endpoint.desired_instance_count()
+        endpoint_counts(endpoint)
     );
     if let Some(d) = &endpoint.last_deployment
         && !d.phase.is_terminal()
@@ -101,12 +97,7 @@ pub(crate) async fn wait_ready(
     let waiting = backend
         .provider
         .wait_until_ready_with(name, options, &mut on_poll);
-    let result = tokio::select! {
-        result = waiting => result.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => Err(interrupted(&progress, format!("mlm endpoints wait {name}"))),
-    };
-    progress.finish();
-    result
+    until_done(&progress, waiting, format!("mlm endpoints wait {name}")).await
 }
 
 /// Waits until `name` is gone, showing progress.
@@ -121,9 +112,18 @@ pub(crate) async fn wait_deleted(
     let waiting = backend
         .provider
         .wait_until_deleted_with(name, options, &mut on_poll);
+    until_done(&progress, waiting, format!("mlm endpoints get {name}")).await
+}
+
+/// `waiting`'s result, or on Ctrl-C how to follow the operation (`resume`).
+async fn until_done<T>(
+    progress: &Progress,
+    waiting: impl Future<Output = mlm_core::Result<T>>,
+    resume: String,
+) -> Result<T, Failure> {
     let result = tokio::select! {
         result = waiting => result.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => Err(interrupted(&progress, format!("mlm endpoints get {name}"))),
+        _ = tokio::signal::ctrl_c() => Err(interrupted(progress, resume)),
     };
     progress.finish();
     result

@@ -17,7 +17,10 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
 use crate::cli::TopArgs;
 use crate::failure::Failure;
-use crate::output::{Figures, figure, instance_counts, status_color};
+use crate::output::{
+    INSTANCE_HEADERS, OVERVIEW_HEADERS, instance_counts, instance_texts, overview_texts,
+    status_color,
+};
 
 /// What the view shows.
 #[derive(Debug, Default)]
@@ -124,29 +127,27 @@ fn status_style(status: &str) -> Style {
     })
 }
 
+/// A table row of `texts`, the status column (`status`) coloured.
+fn styled_row<const N: usize>(texts: [String; N], status: usize) -> Row<'static> {
+    Row::new(texts.into_iter().enumerate().map(|(n, t)| {
+        if n == status {
+            let style = status_style(&t);
+            Line::styled(t, style)
+        } else {
+            Line::from(t)
+        }
+    }))
+}
+
+fn header(titles: &[&'static str]) -> Row<'static> {
+    Row::new(titles.iter().copied()).style(Style::new().add_modifier(Modifier::BOLD))
+}
+
 fn draw_endpoints(frame: &mut Frame<'_>, area: Rect, state: &TopState) {
-    let header = Row::new([
-        "NAME",
-        "STATUS",
-        "INSTANCES",
-        "CPU %",
-        "MEM %",
-        "GPU %",
-        "IN-FLIGHT",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = state.overviews.iter().map(|o| {
-        let f = Figures::of(&o.instances);
-        Row::new([
-            o.name.to_string().into(),
-            Line::styled(o.status.as_str(), status_style(o.status.as_str())),
-            instance_counts(o).into(),
-            figure(f.cpu).into(),
-            figure(f.memory).into(),
-            figure(f.gpu).into(),
-            figure(f.in_flight).into(),
-        ])
-    });
+    let rows = state
+        .overviews
+        .iter()
+        .map(|o| styled_row(overview_texts(o), 1));
     let widths = [
         Constraint::Min(16),
         Constraint::Length(16),
@@ -157,7 +158,7 @@ fn draw_endpoints(frame: &mut Frame<'_>, area: Rect, state: &TopState) {
         Constraint::Length(10),
     ];
     let table = Table::new(rows, widths)
-        .header(header)
+        .header(header(&OVERVIEW_HEADERS))
         .block(Block::bordered().title(" endpoints "))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut selection = TableState::default().with_selected(Some(state.selected));
@@ -165,31 +166,10 @@ fn draw_endpoints(frame: &mut Frame<'_>, area: Rect, state: &TopState) {
 }
 
 fn draw_instances(frame: &mut Frame<'_>, area: Rect, overview: &EndpointOverview) {
-    let header = Row::new([
-        "ID",
-        "VARIANT",
-        "STATUS",
-        "CPU %",
-        "MEM %",
-        "GPU %",
-        "GPU MEM %",
-        "IN-FLIGHT",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let value = |m: Option<&mlm_core::Measurement>| figure(m.map(|m| m.value));
-    let rows = overview.instances.iter().map(|i| {
-        let m = &i.metrics;
-        Row::new([
-            i.id.clone().into(),
-            i.variant.to_string().into(),
-            Line::styled(i.status.as_str(), status_style(i.status.as_str())),
-            value(m.cpu_utilization.as_ref()).into(),
-            value(m.memory_utilization.as_ref()).into(),
-            value(m.gpu_utilization.as_ref()).into(),
-            value(m.gpu_memory_utilization.as_ref()).into(),
-            value(m.in_flight_requests.as_ref()).into(),
-        ])
-    });
+    let rows = overview
+        .instances
+        .iter()
+        .map(|i| styled_row(instance_texts(i), 2));
     let widths = [
         Constraint::Min(14),
         Constraint::Length(12),
@@ -199,6 +179,7 @@ fn draw_instances(frame: &mut Frame<'_>, area: Rect, overview: &EndpointOverview
         Constraint::Length(7),
         Constraint::Length(10),
         Constraint::Length(10),
+        Constraint::Length(6),
     ];
     let title = format!(
         " {} · {} · {} instances ",
@@ -207,7 +188,7 @@ fn draw_instances(frame: &mut Frame<'_>, area: Rect, overview: &EndpointOverview
         instance_counts(overview)
     );
     let table = Table::new(rows, widths)
-        .header(header)
+        .header(header(&INSTANCE_HEADERS))
         .block(Block::bordered().title(title));
     frame.render_widget(table, area);
 }
