@@ -1,13 +1,21 @@
 //! `mlm top`: a live view of every endpoint from the overview, refreshed every few seconds,
 //! with a drill-down to one endpoint's instances.
 //!
+//! Next to the overview's figures it shows each endpoint's traffic over the last five
+//! minutes (invocations a minute, error share, mean model latency) from the metric history,
+//! read less often ([`TRAFFIC_INTERVAL`]): on AWS every read is a CloudWatch call.
+//!
 //! Keys: ↑/↓ (or k/j) choose, Enter shows the instances, Esc goes back, q quits.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use mlm_core::{EndpointOverview, Observability, PageRequest};
+use mlm_core::{
+    EndpointName, EndpointOverview, MetricKind, MetricQuery, MetricSeries, Observability,
+    PageRequest,
+};
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,14 +26,69 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use crate::cli::TopArgs;
 use crate::failure::Failure;
 use crate::output::{
-    INSTANCE_HEADERS, OVERVIEW_HEADERS, instance_counts, instance_texts, overview_texts,
+    INSTANCE_HEADERS, OVERVIEW_HEADERS, figure, instance_counts, instance_texts, overview_texts,
     status_color,
 };
+
+/// How often the traffic figures are read.
+const TRAFFIC_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The window the traffic figures cover.
+const TRAFFIC_WINDOW: Duration = Duration::from_secs(300);
+
+/// An endpoint's traffic over [`TRAFFIC_WINDOW`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Traffic {
+    per_minute: Option<f64>,
+    error_percent: Option<f64>,
+    latency_ms: Option<f64>,
+}
+
+impl Traffic {
+    /// From the series of invocations, 4xx, 5xx and model latency (microseconds).
+    fn of(series: &[MetricSeries]) -> Self {
+        let total = |kind: MetricKind| -> Option<f64> {
+            let points: Vec<f64> = series
+                .iter()
+                .filter(|s| s.kind == kind)
+                .flat_map(|s| s.points.iter().map(|p| p.value))
+                .collect();
+            (!points.is_empty()).then(|| points.iter().sum())
+        };
+        let invocations = total(MetricKind::Invocations).unwrap_or(0.0);
+        let errors = total(MetricKind::InvocationErrors4xx).unwrap_or(0.0)
+            + total(MetricKind::InvocationErrors5xx).unwrap_or(0.0);
+        let latency: Vec<f64> = series
+            .iter()
+            .filter(|s| s.kind == MetricKind::ModelLatency)
+            .flat_map(|s| s.points.iter().map(|p| p.value))
+            .collect();
+        Self {
+            per_minute: Some(invocations / (TRAFFIC_WINDOW.as_secs_f64() / 60.0)),
+            error_percent: (invocations > 0.0).then(|| 100.0 * errors / invocations),
+            latency_ms: (!latency.is_empty())
+                .then(|| latency.iter().sum::<f64>() / latency.len() as f64 / 1000.0),
+        }
+    }
+
+    fn texts(traffic: Option<&Self>) -> [String; 3] {
+        let t = traffic.copied().unwrap_or_default();
+        [
+            figure(t.per_minute),
+            figure(t.error_percent),
+            figure(t.latency_ms),
+        ]
+    }
+}
+
+/// The traffic columns after the overview's.
+const TRAFFIC_HEADERS: [&str; 3] = ["INV/MIN", "ERR %", "LAT MS"];
 
 /// What the view shows.
 #[derive(Debug, Default)]
 pub(crate) struct TopState {
     overviews: Vec<EndpointOverview>,
+    traffic: HashMap<EndpointName, Traffic>,
     selected: usize,
     /// Showing the selected endpoint's instances.
     drilled: bool,
@@ -45,6 +108,25 @@ impl TopState {
             Ok(overviews) => self.replace(overviews, Utc::now()),
             Err(e) => self.error = Some(e.to_string()),
         }
+    }
+
+    /// Reads every endpoint's traffic; an endpoint whose metrics cannot be read shows `-`.
+    async fn refresh_traffic(&mut self, mlm: &dyn Observability) {
+        let kinds = vec![
+            MetricKind::Invocations,
+            MetricKind::InvocationErrors4xx,
+            MetricKind::InvocationErrors5xx,
+            MetricKind::ModelLatency,
+        ];
+        let reads = self.overviews.iter().map(|o| {
+            let query = MetricQuery::last(o.name.clone(), kinds.clone(), TRAFFIC_WINDOW, 60);
+            async move { (o.name.clone(), mlm.query_metrics(query).await) }
+        });
+        self.traffic = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .filter_map(|(name, series)| Some((name, Traffic::of(&series.ok()?))))
+            .collect();
     }
 
     fn replace(&mut self, overviews: Vec<EndpointOverview>, as_of: DateTime<Utc>) {
@@ -128,7 +210,7 @@ fn status_style(status: &str) -> Style {
 }
 
 /// A table row of `texts`, the status column (`status`) coloured.
-fn styled_row<const N: usize>(texts: [String; N], status: usize) -> Row<'static> {
+fn styled_row(texts: impl IntoIterator<Item = String>, status: usize) -> Row<'static> {
     Row::new(texts.into_iter().enumerate().map(|(n, t)| {
         if n == status {
             let style = status_style(&t);
@@ -144,21 +226,28 @@ fn header(titles: &[&'static str]) -> Row<'static> {
 }
 
 fn draw_endpoints(frame: &mut Frame<'_>, area: Rect, state: &TopState) {
-    let rows = state
-        .overviews
-        .iter()
-        .map(|o| styled_row(overview_texts(o), 1));
+    let rows = state.overviews.iter().map(|o| {
+        let traffic = Traffic::texts(state.traffic.get(&o.name));
+        styled_row(overview_texts(o).into_iter().chain(traffic), 1)
+    });
     let widths = [
-        Constraint::Min(16),
-        Constraint::Length(16),
-        Constraint::Length(10),
+        Constraint::Min(12),
+        Constraint::Length(15),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(6),
         Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(10),
     ];
+    let headers: Vec<&'static str> = OVERVIEW_HEADERS
+        .into_iter()
+        .chain(TRAFFIC_HEADERS)
+        .collect();
     let table = Table::new(rows, widths)
-        .header(header(&OVERVIEW_HEADERS))
+        .header(header(&headers))
         .block(Block::bordered().title(" endpoints "))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut selection = TableState::default().with_selected(Some(state.selected));
@@ -214,10 +303,15 @@ async fn event_loop(
     let interval = Duration::from_secs(args.interval);
     let mut state = TopState::default();
     let mut next_refresh = tokio::time::Instant::now();
+    let mut next_traffic = next_refresh;
     loop {
         if tokio::time::Instant::now() >= next_refresh {
             state.refresh(mlm).await;
             next_refresh = tokio::time::Instant::now() + interval;
+        }
+        if tokio::time::Instant::now() >= next_traffic {
+            state.refresh_traffic(mlm).await;
+            next_traffic = tokio::time::Instant::now() + TRAFFIC_INTERVAL;
         }
         terminal.draw(|f| draw(f, &state)).map_err(io)?;
         let key = tokio::task::block_in_place(|| -> std::io::Result<Option<KeyCode>> {
@@ -301,10 +395,27 @@ mod tests {
             ],
             Utc::now(),
         );
+        let news = EndpointName::new("news").unwrap();
+        state.traffic.insert(
+            news,
+            Traffic {
+                per_minute: Some(120.0),
+                error_percent: Some(2.5),
+                latency_ms: Some(7.25),
+            },
+        );
         let text = screen(&state);
         assert!(text.contains("mlm top · 2 endpoints"), "{text}");
+        assert!(
+            text.contains("INV/MIN") && text.contains("LAT MS"),
+            "{text}"
+        );
         let news = text.lines().find(|l| l.contains("news")).expect(&text);
         assert!(news.contains("InService") && news.contains("2/2"), "{text}");
+        assert!(
+            news.contains("120.0") && news.contains("2.5") && news.contains("7.2"),
+            "traffic: {text}"
+        );
         assert!(
             news.contains("20.0") && news.contains("2.0"),
             "avg CPU, sum in-flight: {text}"
@@ -329,6 +440,34 @@ mod tests {
         assert!(state.key(KeyCode::Enter));
         assert!(screen(&state).contains("sports · Creating"));
         assert!(!state.key(KeyCode::Char('q')));
+    }
+
+    #[test]
+    fn traffic_sums_counts_and_averages_latency() {
+        let point = |value: f64| mlm_core::DataPoint {
+            timestamp: Utc::now(),
+            value,
+        };
+        let series = |kind: MetricKind, values: &[f64]| {
+            let mut s = MetricSeries::empty(
+                kind,
+                kind.default_statistic(),
+                mlm_core::MetricScope::VariantAggregate,
+            );
+            s.points = values.iter().copied().map(point).collect();
+            s
+        };
+        let t = Traffic::of(&[
+            series(MetricKind::Invocations, &[100.0, 400.0]),
+            series(MetricKind::InvocationErrors5xx, &[5.0]),
+            series(MetricKind::InvocationErrors4xx, &[]),
+            series(MetricKind::ModelLatency, &[2000.0, 4000.0]),
+        ]);
+        assert_eq!(t.per_minute, Some(100.0));
+        assert_eq!(t.error_percent, Some(1.0));
+        assert_eq!(t.latency_ms, Some(3.0));
+        let idle = Traffic::of(&[series(MetricKind::Invocations, &[])]);
+        assert_eq!((idle.per_minute, idle.error_percent), (Some(0.0), None));
     }
 
     #[test]
