@@ -63,3 +63,65 @@ fn flags_body(a: &AlarmPutArgs) -> Map<String, Value> {
     set("description", a.description.clone().map(Value::from));
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{AlarmsCommand, Cli, Command};
+    use clap::Parser;
+    use mlm_core::{Comparison, MetricKind, Statistic};
+
+    fn put(args: &[&str]) -> AlarmPutArgs {
+        let base = ["mlm", "alarms", "put", "news", "errors"];
+        let cli = Cli::try_parse_from(base.iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Alarms(AlarmsCommand::Put(a)) => a,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_read_as_the_rest_body_with_its_defaults() {
+        let args = put(&[
+            "--metric",
+            "invocation_errors_5xx",
+            "--comparison",
+            ">",
+            "--threshold",
+            "0",
+            "--evaluation-periods",
+            "3",
+        ]);
+        let d = definition(args).unwrap();
+        assert_eq!((d.endpoint.as_str(), d.name.as_str()), ("news", "errors"));
+        assert_eq!(d.metric, MetricKind::InvocationErrors5xx);
+        assert_eq!(d.comparison, Comparison::GreaterThan);
+        assert_eq!(d.statistic, Statistic::Sum, "the metric's own statistic");
+        assert_eq!((d.period_seconds, d.evaluation_periods), (60, 3));
+        assert_eq!(d.datapoints_to_alarm, 3, "M defaults to N");
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let args = put(&[
+            "--metric",
+            "invocations",
+            "--comparison",
+            "=",
+            "--threshold",
+            "1",
+        ]);
+        assert_eq!(definition(args).unwrap_err().code(), 2);
+        let args = put(&[
+            "--metric",
+            "invocations",
+            "--comparison",
+            ">",
+            "--threshold",
+            "1",
+            "--period",
+            "7",
+        ]);
+        assert_eq!(definition(args).unwrap_err().code(), 2);
+    }
+}

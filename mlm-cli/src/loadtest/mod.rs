@@ -59,6 +59,10 @@ pub(crate) struct LoadTestArgs {
     /// Time limit of one request.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub(crate) request_timeout: Duration,
+    /// First send this many requests (closed loop, same clients) and leave them out of the
+    /// report: connections open and the model warms up.
+    #[arg(long, default_value_t = 0, value_name = "REQUESTS")]
+    pub(crate) warmup: u64,
     /// Open loop: at most this many requests in flight; later ones wait for a slot (and their
     /// wait counts in their latency).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -96,12 +100,20 @@ pub(crate) async fn run(args: LoadTestArgs, backend: &Backend, out: Output) -> R
     if let (Some(name), None) = (&args.endpoint, &args.url) {
         ensure_serving(backend, name).await?;
     }
+    let clients = args.clients.unwrap_or(1);
+    if args.warmup > 0 {
+        let warmup = Limits {
+            deadline: None,
+            requests: Some(args.warmup),
+        };
+        closed_loop(&target, &bodies, warmup, clients).await?;
+    }
     eprintln!("load-testing {} ({})", target.describe(), mode(&args));
     let start = Instant::now();
     let limits = Limits::of(&args, start);
     let stats = match args.rate {
         Some(rate) => open_loop(&target, &bodies, limits, rate, args.max_in_flight).await?,
-        None => closed_loop(&target, &bodies, limits, args.clients.unwrap_or(1)).await?,
+        None => closed_loop(&target, &bodies, limits, clients).await?,
     };
     let report = Report::new(&args, target.describe(), start.elapsed(), stats);
     out.print_with(&report, |_| report.table())
