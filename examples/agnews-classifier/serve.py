@@ -12,8 +12,8 @@ contract is small:
 
 The model is a multinomial naive Bayes classifier produced by ``train.py``
 (``vocab.json`` + ``weights.json``). See README.md for the environment
-variables, including the ``MLM_EXAMPLE_*`` knobs used to simulate slow or
-crashing models in tests.
+variables, including the ``MLM_EXAMPLE_*`` knobs used to simulate slow,
+failing or crashing models in tests and demos.
 
 Exit status: 0 after a graceful SIGTERM/SIGINT shutdown; 2 when the model or
 the configuration is unusable (missing/malformed model files, bad env var,
@@ -24,6 +24,7 @@ cannot bind); 3 for the simulated start failure (``MLM_EXAMPLE_FAIL_START``);
 import json
 import math
 import os
+import random
 import re
 import signal
 import socket
@@ -354,6 +355,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         else:
             status, payload = self._predict(body)
+            if server.error_rate and random.random() < server.error_rate:
+                # A simulated model failure (MLM_EXAMPLE_ERROR_RATE), after the real work.
+                status, payload = HTTPStatus.INTERNAL_SERVER_ERROR, {
+                    "error": f"simulated failure (MLM_EXAMPLE_ERROR_RATE={server.error_rate})"
+                }
 
         if server.delay_s:
             time.sleep(server.delay_s)  # simulated slow model (MLM_EXAMPLE_DELAY_MS)
@@ -450,11 +456,12 @@ class ModelServer(ThreadingHTTPServer):
     # loses SYNs and waits out a 1 s retransmit. The kernel caps this at somaxconn anyway.
     request_queue_size = 1024
 
-    def __init__(self, address, model, delay_s=0.0, crash_after=None):
+    def __init__(self, address, model, delay_s=0.0, crash_after=None, error_rate=0.0):
         # TCPServer reads address_family when it creates the socket.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.model = model
         self.delay_s = delay_s
+        self.error_rate = error_rate
         self.crash_after = crash_after
         self._active = 0
         self._active_cv = threading.Condition()
@@ -534,6 +541,20 @@ def _int_env(name, default, minimum, maximum=None):
     return value
 
 
+def _rate_env(name):
+    """A fraction 0..1 from the environment (unset or empty: 0)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {raw}")
+    return value
+
+
 def _fail(message, status):
     sys.stderr.write(f"{PROG}: error: {message}\n")
     sys.stderr.flush()
@@ -567,6 +588,7 @@ def main(argv=None):
         port = _int_env("SAGEMAKER_BIND_TO_PORT", 8080, 0, 65535)
         delay_ms = _int_env("MLM_EXAMPLE_DELAY_MS", 0, 0)
         crash_after = _int_env("MLM_EXAMPLE_CRASH_AFTER", None, 1)
+        error_rate = _rate_env("MLM_EXAMPLE_ERROR_RATE")
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
 
@@ -576,7 +598,7 @@ def main(argv=None):
         return _fail(f"cannot load model from SM_MODEL_DIR={model_dir!r}: {e}", EXIT_CONFIG)
 
     try:
-        server = ModelServer((host, port), model, delay_ms / 1000.0, crash_after)
+        server = ModelServer((host, port), model, delay_ms / 1000.0, crash_after, error_rate)
     except OSError as e:
         return _fail(f"cannot listen on {host}:{port}: {e}", EXIT_CONFIG)
 

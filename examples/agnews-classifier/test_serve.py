@@ -320,6 +320,31 @@ def test_crash_after_one_invocation(start_server):
     assert "MLM_EXAMPLE_CRASH_AFTER" in srv.stderr()
 
 
+def test_error_rate_one_answers_every_invocation_500_but_stays_healthy(start_server):
+    srv = start_server(env={"MLM_EXAMPLE_ERROR_RATE": "1"}).wait_ready()
+    for _ in range(5):
+        status, body = srv.invoke_json({"sentence": SEED_CASES[1][0]})
+        assert status == 500
+        assert "MLM_EXAMPLE_ERROR_RATE" in body["error"]
+    assert srv.request("GET", "/ping")[0] == 200  # failing requests, healthy server
+
+
+def test_error_rate_fails_about_that_share_of_requests(start_server):
+    srv = start_server(env={"MLM_EXAMPLE_ERROR_RATE": "0.5"}).wait_ready()
+    statuses = [srv.invoke_json({"sentence": SEED_CASES[0][0]})[0] for _ in range(200)]
+    failed = statuses.count(500)
+    assert statuses.count(200) + failed == 200
+    # 200 draws at p = 0.5: outside 60..140 has a probability below 1e-8.
+    assert 60 <= failed <= 140, failed
+
+
+@pytest.mark.parametrize("value", ["often", "1.5", "-0.1"])
+def test_bad_error_rate_exits_2(start_server, value):
+    srv = start_server(env={"MLM_EXAMPLE_ERROR_RATE": value})
+    assert srv.wait_exit() == 2
+    assert "MLM_EXAMPLE_ERROR_RATE" in srv.stderr()
+
+
 def test_concurrent_requests_overlap(start_server):
     srv = start_server(env={"MLM_EXAMPLE_DELAY_MS": "300"}).wait_ready()
 

@@ -6,6 +6,8 @@
 //!   time for a settled endpoint reuses the description instead of calling DescribeEndpoint.
 //! * Live figures are kept for the metrics TTL; concurrent identical overview requests share
 //!   one in-flight fetch.
+//! * Deployment records (tags on configs, the one mutable part of a config) are kept as last
+//!   read or written by this provider; see `crate::deployments`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,9 @@ pub(crate) struct Described {
     pub failure_reason: Option<String>,
     pub config_name: String,
     pub pending_config: Option<String>,
+    /// `VariantStatus[].Status` of the pending deployment's variants, else of the live ones
+    /// (`Creating`, `ActivatingTraffic`, `Baking`, ...).
+    pub variant_stages: Vec<String>,
     pub variants: Vec<RuntimeVariant>,
     pub created: DateTime<Utc>,
     pub last_modified: DateTime<Utc>,
@@ -53,11 +58,34 @@ pub(crate) struct ConfigVariant {
     pub version: Option<VersionRef>,
 }
 
+impl ConfigVariant {
+    /// The variant as the config describes it (counts and weight as configured), `None` for
+    /// a name that is not a valid variant name.
+    pub(crate) fn to_variant(&self) -> Option<mlm_core::Variant> {
+        let name = mlm_core::VariantName::new(&self.name).ok()?;
+        let mut v = mlm_core::Variant::new(name, self.version.clone());
+        match &self.serverless {
+            Some(s) => v.serverless = Some(*s),
+            None => {
+                v.instance_type = Some(self.instance_type.clone().unwrap_or_default());
+                v.desired_instance_count = self.initial_count;
+            }
+        }
+        v.weight = self.weight;
+        v.autoscaling = self.autoscaling.clone();
+        Some(v)
+    }
+}
+
 /// DescribeEndpointConfig (+ mlm's tags on it), parsed.
 #[derive(Debug, Clone)]
 pub(crate) struct ConfigInfo {
+    pub arn: String,
+    pub created: DateTime<Utc>,
     pub variants: Vec<ConfigVariant>,
     pub data_capture: Option<DataCaptureConfig>,
+    /// The deployment record as the config's tags held it when first described.
+    pub record: Option<crate::deployments::Record>,
 }
 
 /// Figures for one overview, with when they were read.
@@ -74,6 +102,8 @@ pub(crate) type OverviewFuture =
 #[derive(Default)]
 pub(crate) struct Caches {
     pub configs: Memo<ConfigInfo>,
+    /// Config name → its deployment record as last read or written.
+    pub records: Memo<crate::deployments::Record>,
     /// Held while a missing config is fetched, so parallel describes fetch it once.
     pub config_fetch: tokio::sync::Mutex<()>,
     pub described: Mutex<HashMap<String, Arc<Described>>>,

@@ -36,14 +36,14 @@ impl Target {
 /// | `ValidationException`/`ValidationError` | "Could not find", "does not exist", "not found" | `NotFound` |
 /// | `ValidationException` | "Cannot update in-progress", "in-progress" | `FailedPrecondition` |
 /// | `ValidationException` | "already exist" | `AlreadyExists` |
-/// | `ValidationException`, `InvalidParameterValue`, `InvalidParameterCombination`, `MissingParameter`, `SerializationException` | other | `InvalidArgument` |
+/// | `ValidationException`, `InvalidParameterValue`, `InvalidParameterCombination`, `MissingParameter`, `SerializationException`, `InvalidNextToken`, `InvalidFormat`, `InvalidParameterInput` | other | `InvalidArgument` |
 /// | `ResourceNotFound`, `ResourceNotFoundException`, `ObjectNotFoundException` | | `NotFound` |
 /// | `ResourceInUse` | | `FailedPrecondition` |
-/// | `ResourceLimitExceeded` | | `FailedPrecondition` (a quota: retrying does not help until something is deleted or the quota raised) |
+/// | `ResourceLimitExceeded`, `LimitExceeded` (CloudWatch: alarms per account) | | `FailedPrecondition` (a quota: retrying does not help until something is deleted or the quota raised) |
 /// | `ThrottlingException`, `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`, `LimitExceededException` | | `Throttled` |
 /// | `AccessDenied`, `AccessDeniedException` | | `PermissionDenied` |
 /// | `UnrecognizedClientException`, `InvalidClientTokenId`, `ExpiredToken`, `ExpiredTokenException`, `InvalidSignatureException`, `SignatureDoesNotMatch`, `MissingAuthenticationToken`, `IncompleteSignature` | | `Unauthenticated` |
-/// | `ConflictException` | | `Conflict` |
+/// | `ConflictException`, `ResourceConflict`, `ConcurrentModificationException` | | `Conflict` |
 /// | `ModelNotReadyException` | | `FailedPrecondition` |
 /// | `ModelError` | | `Provider` (not retryable: the model itself failed) |
 /// | `ServiceUnavailable`, `InternalFailure`, `InternalServerError`, `InternalServiceError`, `InternalFailureException`, any 5xx | | `Provider` (retryable) |
@@ -88,10 +88,13 @@ pub(crate) fn classify(
         | "InvalidParameterValueException"
         | "InvalidParameterCombination"
         | "MissingParameter"
-        | "SerializationException" => Error::invalid(described),
+        | "SerializationException"
+        | "InvalidNextToken"
+        | "InvalidFormat"
+        | "InvalidParameterInput" => Error::invalid(described),
         "ResourceNotFound" | "ResourceNotFoundException" | "ObjectNotFoundException" => not_found(),
         "ResourceInUse" => Error::failed_precondition(described),
-        "ResourceLimitExceeded" => Error::failed_precondition(format!(
+        "ResourceLimitExceeded" | "LimitExceeded" => Error::failed_precondition(format!(
             "an AWS quota is exhausted: {described}; delete unused resources or ask AWS for a \
              higher quota"
         )),
@@ -109,7 +112,9 @@ pub(crate) fn classify(
         | "SignatureDoesNotMatch"
         | "MissingAuthenticationToken"
         | "IncompleteSignature" => Error::unauthenticated(described),
-        "ConflictException" => Error::conflict(described),
+        "ConflictException" | "ResourceConflict" | "ConcurrentModificationException" => {
+            Error::conflict(described)
+        }
         "ModelNotReadyException" => Error::failed_precondition(described),
         "ModelError" => Error::provider_msg(
             format!("the model answered with an error: {described}"),
@@ -350,15 +355,22 @@ mod tests {
 
     #[test]
     fn resource_limit_is_failed_precondition_not_retryable() {
-        let e = classify(
-            None,
-            Some("ResourceLimitExceeded"),
-            Some("account-level service limit 'ml.m5.large for endpoint usage' is 2"),
-            Some(400),
-        );
-        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
-        assert!(!e.is_retryable());
-        assert!(e.to_string().contains("quota"), "{e}");
+        for (code, message) in [
+            (
+                "ResourceLimitExceeded",
+                "account-level service limit 'ml.m5.large for endpoint usage' is 2",
+            ),
+            // CloudWatch's alarm quota.
+            (
+                "LimitExceeded",
+                "The maximum number of alarms for this account has been reached",
+            ),
+        ] {
+            let e = classify(None, Some(code), Some(message), Some(400));
+            assert_eq!(e.kind(), ErrorKind::FailedPrecondition, "{code}");
+            assert!(!e.is_retryable());
+            assert!(e.to_string().contains("quota"), "{e}");
+        }
     }
 
     #[test]
@@ -409,6 +421,19 @@ mod tests {
             ),
             ErrorKind::Conflict
         );
+        // CloudWatch: DeleteAlarms racing another change, tags changed concurrently.
+        assert_eq!(kind("ResourceConflict", "busy"), ErrorKind::Conflict);
+        assert_eq!(
+            kind("ConcurrentModificationException", "tags"),
+            ErrorKind::Conflict
+        );
+    }
+
+    #[test]
+    fn cloudwatch_bad_input_is_invalid_argument() {
+        for code in ["InvalidNextToken", "InvalidFormat", "InvalidParameterInput"] {
+            assert_eq!(kind(code, "bad"), ErrorKind::InvalidArgument, "{code}");
+        }
     }
 
     #[test]
@@ -563,6 +588,8 @@ mod tests {
             ("ExpiredTokenException", "expired"),
             ("ConflictException", "race"),
             ("ResourceLimitExceeded", "quota"),
+            ("LimitExceeded", "alarms"),
+            ("ResourceConflict", "busy"),
             ("ModelError", "exit 1"),
             ("Weird", "?"),
         ] {

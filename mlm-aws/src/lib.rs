@@ -1,8 +1,8 @@
 //! # mlm-aws
 //!
-//! The AWS backend of **mlm**: [`AwsProvider`] implements the three `mlm-core` traits on
-//! SageMaker (model registry, endpoints, invocation) and CloudWatch (live figures, metric
-//! history).
+//! The AWS backend of **mlm**: [`AwsProvider`] implements the `mlm-core` traits on SageMaker
+//! (model registry, endpoints, invocation, deployments with guardrails) and CloudWatch (live
+//! figures, metric history, alarms).
 //!
 //! | mlm | AWS |
 //! | --- | --- |
@@ -10,11 +10,14 @@
 //! | version *n* | ModelPackage version *n* (image, artifact, environment in its InferenceSpecification; approval = `ModelApprovalStatus`) |
 //! | endpoint | Endpoint + one EndpointConfig + one SageMaker Model per variant, named deterministically and tagged `mlm:managed=true` |
 //! | capacity-only update | `UpdateEndpointWeightsAndCapacities` |
-//! | other update | new EndpointConfig + `UpdateEndpoint`, verified afterwards (silent rollbacks are reported in `failure_reason`), superseded configs and models deleted once the endpoint has settled |
+//! | other update | new EndpointConfig + `UpdateEndpoint`, verified afterwards (silent rollbacks are reported in `failure_reason`), superseded models deleted once the endpoint has settled (superseded configs are the deployment history: the newest 20 are kept) |
 //! | variant autoscaling | Application Auto Scaling scalable target (`endpoint/<e>/variant/<v>`) + a target-tracking policy, recorded in the config's tags |
 //! | overview | DescribeEndpoint (only when `LastModifiedTime` changed or the endpoint is transitional) + batched `GetMetricData` |
+//! | alarm | CloudWatch metric alarm `mlm/<endpoint>/<alarm>` on the variant's SageMaker metric, tagged |
+//! | deployment | the EndpointConfig of a create or update (`DeploymentConfig` from the policy, rollback alarms in `AutoRollbackConfiguration`); phases from `PendingDeploymentSummary`/`VariantStatus`, the outcome from the config that is live afterwards; history and observed phases kept on the configs' tags |
 //!
-//! See the module docs of `endpoints`, `metrics` and `registry` (in the source) for the
+//! See the module docs of `endpoints`, `deployments`, `alarms`, `metrics` and `registry` (in
+//! the source) for the
 //! details, and [`AwsProviderBuilder`] for configuration ([`AwsConfig`] for the settings that
 //! belong in a configuration file).
 //!
@@ -39,6 +42,7 @@ mod builder;
 mod cache;
 mod clients;
 mod config;
+mod deployments;
 mod endpoints;
 mod error;
 pub mod instance_types;

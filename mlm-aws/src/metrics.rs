@@ -61,7 +61,7 @@ pub(crate) fn metric_of(kind: MetricKind) -> Option<(&'static str, &'static str)
     })
 }
 
-fn stat_name(s: Statistic) -> &'static str {
+pub(crate) fn stat_name(s: Statistic) -> &'static str {
     match s {
         Statistic::Maximum => "Maximum",
         Statistic::Minimum => "Minimum",
@@ -85,8 +85,13 @@ pub(crate) fn cloudwatch_period(seconds: u32) -> i32 {
     p as i32
 }
 
-/// The divisor that turns a raw CloudWatch value into a per-device percentage.
-fn divisor(kind: MetricKind, instance_type: Option<&str>, per_accelerator: bool) -> Option<f64> {
+/// The divisor that turns a raw CloudWatch value into a per-device percentage (`None`: GPU
+/// figures of a type whose GPU count is unknown).
+pub(crate) fn divisor(
+    kind: MetricKind,
+    instance_type: Option<&str>,
+    per_accelerator: bool,
+) -> Option<f64> {
     match kind {
         MetricKind::CpuUtilization => {
             Some(f64::from(instance_type.and_then(vcpu_count).unwrap_or(1)))

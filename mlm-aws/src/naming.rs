@@ -11,6 +11,11 @@
 //!
 //! So the resources of one endpoint are found by name alone, and a retried request produces
 //! the same names instead of duplicates.
+//!
+//! CloudWatch alarm names are account-wide, so mlm's alarm `a` of endpoint `e` is the
+//! CloudWatch alarm `mlm/e/a`: `/` cannot occur in either name, so the prefix `mlm/e/` lists
+//! exactly the alarms of `e` (with `-` as separator, `mlm-a-` would also list those of an
+//! endpoint `a-b`).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +41,14 @@ pub(crate) const TAG_DEPLOYMENT: &str = "mlm:deployment";
 pub(crate) const TAG_DESCRIPTION: &str = "mlm:description";
 /// On model groups: when mlm last changed the metadata (epoch seconds).
 pub(crate) const TAG_UPDATED: &str = "mlm:updated-at";
+/// On configs: the deployment record (encoded text; see `crate::deployments`).
+pub(crate) const TAG_RECORD: &str = "mlm:record";
+/// On alarms: the alarm's name within its endpoint.
+pub(crate) const TAG_ALARM: &str = "mlm:alarm";
+/// On alarms: `true` when the definition named no variant (mlm chose the only one).
+pub(crate) const TAG_VARIANT_DEFAULTED: &str = "mlm:variant-defaulted";
+/// On alarms: the threshold as mlm was given it (CloudWatch holds it per instance).
+pub(crate) const TAG_THRESHOLD: &str = "mlm:threshold";
 
 const KEY_PREFIX_LEN: usize = 46;
 const CHUNK: usize = 256;
@@ -90,6 +103,16 @@ pub(crate) fn config_of_model(endpoint: &str, name: &str) -> Option<String> {
         && !index.is_empty()
         && index.bytes().all(|b| b.is_ascii_digit()))
     .then(|| config.to_string())
+}
+
+/// The CloudWatch name of mlm's alarm `alarm` of `endpoint`.
+pub(crate) fn alarm_name(endpoint: &str, alarm: &str) -> String {
+    format!("{}{alarm}", alarm_prefix(endpoint))
+}
+
+/// The prefix every CloudWatch alarm mlm made for `endpoint` starts with.
+pub(crate) fn alarm_prefix(endpoint: &str) -> String {
+    format!("mlm/{endpoint}/")
 }
 
 /// Splits `text` into tag-safe chunks under `prefix` (`prefix:n` = chunk count, `prefix:0..`).
@@ -220,6 +243,15 @@ mod tests {
         let a = format!("{}a", "x".repeat(50));
         let b = format!("{}b", "x".repeat(50));
         assert!(!is_config_of(&b, &config_name(&a, "s")));
+    }
+
+    #[test]
+    fn alarm_names_are_scoped_to_their_endpoint() {
+        let name = alarm_name("a", "b-c");
+        assert_eq!(name, "mlm/a/b-c");
+        assert!(name.starts_with(&alarm_prefix("a")));
+        // `a-b`'s alarm `c` is not listed under `a` (as `mlm-a-b-c` would be).
+        assert!(!alarm_name("a-b", "c").starts_with(&alarm_prefix("a")));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! [`AwsProvider`] and what its three trait implementations share: clients, caches, tags,
+//! [`AwsProvider`] and what its trait implementations share: clients, caches, tags,
 //! times and page tokens.
 
 use std::collections::{BTreeMap, HashMap};

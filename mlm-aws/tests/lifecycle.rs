@@ -8,34 +8,17 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{ARTIFACT, Account, IMAGE, INSTANCE_TYPES};
+use common::{ARTIFACT, Account, IMAGE, INSTANCE_TYPES, version};
 use futures::TryStreamExt;
-use mlm_aws::AwsProvider;
 use mlm_core::{
-    Approval, AutoscalingPolicy, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest,
-    EndpointManager, EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, ModelName,
-    ModelRegistry, ModelRegistryExt, Observability, PageRequest, ScalingMetric,
-    UpdateEndpointRequest, VariantChange, VariantName, VariantSpec, VersionRef,
+    AutoscalingPolicy, CreateEndpointRequest, CreateModelRequest, Deployments, EndpointManager,
+    EndpointManagerExt, EndpointName, EndpointStatus, ErrorKind, ModelName, ModelRegistry,
+    ModelRegistryExt, Observability, PageRequest, ScalingMetric, UpdateEndpointRequest,
+    VariantChange, VariantName, VariantSpec,
 };
 
 fn primary() -> VariantName {
     VariantName::new("primary").unwrap()
-}
-
-async fn version(p: &AwsProvider, model: &str) -> VersionRef {
-    let name = ModelName::new(model).unwrap();
-    if p.get_model(&name).await.is_err() {
-        p.create_model(CreateModelRequest::new(name.clone()))
-            .await
-            .unwrap();
-    }
-    let v = p
-        .create_version(
-            CreateVersionRequest::new(name, ARTIFACT, IMAGE).with_approval(Approval::Approved),
-        )
-        .await
-        .unwrap();
-    v.reference()
 }
 
 /// Configs and models mlm made for `endpoint`, as SageMaker lists them.
@@ -91,15 +74,20 @@ async fn no_orphaned_configs_or_models_after_create_update_x3_delete() {
             .with_instance_type(INSTANCE_TYPES[0])
             .with_instance_count(2),
     ];
-    for change in changes {
+    for (k, change) in changes.into_iter().enumerate() {
         p.update_endpoint(UpdateEndpointRequest::new(name.clone()).with_change(change))
             .await
             .unwrap();
         let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
         assert_eq!(e.failure_reason, None);
-        // The describe after the endpoint settled removed the superseded config and models.
+        // The describe after the endpoint settled removed the superseded models; the
+        // superseded configs stay as the deployment history.
         let (configs, models) = leftovers(&account, "cleanup").await;
-        assert_eq!(configs.len(), 1, "superseded configs left: {configs:?}");
+        assert_eq!(
+            configs.len(),
+            k + 2,
+            "one config per deployment: {configs:?}"
+        );
         assert_eq!(models.len(), 1, "superseded models left: {models:?}");
         let running = account
             .sagemaker()
@@ -108,8 +96,16 @@ async fn no_orphaned_configs_or_models_after_create_update_x3_delete() {
             .send()
             .await
             .unwrap();
-        assert_eq!(running.endpoint_config_name(), Some(configs[0].as_str()));
+        let latest = e.last_deployment.expect("the update is recorded");
+        assert_eq!(running.endpoint_config_name(), Some(latest.id.as_str()));
+        assert!(models[0].starts_with(&latest.id), "{models:?}");
     }
+    let history = p
+        .list_deployments(&name, PageRequest::first())
+        .await
+        .unwrap();
+    let phases: Vec<&str> = history.items.iter().map(|d| d.phase.as_str()).collect();
+    assert_eq!(phases, ["completed"; 4]);
     let e = p.get_endpoint(&name).await.unwrap();
     assert_eq!(e.variants[0].model_version, Some(v2));
     assert_eq!(
@@ -169,18 +165,32 @@ async fn silent_rollback_is_reported_and_cleaned_up() {
         .unwrap();
     assert_eq!(started.status, EndpointStatus::Updating);
     assert_eq!(started.failure_reason, None, "no verdict while updating");
-    let e = p.wait_until_ready(&name, common::wait()).await.unwrap();
+    // The wait reports the rollback as such, not as a ready endpoint.
+    let err = p.wait_until_ready(&name, common::wait()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RolledBack, "{err}");
+    assert!(
+        err.to_string().contains("health check failed on v2"),
+        "{err}"
+    );
     // InService, but on the old configuration: the update failed.
+    let e = p.get_endpoint(&name).await.unwrap();
     assert_eq!(e.status, EndpointStatus::InService);
     assert_eq!(e.variants[0].model_version, Some(v1), "still serves v1");
     let reason = e.failure_reason.expect("the rollback is reported");
     assert!(reason.contains("did not take effect"), "{reason}");
     assert!(reason.contains("health check failed on v2"), "{reason}");
-    // The failed config and its model were removed; the running ones stay.
+    let last = e.last_deployment.expect("the update is recorded");
+    assert_eq!(last.id, started.last_deployment.unwrap().id);
+    assert!(
+        matches!(&last.phase, mlm_core::DeploymentPhase::RolledBack { reason, alarm: None }
+            if reason.contains("health check failed on v2")),
+        "{last:?}"
+    );
+    // The failed config's model was removed; the config stays as history.
     let (configs, models) = leftovers(&account, "rollback").await;
     assert_eq!(
         (configs.len(), models.len()),
-        (1, 1),
+        (2, 1),
         "{configs:?} {models:?}"
     );
     // v2 is not served, so it can be deleted.
@@ -248,6 +258,11 @@ async fn creating_and_updating_windows() {
         1,
         "no new config for a scale"
     );
+    assert_eq!(
+        e.last_deployment.map(|d| d.phase),
+        Some(mlm_core::DeploymentPhase::Completed),
+        "a scale is no deployment: the create stays the latest"
+    );
     // New config: while Updating, both configs exist and none is cleaned up.
     p.update_endpoint(
         UpdateEndpointRequest::new(name.clone())
@@ -269,7 +284,12 @@ async fn creating_and_updating_windows() {
     );
     // Autoscaled/scaled counts are kept across the new config.
     assert_eq!(e.variants[0].desired_instance_count, 3);
-    assert_eq!(leftovers(&account, "windows").await.0.len(), 1);
+    let (configs, models) = leftovers(&account, "windows").await;
+    assert_eq!(
+        (configs.len(), models.len()),
+        (2, 1),
+        "{configs:?} {models:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -829,8 +849,8 @@ async fn autoscaling_is_applied_once_the_endpoint_is_in_service() {
             "CPUUtilization".to_string()
         )]
     );
-    // Settled: superseded configs are cleaned up too.
-    assert_eq!(leftovers(&account, "settling").await.0.len(), 1);
+    // Settled: superseded models are cleaned up too (the configs are the history).
+    assert_eq!(leftovers(&account, "settling").await.1.len(), 1);
 
     // Update removing the policy: deregistered once InService.
     p.update_endpoint(UpdateEndpointRequest::new(name.clone()).with_variants(vec![spec.clone()]))

@@ -620,9 +620,9 @@ pub struct PutAlarm {
     pub comparison: domain::Comparison,
     /// The threshold.
     pub threshold: f64,
-    /// Length of one period: 10, 20, 30 or a multiple of 60 seconds (default 60).
+    /// Length of one period: 10, 20, 30 or a multiple of 60 seconds up to a day (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 10, maximum = 86400)]
+    #[schema(schema_with = alarm_period_schema)]
     pub period_seconds: Option<u32>,
     /// Periods looked at, N (default 1); `period_seconds × evaluation_periods` ≤ one day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -643,6 +643,26 @@ pub struct PutAlarm {
     #[serde(default)]
     #[schema(max_length = 1024)]
     pub description: Option<String>,
+}
+
+/// CloudWatch's periods: 10, 20 or 30 s (high resolution), or whole minutes up to a day.
+fn alarm_period_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let integer = || ObjectBuilder::new().schema_type(Type::Integer);
+    OneOfBuilder::new()
+        .description(Some(
+            "Length of one period: 10, 20, 30 or a multiple of 60 seconds up to a day (default \
+             60).",
+        ))
+        .item(integer().enum_values(Some([10, 20, 30])))
+        .item(
+            integer()
+                .multiple_of(Some(60.0))
+                .minimum(Some(60))
+                .maximum(Some(86400)),
+        )
+        .build()
+        .into()
 }
 
 impl PutAlarm {

@@ -297,7 +297,8 @@ impl InstanceHandle {
             if cancelled.load(Ordering::SeqCst) {
                 self.set_status(InstanceStatus::Failed);
                 return Err(Error::failed_precondition(format!(
-                    "instance {} was stopped before it was ready: its endpoint is being deleted",
+                    "instance {} was stopped before it was ready: its endpoint is being \
+                     deleted, or its deployment was stopped",
                     self.id
                 )));
             }

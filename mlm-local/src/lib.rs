@@ -6,6 +6,12 @@
 //! `POST /invocations`); an in-process router spreads invocations over instances by variant
 //! weight and least outstanding requests.
 //!
+//! Updates are deployments: a new configuration starts beside the old one and takes traffic
+//! as its policy says (all at once, canary, linear, or rolling batches), watched by rollback
+//! alarms that the backend evaluates itself from the endpoint's metric history, with
+//! CloudWatch's semantics; on an alarm, or when a user stops it, traffic returns to the old
+//! configuration and the new one drains.
+//!
 //! ```no_run
 //! use mlm_core::{CreateModelRequest, ModelName, ModelRegistry};
 //! use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};

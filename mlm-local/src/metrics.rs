@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mlm_core::backend::bucket_samples;
-use mlm_core::{MetricKind, MetricQuery, MetricScope, MetricSeries};
+use mlm_core::{DataPoint, MetricKind, MetricQuery, MetricScope, MetricSeries, Statistic};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// Most samples one endpoint keeps, whatever the retention (bounds memory under load).
@@ -78,23 +78,78 @@ impl MetricRing {
             .kinds
             .iter()
             .map(|&kind| {
-                let selected = self.samples.iter().filter(|s| {
-                    s.kind == kind
-                        && query
-                            .variant
-                            .as_ref()
-                            .is_none_or(|v| &*s.variant == v.as_str())
-                        && query.instance.as_deref().is_none_or(|i| &*s.instance == i)
-                });
                 let statistic = query.statistic_for(kind);
                 let mut series = MetricSeries::empty(kind, statistic, scope);
                 series.variant = query.variant.clone();
                 series.instance = query.instance.clone();
-                series.points = bucket_samples(selected.map(|s| (s.at, s.value)), query, statistic);
+                series.points = if is_error_count(kind) {
+                    self.error_points(kind, query, statistic)
+                } else {
+                    bucket_samples(self.selected(kind, query), query, statistic)
+                };
                 series
             })
             .collect()
     }
+
+    /// The `(time, value)` samples of `kind` in the query's scope.
+    fn selected<'a>(
+        &'a self,
+        kind: MetricKind,
+        query: &'a MetricQuery,
+    ) -> impl Iterator<Item = (DateTime<Utc>, f64)> + 'a {
+        self.samples
+            .iter()
+            .filter(move |s| {
+                s.kind == kind
+                    && query
+                        .variant
+                        .as_ref()
+                        .is_none_or(|v| &*s.variant == v.as_str())
+                    && query.instance.as_deref().is_none_or(|i| &*s.instance == i)
+            })
+            .map(|s| (s.at, s.value))
+    }
+
+    /// An error count the way SageMaker reports it: every invocation counts 0 or 1, so a period
+    /// with invocations and no error sums to 0 (not "no data"), and the average is the error
+    /// rate. Only failed requests are recorded as samples; the zeros are the other invocations.
+    fn error_points(
+        &self,
+        kind: MetricKind,
+        query: &MetricQuery,
+        statistic: Statistic,
+    ) -> Vec<DataPoint> {
+        let calls = bucket_samples(
+            self.selected(MetricKind::Invocations, query),
+            query,
+            Statistic::Sum,
+        );
+        let errors = bucket_samples(self.selected(kind, query), query, Statistic::Sum);
+        calls
+            .into_iter()
+            .map(|mut point| {
+                let failed = errors
+                    .iter()
+                    .find(|e| e.timestamp == point.timestamp)
+                    .map_or(0, |e| e.value as usize);
+                let ok = (point.value as usize).saturating_sub(failed);
+                let values: Vec<f64> = std::iter::repeat_n(1.0, failed)
+                    .chain(std::iter::repeat_n(0.0, ok))
+                    .collect();
+                point.value = statistic.combine(&values);
+                point
+            })
+            .collect()
+    }
+}
+
+/// Counts of failed invocations.
+fn is_error_count(kind: MetricKind) -> bool {
+    matches!(
+        kind,
+        MetricKind::InvocationErrors4xx | MetricKind::InvocationErrors5xx
+    )
 }
 
 /// Kinds sampled at intervals (whose latest value means "now"), as opposed to per-request ones.
@@ -231,7 +286,7 @@ impl ResourceSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mlm_core::{EndpointName, Statistic};
+    use mlm_core::EndpointName;
 
     fn secs(n: i64) -> chrono::Duration {
         chrono::Duration::seconds(n)
@@ -274,6 +329,65 @@ mod tests {
         let series = ring.query(&q);
         assert_eq!(series[0].points.iter().map(|p| p.value).sum::<f64>(), 1.0);
         assert_eq!(series[0].scope, MetricScope::Instance);
+    }
+
+    /// A period with invocations but no error reads 0 errors, not "no data"; the average is
+    /// the error rate; a period with no invocation has no point at all.
+    #[test]
+    fn error_counts_are_zero_filled_where_there_were_invocations() {
+        let mut ring = MetricRing::new(Duration::from_secs(3600));
+        let end = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for (at, failed) in [
+            (-25, false),
+            (-24, true),
+            (-23, false),
+            (-22, false),
+            (-15, false),
+        ] {
+            ring.push(sample(end + secs(at), "a", MetricKind::Invocations, 1.0));
+            if failed {
+                ring.push(sample(
+                    end + secs(at),
+                    "a",
+                    MetricKind::InvocationErrors5xx,
+                    1.0,
+                ));
+            }
+        }
+        let mut q = MetricQuery::last(
+            EndpointName::new("e").unwrap(),
+            vec![MetricKind::InvocationErrors5xx],
+            Duration::from_secs(30),
+            10,
+        );
+        q.start = end - secs(30);
+        q.end = end;
+        let values = |q: &MetricQuery| -> Vec<f64> {
+            ring.query(q)[0].points.iter().map(|p| p.value).collect()
+        };
+        assert_eq!(
+            values(&q.clone().with_statistic(Statistic::Sum)),
+            [1.0, 0.0]
+        );
+        assert_eq!(
+            values(&q.clone().with_statistic(Statistic::Average)),
+            [0.25, 0.0]
+        );
+        assert_eq!(
+            values(&q.clone().with_statistic(Statistic::SampleCount)),
+            [4.0, 1.0]
+        );
+        assert_eq!(
+            values(&q.clone().with_statistic(Statistic::Maximum)),
+            [1.0, 0.0]
+        );
+        let points = &ring.query(&q)[0].points;
+        assert_eq!(
+            points.len(),
+            2,
+            "the last period had no invocation: no point"
+        );
+        assert_eq!(points[1].timestamp, end - secs(20));
     }
 
     #[test]

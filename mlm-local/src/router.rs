@@ -3,9 +3,14 @@
 //! The table is copy-on-write: lifecycle work builds a new table and swaps it in, so a request
 //! sees either the old fleet or the new one, never half of each. Instances leaving the table
 //! keep serving the requests they already have; they are drained before they are stopped.
+//!
+//! While a deployment runs, the table holds two fleets: the configuration in force
+//! ([`Fleet::Current`]) and the one being rolled out ([`Fleet::Next`]), each with its own
+//! variants; `split` says what percentage of requests goes to the next fleet. Within a fleet,
+//! requests spread by variant weight, then to the least-busy instance.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -31,11 +36,21 @@ const ANSWER_TOO_LARGE: &str =
 /// Tries per request: the first instance and up to two others when one cannot be reached.
 const MAX_ATTEMPTS: u32 = 3;
 
-/// One variant in the routing table.
+/// Which configuration a route serves while a deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fleet {
+    /// The configuration in force (the only fleet when no deployment runs).
+    Current,
+    /// The configuration a deployment rolls out.
+    Next,
+}
+
+/// One variant of one fleet in the routing table.
 #[derive(Clone)]
 pub(crate) struct VariantRoute {
     pub spec: VariantSpec,
     pub instances: Vec<Arc<InstanceHandle>>,
+    pub fleet: Fleet,
 }
 
 impl VariantRoute {
@@ -65,6 +80,13 @@ pub(crate) struct EndpointRuntime {
     /// Set when the endpoint is being deleted: instances still starting give up at once.
     pub deleting: AtomicBool,
     pub restarts: Mutex<HashMap<String, RestartState>>,
+    /// Percentage of requests sent to the [`Fleet::Next`] routes (0 when no deployment runs).
+    split: AtomicU8,
+    /// Set when a user stops the running deployment (or the endpoint is deleted): the
+    /// deployment rolls back, and its instances still starting give up.
+    pub stop_deployment: AtomicBool,
+    /// Wakes a deployment waiting out a step when `stop_deployment` is set.
+    pub stop_signal: tokio::sync::Notify,
     /// Most requests one instance is sent at once; more wait in line for a free slot.
     max_in_flight: u32,
     /// Signalled whenever a request ends, for requests waiting in line.
@@ -92,6 +114,9 @@ impl EndpointRuntime {
             next_instance: AtomicU32::new(1),
             deleting: AtomicBool::new(false),
             restarts: Mutex::new(HashMap::new()),
+            split: AtomicU8::new(0),
+            stop_deployment: AtomicBool::new(false),
+            stop_signal: tokio::sync::Notify::new(),
             max_in_flight: max_in_flight.max(1),
             freed: tokio::sync::Notify::new(),
         }
@@ -103,6 +128,25 @@ impl EndpointRuntime {
 
     pub(crate) fn set_table(&self, table: Vec<VariantRoute>) {
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+    }
+
+    /// Changes a copy of the table and swaps it in, atomically with other edits.
+    pub(crate) fn edit_table<T>(&self, edit: impl FnOnce(&mut Vec<VariantRoute>) -> T) -> T {
+        let mut guard = self.table.write().unwrap_or_else(|p| p.into_inner());
+        let mut table = Vec::clone(&guard);
+        let out = edit(&mut table);
+        *guard = Arc::new(table);
+        out
+    }
+
+    /// The percentage of requests sent to the next fleet.
+    pub(crate) fn split(&self) -> u8 {
+        self.split.load(Ordering::SeqCst)
+    }
+
+    /// Sends `percent` of requests to the next fleet (the rest to the current one).
+    pub(crate) fn set_split(&self, percent: u8) {
+        self.split.store(percent.min(100), Ordering::SeqCst);
     }
 
     /// A fresh instance id for `variant` (`primary-3`).
@@ -141,15 +185,21 @@ impl EndpointRuntime {
         let usable = |i: &&Arc<InstanceHandle>| {
             i.status() == InstanceStatus::InService && avoid.is_none_or(|a| !Arc::ptr_eq(i, a))
         };
-        let eligible = |v: &&VariantRoute| {
-            (match target {
-                Some(t) => &v.spec.name == t,
-                None => v.spec.weight > 0.0,
-            }) && v.instances.iter().any(|i| usable(&i))
+        let mut rng = rand::rng();
+        let fleet = self.choose_fleet(&mut rng);
+        let serves = |v: &VariantRoute, fleet: Option<Fleet>| {
+            fleet.is_none_or(|f| v.fleet == f)
+                && (match target {
+                    Some(t) => &v.spec.name == t,
+                    None => v.spec.weight > 0.0,
+                })
+                && v.instances.iter().any(|i| usable(&i))
         };
+        // The chosen fleet, or any when it has no usable instance (a next fleet restarting).
+        let fleet = Some(fleet).filter(|f| table.iter().any(|v| serves(v, Some(*f))));
+        let eligible = |v: &&VariantRoute| serves(v, fleet);
         let weight = |v: &VariantRoute| v.spec.weight.max(f32::MIN_POSITIVE);
         let total: f32 = table.iter().filter(eligible).map(weight).sum();
-        let mut rng = rand::rng();
         let mut point = rng.random::<f32>() * total;
         let mut variant = None;
         for v in table.iter().filter(eligible) {
@@ -177,6 +227,16 @@ impl EndpointRuntime {
             return Err(Error::provider_msg("the instance is draining", true));
         }
         Ok(Some((variant.spec.name.clone(), guard)))
+    }
+
+    /// The fleet a request goes to: the next one for `split` % of requests.
+    fn choose_fleet(&self, rng: &mut impl Rng) -> Fleet {
+        match self.split() {
+            0 => Fleet::Current,
+            100.. => Fleet::Next,
+            percent if rng.random_range(0..100u8) < percent => Fleet::Next,
+            _ => Fleet::Current,
+        }
     }
 
     /// The usable instance of `variant` with the fewest outstanding requests (ties broken at

@@ -1,4 +1,5 @@
-//! Durable state in SQLite: models, versions, endpoints, instance processes and an event log.
+//! Durable state in SQLite: models, versions, endpoints, instance processes, an event log,
+//! alarms and deployments.
 //!
 //! One connection behind a mutex: every statement here is a point lookup or a short range scan
 //! on a local file, far below the cost of the process work around it. WAL mode keeps readers of
@@ -11,14 +12,16 @@ use std::sync::Mutex;
 use chrono::Utc;
 use mlm_core::backend::{decode_cursor, encode_cursor};
 use mlm_core::{
+    Alarm, AlarmDefinition, AlarmName, AlarmState, Deployment, DeploymentKind, DeploymentPolicy,
     Endpoint, EndpointName, EndpointStatus, Error, Model, ModelName, ModelVersion, Page,
-    PageRequest, ResourceKind, Result, VariantSpec,
+    PageRequest, ResourceKind, Result, Variant, VariantSpec,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE models (
     name        TEXT PRIMARY KEY,
     doc         TEXT NOT NULL,
@@ -48,7 +51,25 @@ CREATE TABLE events (
     event    TEXT NOT NULL,
     detail   TEXT
 );
-"#];
+"#,
+    r#"
+CREATE TABLE alarms (
+    endpoint    TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    state_since TEXT NOT NULL,
+    PRIMARY KEY (endpoint, name)
+);
+CREATE TABLE deployments (
+    endpoint TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    doc      TEXT NOT NULL,
+    PRIMARY KEY (endpoint, seq)
+);
+"#,
+];
 
 fn not_issued() -> Error {
     Error::invalid("page_token is not a token this API issued")
@@ -105,10 +126,10 @@ pub(crate) struct Store {
 
 /// A page of the first `size` `rows` as items (the rows were fetched with one extra, which
 /// says whether more follow); the next page starts after the last item's `cursor`.
-fn page_of<T>(
-    rows: &[String],
+fn page_of<R, T>(
+    rows: &[R],
     size: u32,
-    item: impl FnMut(&String) -> Result<T>,
+    item: impl FnMut(&R) -> Result<T>,
     cursor: impl Fn(&T) -> String,
 ) -> Result<Page<T>> {
     let items = rows
@@ -123,6 +144,24 @@ fn page_of<T>(
         items,
         next_page_token: next,
     })
+}
+
+/// A deployment id as its row number; an id this backend never issued is simply not found.
+fn deployment_seq(endpoint: &EndpointName, id: &str) -> Result<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|seq| *seq > 0 && seq.to_string() == id)
+        .ok_or_else(|| deployment_not_found(endpoint, id))
+}
+
+fn deployment_not_found(endpoint: &EndpointName, id: &str) -> Error {
+    Error::not_found(ResourceKind::Deployment, format!("{endpoint}/{id}"))
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::provider("local state record has a bad time", e))
 }
 
 fn db_error(e: rusqlite::Error) -> Error {
@@ -237,10 +276,11 @@ impl Store {
             .map_err(db_error)?;
         rows.map(|row| {
             let (at, event, detail) = row.map_err(db_error)?;
-            let at = chrono::DateTime::parse_from_rfc3339(&at)
-                .map_err(|e| Error::provider("bad event time", e))?
-                .with_timezone(&Utc);
-            Ok(LifecycleEvent { at, event, detail })
+            Ok(LifecycleEvent {
+                at: parse_time(&at)?,
+                event,
+                detail,
+            })
         })
         .collect()
     }
@@ -523,11 +563,14 @@ impl Store {
         let tx = conn.transaction().map_err(db_error)?;
         tx.execute("DELETE FROM endpoints WHERE name = ?1", [name.as_str()])
             .map_err(db_error)?;
-        tx.execute(
-            "DELETE FROM instance_processes WHERE endpoint = ?1",
-            [name.as_str()],
-        )
-        .map_err(db_error)?;
+        // What belongs to the endpoint goes with it.
+        for table in ["instance_processes", "alarms", "deployments"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE endpoint = ?1"),
+                [name.as_str()],
+            )
+            .map_err(db_error)?;
+        }
         tx.commit().map_err(db_error)
     }
 
@@ -550,6 +593,208 @@ impl Store {
     pub(crate) fn all_endpoints(&self) -> Result<Vec<StoredEndpoint>> {
         let docs = self.strings("SELECT doc FROM endpoints ORDER BY name", [])?;
         docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    // --- alarms -------------------------------------------------------------------------
+
+    /// Creates an alarm (`INSUFFICIENT_DATA`) or replaces its definition, keeping its state;
+    /// answers it as stored.
+    pub(crate) fn put_alarm(&self, definition: &AlarmDefinition) -> Result<Alarm> {
+        let fresh = Alarm::new(definition.clone(), Utc::now());
+        self.execute(
+            "INSERT INTO alarms (endpoint, name, definition, state, reason, state_since) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(endpoint, name) DO UPDATE SET definition = excluded.definition",
+            params![
+                definition.endpoint.as_str(),
+                definition.name.as_str(),
+                to_json(definition)?,
+                fresh.state.as_str(),
+                fresh.state_reason,
+                fresh.state_since.to_rfc3339()
+            ],
+        )?;
+        self.get_alarm(&definition.endpoint, &definition.name)
+    }
+
+    /// Records an alarm's state, reason and `state_since` (not its definition, which a user
+    /// may have replaced meanwhile); an alarm deleted meanwhile stays deleted.
+    pub(crate) fn set_alarm_state(&self, alarm: &Alarm) -> Result<()> {
+        let d = &alarm.definition;
+        self.execute(
+            "UPDATE alarms SET state = ?3, reason = ?4, state_since = ?5 \
+             WHERE endpoint = ?1 AND name = ?2",
+            params![
+                d.endpoint.as_str(),
+                d.name.as_str(),
+                alarm.state.as_str(),
+                alarm.state_reason,
+                alarm.state_since.to_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The alarms `selection` (the SQL after `FROM alarms`) selects.
+    fn alarms_where(&self, selection: &str, params: impl rusqlite::Params) -> Result<Vec<Alarm>> {
+        let conn = self.lock();
+        let sql = format!("SELECT definition, state, reason, state_since FROM alarms {selection}");
+        let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(definition, state, reason, since)| {
+                let mut alarm = Alarm::new(from_json(&definition)?, parse_time(&since)?);
+                alarm.state = state.parse::<AlarmState>()?;
+                alarm.state_reason = reason;
+                Ok(alarm)
+            })
+            .collect()
+    }
+
+    pub(crate) fn get_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<Alarm> {
+        self.alarms_where(
+            "WHERE endpoint = ?1 AND name = ?2",
+            params![endpoint.as_str(), name.as_str()],
+        )?
+        .pop()
+        .ok_or_else(|| Error::not_found(ResourceKind::Alarm, format!("{endpoint}/{name}")))
+    }
+
+    pub(crate) fn list_alarms(
+        &self,
+        endpoint: &EndpointName,
+        page: &PageRequest,
+    ) -> Result<Page<Alarm>> {
+        let size = page.size()?;
+        let after = name_cursor(page, AlarmName::new)?;
+        let alarms = self.alarms_where(
+            "WHERE endpoint = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+            params![endpoint.as_str(), after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &alarms,
+            size,
+            |a| Ok(a.clone()),
+            |a: &Alarm| a.definition.name.to_string(),
+        )
+    }
+
+    /// Every alarm of every endpoint (for evaluation).
+    pub(crate) fn all_alarms(&self) -> Result<Vec<Alarm>> {
+        self.alarms_where("ORDER BY endpoint, name", [])
+    }
+
+    pub(crate) fn delete_alarm(&self, endpoint: &EndpointName, name: &AlarmName) -> Result<()> {
+        let deleted = self.execute(
+            "DELETE FROM alarms WHERE endpoint = ?1 AND name = ?2",
+            params![endpoint.as_str(), name.as_str()],
+        )?;
+        if deleted == 0 {
+            return Err(Error::not_found(
+                ResourceKind::Alarm,
+                format!("{endpoint}/{name}"),
+            ));
+        }
+        Ok(())
+    }
+
+    // --- deployments --------------------------------------------------------------------
+
+    /// Records a new deployment of `endpoint`, `Provisioning`, under the next id ("1", "2", …).
+    pub(crate) fn insert_deployment(
+        &self,
+        endpoint: &EndpointName,
+        kind: DeploymentKind,
+        target: Vec<Variant>,
+        policy: Option<DeploymentPolicy>,
+    ) -> Result<Deployment> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_error)?;
+        let seq: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments WHERE endpoint = ?1",
+                [endpoint.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        let deployment = Deployment::start(
+            seq.to_string(),
+            endpoint.clone(),
+            kind,
+            target,
+            policy,
+            Utc::now(),
+        );
+        tx.execute(
+            "INSERT INTO deployments (endpoint, seq, doc) VALUES (?1, ?2, ?3)",
+            params![endpoint.as_str(), seq, to_json(&deployment)?],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(deployment)
+    }
+
+    /// Replaces a deployment's record (a deployment whose endpoint is gone stays gone).
+    pub(crate) fn put_deployment(&self, deployment: &Deployment) -> Result<()> {
+        let seq = deployment_seq(&deployment.endpoint, &deployment.id)?;
+        self.execute(
+            "UPDATE deployments SET doc = ?3 WHERE endpoint = ?1 AND seq = ?2",
+            params![deployment.endpoint.as_str(), seq, to_json(deployment)?],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn get_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment> {
+        let seq = deployment_seq(endpoint, id)?;
+        let doc: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT doc FROM deployments WHERE endpoint = ?1 AND seq = ?2",
+                params![endpoint.as_str(), seq],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        from_json(&doc.ok_or_else(|| deployment_not_found(endpoint, id))?)
+    }
+
+    /// The newest deployment of `endpoint`, if it has any.
+    pub(crate) fn latest_deployment(&self, endpoint: &EndpointName) -> Result<Option<Deployment>> {
+        let docs = self.strings(
+            "SELECT doc FROM deployments WHERE endpoint = ?1 ORDER BY seq DESC LIMIT 1",
+            [endpoint.as_str()],
+        )?;
+        docs.first().map(|d| from_json(d)).transpose()
+    }
+
+    /// An endpoint's deployments, newest first.
+    pub(crate) fn list_deployments(
+        &self,
+        endpoint: &EndpointName,
+        page: &PageRequest,
+    ) -> Result<Page<Deployment>> {
+        let size = page.size()?;
+        let before: i64 = match page.page_token.as_deref().map(decode_cursor).transpose()? {
+            Some(cursor) => cursor.parse().map_err(|_| not_issued())?,
+            None => i64::MAX,
+        };
+        let docs = self.strings(
+            "SELECT doc FROM deployments WHERE endpoint = ?1 AND seq < ?2 \
+             ORDER BY seq DESC LIMIT ?3",
+            params![endpoint.as_str(), before, size + 1],
+        )?;
+        page_of(&docs, size, |d| from_json(d), |d: &Deployment| d.id.clone())
     }
 
     // --- instance processes -------------------------------------------------------------
@@ -780,6 +1025,171 @@ mod tests {
         store.record_process(&rec).unwrap();
         assert_eq!(store.take_processes().unwrap(), vec![rec]);
         assert!(store.take_processes().unwrap().is_empty());
+    }
+
+    fn alarm(endpoint: &str, name: &str) -> AlarmDefinition {
+        AlarmDefinition::new(
+            AlarmName::new(name).unwrap(),
+            EndpointName::new(endpoint).unwrap(),
+            mlm_core::MetricKind::InvocationErrors5xx,
+            mlm_core::Statistic::Sum,
+            mlm_core::Comparison::GreaterThan,
+            0.0,
+            10,
+        )
+    }
+
+    /// A new definition keeps the live state, and a state write keeps the definition: the
+    /// evaluator and a user replacing the alarm never undo each other.
+    #[test]
+    fn alarm_definitions_and_states_are_written_apart() {
+        let (_dir, store) = store();
+        let first = store.put_alarm(&alarm("e", "errors")).unwrap();
+        assert_eq!(first.state, AlarmState::InsufficientData);
+        let mut fired = first.clone();
+        fired.transition(AlarmState::Alarm, "3 > 0".into(), Utc::now());
+        store.set_alarm_state(&fired).unwrap();
+        let mut redefined = alarm("e", "errors");
+        redefined.threshold = 5.0;
+        let after = store.put_alarm(&redefined).unwrap();
+        assert_eq!(after.state, AlarmState::Alarm);
+        assert_eq!(after.state_reason, "3 > 0");
+        assert_eq!(after.definition.threshold, 5.0);
+        store.set_alarm_state(&fired).unwrap();
+        let e = EndpointName::new("e").unwrap();
+        let name = AlarmName::new("errors").unwrap();
+        assert_eq!(
+            store.get_alarm(&e, &name).unwrap().definition.threshold,
+            5.0
+        );
+        store.delete_alarm(&e, &name).unwrap();
+        let err = store.delete_alarm(&e, &name).unwrap_err();
+        assert_eq!(err.to_string(), "alarm 'e/errors' not found");
+        // A state written after the delete does not bring the alarm back.
+        store.set_alarm_state(&fired).unwrap();
+        assert!(store.all_alarms().unwrap().is_empty());
+    }
+
+    #[test]
+    fn alarms_page_by_name_within_their_endpoint() {
+        let (_dir, store) = store();
+        for name in ["c", "a", "b"] {
+            store.put_alarm(&alarm("e", name)).unwrap();
+        }
+        store.put_alarm(&alarm("other", "a")).unwrap();
+        let e = EndpointName::new("e").unwrap();
+        let first = store
+            .list_alarms(&e, &PageRequest::first().with_page_size(2))
+            .unwrap();
+        let names: Vec<_> = first
+            .items
+            .iter()
+            .map(|a| a.definition.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let token = first.next_page_token.unwrap();
+        let rest = store
+            .list_alarms(
+                &e,
+                &PageRequest::first().with_page_size(2).with_token(token),
+            )
+            .unwrap();
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].definition.name.as_str(), "c");
+        assert!(rest.next_page_token.is_none());
+        let forged = PageRequest::first().with_token(encode_cursor("!!"));
+        assert!(store.list_alarms(&e, &forged).is_err());
+    }
+
+    #[test]
+    fn deployments_count_per_endpoint_and_list_newest_first() {
+        let (_dir, store) = store();
+        let e = EndpointName::new("e").unwrap();
+        let other = EndpointName::new("other").unwrap();
+        for _ in 0..3 {
+            store
+                .insert_deployment(&e, DeploymentKind::Update, Vec::new(), None)
+                .unwrap();
+        }
+        let o = store
+            .insert_deployment(&other, DeploymentKind::Create, Vec::new(), None)
+            .unwrap();
+        assert_eq!(o.id, "1");
+        let first = store
+            .list_deployments(&e, &PageRequest::first().with_page_size(2))
+            .unwrap();
+        let ids: Vec<_> = first.items.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["3", "2"]);
+        let token = first.next_page_token.unwrap();
+        let rest = store
+            .list_deployments(
+                &e,
+                &PageRequest::first().with_page_size(2).with_token(token),
+            )
+            .unwrap();
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].id, "1");
+        assert_eq!(store.latest_deployment(&e).unwrap().unwrap().id, "3");
+        let mut d = store.get_deployment(&e, "2").unwrap();
+        d.enter(mlm_core::DeploymentPhase::Completed, Utc::now());
+        store.put_deployment(&d).unwrap();
+        assert!(store.get_deployment(&e, "2").unwrap().phase.is_terminal());
+        for missing in ["4", "0", "02", "x", ""] {
+            let err = store.get_deployment(&e, missing).unwrap_err();
+            assert_eq!(err.kind(), mlm_core::ErrorKind::NotFound, "{missing}");
+        }
+    }
+
+    /// Deleting an endpoint deletes its alarms and deployments, and no one else's.
+    #[test]
+    fn an_endpoint_takes_its_alarms_and_deployments_with_it() {
+        let (_dir, store) = store();
+        for name in ["e", "other"] {
+            store
+                .insert_endpoint(&endpoint(name, EndpointStatus::InService))
+                .unwrap();
+            store.put_alarm(&alarm(name, "errors")).unwrap();
+            let n = EndpointName::new(name).unwrap();
+            store
+                .insert_deployment(&n, DeploymentKind::Create, Vec::new(), None)
+                .unwrap();
+        }
+        let e = EndpointName::new("e").unwrap();
+        store.delete_endpoint(&e).unwrap();
+        assert!(store.latest_deployment(&e).unwrap().is_none());
+        let left: Vec<_> = store
+            .all_alarms()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.definition.endpoint.to_string())
+            .collect();
+        assert_eq!(left, ["other"]);
+        let other = EndpointName::new("other").unwrap();
+        assert!(store.latest_deployment(&other).unwrap().is_some());
+        // Ids start again for an endpoint created anew under the same name.
+        let again = store
+            .insert_deployment(&e, DeploymentKind::Create, Vec::new(), None)
+            .unwrap();
+        assert_eq!(again.id, "1");
+    }
+
+    /// A data directory written before alarms and deployments existed is brought up to date.
+    #[test]
+    fn a_first_schema_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store.put_alarm(&alarm("e", "errors")).unwrap();
+        let version: i64 = store
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
     #[test]

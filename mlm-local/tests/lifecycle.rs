@@ -3,15 +3,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{SPORTS, provider, wait};
+use common::{Load, classify, deploy, provider, wait};
 use mlm_core::{
     Approval, CreateVersionRequest, EndpointManager, EndpointManagerExt, EndpointName,
-    EndpointStatus, ErrorKind, InvokeRequest, ModelRegistry, Observability, UpdateEndpointRequest,
-    VariantChange, VariantName, VersionRef,
+    EndpointStatus, ErrorKind, ModelRegistry, Observability, UpdateEndpointRequest, VariantChange,
+    VariantName, VersionRef,
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
@@ -24,30 +22,6 @@ where
 
 async fn register(p: &LocalProvider, model: &str, env: &[(&str, &str)]) -> VersionRef {
     common::register(p, model, common::RUNTIME, env).await
-}
-
-async fn deploy(
-    p: &LocalProvider,
-    endpoint: &str,
-    version: VersionRef,
-    count: u32,
-) -> EndpointName {
-    let endpoint = common::create_endpoint(p, endpoint, version, count).await;
-    p.wait_until_ready(&endpoint, wait()).await.unwrap();
-    endpoint
-}
-
-async fn classify(p: &LocalProvider, endpoint: &EndpointName) -> mlm_core::Result<String> {
-    let answer = p
-        .invoke(InvokeRequest::json(
-            endpoint.clone(),
-            &serde_json::json!({ "sentence": SPORTS }),
-        ))
-        .await?;
-    Ok(answer.json()?["category"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
 }
 
 fn alive(pid: u32) -> bool {
@@ -179,60 +153,22 @@ async fn a_crashed_instance_is_reported_and_restarted() {
     assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
 }
 
-/// Runs `workers` loops of invocations until `stop`, counting successes and failures.
-fn load(
-    p: &LocalProvider,
-    endpoint: &EndpointName,
-    workers: usize,
-    stop: Arc<AtomicBool>,
-) -> (
-    Arc<AtomicU64>,
-    Arc<AtomicU64>,
-    Vec<tokio::task::JoinHandle<Vec<String>>>,
-) {
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let handles = (0..workers)
-        .map(|_| {
-            let (p, endpoint, stop) = (p.clone(), endpoint.clone(), stop.clone());
-            let (ok, failed) = (ok.clone(), failed.clone());
-            tokio::spawn(async move {
-                let mut errors = Vec::new();
-                // Bounded: at most 2,000 requests per worker whatever happens.
-                for _ in 0..2_000 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    match classify(&p, &endpoint).await {
-                        Ok(c) if c == "Sports" => ok.fetch_add(1, Ordering::SeqCst),
-                        Ok(other) => {
-                            errors.push(format!("wrong answer {other}"));
-                            failed.fetch_add(1, Ordering::SeqCst)
-                        }
-                        Err(e) => {
-                            errors.push(e.to_string());
-                            failed.fetch_add(1, Ordering::SeqCst)
-                        }
-                    };
-                }
-                errors
-            })
-        })
-        .collect();
-    (ok, failed, handles)
+/// Six clients as fast as they go (at most 2,000 requests each), until [`finish`].
+fn load(p: &LocalProvider, endpoint: &EndpointName) -> Load {
+    Load::start(p, endpoint, 6, Duration::ZERO, 2_000)
 }
 
-async fn finish(
-    stop: Arc<AtomicBool>,
-    handles: Vec<tokio::task::JoinHandle<Vec<String>>>,
-) -> Vec<String> {
+/// Lets the clients run a little longer, then stops them: the requests that failed, and how
+/// many succeeded.
+async fn finish(load: Load) -> (Vec<String>, usize) {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    let mut errors = Vec::new();
-    for h in handles {
-        errors.extend(h.await.unwrap());
-    }
-    errors
+    let calls = load.finish().await;
+    let errors = calls
+        .iter()
+        .filter(|c| !c.ok())
+        .map(|c| format!("{:?}", c.outcome))
+        .collect();
+    (errors, calls.iter().filter(|c| c.ok()).count())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,8 +176,7 @@ async fn scaling_down_under_load_fails_no_request() {
     let (_dir, p) = provider().await;
     let version = register(&p, "busy", &[("MLM_EXAMPLE_DELAY_MS", "20")]).await;
     let endpoint = deploy(&p, "busy", version, 3).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, _failed, handles) = load(&p, &endpoint, 6, stop.clone());
+    let load = load(&p, &endpoint);
     tokio::time::sleep(Duration::from_millis(300)).await;
     p.update_endpoint(
         UpdateEndpointRequest::new(endpoint.clone())
@@ -251,15 +186,12 @@ async fn scaling_down_under_load_fails_no_request() {
     .unwrap();
     let e = p.wait_until_ready(&endpoint, wait()).await.unwrap();
     assert_eq!(e.variants[0].current_instance_count, Some(1));
-    let errors = finish(stop, handles).await;
+    let (errors, ok) = finish(load).await;
     assert!(
         errors.is_empty(),
         "requests failed while scaling down: {errors:?}"
     );
-    assert!(
-        ok.load(Ordering::SeqCst) > 20,
-        "the load generator barely ran"
-    );
+    assert!(ok > 20, "the load generator barely ran");
     assert_eq!(p.instance_pids(&endpoint).len(), 1);
 }
 
@@ -270,8 +202,7 @@ async fn rolling_out_a_new_version_under_load_fails_no_request() {
     let v2 = register(&p, "rollout", &[("MLM_EXAMPLE_DELAY_MS", "10")]).await;
     let endpoint = deploy(&p, "rollout", v1.clone(), 2).await;
     let old = p.instance_pids(&endpoint);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, _failed, handles) = load(&p, &endpoint, 6, stop.clone());
+    let load = load(&p, &endpoint);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let updating = p
         .update_endpoint(UpdateEndpointRequest::new(endpoint.clone()).with_change(
@@ -290,15 +221,12 @@ async fn rolling_out_a_new_version_under_load_fails_no_request() {
     assert_eq!(again.kind(), ErrorKind::FailedPrecondition, "{again}");
     let e = p.wait_until_ready(&endpoint, wait()).await.unwrap();
     assert_eq!(e.variants[0].model_version, Some(v2));
-    let errors = finish(stop, handles).await;
+    let (errors, ok) = finish(load).await;
     assert!(
         errors.is_empty(),
         "requests failed during the rollout: {errors:?}"
     );
-    assert!(
-        ok.load(Ordering::SeqCst) > 20,
-        "the load generator barely ran"
-    );
+    assert!(ok > 20, "the load generator barely ran");
     let new = p.instance_pids(&endpoint);
     assert_eq!(new.len(), 2);
     assert!(
@@ -390,7 +318,9 @@ async fn an_instance_that_cannot_start_fails_the_endpoint_with_its_reason() {
     .await;
     let endpoint = common::create_endpoint(&p, "broken", version, 1).await;
     let err = p.wait_until_ready(&endpoint, wait()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    // The create is a deployment, and it failed.
+    assert_eq!(err.kind(), ErrorKind::DeploymentFailed, "{err}");
+    assert!(err.to_string().contains("exit status: 3"), "{err}");
     let e = p.get_endpoint(&endpoint).await.unwrap();
     assert_eq!(e.status, EndpointStatus::Failed);
     let reason = e.failure_reason.unwrap_or_default();

@@ -224,6 +224,43 @@ def test_endpoint_lifecycle(client: mlm.Client, version: mlm.ModelVersion) -> No
     assert client.list_endpoints().to_list() == []
 
 
+def test_canary_rollback_as_in_the_readme(client: mlm.Client, version: mlm.ModelVersion) -> None:
+    """The README's guarded rollout: a version answering 500 under a canary with a 5xx alarm
+    is rolled back, the wait raises RolledBackError, the old version keeps serving."""
+    client.create_endpoint("news", version, instance_type="ml.m5.large", wait=True, progress=False)
+    alarm = client.put_alarm("news", "errors", metric="invocation_errors_5xx", comparison=">",
+                             threshold=0, period_seconds=10, treat_missing_data="not_breaching")
+    assert alarm.statistic is mlm.Statistic.SUM and alarm.datapoints_to_alarm == 1
+    assert [a.name for a in client.list_alarms("news")] == ["errors"]
+    bad = client.create_version("news", str(MODEL_DIR), RUNTIME,
+                                environment={"MLM_EXAMPLE_ERROR_RATE": "1"})
+    policy = mlm.policies.canary(10, bake_seconds=30, rollback_alarms=["errors"])
+    started = client.update_endpoint("news", version=bad, deployment=policy)
+    assert started.last_deployment is not None
+    deployment_id = started.last_deployment.id
+    # Traffic while the canary runs, so the alarm sees the 5xx answers.
+    while not client.get_deployment("news", deployment_id).done:
+        try:
+            client.invoke("news", {"sentence": SPORTS})
+        except mlm.MlmError:
+            pass
+    with pytest.raises(mlm.RolledBackError, match="errors"):
+        client.wait_until_ready("news", timeout=60, progress=False)
+    newest = next(iter(client.list_deployments("news")))
+    assert newest.id == deployment_id
+    assert newest.phase is mlm.PhaseName.ROLLED_BACK and newest.alarm == "errors"
+    assert (mlm.PhaseName.SHIFTING, 10) in [(c.phase, c.percent) for c in newest.timeline]
+    assert client.get_endpoint("news").variants[0].model_version == version.ref
+    assert client.invoke("news", {"sentence": SPORTS}).json()["category"] == "Sports"
+    with pytest.raises(mlm.FailedPreconditionError):
+        client.stop_deployment("news", deployment_id)
+    with pytest.raises(mlm.InvalidArgumentError, match="canary percent"):
+        client.update_endpoint("news", version=bad, deployment=mlm.policies.canary(60, 10))
+    client.delete_alarm("news", "errors")
+    with pytest.raises(mlm.NotFoundError):
+        client.get_alarm("news", "errors")
+
+
 def test_two_variants_weights_and_replacement(
     client: mlm.Client, version: mlm.ModelVersion
 ) -> None:
@@ -316,7 +353,8 @@ def test_failed_endpoint_wait_raises_with_reason(data_dir: Path) -> None:
         client.create_model("news")
         v = client.create_version("news", str(MODEL_DIR), "broken")
         client.create_endpoint("broken", v, instance_type="ml.m5.large")
-        with pytest.raises(mlm.FailedPreconditionError, match="broken"):
+        # A create whose instances never start is a failed deployment.
+        with pytest.raises(mlm.DeploymentFailedError, match="broken"):
             client.wait_until_ready("broken", timeout=60, progress=False)
         assert client.get_endpoint("broken").status is mlm.EndpointStatus.FAILED
         client.delete_endpoint("broken", wait=True)

@@ -1,8 +1,6 @@
 //! Creating endpoints: one SageMaker Model per variant, one EndpointConfig, one Endpoint, with
 //! deterministic names so a retry reuses them, and nothing left behind by a failure.
 
-use std::collections::BTreeSet;
-
 use aws_sdk_sagemaker::types::{
     CaptureMode, CaptureOption, ContainerDefinition, MetricsConfig, ProductionVariant,
     ProductionVariantInstanceType, ProductionVariantServerlessConfig,
@@ -12,8 +10,10 @@ use mlm_core::{
     VariantSpec,
 };
 
+use super::cleanup::Sweep;
 use super::{TAG_VARIANT_VERSION, endpoint_target};
 use crate::autoscaling::{NO_CONFIG, TAG_AUTOSCALING, tracking_config};
+use crate::deployments::Record;
 use crate::error::from_sdk;
 use crate::naming::{
     TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_ENDPOINT, TAG_MANAGED, TAG_TARGET_CONFIG,
@@ -59,50 +59,45 @@ pub(super) fn check_autoscaling(endpoint: &str, v: &VariantSpec) -> Result<()> {
     Ok(())
 }
 
-/// The canonical content of a config, hashed into its name.
-fn config_content(
-    endpoint: &str,
-    previous: Option<&str>,
-    variants: &[VariantSpec],
-    capture: Option<&DataCaptureConfig>,
-    enhanced: bool,
-) -> String {
-    serde_json::json!({
-        "endpoint": endpoint,
-        "previous": previous,
-        "variants": variants,
-        "data_capture": capture,
-        "enhanced_metrics": enhanced,
-    })
-    .to_string()
-}
-
-/// A config to make for an endpoint. Its name is a hash of its content, so making the same
-/// config again is a retry of the same request.
+/// A config to make for an endpoint: one deployment. Its name is a hash of its content, so
+/// making the same config again is a retry of the same request.
 pub(super) struct NewConfig<'a> {
     pub endpoint: &'a EndpointName,
     pub name: String,
     pub variants: &'a [VariantSpec],
     pub capture: Option<&'a DataCaptureConfig>,
+    /// What its tags record about the deployment.
+    pub record: Record,
 }
 
 impl<'a> NewConfig<'a> {
-    /// The config of `variants` for `endpoint`; an update names the config it replaces in
-    /// `previous`.
+    /// The config of `variants` for `endpoint`. `record` names the config an update replaces;
+    /// `last_asked` is the config the endpoint's last deployment asked for, so an update that
+    /// repeats one that was rolled back is a new deployment with a new name, while a retry of
+    /// one that never started reuses the name.
     pub(super) fn new(
         endpoint: &'a EndpointName,
-        previous: Option<&str>,
+        record: Record,
+        last_asked: Option<&str>,
         variants: &'a [VariantSpec],
         capture: Option<&'a DataCaptureConfig>,
         enhanced_metrics: bool,
     ) -> Self {
         let e = endpoint.as_str();
-        let content = config_content(e, previous, variants, capture, enhanced_metrics);
+        let content = serde_json::json!({
+            "endpoint": e,
+            "previous": record.previous,
+            "last_asked": last_asked,
+            "variants": variants,
+            "data_capture": capture,
+            "enhanced_metrics": enhanced_metrics,
+        });
         Self {
             endpoint,
-            name: config_name(e, &content),
+            name: config_name(e, &content.to_string()),
             variants,
             capture,
+            record,
         }
     }
 }
@@ -124,13 +119,14 @@ fn endpoint_tags(request: &CreateEndpointRequest, config: &str) -> Result<Vec<(S
 }
 
 /// The tags of a new config: what each variant serves and its autoscaling policy (configs are
-/// immutable, so describes can trust them).
-fn config_tags(endpoint: &EndpointName, variants: &[VariantSpec]) -> Result<Vec<(String, String)>> {
+/// immutable, so describes can trust them), and the deployment's record.
+fn config_tags(config: &NewConfig<'_>) -> Result<Vec<(String, String)>> {
     let mut tags = vec![
         (TAG_MANAGED.to_string(), "true".to_string()),
-        (TAG_ENDPOINT.to_string(), endpoint.to_string()),
+        (TAG_ENDPOINT.to_string(), config.endpoint.to_string()),
     ];
-    for v in variants {
+    tags.extend(config.record.tags()?);
+    for v in config.variants {
         tags.push((
             format!("{TAG_VARIANT_VERSION}{}", v.name),
             v.model_version.to_string(),
@@ -200,6 +196,7 @@ impl Inner {
         }
         let config = NewConfig::new(
             &request.name,
+            Record::new(None, None),
             None,
             &request.variants,
             request.data_capture.as_ref(),
@@ -218,7 +215,7 @@ impl Inner {
         if let Err(e) = created {
             // Half-way: remove the config and models made for it.
             if !matches!(e, Error::AlreadyExists { .. })
-                && let Err(c) = self.cleanup(name, &BTreeSet::new(), None).await
+                && let Err(c) = self.cleanup(name, Sweep::All).await
             {
                 tracing::warn!(endpoint = name, error = %c, "clean-up after a failed create failed");
             }
@@ -310,7 +307,7 @@ impl Inner {
 
     /// CreateEndpointConfig; one that exists already is a retry of this very request.
     async fn create_endpoint_config(&self, config: &NewConfig<'_>) -> Result<()> {
-        let tags = config_tags(config.endpoint, config.variants)?;
+        let tags = config_tags(config)?;
         let mut call = self
             .sm
             .create_endpoint_config()

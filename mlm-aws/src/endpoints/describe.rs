@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput;
 use aws_sdk_sagemaker::types::{CaptureMode, ProductionVariant};
 use chrono::Utc;
 use mlm_core::{
     CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint, EndpointName,
     EndpointStatus, Error, ModelName, Page, PageRequest, ResourceKind, Result, ServerlessConfig,
-    Variant, VariantName, VersionRef,
+    Variant, VersionRef,
 };
 
 use super::{TAG_VARIANT_VERSION, endpoint_target};
@@ -19,7 +20,8 @@ use crate::autoscaling::TAG_AUTOSCALING;
 use crate::cache::{ConfigInfo, ConfigVariant, Described, RuntimeVariant};
 use crate::error::{Target, from_sdk};
 use crate::naming::{
-    TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_TARGET_CONFIG, decode_json,
+    TAG_AUTOSCALING_PENDING, TAG_DEPLOYMENT, TAG_MANAGED, TAG_RECORD, TAG_TARGET_CONFIG,
+    decode_json,
 };
 use crate::provider::{Inner, every_item, next_page_token, ordered, page_token, to_utc, user_tags};
 
@@ -64,6 +66,25 @@ fn data_capture_of(
     capture.capture_input = has(CaptureMode::Input);
     capture.capture_output = has(CaptureMode::Output);
     Ok(Some(capture))
+}
+
+/// `VariantStatus[].Status` of the pending deployment's variants, else of the live variants.
+fn variant_stages(out: &DescribeEndpointOutput) -> Vec<String> {
+    let status = |s: &aws_sdk_sagemaker::types::ProductionVariantStatus| {
+        s.status().map(|s| s.as_str().to_string())
+    };
+    let pending: Vec<String> = (out.pending_deployment_summary().into_iter())
+        .flat_map(|p| p.production_variants())
+        .flat_map(|v| v.variant_status())
+        .filter_map(status)
+        .collect();
+    if !pending.is_empty() {
+        return pending;
+    }
+    (out.production_variants().iter())
+        .flat_map(|v| v.variant_status())
+        .filter_map(status)
+        .collect()
 }
 
 /// Adds why pending autoscaling could not be applied to the endpoint's failure reason.
@@ -131,6 +152,7 @@ impl Inner {
                 .pending_deployment_summary()
                 .and_then(|p| p.endpoint_config_name())
                 .map(str::to_string),
+            variant_stages: variant_stages(&out),
             variants: out
                 .production_variants()
                 .iter()
@@ -222,8 +244,11 @@ impl Inner {
             None => None,
         };
         let info = Arc::new(ConfigInfo {
+            arn,
+            created: to_utc(out.creation_time()),
             variants,
             data_capture,
+            record: decode_json(&tags, TAG_RECORD),
         });
         self.caches
             .configs
@@ -288,7 +313,7 @@ impl Inner {
     }
 
     /// The endpoint's tags, remembered per LastModifiedTime for listings.
-    pub(super) async fn endpoint_tags(&self, d: &Described) -> Result<BTreeMap<String, String>> {
+    pub(crate) async fn endpoint_tags(&self, d: &Described) -> Result<BTreeMap<String, String>> {
         self.tags(&d.arn, &endpoint_target(&d.name)).await
     }
 
@@ -304,19 +329,8 @@ impl Inner {
             .variants
             .iter()
             .filter_map(|cv| {
-                let name = VariantName::new(&cv.name).ok()?;
-                let runtime = d.variants.iter().find(|r| r.name == cv.name);
-                let mut v = Variant::new(name, cv.version.clone());
-                match &cv.serverless {
-                    Some(s) => v.serverless = Some(*s),
-                    None => {
-                        v.instance_type = Some(cv.instance_type.clone().unwrap_or_default());
-                        v.desired_instance_count = cv.initial_count;
-                    }
-                }
-                v.weight = cv.weight;
-                v.autoscaling = cv.autoscaling.clone();
-                if let Some(r) = runtime {
+                let mut v = cv.to_variant()?;
+                if let Some(r) = d.variants.iter().find(|r| r.name == cv.name) {
                     if cv.serverless.is_none() {
                         if let Some(n) = r.desired_count {
                             v.desired_instance_count = n;
@@ -410,8 +424,10 @@ impl Inner {
         let d = self.describe(name).await?;
         let mut tags = self.endpoint_tags(&d).await?;
         let scaling_error = self.settle_autoscaling(&d, &mut tags).await;
-        self.finish_cleanup(&d, &mut tags).await;
         let mut e = self.assemble(&d, &tags).await?;
+        e.last_deployment = self.last_deployment(&d, &tags).await?;
+        // After the deployment's outcome is recorded: clean-up deletes the models it ran.
+        self.finish_cleanup(&d, &mut tags).await;
         with_scaling_error(&mut e, scaling_error);
         Ok(e)
     }
@@ -428,6 +444,7 @@ impl Inner {
                 };
                 let scaling_error = self.settle_autoscaling(&d, &mut tags).await;
                 let mut e = self.assemble(&d, &tags).await?;
+                e.last_deployment = self.last_deployment(&d, &tags).await?;
                 with_scaling_error(&mut e, scaling_error);
                 Ok(Some(e))
             })

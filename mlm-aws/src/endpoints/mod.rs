@@ -19,13 +19,15 @@
 //! the endpoint has settled, a describe compares it with the config it actually runs. A
 //! mismatch is SageMaker's *silent rollback*: the endpoint is `InService` on the old config,
 //! and mlm reports it in [`Endpoint::failure_reason`] ("the update to configuration X did not
-//! take effect ...", with SageMaker's reason).
-//! Superseded configs and models are deleted on the first describe that sees the endpoint
-//! settled (tag `mlm:cleanup`) and its autoscaling applied, never while it is
-//! Creating/Updating, and never the config it runs or is moving to.
+//! take effect ...", with SageMaker's reason) and in the deployment (`crate::deployments`),
+//! which makes waits fail with `RolledBack`.
+//! Each config is a deployment, so superseded configs stay as the endpoint's history (the
+//! newest `KEPT_DEPLOYMENTS`); their SageMaker models, and older configs, are deleted on the
+//! first describe that sees the endpoint settled (tag `mlm:cleanup`) and its autoscaling
+//! applied, never while it is Creating/Updating, and never the config it runs or is moving to.
 //!
-//! **Delete**: the variants' scalable targets, the endpoint, then every config and model mlm
-//! made for it (found by name); already-gone parts count as deleted.
+//! **Delete**: the variants' scalable targets, the endpoint, its alarms, then every config and
+//! model mlm made for it (found by name); already-gone parts count as deleted.
 //!
 //! Endpoints created outside mlm are listed and described with `managed: false`. Their variants'
 //! versions come from the ModelPackage their SageMaker model was built from; a variant whose

@@ -1,72 +1,20 @@
 //! Updating endpoints: counts and weights in place, anything else through a new config.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use aws_sdk_sagemaker::types::builders::TrafficRoutingConfigBuilder;
-use aws_sdk_sagemaker::types::{
-    Alarm, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
-    DeploymentConfig, DesiredWeightAndCapacity, TrafficRoutingConfig, TrafficRoutingConfigType,
-    VariantProperty, VariantPropertyType,
-};
-use mlm_core::{
-    DeploymentPolicy, Endpoint, Error, Result, TrafficShift, UpdateEndpointRequest, UpdateKind,
-    Variant, VariantSpec,
-};
+use aws_sdk_sagemaker::types::{DesiredWeightAndCapacity, VariantProperty, VariantPropertyType};
+use mlm_core::{Endpoint, Error, Result, UpdateEndpointRequest, UpdateKind, Variant, VariantSpec};
 
+use super::cleanup::Sweep;
 use super::create::{NewConfig, check_autoscaling, check_instance_type};
 use super::endpoint_target;
 use crate::cache::Described;
+use crate::deployments::{Record, deployment_config};
 use crate::error::from_sdk;
 use crate::naming::{
     TAG_AUTOSCALING_PENDING, TAG_CLEANUP, TAG_DEPLOYMENT, TAG_TARGET_CONFIG, encode_text, text_keys,
 };
 use crate::provider::Inner;
-
-/// The traffic routing of a blue/green update, waiting `wait_seconds` after each step.
-fn shift(kind: TrafficRoutingConfigType, wait_seconds: u32) -> TrafficRoutingConfigBuilder {
-    TrafficRoutingConfig::builder()
-        .r#type(kind)
-        .wait_interval_in_seconds(wait_seconds as i32)
-}
-
-/// A step of a canary or linear shift: a share of the new fleet.
-fn percent_of_capacity(percent: u8) -> CapacitySize {
-    CapacitySize::builder()
-        .r#type(CapacitySizeType::CapacityPercent)
-        .value(i32::from(percent))
-        .build()
-}
-
-/// SageMaker's deployment guardrails for mlm's deployment policy.
-fn deployment_config(policy: &DeploymentPolicy) -> DeploymentConfig {
-    let routing = match &policy.traffic {
-        TrafficShift::Canary {
-            percent,
-            bake_seconds,
-        } => shift(TrafficRoutingConfigType::Canary, *bake_seconds)
-            .canary_size(percent_of_capacity(*percent)),
-        TrafficShift::Linear {
-            step_percent,
-            interval_seconds,
-        } => shift(TrafficRoutingConfigType::Linear, *interval_seconds)
-            .linear_step_size(percent_of_capacity(*step_percent)),
-        _ => shift(TrafficRoutingConfigType::AllAtOnce, 0),
-    }
-    .build();
-    let mut config = DeploymentConfig::builder().blue_green_update_policy(
-        BlueGreenUpdatePolicy::builder()
-            .traffic_routing_configuration(routing)
-            .build(),
-    );
-    if !policy.rollback_alarms.is_empty() {
-        let mut rollback = AutoRollbackConfig::builder();
-        for a in &policy.rollback_alarms {
-            rollback = rollback.alarms(Alarm::builder().alarm_name(a.as_str()).build());
-        }
-        config = config.auto_rollback_configuration(rollback.build());
-    }
-    config.build()
-}
 
 /// The variant properties this update sets itself, so SageMaker must not carry the running
 /// values over when it retains autoscaled counts.
@@ -158,15 +106,22 @@ impl Inner {
                  can be changed through mlm"
             )));
         }
+        let policy = request.deployment.as_ref().or(current.deployment.as_ref());
+        if let Some(p) = policy {
+            // Checked before anything is made: SageMaker would only fail the update later.
+            deployment_config(name, p)?;
+            self.check_alarms_exist(name, &p.rollback_alarms).await?;
+        }
+        let tags = self.endpoint_tags(d).await?;
+        let previous_target = tags.get(TAG_TARGET_CONFIG).cloned();
         let config = NewConfig::new(
             &request.name,
-            Some(&d.config_name),
+            Record::new(Some(&d.config_name), policy),
+            previous_target.as_deref(),
             target,
             current.data_capture.as_ref(),
             self.settings.enhanced_metrics,
         );
-        let tags = self.endpoint_tags(d).await?;
-        let previous_target = tags.get(TAG_TARGET_CONFIG).cloned();
         // Mark the target first, so a concurrent clean-up keeps the new config.
         let marks = vec![
             (TAG_TARGET_CONFIG.to_string(), config.name.clone()),
@@ -175,13 +130,13 @@ impl Inner {
         self.set_tags(&d.arn, vec![], marks, &endpoint_target(name))
             .await?;
         if let Err(e) = self.start_update(request, current, &config).await {
-            self.undo_update(d, previous_target).await;
+            self.undo_update(d, previous_target, &config.name).await;
             return Err(e);
         }
         self.record_update(request, current, d, &tags, target).await
     }
 
-    /// Creates the new config and moves the endpoint to it.
+    /// Creates the new config and moves the endpoint to it, under the deployment's policy.
     async fn start_update(
         &self,
         request: &UpdateEndpointRequest,
@@ -199,8 +154,8 @@ impl Inner {
         if request.retain_autoscaled_counts && !exclude.is_empty() {
             call = call.set_exclude_retained_variant_properties(Some(exclude));
         }
-        if let Some(p) = request.deployment.as_ref().or(current.deployment.as_ref()) {
-            call = call.deployment_config(deployment_config(p));
+        if let Some(p) = &config.record.policy {
+            call = call.deployment_config(deployment_config(request.name.as_str(), p)?);
         }
         call.send()
             .await
@@ -209,15 +164,14 @@ impl Inner {
     }
 
     /// After a failed start the endpoint still runs its old config: point the target tag back
-    /// and drop what the update made.
-    async fn undo_update(&self, d: &Described, previous_target: Option<String>) {
+    /// and drop what the update made (it was never a deployment).
+    async fn undo_update(&self, d: &Described, previous_target: Option<String>, made: &str) {
         let restore = previous_target.unwrap_or_else(|| d.config_name.clone());
         let restored = vec![(TAG_TARGET_CONFIG.to_string(), restore)];
         let _ = self
             .set_tags(&d.arn, vec![], restored, &endpoint_target(&d.name))
             .await;
-        let keep = BTreeSet::from([d.config_name.clone()]);
-        if let Err(c) = self.cleanup(&d.name, &keep, None).await {
+        if let Err(c) = self.cleanup(&d.name, Sweep::Config(made)).await {
             tracing::warn!(endpoint = d.name, error = %c, "clean-up after a failed update failed");
         }
     }
@@ -275,22 +229,5 @@ mod tests {
                 VariantPropertyType::DesiredWeight
             ]
         );
-    }
-
-    #[test]
-    fn deployment_policies_in_sagemaker_terms() {
-        let canary = DeploymentPolicy::new(TrafficShift::Canary {
-            percent: 10,
-            bake_seconds: 600,
-        });
-        let config = deployment_config(&canary);
-        let routing = config
-            .blue_green_update_policy()
-            .and_then(|p| p.traffic_routing_configuration())
-            .unwrap();
-        assert_eq!(routing.r#type(), Some(&TrafficRoutingConfigType::Canary));
-        assert_eq!(routing.wait_interval_in_seconds(), Some(600));
-        assert_eq!(routing.canary_size().and_then(|c| c.value()), Some(10));
-        assert!(config.auto_rollback_configuration().is_none());
     }
 }

@@ -370,6 +370,24 @@ pub(crate) async fn http(
     (status, body)
 }
 
+/// A new approved version of `model` (registered first if missing).
+pub(crate) async fn version(p: &AwsProvider, model: &str) -> mlm_core::VersionRef {
+    let name = ModelName::new(model).unwrap();
+    if p.get_model(&name).await.is_err() {
+        p.create_model(CreateModelRequest::new(name.clone()))
+            .await
+            .unwrap();
+    }
+    let v = p
+        .create_version(
+            CreateVersionRequest::new(name, ARTIFACT, IMAGE)
+                .with_approval(mlm_core::Approval::Approved),
+        )
+        .await
+        .unwrap();
+    v.reference()
+}
+
 pub(crate) fn wait() -> WaitOptions {
     WaitOptions::with_timeout(Duration::from_secs(60))
         .with_intervals(Duration::from_millis(50), Duration::from_millis(250))
@@ -390,6 +408,20 @@ struct QueueAnswers(Account);
 impl FixtureHooks for QueueAnswers {
     async fn before_invoke(&self, _endpoint: &EndpointName, _sample: &SampleInvocation) {
         self.0.queue_answer(ANSWER, None).await;
+    }
+
+    /// moto's invocations are canned and publish no 5xx figures: the alarm goes to ALARM as
+    /// CloudWatch would put it after the failing version's answers.
+    async fn errors_observed(&self, endpoint: &EndpointName, alarm: &mlm_core::AlarmName) {
+        self.0
+            .cloudwatch()
+            .set_alarm_state()
+            .alarm_name(format!("mlm/{endpoint}/{alarm}"))
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("Threshold Crossed: 1 datapoint [12.0] was greater than 0.0")
+            .send()
+            .await
+            .expect("SetAlarmState");
     }
 }
 
@@ -526,6 +558,13 @@ impl Provider for WithInstanceMetrics {
 /// The conformance fixture: a provider in a fresh account of the shared emulator.
 pub(crate) async fn fixture() -> Fixture {
     let account = Account::new();
+    // Guarded updates take time, as on SageMaker, so waiters see their phases: 0.3 s to
+    // provision, 0.5 s per traffic step, bakes at a fifth of their length.
+    account
+        .configure(serde_json::json!({
+            "updating_seconds": 0.3, "traffic_step_seconds": 0.5, "deployment_time_scale": 0.2
+        }))
+        .await;
     let provider = account.provider().await;
     let wrapped = WithInstanceMetrics {
         inner: provider,

@@ -1348,10 +1348,12 @@ pub async fn alarm_invalid_or_missing_endpoint(fx: &Fixture) {
     );
 }
 
-/// Creating an endpoint and scaling it are deployments: listed newest first, completed, with a
-/// timeline from `provisioning` to `completed`; the endpoint summarises the latest.
+/// Creating an endpoint and deploying another version to it are deployments: listed newest
+/// first, completed, with a timeline from `provisioning` to `completed`; the endpoint
+/// summarises the latest. (Capacity-only changes may be recorded too: the local backend does,
+/// SageMaker applies them in place without a deployment.)
 pub async fn every_create_and_update_is_a_deployment(fx: &Fixture) {
-    let (name, _) = deployed(fx, 1).await;
+    let (name, v1) = deployed(fx, 1).await;
     let created = newest_deployment(fx, &name).await;
     assert_eq!(created.kind, DeploymentKind::Create);
     assert_eq!(created.phase, DeploymentPhase::Completed, "{created:?}");
@@ -1361,13 +1363,14 @@ pub async fn every_create_and_update_is_a_deployment(fx: &Fixture) {
     );
     let phases = phase_names(&created);
     assert_eq!(phases.last(), Some(&PhaseName::Completed), "{phases:?}");
+    let v2 = new_version(fx, &v1.model).await;
     fx.provider
         .update_endpoint(
             UpdateEndpointRequest::new(name.clone())
-                .with_change(VariantChange::new(variant("primary")).with_instance_count(2)),
+                .with_change(VariantChange::new(variant("primary")).with_model_version(v2)),
         )
         .await
-        .expect("scale to 2");
+        .expect("deploy v2");
     let e = ready(fx, &name).await;
     let all = deployments(fx, &name).await;
     assert_eq!(all.len(), 2, "{all:?}");

@@ -1,6 +1,7 @@
 //! The endpoint lifecycle: the `EndpointManager` half of the local backend. Requests are
-//! checked and recorded here; the work they start (bring instances up, roll out an update,
-//! tear an endpoint down) runs in the background and records its outcome.
+//! checked and recorded here (each create and update as a deployment); the work they start
+//! (bring instances up, scale, roll out a new configuration — see `rollout` — tear an
+//! endpoint down) runs in the background and records its outcome.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,14 +9,16 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chrono::Utc;
 use mlm_core::{
-    CreateEndpointRequest, Endpoint, EndpointManager, EndpointName, EndpointStatus, Error,
-    InvokeRequest, InvokeResponse, Page, PageRequest, ResourceKind, Result, UpdateEndpointRequest,
-    Variant, VariantSpec,
+    CreateEndpointRequest, DeploymentKind, DeploymentPhase, DeploymentPolicy, Endpoint,
+    EndpointManager, EndpointName, EndpointStatus, Error, InvokeRequest, InvokeResponse, Page,
+    PageRequest, ResourceKind, Result, UpdateEndpointRequest, UpdateKind, Variant, VariantSpec,
 };
 
+use super::deployments::STOPPED_BY_USER;
+use super::rollout::run_rollout;
 use super::{Inner, LocalProvider, local_capabilities};
 use crate::instance::InstanceHandle;
-use crate::router::{EndpointRuntime, VariantRoute};
+use crate::router::{EndpointRuntime, Fleet, VariantRoute};
 use crate::store::StoredEndpoint;
 
 #[async_trait]
@@ -27,24 +30,31 @@ impl EndpointManager for LocalProvider {
                 "the local backend does not capture data",
             ));
         }
-        if request.deployment.is_some() {
-            return Err(Error::unsupported(
-                "the local backend always rolls out new instances before draining old ones; \
-                 canary and linear deployment policies are not available",
-            ));
-        }
         let _control = self.inner.control.lock().await;
         self.inner.check_variants(&request.variants)?;
         self.inner
             .check_capacity(&request.name, &request.variants)?;
-        let endpoint = Endpoint::from_request(&request, EndpointStatus::Creating, Utc::now());
+        let mut endpoint = Endpoint::from_request(&request, EndpointStatus::Creating, Utc::now());
         self.inner.store.insert_endpoint(&StoredEndpoint {
             endpoint: endpoint.clone(),
             pending: None,
         })?;
         let rt = self.inner.add_runtime(&request.name);
         self.inner.log(&request.name, "creating", None);
-        tokio::spawn(run_create(self.inner.clone(), rt, request.variants));
+        // A create has no old fleet to shift from: its policy is for later updates.
+        let deployment = self.inner.start_deployment(
+            &request.name,
+            DeploymentKind::Create,
+            endpoint.variants.clone(),
+            request.deployment.clone(),
+        )?;
+        endpoint.last_deployment = Some(deployment.summary());
+        tokio::spawn(run_create(
+            self.inner.clone(),
+            rt,
+            request.variants,
+            Some(deployment.id),
+        ));
         Ok(endpoint)
     }
 
@@ -59,11 +69,6 @@ impl EndpointManager for LocalProvider {
     }
 
     async fn update_endpoint(&self, request: UpdateEndpointRequest) -> Result<Endpoint> {
-        if request.deployment.is_some() {
-            return Err(Error::unsupported(
-                "the local backend has no canary or linear deployment policies",
-            ));
-        }
         let _control = self.inner.control.lock().await;
         let mut stored = self.inner.store.get_endpoint(&request.name)?;
         if !stored.endpoint.status.accepts_updates() {
@@ -81,13 +86,37 @@ impl EndpointManager for LocalProvider {
             .inner
             .runtime(&request.name)
             .ok_or_else(|| Error::not_found(ResourceKind::Endpoint, &request.name))?;
+        // A capacity-only update scales in place: no traffic moves, so no policy applies.
+        let policy = match plan.kind {
+            UpdateKind::CapacityOnly => None,
+            _ => request
+                .deployment
+                .clone()
+                .or_else(|| stored.endpoint.deployment.clone()),
+        };
+        self.inner
+            .check_rollback_alarms(&request.name, policy.as_ref())?;
+        let deployment = self.inner.start_deployment(
+            &request.name,
+            DeploymentKind::Update,
+            plan.target.clone(),
+            policy,
+        )?;
+        // The policy given is the endpoint's from now on, as on AWS.
+        if let Some(p) = &request.deployment {
+            stored.endpoint.deployment = Some(p.clone());
+        }
         stored.endpoint.status = EndpointStatus::Updating;
         stored.endpoint.updated_at = Utc::now();
         stored.pending = Some(target.clone());
         self.inner.store.put_endpoint(&stored)?;
         self.inner
             .log(&request.name, "updating", Some(&format!("{:?}", plan.kind)));
-        tokio::spawn(run_update(self.inner.clone(), rt, target));
+        let inner = self.inner.clone();
+        match plan.kind {
+            UpdateKind::CapacityOnly => tokio::spawn(run_scale(inner, rt, target, deployment.id)),
+            _ => tokio::spawn(run_rollout(inner, rt, deployment, target)),
+        };
         Ok(self.inner.describe(stored))
     }
 
@@ -104,8 +133,11 @@ impl EndpointManager for LocalProvider {
             .inner
             .runtime(name)
             .unwrap_or_else(|| self.inner.add_runtime(name));
-        // Instances still starting stop waiting, so the delete does not wait out a startup.
+        // Instances still starting stop waiting, so the delete does not wait out a startup,
+        // and a running deployment ends.
         rt.deleting.store(true, Ordering::SeqCst);
+        rt.stop_deployment.store(true, Ordering::SeqCst);
+        rt.stop_signal.notify_one();
         self.inner.log(name, "deleting", None);
         tokio::spawn(run_delete(self.inner.clone(), rt));
         Ok(())
@@ -178,6 +210,28 @@ impl Inner {
         Ok(())
     }
 
+    /// Checks that every rollback alarm of `policy` exists on `endpoint`: an alarm that does
+    /// not exist could never roll the update back.
+    fn check_rollback_alarms(
+        &self,
+        endpoint: &EndpointName,
+        policy: Option<&DeploymentPolicy>,
+    ) -> Result<()> {
+        for name in policy.iter().flat_map(|p| &p.rollback_alarms) {
+            match self.store.get_alarm(endpoint, name) {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::invalid(format!(
+                        "deployment: rollback alarm '{name}' does not exist on endpoint \
+                         '{endpoint}'; create it first"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that `endpoint` may have the instances `target` asks for: within the
     /// per-endpoint cap (else 400), and within the server's cap together with what every other
     /// endpoint has or is moving to (else 409). Callers hold `control`.
@@ -214,22 +268,35 @@ impl Inner {
     }
 }
 
-/// Brings up every variant of a new (or recovered) endpoint, then marks it `InService`.
+/// Brings up every variant of a new (or recovered) endpoint, then marks it `InService`, and
+/// ends `deployment` (the create, when there is one) the same way.
 pub(super) async fn run_create(
     inner: Arc<Inner>,
     rt: Arc<EndpointRuntime>,
     specs: Vec<VariantSpec>,
+    deployment: Option<String>,
 ) {
     let _work = rt.work.lock().await;
     let mut table: Vec<VariantRoute> = Vec::new();
     for spec in specs {
-        match inner.start_instances(&rt, &spec, spec.instance_count).await {
-            Ok(instances) => table.push(VariantRoute { spec, instances }),
+        let count = spec.instance_count;
+        match inner.start_instances(&rt, &spec, count, &rt.deleting).await {
+            Ok(instances) => table.push(VariantRoute {
+                spec,
+                instances,
+                fleet: Fleet::Current,
+            }),
             Err(e) => {
                 let all: Vec<_> = table.iter().flat_map(|r| r.instances.clone()).collect();
                 inner.stop_all(&rt.name, &all).await;
                 let reason = e.message();
                 inner.log(&rt.name, "failed", Some(&reason));
+                if let Some(id) = &deployment {
+                    let failed = DeploymentPhase::Failed {
+                        reason: reason.clone(),
+                    };
+                    inner.advance(&rt.name, id, failed);
+                }
                 // A delete that cut the start short keeps its status (the store sees to it).
                 inner.update_stored(&rt.name, |s| {
                     s.endpoint.status = EndpointStatus::Failed;
@@ -242,6 +309,9 @@ pub(super) async fn run_create(
     let count: usize = table.iter().map(|r| r.instances.len()).sum();
     rt.set_table(table);
     inner.update_stored(&rt.name, |s| s.endpoint.status = EndpointStatus::InService);
+    if let Some(id) = &deployment {
+        inner.advance(&rt.name, id, DeploymentPhase::Completed);
+    }
     inner.log(
         &rt.name,
         "in_service",
@@ -249,11 +319,15 @@ pub(super) async fn run_create(
     );
 }
 
-/// Moves an endpoint to `target`: variants whose version and instance type are unchanged keep
-/// their instances and are scaled; others get new instances, which take traffic only once all
-/// are healthy. Instances leaving are drained before they stop, so no request fails. A failed
-/// update leaves the previous configuration serving and says why.
-async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<VariantSpec>) {
+/// A capacity-only update: each variant keeps its instances and starts or drains some, then
+/// the new weights apply at once; instances leaving drain first, so no request fails. A
+/// failed or stopped scale-out leaves the previous configuration serving and says why.
+async fn run_scale(
+    inner: Arc<Inner>,
+    rt: Arc<EndpointRuntime>,
+    target: Vec<VariantSpec>,
+    id: String,
+) {
     let _work = rt.work.lock().await;
     let current = rt.table();
     let mut table = Vec::new();
@@ -261,18 +335,18 @@ async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<Var
     let mut retiring: Vec<Arc<InstanceHandle>> = Vec::new();
     let mut failure = None;
     for spec in &target {
-        let keep = current.iter().find(|r| {
-            r.spec.name == spec.name
-                && r.spec.model_version == spec.model_version
-                && r.spec.instance_type == spec.instance_type
-        });
-        let mut instances = keep.map(|r| r.instances.clone()).unwrap_or_default();
+        let mut instances = current
+            .iter()
+            .find(|r| r.spec.name == spec.name)
+            .map(|r| r.instances.clone())
+            .unwrap_or_default();
         let wanted = spec.instance_count as usize;
         if instances.len() > wanted {
             retiring.extend(instances.split_off(wanted));
         } else if instances.len() < wanted {
+            let more = (wanted - instances.len()) as u32;
             match inner
-                .start_instances(&rt, spec, (wanted - instances.len()) as u32)
+                .start_instances(&rt, spec, more, &rt.stop_deployment)
                 .await
             {
                 Ok(new) => {
@@ -288,31 +362,24 @@ async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<Var
         table.push(VariantRoute {
             spec: spec.clone(),
             instances,
+            fleet: Fleet::Current,
         });
     }
-    if let Some(e) = failure {
-        inner.stop_all(&rt.name, &started).await;
-        let reason = format!(
-            "update failed, the previous configuration keeps serving: {}",
-            e.message()
-        );
-        inner.log(&rt.name, "update_failed", Some(&reason));
-        inner.update_stored(&rt.name, |s| {
-            s.pending = None;
-            s.endpoint.status = EndpointStatus::InService;
-            s.endpoint.failure_reason = Some(reason);
-        });
-        return;
-    }
-    for route in current.iter() {
-        let kept = table.iter().any(|r| {
-            r.spec.name == route.spec.name
-                && r.spec.model_version == route.spec.model_version
-                && r.spec.instance_type == route.spec.instance_type
-        });
-        if !kept {
-            retiring.extend(route.instances.iter().cloned());
-        }
+    // Recorded before the table changes: a stop that came first wins.
+    let stopped = DeploymentPhase::RolledBack {
+        reason: STOPPED_BY_USER.into(),
+        alarm: None,
+    };
+    let end = match failure {
+        Some(_) if rt.stop_deployment.load(Ordering::SeqCst) => Some(stopped),
+        Some(e) => Some(DeploymentPhase::Failed {
+            reason: format!("the new instances did not start: {}", e.message()),
+        }),
+        None if !inner.advance(&rt.name, &id, DeploymentPhase::Completed) => Some(stopped),
+        None => None,
+    };
+    if let Some(end) = end {
+        return abandon_scale(&inner, &rt.name, &id, &started, end).await;
     }
     rt.set_table(table);
     inner.stop_all(&rt.name, &retiring).await;
@@ -322,7 +389,20 @@ async fn run_update(inner: Arc<Inner>, rt: Arc<EndpointRuntime>, target: Vec<Var
         s.endpoint.status = EndpointStatus::InService;
         s.endpoint.failure_reason = None;
     });
-    inner.log(&rt.name, "updated", None);
+    inner.log(&rt.name, "updated", Some(&id));
+}
+
+/// Ends a scale that did not complete (`end`): the instances it started stop, the previous
+/// configuration keeps serving, and the endpoint says why.
+async fn abandon_scale(
+    inner: &Inner,
+    endpoint: &EndpointName,
+    id: &str,
+    started: &[Arc<InstanceHandle>],
+    end: DeploymentPhase,
+) {
+    inner.stop_all(endpoint, started).await;
+    inner.settle_deployment(endpoint, id, end, EndpointStatus::InService);
 }
 
 /// Drains and stops everything, then forgets the endpoint.

@@ -293,12 +293,15 @@ async fn restart(
     };
     failed.kill().await;
     let _ = inner.store.forget_process(rt.name.as_str(), &failed.id);
-    let mut replacement = inner.start_instances(rt, &route.spec, 1).await?;
+    let mut replacement = inner
+        .start_instances(rt, &route.spec, 1, &rt.deleting)
+        .await?;
     let new = replacement.pop().expect("one instance was started");
     let new_table: Vec<VariantRoute> = table
         .iter()
         .map(|r| VariantRoute {
             spec: r.spec.clone(),
+            fleet: r.fleet,
             instances: r
                 .instances
                 .iter()

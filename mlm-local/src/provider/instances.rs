@@ -19,19 +19,39 @@ struct StartPlan<'a> {
     environment: mlm_core::Environment,
 }
 
+/// One batch of starts: the variant, what it starts from, and when to give up.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    spec: &'a VariantSpec,
+    plan: &'a StartPlan<'a>,
+    /// Set when an instance of the batch failed: the others not started yet are not.
+    abandon: &'a AtomicBool,
+    /// Set from outside: instances still starting give up.
+    cancel: &'a AtomicBool,
+}
+
 impl Inner {
     /// Starts `count` instances of a variant and waits until each answers `/ping`, at most
-    /// `max_parallel_starts` at a time across the server. On any failure the ones started are
-    /// stopped, those not started yet are not, and the first failure is returned.
+    /// `max_parallel_starts` at a time across the server; instances still starting give up
+    /// when `cancel` is set (the endpoint is deleted, or the deployment stopped). On any
+    /// failure the ones started are stopped, those not started yet are not, and the first
+    /// failure is returned.
     pub(super) async fn start_instances(
         &self,
         rt: &EndpointRuntime,
         spec: &VariantSpec,
         count: u32,
+        cancel: &AtomicBool,
     ) -> Result<Vec<Arc<InstanceHandle>>> {
         let plan = self.start_plan(spec)?;
         let abandon = AtomicBool::new(false);
-        let results = join_all((0..count).map(|_| self.start_one(rt, spec, &plan, &abandon))).await;
+        let batch = Batch {
+            spec,
+            plan: &plan,
+            abandon: &abandon,
+            cancel,
+        };
+        let results = join_all((0..count).map(|_| self.start_one(rt, &batch))).await;
         let mut started = Vec::new();
         let mut failure = None;
         for result in results {
@@ -91,10 +111,14 @@ impl Inner {
     async fn start_one(
         &self,
         rt: &EndpointRuntime,
-        spec: &VariantSpec,
-        plan: &StartPlan<'_>,
-        abandon: &AtomicBool,
+        batch: &Batch<'_>,
     ) -> std::result::Result<Arc<InstanceHandle>, Option<Error>> {
+        let Batch {
+            spec,
+            plan,
+            abandon,
+            cancel,
+        } = *batch;
         let _slot = self.starts.acquire().await.map_err(|_| None)?;
         if abandon.load(Ordering::SeqCst) {
             return Err(None);
@@ -118,10 +142,7 @@ impl Inner {
             Ok(instance) => {
                 self.remember_process(&rt.name, &instance);
                 let timeout = self.config.startup_timeout;
-                match instance
-                    .wait_ready(&self.client, timeout, &rt.deleting)
-                    .await
-                {
+                match instance.wait_ready(&self.client, timeout, cancel).await {
                     Ok(()) => return Ok(instance),
                     Err(e) => {
                         self.stop_all(&rt.name, std::slice::from_ref(&instance))

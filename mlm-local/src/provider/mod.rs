@@ -7,16 +7,22 @@
 //! - `endpoints`: the endpoint lifecycle (`EndpointManager`): admission checks, invocation, and
 //!   the create, update and delete work that runs in the background;
 //! - `instances`: starting instance processes (checked, bounded) and stopping them;
+//! - `rollout`: rolling a new configuration out beside the old one, per deployment policy,
+//!   with rollback alarms;
+//! - `deployments`: the deployment records of creates and updates (`Deployments`);
+//! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
 //! - `health`: the health monitor: resource samples, failure detection, restarts with backoff;
 //! - `observability`: overviews, instance rows and metrics (`Observability`);
 //! - `test_hooks`: hooks for tests and benchmarks, behind the `test-util` feature.
 
 mod alarms;
+mod deployments;
 mod endpoints;
 mod health;
 mod instances;
 mod observability;
 mod registry;
+mod rollout;
 #[cfg(feature = "test-util")]
 mod test_hooks;
 
@@ -37,9 +43,10 @@ use crate::artifacts::ArtifactStore;
 use crate::config::LocalConfig;
 use crate::instance::{HttpClient, http_client};
 use crate::metrics::ResourceSampler;
-use crate::router::{EndpointRuntime, VariantRoute};
+use crate::router::{EndpointRuntime, Fleet, VariantRoute};
 use crate::store::{Store, StoredEndpoint};
 
+use alarms::alarm_loop;
 use endpoints::{run_create, run_delete};
 use health::monitor_loop;
 
@@ -81,7 +88,10 @@ struct Inner {
     sampler: Mutex<ResourceSampler>,
     /// Bounds how many instances start at once across the server (`max_parallel_starts`).
     starts: tokio::sync::Semaphore,
-    monitor: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises read-modify-writes of deployment records (a stop against the next step).
+    deployment_changes: Mutex<()>,
+    /// The health monitor and the alarm evaluator.
+    monitor: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     _data_dir_lock: File,
 }
@@ -92,8 +102,9 @@ fn endpoint_resource(name: &EndpointName) -> String {
 
 impl LocalProvider {
     /// Opens the data directory (creating it), recovers state left by an earlier run — stale
-    /// instance processes are stopped, endpoints that were serving are started again — and
-    /// starts the health monitor.
+    /// instance processes are stopped, endpoints that were serving are started again, an
+    /// update that was running is rolled back — and starts the health monitor and the alarm
+    /// evaluator.
     ///
     /// Fails with `FailedPrecondition` when another process has the data directory open.
     pub async fn open(config: LocalConfig) -> Result<Self> {
@@ -125,19 +136,23 @@ impl LocalProvider {
                 artifact_gc: tokio::sync::RwLock::new(()),
                 sampler: Mutex::new(ResourceSampler::new()),
                 starts,
-                monitor: Mutex::new(None),
+                deployment_changes: Mutex::new(()),
+                monitor: Mutex::new(Vec::new()),
                 shutting_down: AtomicBool::new(false),
                 _data_dir_lock: lock,
             }),
         };
         provider.stop_stale_processes()?;
         provider.recover_endpoints()?;
-        let monitor = tokio::spawn(monitor_loop(Arc::downgrade(&provider.inner)));
+        let weak = Arc::downgrade(&provider.inner);
         *provider
             .inner
             .monitor
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(monitor);
+            .unwrap_or_else(|p| p.into_inner()) = vec![
+            tokio::spawn(monitor_loop(weak.clone())),
+            tokio::spawn(alarm_loop(weak)),
+        ];
         Ok(provider)
     }
 
@@ -202,13 +217,7 @@ impl LocalProvider {
                     tokio::spawn(run_delete(self.inner.clone(), rt));
                 }
                 status => {
-                    if stored.pending.take().is_some() {
-                        stored.endpoint.failure_reason = Some(
-                            "the server restarted during an update; the previous configuration \
-                             was restored"
-                                .into(),
-                        );
-                    }
+                    let finishing = self.inner.recover_deployment(&mut stored)?;
                     stored.endpoint.status = if status == EndpointStatus::Creating {
                         EndpointStatus::Creating
                     } else {
@@ -223,7 +232,7 @@ impl LocalProvider {
                         .iter()
                         .filter_map(Variant::to_spec)
                         .collect();
-                    tokio::spawn(run_create(self.inner.clone(), rt, specs));
+                    tokio::spawn(run_create(self.inner.clone(), rt, specs, finishing));
                 }
             }
         }
@@ -262,16 +271,17 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
 }
 
 impl Inner {
-    /// Marks the provider as shutting down and stops the health monitor.
+    /// Marks the provider as shutting down (running deployments give up) and stops the
+    /// health monitor and the alarm evaluator.
     fn stop_monitor(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        if let Some(monitor) = self
+        for task in self
             .monitor
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
+            .drain(..)
         {
-            monitor.abort();
+            task.abort();
         }
     }
 
@@ -339,11 +349,13 @@ impl Inner {
         }
     }
 
-    /// The endpoint as users see it: the stored record plus live instance counts. A variant
-    /// with no healthy instance while the endpoint should be serving shows as
-    /// `SystemUpdating`, with the reason, while instances are restarted.
+    /// The endpoint as users see it: the stored record plus its latest deployment and live
+    /// instance counts (of the configuration in force). A variant with no healthy instance
+    /// while the endpoint should be serving shows as `SystemUpdating`, with the reason, while
+    /// instances are restarted.
     fn describe(&self, stored: StoredEndpoint) -> Endpoint {
         let mut endpoint = stored.endpoint;
+        endpoint.last_deployment = self.last_deployment(&endpoint.name);
         let Some(rt) = self.runtime(&endpoint.name) else {
             return endpoint;
         };
@@ -351,7 +363,9 @@ impl Inner {
         let mut problems = Vec::new();
         let mut starved = false;
         for variant in &mut endpoint.variants {
-            let route = table.iter().find(|r| r.spec.name == variant.name);
+            let route = table
+                .iter()
+                .find(|r| r.fleet == Fleet::Current && r.spec.name == variant.name);
             let healthy = route.map_or(0, VariantRoute::healthy_count);
             variant.current_instance_count = Some(healthy);
             if let Some(route) = route {
@@ -382,6 +396,8 @@ fn local_capabilities() -> Capabilities {
     let mut caps = Capabilities::NONE;
     caps.gpu_metrics = true;
     caps.per_instance_metrics = true;
+    caps.deployment_policies = true;
+    caps.alarms = true;
     caps
 }
 

@@ -4,12 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use mlm_core::conformance::{Fixture, SampleInvocation};
 use mlm_core::{
     Approval, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointName, ModelName, ModelRegistry, VersionRef, WaitOptions,
+    EndpointManagerExt, EndpointName, InvokeRequest, ModelName, ModelRegistry, VersionRef,
+    WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
@@ -154,4 +157,92 @@ pub(crate) async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
         .await
         .unwrap();
     assert!(versions.items.is_empty());
+}
+
+/// Creates the endpoint of [`endpoint_request`] and waits until it serves.
+pub(crate) async fn deploy(
+    p: &LocalProvider,
+    endpoint: &str,
+    version: VersionRef,
+    count: u32,
+) -> EndpointName {
+    let endpoint = create_endpoint(p, endpoint, version, count).await;
+    p.wait_until_ready(&endpoint, wait()).await.unwrap();
+    endpoint
+}
+
+/// Classifies the sports sentence on `endpoint`: the category the model answered.
+pub(crate) async fn classify(
+    p: &LocalProvider,
+    endpoint: &EndpointName,
+) -> mlm_core::Result<String> {
+    let answer = p
+        .invoke(InvokeRequest::json(
+            endpoint.clone(),
+            &serde_json::json!({ "sentence": SPORTS }),
+        ))
+        .await?;
+    Ok(answer.json()?["category"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// One request a [`Load`] made: when it started, and the category answered or the error.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub started: DateTime<Utc>,
+    pub outcome: mlm_core::Result<String>,
+}
+
+impl Call {
+    /// Answered, and correctly.
+    pub(crate) fn ok(&self) -> bool {
+        matches!(&self.outcome, Ok(c) if c == "Sports")
+    }
+}
+
+/// Clients classifying continuously: `workers` loops, each pausing `pause` between requests,
+/// at most `max_per_worker` requests each, until [`finish`](Self::finish).
+pub(crate) struct Load {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<Vec<Call>>>,
+}
+
+impl Load {
+    pub(crate) fn start(
+        p: &LocalProvider,
+        endpoint: &EndpointName,
+        workers: usize,
+        pause: Duration,
+        max_per_worker: usize,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..workers)
+            .map(|_| {
+                let (p, endpoint, stop) = (p.clone(), endpoint.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut calls = Vec::new();
+                    while calls.len() < max_per_worker && !stop.load(Ordering::SeqCst) {
+                        let started = Utc::now();
+                        let outcome = classify(&p, &endpoint).await;
+                        calls.push(Call { started, outcome });
+                        tokio::time::sleep(pause).await;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        Self { stop, workers }
+    }
+
+    /// Stops the clients; every request they made, in no particular order.
+    pub(crate) async fn finish(self) -> Vec<Call> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut calls = Vec::new();
+        for worker in self.workers {
+            calls.extend(worker.await.expect("a load worker panicked"));
+        }
+        calls
+    }
 }

@@ -7,7 +7,7 @@ Routing, in order:
    status transitions are settled, then:
 3. ``/service/<S>/operation/<Op>``  Smithy RPC v2 CBOR -> cbor_rpc (CloudWatch).
 4. ``X-Amz-Target: SageMaker.*``    sagemaker.SageMakerExtensions.
-5. ``X-Amz-Target: GraniteServiceVersion20100801.GetMetric*``  cloudwatch fixes.
+5. ``X-Amz-Target: GraniteServiceVersion20100801.<GetMetric*, alarms>``  cloudwatch fixes.
 6. ``X-Amz-Target: AnyScaleFrontendService.RegisterScalableTarget`` of a SageMaker
    variant is refused while its endpoint is not InService, as on AWS.
 7. anything else goes to moto untouched.
@@ -93,9 +93,9 @@ class EmulatorApp:
         ):
             return self.sagemaker.check_scalable_target(info, environ)
 
-        if info.target_service == cloudwatch.TARGET_PREFIX and info.target_operation in (
-            "GetMetricData",
-            "GetMetricStatistics",
+        if (
+            info.target_service == cloudwatch.TARGET_PREFIX
+            and info.target_operation in cloudwatch.OPERATIONS
         ):
             try:
                 params = json.loads(peek_body(environ) or b"{}")

@@ -25,6 +25,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.utils import arn_formatter
 
+from . import rollout
 from .context import RequestInfo
 from .state import EmulatorState, Transition
 from .wsgi import Reply, WSGIApp, aws_json_error, call, json_reply, peek_body
@@ -219,46 +220,73 @@ class SageMakerExtensions:
             deployment_config = None
         failure_reason = account.failing_updates.pop(name, None)
 
-        def deploy() -> None:
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = variants
-            endpoint.data_capture_config = data_capture
-            # FakeEndpoint reports every attribute, CamelCased, in DescribeEndpoint.
-            endpoint.last_deployment_config = deployment_config
-            endpoint.failure_reason = None
-
-        def roll_back() -> None:
-            # Real SageMaker's silent rollback: the call succeeded, the
-            # deployment did not; the endpoint is back InService on the OLD
-            # config and only FailureReason tells.
-            endpoint.failure_reason = failure_reason
-
-        outcome = roll_back if failure_reason is not None else deploy
-
-        def finish() -> None:
+        def finish(rollback_reason: str | None) -> None:
             if not self._still_current(info, endpoint):
                 return
-            outcome()
+            if rollback_reason is None:
+                endpoint.endpoint_config_name = config_name
+                endpoint.production_variants = variants
+                endpoint.data_capture_config = data_capture
+                # FakeEndpoint reports every attribute, CamelCased, in DescribeEndpoint.
+                endpoint.last_deployment_config = deployment_config
+                endpoint.failure_reason = None
+            else:
+                # Real SageMaker's rollback: the call succeeded, the deployment did
+                # not; the endpoint is back InService on the OLD config and only
+                # FailureReason tells.
+                endpoint.failure_reason = rollback_reason
             endpoint.endpoint_status = "InService"
             endpoint.pending_deployment_summary = None
             endpoint.last_modified_time = utcnow()
 
-        seconds = account.config["updating_seconds"]
-        if seconds > 0:
-            # While Updating, EndpointConfigName still names the current config;
-            # the one being deployed is in PendingDeploymentSummary, as on AWS.
-            now = utcnow()
-            endpoint.endpoint_status = "Updating"
-            endpoint.last_modified_time = now
-            endpoint.pending_deployment_summary = {
-                "EndpointConfigName": config_name,
-                "StartTime": now,
-                "ProductionVariants": pending_variant_summaries(config, variants),
-            }
-            self._start_transition(info, endpoint, seconds, finish)
+        # While Updating, EndpointConfigName still names the current config; the
+        # one being deployed is in PendingDeploymentSummary, as on AWS.
+        now = utcnow()
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = now
+        endpoint.pending_deployment_summary = {
+            "EndpointConfigName": config_name,
+            "StartTime": now,
+            "ProductionVariants": pending_variant_summaries(config, variants),
+        }
+        if deployment_config:
+            self._start_rollout(info, endpoint, deployment_config, variants, failure_reason, finish)
+        elif account.config["updating_seconds"] > 0:
+            self._start_transition(
+                info,
+                endpoint,
+                account.config["updating_seconds"],
+                lambda: finish(failure_reason),
+            )
         else:
-            finish()
+            finish(failure_reason)
         return json_reply(200, {"EndpointArn": endpoint.arn}, JSON_CONTENT_TYPE)
+
+    def _start_rollout(
+        self,
+        info: RequestInfo,
+        endpoint: Any,
+        deployment_config: dict,
+        variants: list[dict],
+        failure_reason: str | None,
+        finish: Callable[[str | None], None],
+    ) -> None:
+        """Runs the update through the guardrail phases of ``deployment_config``."""
+        settings = self.state.account(info.account).config
+        instances = sum(int(v.get("DesiredInstanceCount") or 0) for v in variants)
+        alarms = rollout.rollback_alarms(deployment_config)
+        guarded = rollout.Rollout(
+            endpoint,
+            rollout.plan_segments(deployment_config, instances, settings, failure_reason),
+            fired_alarms=lambda: rollout.alarms_in_alarm(info.account, info.region, alarms),
+            finish=finish,
+            still_current=lambda: self._still_current(info, endpoint),
+            now=time.monotonic(),
+            rolling_back_seconds=settings["rolling_back_seconds"],
+        )
+        if not guarded.advance(time.monotonic()):
+            key = (info.account, info.region, endpoint.endpoint_name)
+            self.state.transitions[key] = guarded
 
     def update_weights_and_capacities(
         self, info: RequestInfo, params: dict, environ: dict

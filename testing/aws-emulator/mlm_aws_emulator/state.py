@@ -12,14 +12,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-# Keys accepted by POST /_mlm/config, with their defaults (seconds).
+# Keys accepted by POST /_mlm/config, with their defaults.
 # 0 keeps moto's behaviour: endpoints are InService at once.
 CONFIG_DEFAULTS: dict[str, float] = {
     "creating_seconds": 0.0,  # CreateEndpoint -> Creating for N s
-    "updating_seconds": 0.0,  # UpdateEndpoint -> Updating for N s
+    "updating_seconds": 0.0,  # UpdateEndpoint -> Updating for N s (new fleet provisioning)
     "weights_updating_seconds": 0.0,  # UpdateEndpointWeightsAndCapacities
+    # Guarded rollouts (UpdateEndpoint with a DeploymentConfig), see rollout.py:
+    "deployment_time_scale": 0.0,  # x the config's waits (bake, interval, termination)
+    "traffic_step_seconds": 0.0,  # each traffic step shows ActivatingTraffic for N s
+    "rolling_back_seconds": 0.0,  # RollingBack for N s before InService on the old config
 }
 
 
@@ -31,6 +35,20 @@ class AccountState:
     request_counts: Counter = field(default_factory=Counter)
 
 
+class Pending(Protocol):
+    """Something an endpoint is going through: a status window or a rollout."""
+
+    endpoint: Any  # moto FakeEndpoint, compared by identity
+
+    def advance(self, now: float) -> bool:
+        """Brings the endpoint up to time ``now`` (time.monotonic()); True once done."""
+        ...
+
+    def complete(self) -> None:
+        """Ends at once, as if its time had passed (used by resets)."""
+        ...
+
+
 @dataclass
 class Transition:
     """An endpoint in Creating/Updating that will settle at ``deadline``."""
@@ -38,6 +56,15 @@ class Transition:
     deadline: float  # time.monotonic()
     endpoint: Any  # moto FakeEndpoint, compared by identity when settling
     finish: Callable[[], None]
+
+    def advance(self, now: float) -> bool:
+        if now < self.deadline:
+            return False
+        self.finish()
+        return True
+
+    def complete(self) -> None:
+        self.finish()
 
 
 class EmulatorState:
@@ -47,8 +74,8 @@ class EmulatorState:
         # read-modify-write of its endpoint records must not interleave.
         self.lock = threading.RLock()
         self.accounts: dict[str, AccountState] = {}
-        # (account, region, endpoint name) -> pending transition
-        self.transitions: dict[tuple[str, str, str], Transition] = {}
+        # (account, region, endpoint name) -> pending transition or rollout
+        self.transitions: dict[tuple[str, str, str], Pending] = {}
         # (account, region, model package group) -> number of deleted versions;
         # see sagemaker.create_model_package for why this is needed.
         self.deleted_versions: Counter = Counter()
@@ -62,16 +89,17 @@ class EmulatorState:
             self.account(account_id).request_counts[operation] += 1
 
     def settle(self) -> None:
-        """Finish every transition whose window has passed.
+        """Bring every transition and rollout up to now; drop the finished ones.
 
         Settling lazily, before each request is handled, makes the visible status
-        depend only on time, without a timer thread touching moto's backends.
+        depend only on time (and, for rollouts, on alarm states), without a timer
+        thread touching moto's backends.
         """
         now = time.monotonic()
         with self.lock:
-            due = [key for key, t in self.transitions.items() if t.deadline <= now]
-            for key in due:
-                self.transitions.pop(key).finish()
+            for key, pending in list(self.transitions.items()):
+                if pending.advance(now) and self.transitions.get(key) is pending:
+                    del self.transitions[key]
 
     def reset_account(self, account_id: str) -> None:
         with self.lock:
@@ -79,7 +107,7 @@ class EmulatorState:
             # Finish rather than drop pending transitions: a dropped one would
             # leave its endpoint Creating/Updating for ever.
             for key in [k for k in self.transitions if k[0] == account_id]:
-                self.transitions.pop(key).finish()
+                self.transitions.pop(key).complete()
             for key in [k for k in self.deleted_versions if k[0] == account_id]:
                 del self.deleted_versions[key]
 
