@@ -152,6 +152,7 @@ fn newcomer_flow_through_a_server() {
     );
 
     check_views(c, &base);
+    check_alarms_and_deployments(c, &base);
     let closed = check_load_tests(c);
     check_metrics(c, closed);
     check_errors(c);
@@ -212,6 +213,62 @@ fn rest_get(base: &str, path: &str) -> Value {
             .await
             .unwrap()
     })
+}
+
+/// Alarms and deployments: put, read as the REST API does, delete; the endpoint's history.
+fn check_alarms_and_deployments(c: &[&str], base: &str) {
+    let put = mlm(
+        c,
+        &[
+            "alarms",
+            "put",
+            "news",
+            "errors",
+            "--metric",
+            "invocation_errors_5xx",
+            "--comparison",
+            ">",
+            "--threshold",
+            "0",
+            "--period",
+            "60",
+        ],
+    )
+    .expect(0);
+    assert!(
+        put.stdout.contains("sum > 0 for 1/1 x 60s"),
+        "{}",
+        put.stdout
+    );
+    let listed = mlm(c, &["alarms", "list", "news", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(listed["items"][0]["name"], "errors", "{listed}");
+    let cli = mlm(c, &["alarms", "get", "news", "errors", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(cli, rest_get(base, "/v1/endpoints/news/alarms/errors"));
+    mlm(c, &["alarms", "delete", "news", "errors"]).expect(0);
+    mlm(c, &["alarms", "get", "news", "errors"]).expect(3);
+
+    // Created, then scaled: newest first.
+    let history = mlm(c, &["deployments", "list", "news", "-o", "json"])
+        .expect(0)
+        .json();
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["update", "create"], "{history}");
+    let first = mlm(c, &["deployments", "get", "news", "1", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(first["phase"], "completed", "{first}");
+    let ended = mlm(c, &["deployments", "stop", "news", "1"]).expect(4);
+    assert!(ended.stderr.contains("nothing to stop"), "{}", ended.stderr);
+    mlm(c, &["deployments", "get", "news", "99"]).expect(3);
 }
 
 /// The load tester's counts add up, closed loop and open loop; returns the closed loop's
