@@ -674,20 +674,9 @@ impl Deployments for HttpProvider {
     }
 }
 
-/// A deployment id as one path segment; ids are letters, digits, `-`, `_` and `.` on every
-/// backend, so anything else cannot name a deployment.
+/// A deployment id as one path segment ([`Deployment::check_id`]).
 fn path_segment(id: &str) -> Result<&str> {
-    let ok = !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && id != "."
-        && id != "..";
-    if ok {
-        Ok(id)
-    } else {
-        Err(Error::invalid(format!("'{id}' is not a deployment id")))
-    }
+    Deployment::check_id(id).map(|()| id)
 }
 
 impl Provider for HttpProvider {

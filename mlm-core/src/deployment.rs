@@ -267,7 +267,27 @@ pub struct Deployment {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// Longest deployment id any backend issues.
+pub const MAX_DEPLOYMENT_ID_LEN: usize = 128;
+
 impl Deployment {
+    /// Checks that `id` has the form every backend's deployment ids have (1–128 ASCII letters,
+    /// digits, `-`, `_` and `.`, not starting with `.`), so it stays one URL path segment;
+    /// `InvalidArgument` otherwise. Whether such a deployment exists is the backend's to say.
+    pub fn check_id(id: &str) -> Result<()> {
+        let valid = !id.is_empty()
+            && id.len() <= MAX_DEPLOYMENT_ID_LEN
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("'{id}' is not a deployment id")))
+        }
+    }
+
     /// A deployment that starts now, `Provisioning`.
     pub fn start(
         id: impl Into<String>,
@@ -375,6 +395,16 @@ mod tests {
         let err = d.outcome().unwrap_err();
         assert!(matches!(err, Error::RolledBack(_)), "{err}");
         assert!(err.to_string().contains("alarm 'errors'"), "{err}");
+    }
+
+    #[test]
+    fn deployment_ids_stay_one_path_segment() {
+        for ok in ["1", "e-news-3-1a2b", "cfg_2.v1"] {
+            Deployment::check_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"x".repeat(129)] {
+            assert!(Deployment::check_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

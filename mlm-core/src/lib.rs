@@ -68,8 +68,8 @@ pub use alarm::{
     TreatMissingData, evaluate as evaluate_alarm,
 };
 pub use deployment::{
-    Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, PhaseChange, PhaseFields,
-    PhaseName,
+    Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, MAX_DEPLOYMENT_ID_LEN,
+    PhaseChange, PhaseFields, PhaseName,
 };
 pub use endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,

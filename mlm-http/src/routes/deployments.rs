@@ -37,14 +37,7 @@ pub(crate) struct DeploymentPath {
 impl DeploymentPath {
     fn parts(&self) -> Result<(mlm_core::EndpointName, &str), ApiError> {
         let id = &self.deployment;
-        let valid = id.len() <= 128
-            && !id.starts_with('.')
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !valid {
-            return Err(ApiError::invalid(format!("'{id}' is not a deployment id")));
-        }
+        mlm_core::Deployment::check_id(id)?;
         Ok((endpoint_name(&self.endpoint)?, id))
     }
 }
