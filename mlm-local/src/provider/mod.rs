@@ -20,6 +20,7 @@ mod alarms;
 mod autoscaling;
 mod deployments;
 mod endpoints;
+mod events;
 mod health;
 mod instances;
 mod observability;
@@ -46,7 +47,7 @@ use crate::config::LocalConfig;
 use crate::instance::{HttpClient, http_client};
 use crate::metrics::ResourceSampler;
 use crate::router::{EndpointRuntime, Fleet, VariantRoute};
-use crate::store::{Store, StoredEndpoint};
+use crate::store::{Store, StoredEndpoint, endpoint_resource};
 
 use alarms::alarm_loop;
 use autoscaling::autoscale_loop;
@@ -97,10 +98,6 @@ struct Inner {
     monitor: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     _data_dir_lock: File,
-}
-
-fn endpoint_resource(name: &EndpointName) -> String {
-    format!("endpoint/{name}")
 }
 
 impl LocalProvider {
@@ -408,6 +405,7 @@ fn local_capabilities() -> Capabilities {
     caps.deployment_policies = true;
     caps.alarms = true;
     caps.autoscaling = true;
+    caps.events = true;
     caps
 }
 
