@@ -3,8 +3,10 @@
 # fuzzing, stateful), against a live `mlm serve` on the local backend: loopback only, a fresh
 # data directory, authentication on. Exits non-zero on any failure.
 #
-#   MLM_TEST_PYTHON=.venv/bin/python scripts/schemathesis.sh
+#   MLM_TEST_PYTHON=.venv/bin/python scripts/schemathesis.sh [SCHEMATHESIS OPTIONS]
 #
+# Extra options go to `schemathesis run`, e.g. `--include-path-regex events` to check only
+# the routes you changed (the test command runs them all).
 # MLM_TEST_PYTHON: a Python with mlm-http/requirements-test.txt installed (default
 # .venv/bin/python, the test command's venv). mlm-http/schemathesis.toml holds the
 # configuration and explains each setting. The run is reproducible (fixed seed, no example
@@ -92,4 +94,5 @@ timeout --kill-after=10 "$RUN_TIMEOUT" "$PY" -m schemathesis.cli \
   --generation-database none \
   --request-timeout 10 \
   --workers 1 \
-  --no-color
+  --no-color \
+  "$@"

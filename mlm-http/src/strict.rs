@@ -222,9 +222,15 @@ impl<'de> Deserializer<'de> for Strict<'de> {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
+        if name == crate::wire::AnyObject::NAME {
+            // Free-form JSON: serde_json's own reading, arrays and all.
+            return visitor
+                .visit_newtype_struct(self.0.clone())
+                .map_err(de::Error::custom);
+        }
         visitor.visit_newtype_struct(self)
     }
 

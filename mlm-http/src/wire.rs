@@ -703,21 +703,42 @@ pub struct RecordEvent {
     /// What and why, for people.
     #[schema(min_length = 1, max_length = 1024, pattern = r"\S")]
     pub message: String,
-    /// Figures for machines: a JSON object of at most 16 KiB.
+    /// Figures for machines: a JSON object of at most 16 KiB, or `null`.
     #[serde(default)]
     #[schema(schema_with = event_data_schema)]
-    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    pub data: Option<AnyObject>,
 }
 
-fn event_data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    open_object("Figures for machines: a JSON object of at most 16 KiB.")
+/// A JSON object with any content (event figures). Request bodies are read strictly (a
+/// struct must be an object, no array tricks); inside this one, arrays and any nesting are
+/// read as JSON has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "mlm::AnyObject")]
+pub struct AnyObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl AnyObject {
+    /// The serde name the strict reader recognises.
+    pub(crate) const NAME: &'static str = "mlm::AnyObject";
+}
+
+fn event_data_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
+    ObjectBuilder::new()
+        .schema_type(map_type(true))
+        .description(Some(
+            "Figures for machines: a JSON object of at most 16 KiB, or null.",
+        ))
+        .additional_properties(Some(
+            AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(true),
+        ))
+        .build()
 }
 
 impl RecordEvent {
     /// The core event, checked by the core's rules.
     pub fn into_domain(self) -> domain::Result<domain::NewEvent> {
         let mut event = domain::NewEvent::new(self.kind, self.message);
-        event.data = self.data.map(serde_json::Value::Object);
+        event.data = self.data.map(|d| serde_json::Value::Object(d.0));
         event.validate()?;
         Ok(event)
     }
