@@ -381,3 +381,170 @@ impl DriftReport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    fn baseline(samples: &[Sample]) -> Baseline {
+        Baseline::build(
+            EndpointName::new("news").unwrap(),
+            BaselineName::new("b1").unwrap(),
+            samples,
+            Utc::now(),
+        )
+        .unwrap()
+    }
+
+    fn compare(b: &Baseline, window: &[Sample], t: DriftThresholds) -> DriftReport {
+        DriftReport::compare(b, window, t, DriftWindow::default(), Utc::now()).unwrap()
+    }
+
+    fn numbers(values: impl IntoIterator<Item = i32>) -> Vec<Sample> {
+        values
+            .into_iter()
+            .map(|x| Sample::input(json!({"x": x})))
+            .collect()
+    }
+
+    #[test]
+    fn a_shifted_numeric_field_has_psi_and_ks_by_hand() {
+        // Deciles of 1..=10 put one value in each of ten bins; 11..=20 all fall in the last.
+        let b = baseline(&numbers(1..=10));
+        let report = compare(&b, &numbers(11..=20), DriftThresholds::default());
+        let x = &report.fields[0];
+        assert_eq!(
+            (x.field.as_str(), x.kind, x.window_count),
+            ("x", FieldKind::Numeric, 10)
+        );
+        let psi = 9.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln() + 0.9 * 10f64.ln();
+        assert_eq!(x.checks[0].statistic, DriftStatistic::Psi);
+        close(x.checks[0].value, psi);
+        close(x.checks[0].severity, psi / 0.2);
+        assert_eq!(x.checks[1].statistic, DriftStatistic::Ks);
+        close(x.checks[1].value, 1.0);
+        assert!(x.drifted && report.drifted);
+        close(report.drift_score, psi / 0.2);
+
+        let same = compare(&b, &numbers((1..=10).rev()), DriftThresholds::default());
+        assert!(!same.drifted, "{same:?}");
+        assert_eq!(same.drift_score, 0.0);
+        // Half the window shifted: KS 0.5, the lower five bins at 0.05 each.
+        let half = compare(
+            &b,
+            &numbers([1, 2, 3, 4, 5, 30, 30, 30, 30, 30]),
+            DriftThresholds::default(),
+        );
+        close(half.fields[0].checks[1].value, 0.5);
+    }
+
+    #[test]
+    fn field_thresholds_override_the_defaults() {
+        let b = baseline(&numbers(1..=10));
+        let mut t = DriftThresholds::default();
+        t.fields.insert(
+            "x".into(),
+            FieldThresholds {
+                psi: Some(100.0),
+                ks: Some(2.0),
+                js_distance: None,
+            },
+        );
+        let report = compare(&b, &numbers(11..=20), t);
+        assert!(!report.drifted);
+        close(report.drift_score, 0.5);
+        assert_eq!(report.fields[0].checks[1].threshold, 2.0);
+    }
+
+    #[test]
+    fn labels_shift_by_chi_square() {
+        let labelled = |a: usize, b: usize| -> Vec<Sample> {
+            let label = |l: &str| Sample::with_output(json!({"k": "v"}), json!({"label": l}));
+            (0..a)
+                .map(|_| label("a"))
+                .chain((0..b).map(|_| label("b")))
+                .collect()
+        };
+        let b = baseline(&labelled(10, 20));
+        let report = compare(&b, &labelled(20, 10), DriftThresholds::default());
+        let labels = report.labels.as_ref().unwrap();
+        close(labels.chi_square, 20.0 / 3.0);
+        assert_eq!(labels.degrees_of_freedom, 1);
+        assert!((labels.check.value - 0.009_823).abs() < 1e-6);
+        assert!(labels.check.drifted && report.drifted);
+        close(report.drift_score, labels.check.value.ln() / 0.05f64.ln());
+        assert_eq!(labels.window["a"], 20);
+        // The constant field "k" is categorical and did not move.
+        assert_eq!(report.fields[0].checks[0].value, 0.0);
+        let same = compare(&b, &labelled(5, 10), DriftThresholds::default());
+        assert!(!same.drifted);
+        close(same.labels.unwrap().check.value, 1.0);
+    }
+
+    #[test]
+    fn missing_and_new_fields_are_reported_not_compared() {
+        let b = baseline(&numbers(1..=10));
+        let report = compare(
+            &b,
+            &[Sample::input(json!({"y": "new"}))],
+            DriftThresholds::default(),
+        );
+        assert_eq!(report.unprofiled_fields, ["y"]);
+        assert_eq!(
+            (report.fields[0].window_count, report.fields[0].checks.len()),
+            (0, 0)
+        );
+        assert!(!report.drifted);
+        assert!(report.labels.is_none());
+    }
+
+    #[test]
+    fn thresholds_are_validated_and_deserialize_with_defaults() {
+        let b = baseline(&numbers(1..=10));
+        for bad in [
+            json!({"psi": 0}),
+            json!({"label_p_value": 1.0}),
+            json!({"fields": {"x": {"ks": -1}}}),
+        ] {
+            let t: DriftThresholds = serde_json::from_value(bad.clone()).unwrap();
+            let err =
+                DriftReport::compare(&b, &numbers(1..=3), t, DriftWindow::default(), Utc::now());
+            assert!(err.is_err(), "{bad}");
+        }
+        let t: DriftThresholds = serde_json::from_value(json!({"ks": 0.2})).unwrap();
+        assert_eq!(
+            t,
+            DriftThresholds {
+                ks: 0.2,
+                ..DriftThresholds::default()
+            }
+        );
+        assert!(serde_json::from_value::<DriftThresholds>(json!({"kss": 1})).is_err());
+        assert!(
+            DriftReport::compare(
+                &b,
+                &[],
+                DriftThresholds::default(),
+                DriftWindow::default(),
+                Utc::now()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn reports_round_trip_through_json() {
+        let b = baseline(&numbers(1..=10));
+        let report = compare(&b, &numbers(5..=14), DriftThresholds::default());
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(serde_json::from_value::<DriftReport>(json).unwrap(), report);
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(serde_json::from_value::<Baseline>(json).unwrap(), b);
+    }
+}
