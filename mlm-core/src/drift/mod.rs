@@ -24,7 +24,7 @@
 //! | labels | chi-square test of homogeneity (2 × labels), p-value | < 0.05 |
 //!
 //! Thresholds can be set per field ([`DriftThresholds::fields`]). Each check has a
-//! *severity*, `statistic / threshold` (or `ln p / ln α` for the p-value), which is above 1
+//! *severity*, `statistic / threshold` (or `ln p / ln α`, capped at 10, for the p-value), which is above 1
 //! exactly when it drifted; the report's `drift_score` is the largest severity. A ratio to the
 //! threshold rather than a 0–1 score keeps one alarm threshold (1) meaningful whatever the
 //! statistic and its per-field threshold, and tells how far past it the worst field is; a
@@ -67,7 +67,7 @@ pub use profile::{
 pub use report::{
     DEFAULT_JS_THRESHOLD, DEFAULT_KS_THRESHOLD, DEFAULT_LABEL_P_VALUE, DEFAULT_PSI_THRESHOLD,
     DriftCheck, DriftReport, DriftStatistic, DriftThresholds, DriftWindow, FieldDrift,
-    FieldThresholds, LabelDrift,
+    FieldThresholds, LabelDrift, MAX_P_VALUE_SEVERITY,
 };
 pub use sample::{LABEL_KEYS, MAX_DRIFT_SAMPLES, ROOT_FIELD, Sample, parse_samples_jsonl};
 pub use stats::{PSI_EPSILON, chi_square_homogeneity, js_distance, ks_statistic, psi};

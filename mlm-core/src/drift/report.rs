@@ -26,6 +26,11 @@ pub const DEFAULT_KS_THRESHOLD: f64 = 0.1;
 pub const DEFAULT_JS_THRESHOLD: f64 = 0.1;
 /// Default significance level of the label chi-square test.
 pub const DEFAULT_LABEL_P_VALUE: f64 = 0.05;
+/// The largest severity a p-value check reaches (`p = α¹⁰`, about 1e-13 at α = 0.05): at
+/// large windows p-values underflow towards 0, and beyond this they tell nothing more about how
+/// big the shift is. 10 is also the most a JS distance or KS statistic reaches at its default
+/// threshold, so the p-value cannot drown the other checks in the drift score.
+pub const MAX_P_VALUE_SEVERITY: f64 = 10.0;
 
 /// One field's own thresholds, each replacing the default when set.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -157,14 +162,16 @@ pub struct DriftCheck {
     /// Whether it crossed the threshold.
     pub drifted: bool,
     /// How far past the threshold: `value / threshold` for distances, `ln p / ln threshold`
-    /// for the p-value; above 1 exactly when drifted.
+    /// (at most [`MAX_P_VALUE_SEVERITY`]) for the p-value; above 1 exactly when drifted.
     pub severity: f64,
 }
 
 impl DriftCheck {
     fn new(statistic: DriftStatistic, value: f64, threshold: f64) -> Self {
         let severity = match statistic {
-            DriftStatistic::ChiSquarePValue => value.max(f64::MIN_POSITIVE).ln() / threshold.ln(),
+            DriftStatistic::ChiSquarePValue => {
+                (value.max(f64::MIN_POSITIVE).ln() / threshold.ln()).min(MAX_P_VALUE_SEVERITY)
+            }
             _ => value / threshold,
         };
         Self {
@@ -482,6 +489,10 @@ mod tests {
         assert_eq!(labels.window["a"], 20);
         // The constant field "k" is categorical and did not move.
         assert_eq!(report.fields[0].checks[0].value, 0.0);
+        // p underflows to 0 here; the severity stops at the cap.
+        let huge = compare(&b, &labelled(5000, 0), DriftThresholds::default());
+        assert!(huge.labels.unwrap().check.value < 1e-100);
+        assert_eq!(huge.drift_score, MAX_P_VALUE_SEVERITY);
         let same = compare(&b, &labelled(5, 10), DriftThresholds::default());
         assert!(!same.drifted);
         close(same.labels.unwrap().check.value, 1.0);
