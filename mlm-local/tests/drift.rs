@@ -12,9 +12,13 @@ mod common;
 use chrono::Utc;
 use common::{deploy, register};
 use mlm_core::drift::{
-    Baseline, DriftReport, DriftStatistic, DriftThresholds, DriftWindow, FieldKind, Sample,
+    Baseline, DriftBaselines, DriftReport, DriftStatistic, DriftThresholds, DriftWindow, FieldKind,
+    Sample,
 };
-use mlm_core::{BaselineName, EndpointManager, EndpointName, InvokeRequest};
+use mlm_core::{
+    BaselineName, EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest,
+    PageRequest,
+};
 use mlm_local::LocalProvider;
 use serde_json::json;
 
@@ -274,4 +278,69 @@ async fn sports_only_traffic_drifts_from_a_news_baseline() {
     assert!(sports.drifted);
     // The label shift is as large as a p-value tells: the severity cap.
     assert_eq!(sports.drift_score, mlm_core::drift::MAX_P_VALUE_SEVERITY);
+}
+
+/// Baselines are kept per endpoint in the local store: names are unique per endpoint, pages
+/// go by name, and deleting the endpoint deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baselines_are_kept_with_their_endpoint() {
+    let (_dir, p) = common::provider().await;
+    let version = register(&p, "news", common::RUNTIME, &[]).await;
+    let endpoint = deploy(&p, "news", version, 1).await;
+    let samples = classify(&p, &endpoint, &Sentences(7).mix(&[0, 1, 2, 3], 5)).await;
+    let baseline = |name: &str| {
+        let name = BaselineName::new(name).unwrap();
+        Baseline::build(endpoint.clone(), name, &samples, Utc::now()).unwrap()
+    };
+    for name in ["c", "a", "b"] {
+        p.create_baseline(baseline(name)).await.unwrap();
+    }
+    let again = p.create_baseline(baseline("a")).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::AlreadyExists, "{again}");
+    let stored = p
+        .get_baseline(&endpoint, &BaselineName::new("a").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.fields, baseline("a").fields);
+
+    let first = p
+        .list_baselines(&endpoint, PageRequest::first().with_page_size(2))
+        .await
+        .unwrap();
+    let names: Vec<&str> = first.items.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    let token = first.next_page_token.unwrap();
+    let rest = p
+        .list_baselines(
+            &endpoint,
+            PageRequest::first().with_page_size(2).with_token(token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].name.as_str(), "c");
+
+    let b = BaselineName::new("b").unwrap();
+    p.delete_baseline(&endpoint, &b).await.unwrap();
+    let gone = p.get_baseline(&endpoint, &b).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    let gone = p.delete_baseline(&endpoint, &b).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+
+    let other = EndpointName::new("elsewhere").unwrap();
+    let missing = Baseline::build(other.clone(), b.clone(), &samples, Utc::now()).unwrap();
+    let err = p.create_baseline(missing).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    p.delete_endpoint(&endpoint).await.unwrap();
+    p.wait_until_deleted(&endpoint, common::wait())
+        .await
+        .unwrap();
+    let version = register(&p, "news", common::RUNTIME, &[]).await;
+    let endpoint = deploy(&p, "news", version, 1).await;
+    let page = p
+        .list_baselines(&endpoint, PageRequest::first())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "{page:?}");
 }

@@ -55,11 +55,15 @@
 //! # Ok::<(), mlm_core::Error>(())
 //! ```
 
+mod baselines;
 mod profile;
 mod report;
 mod sample;
 mod stats;
 
+pub use baselines::DriftBaselines;
+#[cfg(any(test, feature = "mock"))]
+pub use baselines::MockDriftBaselines;
 pub use profile::{
     Baseline, CategoryCounts, FieldKind, FieldProfile, MAX_CATEGORIES, MAX_KS_POINTS, MAX_TOKENS,
     NumericProfile, PSI_BINS, tokenize,
