@@ -135,6 +135,7 @@ fn stored() -> Baseline {
 
 fn serving_stored() -> MockDriftBaselines {
     let mut store = MockDriftBaselines::new();
+    store.expect_record_drift_score().returning(|_| Ok(()));
     store
         .expect_get_baseline()
         .returning(|endpoint, name| match name.as_str() {

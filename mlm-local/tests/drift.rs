@@ -2,6 +2,8 @@
 //! sentences, then a window of sports-only sentences flags the predicted-label shift and the
 //! token drift, while a window drawn from the same mix of topics is not flagged.
 //!
+//! The report's `drift_score`, recorded as the endpoint's metric, drives an alarm to `ALARM`.
+//!
 //! The sentences are made from per-topic phrase lists with a fixed-seed generator, so the
 //! corpus is large enough for token statistics (the Jensen–Shannon noise floor falls as the
 //! window grows: about 0.07 here against the 0.1 threshold) and the same on every run. Print
@@ -16,8 +18,9 @@ use mlm_core::drift::{
     Sample,
 };
 use mlm_core::{
-    BaselineName, EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest,
-    PageRequest,
+    Alarm, AlarmDefinition, AlarmName, AlarmState, Alarms, BaselineName, Comparison,
+    EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest, MetricKind,
+    PageRequest, Statistic,
 };
 use mlm_local::LocalProvider;
 use serde_json::json;
@@ -278,6 +281,54 @@ async fn sports_only_traffic_drifts_from_a_news_baseline() {
     assert!(sports.drifted);
     // The label shift is as large as a p-value tells: the severity cap.
     assert_eq!(sports.drift_score, mlm_core::drift::MAX_P_VALUE_SEVERITY);
+
+    // The score drives an alarm: OK on the same-mix report, ALARM on the sports one.
+    let drift = AlarmName::new("drift").unwrap();
+    let alarm = AlarmDefinition::new(
+        drift.clone(),
+        endpoint.clone(),
+        MetricKind::DriftScore,
+        Statistic::Maximum,
+        Comparison::GreaterThan,
+        1.0,
+        10,
+    );
+    p.put_alarm(alarm).await.unwrap();
+    let same = DriftReport {
+        created_at: Utc::now(),
+        ..same
+    };
+    p.record_drift_score(&same).await.unwrap();
+    alarm_reaches(&p, &endpoint, &drift, AlarmState::Ok).await;
+    // Recorded as made now: a score lands in the period of its report's time.
+    let now = DriftReport {
+        created_at: Utc::now(),
+        ..sports
+    };
+    p.record_drift_score(&now).await.unwrap();
+    let fired = alarm_reaches(&p, &endpoint, &drift, AlarmState::Alarm).await;
+    println!("drift alarm: {}", fired.state_reason);
+}
+
+/// The alarm once it is in `state`: evaluated every 10 s period, it gets there within three.
+async fn alarm_reaches(
+    p: &LocalProvider,
+    endpoint: &EndpointName,
+    name: &AlarmName,
+    state: AlarmState,
+) -> Alarm {
+    let wait = async {
+        loop {
+            let alarm = p.get_alarm(endpoint, name).await.unwrap();
+            if alarm.state == state {
+                return alarm;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(35), wait)
+        .await
+        .unwrap_or_else(|_| panic!("alarm {name} did not reach {state}"))
 }
 
 /// Baselines are kept per endpoint in the local store: names are unique per endpoint, pages

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::profile::Baseline;
+use super::report::DriftReport;
 use crate::error::Result;
 use crate::names::{BaselineName, EndpointName};
 use crate::page::{Page, PageRequest};
@@ -26,4 +27,8 @@ pub trait DriftBaselines: Send + Sync {
     ) -> Result<Page<Baseline>>;
     /// Deletes a baseline. `NotFound` if the endpoint or the baseline is missing.
     async fn delete_baseline(&self, endpoint: &EndpointName, name: &BaselineName) -> Result<()>;
+    /// Records a report's `drift_score` as the endpoint's
+    /// [`MetricKind::DriftScore`](crate::MetricKind::DriftScore) at the report's time, so
+    /// alarms can fire on it. `NotFound` if the endpoint is missing.
+    async fn record_drift_score(&self, report: &DriftReport) -> Result<()>;
 }

@@ -202,7 +202,8 @@ pub(crate) async fn delete_baseline(
 /// categories and text tokens; the predicted labels' chi-square p-value; each against its
 /// threshold, and the `drift_score` (the worst statistic's ratio to its threshold: above 1
 /// when something drifted). The window's samples are sent in the body; the report is not
-/// stored.
+/// stored, but its score is recorded as the endpoint's `drift_score` metric, which alarms can
+/// watch.
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{endpoint}/drift-reports",
@@ -218,9 +219,11 @@ pub(crate) async fn create_drift_report(
 ) -> Result<Response, ApiError> {
     let endpoint = endpoint_name(&path.endpoint)?;
     let name = body.baseline_name()?;
-    let baseline = baselines(&state)?.get_baseline(&endpoint, &name).await?;
+    let store = baselines(&state)?;
+    let baseline = store.get_baseline(&endpoint, &name).await?;
     let thresholds = body.thresholds.unwrap_or_default();
     let window = DriftWindow::default();
     let report = DriftReport::compare(&baseline, &body.samples, thresholds, window, Utc::now())?;
+    store.record_drift_score(&report).await?;
     json(StatusCode::OK, &report)
 }

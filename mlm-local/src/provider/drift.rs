@@ -1,11 +1,15 @@
 //! Drift baselines: the `DriftBaselines` half of the local backend, kept in SQLite with the
-//! endpoint they belong to (deleting the endpoint deletes them).
+//! endpoint they belong to (deleting the endpoint deletes them), and drift scores recorded in
+//! the endpoint's metric history, where alarms read them.
 
 use async_trait::async_trait;
-use mlm_core::drift::{Baseline, DriftBaselines};
-use mlm_core::{BaselineName, EndpointName, EndpointStatus, Error, Page, PageRequest, Result};
+use mlm_core::drift::{Baseline, DriftBaselines, DriftReport};
+use mlm_core::{
+    BaselineName, EndpointName, EndpointStatus, Error, MetricKind, Page, PageRequest, Result,
+};
 
 use super::LocalProvider;
+use crate::metrics::Sample;
 
 #[async_trait]
 impl DriftBaselines for LocalProvider {
@@ -48,6 +52,22 @@ impl DriftBaselines for LocalProvider {
         self.inner.store.delete_baseline(endpoint, name)?;
         self.inner
             .log(endpoint, "baseline_deleted", Some(name.as_str()));
+        Ok(())
+    }
+
+    async fn record_drift_score(&self, report: &DriftReport) -> Result<()> {
+        self.inner.store.get_endpoint(&report.endpoint)?;
+        // An endpoint with no runtime (being created or deleted) has no metric history yet.
+        if let Some(rt) = self.inner.runtime(&report.endpoint) {
+            let mut ring = rt.metrics.lock().unwrap_or_else(|p| p.into_inner());
+            ring.push(Sample {
+                at: report.created_at,
+                variant: "".into(),
+                instance: "".into(),
+                kind: MetricKind::DriftScore,
+                value: report.drift_score,
+            });
+        }
         Ok(())
     }
 }
