@@ -40,6 +40,8 @@ use crate::provider::{AwsProvider, Inner, to_smithy, to_utc};
 pub(crate) const NS_INSTANCE: &str = "/aws/sagemaker/Endpoints";
 /// Namespace of invocation metrics.
 pub(crate) const NS_INVOCATION: &str = "AWS/SageMaker";
+/// Namespace of the metrics mlm publishes itself (drift scores).
+pub(crate) const NS_MLM: &str = "mlm";
 /// Most queries in one GetMetricData call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 const INSTANCE_INDEX_TTL: Duration = Duration::from_secs(60);
@@ -57,6 +59,8 @@ pub(crate) fn metric_of(kind: MetricKind) -> Option<(&'static str, &'static str)
         MetricKind::InvocationErrors4xx => (NS_INVOCATION, "Invocation4XXErrors"),
         MetricKind::InvocationErrors5xx => (NS_INVOCATION, "Invocation5XXErrors"),
         MetricKind::ModelLatency => (NS_INVOCATION, "ModelLatency"),
+        // Published by mlm itself (SageMaker has no such metric).
+        MetricKind::DriftScore => (NS_MLM, "DriftScore"),
         _ => return None,
     })
 }

@@ -506,7 +506,7 @@ pub(crate) struct MetricsArgs {
     pub(crate) endpoint: EndpointName,
     /// The metrics (comma-separated or repeated): invocations, invocation_errors_4xx,
     /// invocation_errors_5xx, model_latency, cpu_utilization, memory_utilization,
-    /// gpu_utilization, gpu_memory_utilization, in_flight_requests.
+    /// gpu_utilization, gpu_memory_utilization, in_flight_requests, drift_score.
     #[arg(long, required = true, value_delimiter = ',',
           value_parser = clap::value_parser!(MetricKind))]
     pub(crate) metric: Vec<MetricKind>,

@@ -27,6 +27,8 @@ pub enum ResourceKind {
     Alarm,
     /// One create or update of an endpoint.
     Deployment,
+    /// A drift baseline of an endpoint.
+    Baseline,
 }
 
 impl fmt::Display for ResourceKind {
@@ -40,6 +42,7 @@ impl fmt::Display for ResourceKind {
             Self::Runtime => "runtime",
             Self::Alarm => "alarm",
             Self::Deployment => "deployment",
+            Self::Baseline => "baseline",
         })
     }
 }

@@ -49,6 +49,7 @@
 mod alarm;
 pub mod backend;
 mod deployment;
+pub mod drift;
 mod endpoint;
 mod error;
 mod event;
@@ -90,7 +91,7 @@ pub use model::{
     MAX_ENV_VALUE_LEN, MAX_TAGS, Model, ModelVersion, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-pub use names::{AlarmName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
+pub use names::{AlarmName, BaselineName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 pub use observability::{
     DataPoint, EndpointOverview, Instance, InstanceMetrics, InstanceStatus, MAX_METRIC_WINDOW,
     MAX_POINTS_PER_SERIES, Measurement, MetricKind, MetricQuery, MetricScope, MetricSeries,

@@ -119,6 +119,11 @@ name_type!(
     "endpoint name"
 );
 name_type!(
+    /// The name of a drift baseline, unique per endpoint.
+    BaselineName,
+    "baseline name"
+);
+name_type!(
     /// The name of a variant within an endpoint.
     VariantName,
     "variant name"

@@ -244,11 +244,14 @@ pub enum MetricKind {
     InvocationErrors5xx,
     /// Model latency, microseconds.
     ModelLatency,
+    /// The `drift_score` of each drift report made on the endpoint (see [`crate::drift`]):
+    /// above 1 when something drifted. Endpoint-wide (no variant or instance).
+    DriftScore,
 }
 
 impl MetricKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::GpuUtilization,
         Self::GpuMemoryUtilization,
         Self::CpuUtilization,
@@ -258,16 +261,19 @@ impl MetricKind {
         Self::InvocationErrors4xx,
         Self::InvocationErrors5xx,
         Self::ModelLatency,
+        Self::DriftScore,
     ];
 
     /// How a bucket of this metric is combined unless a query says otherwise: counts
     /// (invocations, errors) are summed — an average of per-request `1`s would read `1.0`
-    /// whatever the traffic — and utilisation, in-flight and latency figures averaged.
+    /// whatever the traffic — drift scores take the worst report of the period, and
+    /// utilisation, in-flight and latency figures are averaged.
     pub fn default_statistic(self) -> Statistic {
         match self {
             Self::Invocations | Self::InvocationErrors4xx | Self::InvocationErrors5xx => {
                 Statistic::Sum
             }
+            Self::DriftScore => Statistic::Maximum,
             _ => Statistic::Average,
         }
     }
@@ -284,6 +290,7 @@ impl MetricKind {
             Self::InvocationErrors4xx => "invocation_errors_4xx",
             Self::InvocationErrors5xx => "invocation_errors_5xx",
             Self::ModelLatency => "model_latency",
+            Self::DriftScore => "drift_score",
         }
     }
 
@@ -299,6 +306,7 @@ impl MetricKind {
             | Self::InvocationErrors4xx
             | Self::InvocationErrors5xx => "count",
             Self::ModelLatency => "microseconds",
+            Self::DriftScore => "ratio",
         }
     }
 }

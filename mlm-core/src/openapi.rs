@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::endpoint::TrafficShift;
-use crate::names::{AlarmName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
+use crate::names::{AlarmName, BaselineName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
 
 /// SageMaker's naming rule as a JSON Schema pattern (see [`crate::backend::validate_name`]).
 pub const NAME_PATTERN: &str = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$";
@@ -54,6 +54,11 @@ macro_rules! name_schema {
 
 name_schema!(ModelName, "a registered model", "news-classifier");
 name_schema!(EndpointName, "an endpoint", "news");
+name_schema!(
+    BaselineName,
+    "a drift baseline, unique within its endpoint",
+    "launch"
+);
 name_schema!(
     VariantName,
     "a variant, unique within its endpoint",

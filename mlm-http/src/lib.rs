@@ -118,6 +118,7 @@ pub mod state;
 mod strict;
 pub mod tls;
 pub mod wire;
+pub mod wire_drift;
 
 use std::any::Any;
 use std::time::Duration;

@@ -1,9 +1,10 @@
-//! What every handler shares: the provider, the tokens, the body limits and the allowed
-//! browser origins.
+//! What every handler shares: the provider, the tokens, the body limits, the allowed
+//! browser origins and, when the backend keeps them, drift baselines.
 
 use std::sync::Arc;
 
 use mlm_core::Provider;
+use mlm_core::drift::DriftBaselines;
 
 use crate::auth::Auth;
 use crate::origin::AllowedOrigins;
@@ -53,6 +54,7 @@ struct Inner {
     auth: Auth,
     limits: Limits,
     origins: AllowedOrigins,
+    baselines: Option<Arc<dyn DriftBaselines>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -62,6 +64,7 @@ impl std::fmt::Debug for AppState {
             .field("auth", &self.inner.auth)
             .field("limits", &self.inner.limits)
             .field("origins", &self.inner.origins)
+            .field("baselines", &self.inner.baselines.is_some())
             .finish()
     }
 }
@@ -75,6 +78,7 @@ impl AppState {
                 auth: Auth::disabled(),
                 limits: Limits::default(),
                 origins: AllowedOrigins::default(),
+                baselines: None,
             }),
         }
     }
@@ -87,6 +91,7 @@ impl AppState {
                 auth: shared.auth.clone(),
                 limits: shared.limits,
                 origins: shared.origins.clone(),
+                baselines: shared.baselines.clone(),
             },
         };
         f(&mut inner);
@@ -108,6 +113,18 @@ impl AppState {
     /// Sets the browser origins allowed besides loopback ones (see [`crate::origin`]).
     pub fn with_allowed_origins(self, origins: AllowedOrigins) -> Self {
         self.map(|i| i.origins = origins)
+    }
+
+    /// Keeps drift baselines in `baselines` (usually the provider itself, when it implements
+    /// [`DriftBaselines`]); without it the baseline and drift-report routes answer
+    /// `400 unsupported`.
+    pub fn with_drift_baselines(self, baselines: Arc<dyn DriftBaselines>) -> Self {
+        self.map(|i| i.baselines = Some(baselines))
+    }
+
+    /// Where drift baselines are kept, if anywhere.
+    pub fn drift_baselines(&self) -> Option<&Arc<dyn DriftBaselines>> {
+        self.inner.baselines.as_ref()
     }
 
     /// The provider.

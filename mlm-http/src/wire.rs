@@ -795,6 +795,11 @@ page_type!(
     DeploymentPage,
     domain::Deployment
 );
+page_type!(
+    /// A page of an endpoint's drift baselines, by name.
+    BaselinePage,
+    domain::drift::Baseline
+);
 
 /// A JSON invocation body: an object whose fields the model defines (the example runtime takes
 /// `sentence`). Named, rather than `{}`, so generated clients get a type they can build and

@@ -65,6 +65,11 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("get", "/v1/endpoints/{endpoint}/events"),
     ("post", "/v1/endpoints/{endpoint}/events"),
+    ("get", "/v1/endpoints/{endpoint}/baselines"),
+    ("post", "/v1/endpoints/{endpoint}/baselines"),
+    ("get", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
+    ("delete", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
+    ("post", "/v1/endpoints/{endpoint}/drift-reports"),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),
@@ -133,6 +138,7 @@ fn concrete(path: &str) -> String {
         .replace("{endpoint}", "e")
         .replace("{alarm}", "a")
         .replace("{deployment}", "1")
+        .replace("{baseline}", "b")
 }
 
 /// Every documented operation is routed (no `no_route`/`method_not_allowed`), and every

@@ -1,5 +1,5 @@
 //! Durable state in SQLite: models, versions, endpoints, instance processes, an event log,
-//! alarms and deployments.
+//! alarms, deployments and drift baselines.
 //!
 //! One connection behind a mutex: every statement here is a point lookup or a short range scan
 //! on a local file, far below the cost of the process work around it. WAL mode keeps readers of
@@ -11,11 +11,12 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 use mlm_core::backend::{decode_cursor, encode_cursor};
+use mlm_core::drift::Baseline;
 use mlm_core::{
-    Alarm, AlarmDefinition, AlarmName, AlarmState, Deployment, DeploymentKind, DeploymentPolicy,
-    Endpoint, EndpointEvent, EndpointName, EndpointStatus, Error, EventQuery, EventSource, Model,
-    ModelName, ModelVersion, NewEvent, Page, PageRequest, ResourceKind, Result, Variant,
-    VariantSpec,
+    Alarm, AlarmDefinition, AlarmName, AlarmState, BaselineName, Deployment, DeploymentKind,
+    DeploymentPolicy, Endpoint, EndpointEvent, EndpointName, EndpointStatus, Error, EventQuery,
+    EventSource, Model, ModelName, ModelVersion, NewEvent, Page, PageRequest, ResourceKind, Result,
+    Variant, VariantSpec,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,14 @@ CREATE TABLE deployments (
 ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'system';
 ALTER TABLE events ADD COLUMN data TEXT;
 CREATE INDEX events_by_resource ON events (resource, id);
+"#,
+    r#"
+CREATE TABLE baselines (
+    endpoint TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    doc      TEXT NOT NULL,
+    PRIMARY KEY (endpoint, name)
+);
 "#,
 ];
 
@@ -212,6 +221,10 @@ fn deployment_seq(endpoint: &EndpointName, id: &str) -> Result<i64> {
 
 fn deployment_not_found(endpoint: &EndpointName, id: &str) -> Error {
     Error::not_found(ResourceKind::Deployment, format!("{endpoint}/{id}"))
+}
+
+fn baseline_not_found(endpoint: &EndpointName, name: &BaselineName) -> Error {
+    Error::not_found(ResourceKind::Baseline, format!("{endpoint}/{name}"))
 }
 
 fn parse_time(text: &str) -> Result<chrono::DateTime<Utc>> {
@@ -693,7 +706,7 @@ impl Store {
         tx.execute("DELETE FROM endpoints WHERE name = ?1", [name.as_str()])
             .map_err(db_error)?;
         // What belongs to the endpoint goes with it.
-        for table in ["instance_processes", "alarms", "deployments"] {
+        for table in ["instance_processes", "alarms", "deployments", "baselines"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE endpoint = ?1"),
                 [name.as_str()],
@@ -834,6 +847,76 @@ impl Store {
                 ResourceKind::Alarm,
                 format!("{endpoint}/{name}"),
             ));
+        }
+        Ok(())
+    }
+
+    // --- drift baselines ----------------------------------------------------------------
+
+    pub(crate) fn insert_baseline(&self, baseline: &Baseline) -> Result<()> {
+        let inserted = self.execute(
+            "INSERT INTO baselines (endpoint, name, doc) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(endpoint, name) DO NOTHING",
+            params![
+                baseline.endpoint.as_str(),
+                baseline.name.as_str(),
+                to_json(baseline)?
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(Error::already_exists(
+                ResourceKind::Baseline,
+                format!("{}/{}", baseline.endpoint, baseline.name),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn get_baseline(
+        &self,
+        endpoint: &EndpointName,
+        name: &BaselineName,
+    ) -> Result<Baseline> {
+        let docs = self.strings(
+            "SELECT doc FROM baselines WHERE endpoint = ?1 AND name = ?2",
+            params![endpoint.as_str(), name.as_str()],
+        )?;
+        match docs.first() {
+            Some(doc) => from_json(doc),
+            None => Err(baseline_not_found(endpoint, name)),
+        }
+    }
+
+    pub(crate) fn list_baselines(
+        &self,
+        endpoint: &EndpointName,
+        page: &PageRequest,
+    ) -> Result<Page<Baseline>> {
+        let size = page.size()?;
+        let after = name_cursor(page, BaselineName::new)?;
+        let docs = self.strings(
+            "SELECT doc FROM baselines WHERE endpoint = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+            params![endpoint.as_str(), after.unwrap_or_default(), size + 1],
+        )?;
+        page_of(
+            &docs,
+            size,
+            |d| from_json(d),
+            |b: &Baseline| b.name.to_string(),
+        )
+    }
+
+    pub(crate) fn delete_baseline(
+        &self,
+        endpoint: &EndpointName,
+        name: &BaselineName,
+    ) -> Result<()> {
+        let deleted = self.execute(
+            "DELETE FROM baselines WHERE endpoint = ?1 AND name = ?2",
+            params![endpoint.as_str(), name.as_str()],
+        )?;
+        if deleted == 0 {
+            return Err(baseline_not_found(endpoint, name));
         }
         Ok(())
     }

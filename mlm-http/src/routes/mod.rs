@@ -3,6 +3,7 @@
 
 pub(crate) mod alarms;
 pub(crate) mod deployments;
+pub(crate) mod drift;
 pub(crate) mod endpoints;
 pub(crate) mod events;
 pub(crate) mod models;
@@ -56,6 +57,9 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::get_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(events::list_events, events::record_event))
+        .routes(routes!(drift::list_baselines, drift::create_baseline))
+        .routes(routes!(drift::get_baseline, drift::delete_baseline))
+        .routes(routes!(drift::create_drift_report))
         .routes(routes!(observe::list_instances))
         .routes(routes!(observe::get_endpoint_overview))
         .routes(routes!(observe::query_metrics))

@@ -10,6 +10,7 @@
 //! - `rollout`: rolling a new configuration out beside the old one, per deployment policy,
 //!   with rollback alarms;
 //! - `deployments`: the deployment records of creates and updates (`Deployments`);
+//! - `drift`: drift baselines kept with their endpoint (`DriftBaselines`);
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
 //! - `autoscaling`: target tracking of autoscaling policies, changing counts in place;
 //! - `health`: the health monitor: resource samples, failure detection, restarts with backoff;
@@ -19,6 +20,7 @@
 mod alarms;
 mod autoscaling;
 mod deployments;
+mod drift;
 mod endpoints;
 mod events;
 mod health;

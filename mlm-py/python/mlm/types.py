@@ -165,6 +165,7 @@ class MetricKind(_StrEnum):
     INVOCATION_ERRORS_4XX = "invocation_errors_4xx"
     INVOCATION_ERRORS_5XX = "invocation_errors_5xx"
     MODEL_LATENCY = "model_latency"
+    DRIFT_SCORE = "drift_score"
 
 
 class MetricScope(_StrEnum):

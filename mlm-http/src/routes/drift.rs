@@ -1,0 +1,229 @@
+//! `/v1/endpoints/{endpoint}/baselines` and `/drift-reports`: baselines of an endpoint's
+//! traffic, and reports comparing a window of traffic with one. The statistics are the core's
+//! ([`mlm_core::drift`]); the backend only keeps the baselines.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use chrono::Utc;
+use mlm_core::drift::{
+    Baseline, DriftBaselines, DriftReport, DriftWindow, Sample, parse_samples_jsonl,
+};
+use mlm_core::{BaselineName, EndpointName};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::endpoints::EndpointPath;
+use super::{ListParams, json};
+use crate::extract::{ApiJson, ApiPath, QueryPairs, endpoint_name, read_body};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::{wire, wire_drift};
+
+/// A baseline in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct BaselinePath {
+    /// The endpoint's name.
+    #[param(
+        pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        min_length = 1,
+        max_length = 63,
+        example = "news"
+    )]
+    endpoint: String,
+    /// The baseline's name, unique within the endpoint.
+    #[param(
+        pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        min_length = 1,
+        max_length = 63,
+        example = "launch"
+    )]
+    baseline: String,
+}
+
+impl BaselinePath {
+    fn names(&self) -> Result<(EndpointName, BaselineName), ApiError> {
+        let baseline = BaselineName::new(&self.baseline)?;
+        Ok((endpoint_name(&self.endpoint)?, baseline))
+    }
+}
+
+/// The name of a JSON Lines upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct UploadParams {
+    /// The baseline's name, for a JSON Lines upload (a JSON body names it in the body).
+    #[param(
+        pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        min_length = 1,
+        max_length = 63
+    )]
+    name: Option<String>,
+}
+
+/// Where the backend keeps baselines, or `400 unsupported` when it keeps none.
+fn baselines(state: &AppState) -> Result<&Arc<dyn DriftBaselines>, ApiError> {
+    state.drift_baselines().ok_or_else(|| {
+        ApiError::from(mlm_core::Error::unsupported(
+            "this server keeps no drift baselines (its backend has no baseline store)",
+        ))
+    })
+}
+
+fn is_json_lines(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    matches!(
+        essence.as_deref(),
+        Some("application/x-ndjson" | "application/jsonl" | "application/jsonlines")
+    )
+}
+
+/// The name and samples of an upload: JSON Lines with `?name=`, or a JSON body.
+async fn upload(
+    state: &AppState,
+    mut query: QueryPairs,
+    request: Request,
+) -> Result<(String, Vec<Sample>), ApiError> {
+    if !is_json_lines(request.headers()) {
+        query.finish(&[])?;
+        let ApiJson(body) =
+            ApiJson::<wire_drift::CreateBaseline>::from_request(request, state).await?;
+        return Ok((body.name, body.samples));
+    }
+    let name = query.take_one("name")?.ok_or_else(|| {
+        ApiError::invalid("a JSON Lines upload names the baseline in the query: ?name=…")
+    })?;
+    query.finish(&["name"])?;
+    let bytes = read_body(request, state.limits().max_invoke_body_bytes).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| ApiError::invalid(format!("the JSON Lines body is not UTF-8: {e}")))?;
+    Ok((name, parse_samples_jsonl(text)?))
+}
+
+/// Build a baseline
+///
+/// Profiles samples of the endpoint's traffic: per input field, decile bins and quantiles of
+/// numbers, counts of categories, counts of text tokens; and the predicted labels. Send a JSON
+/// body (`CreateBaseline`), or JSON Lines (`application/x-ndjson`, up to the invocation body
+/// limit) with `?name=`: each line a request body, or `{"input": …, "output": …}`; errors
+/// name the bad line.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{endpoint}/baselines",
+    tag = "drift",
+    params(EndpointPath, UploadParams),
+    request_body(content(
+        (wire_drift::CreateBaseline = "application/json"),
+        (String = "application/x-ndjson",
+            example = "{\"sentence\": \"The home team won the final\"}\n{\"input\": {\"sentence\": \"Stocks rallied\"}, \"output\": {\"label\": 3}}\n")
+    )),
+    responses((status = 201, description = "The baseline", body = mlm_core::drift::Baseline))
+)]
+pub(crate) async fn create_baseline(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<EndpointPath>,
+    query: QueryPairs,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let endpoint = endpoint_name(&path.endpoint)?;
+    let store = baselines(&state)?;
+    let (name, samples) = upload(&state, query, request).await?;
+    let baseline = Baseline::build(endpoint, BaselineName::new(name)?, &samples, Utc::now())?;
+    let created = store.create_baseline(baseline).await?;
+    json(StatusCode::CREATED, &created)
+}
+
+/// List an endpoint's baselines
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{endpoint}/baselines",
+    tag = "drift",
+    params(EndpointPath, ListParams),
+    responses((status = 200, description = "A page of baselines", body = wire::BaselinePage))
+)]
+pub(crate) async fn list_baselines(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<EndpointPath>,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let endpoint = endpoint_name(&path.endpoint)?;
+    let params = ListParams::parse(query)?;
+    let page = baselines(&state)?
+        .list_baselines(&endpoint, params.page())
+        .await?;
+    json(StatusCode::OK, &page)
+}
+
+/// Describe a baseline
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{endpoint}/baselines/{baseline}",
+    tag = "drift",
+    params(BaselinePath),
+    responses((status = 200, description = "The baseline", body = mlm_core::drift::Baseline))
+)]
+pub(crate) async fn get_baseline(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<BaselinePath>,
+) -> Result<Response, ApiError> {
+    let (endpoint, name) = path.names()?;
+    let baseline = baselines(&state)?.get_baseline(&endpoint, &name).await?;
+    json(StatusCode::OK, &baseline)
+}
+
+/// Delete a baseline
+#[utoipa::path(
+    delete,
+    path = "/v1/endpoints/{endpoint}/baselines/{baseline}",
+    tag = "drift",
+    params(BaselinePath),
+    responses((status = 204, description = "The baseline was deleted"))
+)]
+pub(crate) async fn delete_baseline(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<BaselinePath>,
+) -> Result<StatusCode, ApiError> {
+    let (endpoint, name) = path.names()?;
+    baselines(&state)?.delete_baseline(&endpoint, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Compare a window of traffic with a baseline
+///
+/// Per input field: PSI and Kolmogorov–Smirnov for numbers, Jensen–Shannon distance for
+/// categories and text tokens; the predicted labels' chi-square p-value; each against its
+/// threshold, and the `drift_score` (the worst statistic's ratio to its threshold: above 1
+/// when something drifted). The window's samples are sent in the body; the report is not
+/// stored, but its score is recorded as the endpoint's `drift_score` metric, which alarms can
+/// watch.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{endpoint}/drift-reports",
+    tag = "drift",
+    params(EndpointPath),
+    request_body = wire_drift::CreateDriftReport,
+    responses((status = 200, description = "The report", body = mlm_core::drift::DriftReport))
+)]
+pub(crate) async fn create_drift_report(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<EndpointPath>,
+    ApiJson(body): ApiJson<wire_drift::CreateDriftReport>,
+) -> Result<Response, ApiError> {
+    let endpoint = endpoint_name(&path.endpoint)?;
+    let name = body.baseline_name()?;
+    let store = baselines(&state)?;
+    let baseline = store.get_baseline(&endpoint, &name).await?;
+    let thresholds = body.thresholds.unwrap_or_default();
+    let window = DriftWindow::default();
+    let report = DriftReport::compare(&baseline, &body.samples, thresholds, window, Utc::now())?;
+    store.record_drift_score(&report).await?;
+    json(StatusCode::OK, &report)
+}
