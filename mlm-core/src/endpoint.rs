@@ -1476,7 +1476,10 @@ mod tests {
         sls(4).unwrap();
         for bad in [0, 5] {
             let e = sls(bad).unwrap_err().to_string();
-            assert!(e.contains("provisioned_concurrency") && e.contains("(4)"), "{e}");
+            assert!(
+                e.contains("provisioned_concurrency") && e.contains("(4)"),
+                "{e}"
+            );
         }
         // Bodies written before the field existed still parse.
         let old: ServerlessConfig =

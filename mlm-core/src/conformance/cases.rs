@@ -994,7 +994,8 @@ pub async fn invoke_missing_endpoint_is_not_found(fx: &Fixture) {
     );
 }
 
-/// Serverless variants work where supported and are `Unsupported` elsewhere.
+/// Serverless variants work where supported — created, invoked, described with their
+/// configuration — and are `Unsupported` elsewhere.
 pub async fn serverless_variant_or_unsupported(fx: &Fixture) {
     let version = deployable(fx).await;
     let name = endpoint_name(fx);
@@ -1005,11 +1006,21 @@ pub async fn serverless_variant_or_unsupported(fx: &Fixture) {
         .await;
     if fx.provider.capabilities().serverless {
         result.expect("create serverless endpoint");
-        let e = ready(fx, &name).await;
+        ready(fx, &name).await;
+        let answer = invoke_sample(fx, &name).await;
+        let text = String::from_utf8_lossy(&answer.body);
+        assert!(
+            text.contains(&fx.invocation.expected),
+            "the serverless answer {text:?} does not contain {:?}",
+            fx.invocation.expected
+        );
+        let e = fx.provider.get_endpoint(&name).await.expect("describe");
+        assert_eq!(e.status, EndpointStatus::InService);
         assert_eq!(
             e.variants[0].serverless,
             Some(ServerlessConfig::new(2048, 2))
         );
+        assert_eq!(e.variants[0].instance_type, None);
         remove(fx, &name).await;
     } else {
         expect_kind(

@@ -164,7 +164,10 @@ impl EndpointManager for LocalProvider {
         }
         // A serverless instance may scale to zero between the warm-up and the pick: then the
         // request cold-starts it once more. The payload is kept for that second try.
-        match rt.invoke(&self.inner.client, request.clone(), timeout).await {
+        match rt
+            .invoke(&self.inner.client, request.clone(), timeout)
+            .await
+        {
             Err(Error::Provider {
                 retryable: true, ..
             }) => {
@@ -352,7 +355,9 @@ pub(super) async fn resize(
             .unwrap_or_default();
         // A serverless variant keeps the instance it has (its upkeep stops it when idle).
         let wanted = match spec.serverless {
-            Some(_) => instances.len().max(serverless::initial_count(spec) as usize),
+            Some(_) => instances
+                .len()
+                .max(serverless::initial_count(spec) as usize),
             None => spec.instance_count as usize,
         };
         if instances.len() > wanted {

@@ -101,10 +101,7 @@ impl Inner {
         if !placed {
             self.stop_all(&rt.name, &[instance]).await;
             return Err(Error::provider_msg(
-                format!(
-                    "endpoint '{}' changed during a cold start; retry",
-                    rt.name
-                ),
+                format!("endpoint '{}' changed during a cold start; retry", rt.name),
                 true,
             ));
         }
@@ -169,7 +166,8 @@ impl Inner {
         if instance.idle_for() < self.config.serverless_idle || !self.remove(rt, instance) {
             return;
         }
-        self.stop_all(&rt.name, std::slice::from_ref(instance)).await;
+        self.stop_all(&rt.name, std::slice::from_ref(instance))
+            .await;
         let idle = self.config.serverless_idle.as_secs_f64();
         self.log(
             &rt.name,
@@ -191,9 +189,7 @@ impl Inner {
         used: u64,
     ) {
         let limit = route.spec.serverless.map_or(0, |s| s.memory_mb);
-        let fresh = self
-            .start_instances(rt, &route.spec, 1, &rt.deleting)
-            .await;
+        let fresh = self.start_instances(rt, &route.spec, 1, &rt.deleting).await;
         let replaced = match fresh.map(|mut v| v.pop()) {
             Ok(Some(fresh)) => {
                 let swapped = rt.edit_table(|table| {
@@ -222,7 +218,7 @@ impl Inner {
                 "instance {} of variant '{}' used {} MiB, over its memory_mb of {limit}; {replaced}",
                 instance.id,
                 route.spec.name,
-                used / MIB
+                used.div_ceil(MIB)
             )),
         );
     }
