@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{classify, register};
+use common::{classify, events, register};
 use mlm_core::{
     CreateEndpointRequest, Endpoint, EndpointManager, EndpointManagerExt, EndpointName,
     EndpointStatus, ErrorKind, ServerlessConfig, VariantName, VariantSpec, VersionRef,
@@ -38,19 +38,6 @@ async fn deploy(
         .unwrap();
     p.wait_until_ready(&endpoint, common::wait()).await.unwrap();
     endpoint
-}
-
-/// The details of `endpoint`'s events named `event`, oldest first.
-fn events(p: &LocalProvider, endpoint: &EndpointName, event: &str) -> Vec<String> {
-    let mut found: Vec<String> = p
-        .endpoint_events(endpoint, 1000)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.event == event)
-        .map(|e| e.detail.unwrap_or_default())
-        .collect();
-    found.reverse();
-    found
 }
 
 /// The milliseconds a cold-start event reports (`... in 812 ms`).

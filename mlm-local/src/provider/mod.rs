@@ -102,6 +102,18 @@ struct Inner {
     _data_dir_lock: File,
 }
 
+/// Waits one period of a background loop (`period` of the configuration in force): the
+/// provider then, or `None` when it was dropped or is shutting down (the loop ends).
+async fn next_tick(
+    weak: &std::sync::Weak<Inner>,
+    period: impl Fn(&LocalConfig) -> std::time::Duration,
+) -> Option<Arc<Inner>> {
+    let period = period(&weak.upgrade()?.config);
+    tokio::time::sleep(period).await;
+    let inner = weak.upgrade()?;
+    (!inner.shutting_down.load(Ordering::SeqCst)).then_some(inner)
+}
+
 fn endpoint_resource(name: &EndpointName) -> String {
     format!("endpoint/{name}")
 }

@@ -238,16 +238,7 @@ impl Inner {
 /// Every `health_interval`: serverless upkeep of every endpoint. Holds only a weak reference,
 /// so it ends when the provider is dropped.
 pub(super) async fn serverless_loop(weak: std::sync::Weak<Inner>) {
-    loop {
-        let interval = match weak.upgrade() {
-            Some(inner) => inner.config.health_interval,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shutting_down.load(Ordering::SeqCst) {
-            return;
-        }
+    while let Some(inner) = super::next_tick(&weak, |c| c.health_interval).await {
         for rt in inner.runtimes() {
             if !rt.deleting.load(Ordering::SeqCst) {
                 inner.tend_serverless(&rt).await;
