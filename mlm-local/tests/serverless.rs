@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::{classify, events, register};
 use mlm_core::{
     CreateEndpointRequest, Endpoint, EndpointManager, EndpointManagerExt, EndpointName,
-    EndpointStatus, ErrorKind, ServerlessConfig, VariantName, VariantSpec, VersionRef,
+    EndpointStatus, ErrorKind, Observability, ServerlessConfig, VariantName, VariantSpec,
+    VersionRef,
 };
 use mlm_local::LocalProvider;
 
@@ -140,6 +141,9 @@ async fn max_concurrency_throttles_the_rest_and_idle_scales_to_zero_then_cold_st
     let e = described(&p, &endpoint).await;
     assert_eq!(e.status, EndpointStatus::InService);
     assert_eq!(e.variants[0].current_instance_count, Some(0));
+    let overview = p.endpoint_overview(&endpoint).await.unwrap();
+    assert_eq!(overview.status, EndpointStatus::InService);
+    assert_eq!((overview.instance_count, overview.instances.len()), (0, 0));
 
     // The next request cold-starts a fresh instance, and that is reported too.
     assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
