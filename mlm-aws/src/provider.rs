@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mlm_core::backend::{decode_cursor, encode_cursor};
-use mlm_core::{Capabilities, Error, PageRequest, Provider, Result};
+use mlm_core::{
+    Capabilities, EndpointEvent, EndpointName, Error, EventQuery, Events, NewEvent, Page,
+    PageRequest, Provider, Result,
+};
 
 use crate::error::{Target, from_sdk};
 
@@ -244,8 +247,38 @@ impl Provider for AwsProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        let mut capabilities = Capabilities::ALL;
+        // Nowhere in SageMaker or CloudWatch keeps an endpoint timeline mlm could write to.
+        capabilities.events = false;
+        capabilities
     }
+}
+
+/// No event store on AWS (see [`Capabilities::events`]): both calls say so.
+#[async_trait::async_trait]
+impl Events for AwsProvider {
+    async fn list_events(
+        &self,
+        _query: EventQuery,
+        _page: PageRequest,
+    ) -> Result<Page<EndpointEvent>> {
+        Err(no_events())
+    }
+
+    async fn record_event(
+        &self,
+        _endpoint: &EndpointName,
+        _event: NewEvent,
+    ) -> Result<EndpointEvent> {
+        Err(no_events())
+    }
+}
+
+fn no_events() -> Error {
+    Error::unsupported(
+        "the aws backend keeps no endpoint events: use the deployments, alarms and CloudWatch \
+         metrics of the endpoint instead",
+    )
 }
 
 impl AwsProvider {

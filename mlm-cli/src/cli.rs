@@ -141,6 +141,9 @@ pub(crate) enum Command {
     /// Deployments: an endpoint's creates and updates, and stopping the running one.
     #[command(subcommand)]
     Deployments(DeploymentsCommand),
+    /// An endpoint's timeline, newest first: what the backend did and why, and what callers
+    /// recorded (load-test results).
+    Events(EventsArgs),
     /// Load-test an endpoint's inference API and report throughput and latency.
     LoadTest(crate::loadtest::LoadTestArgs),
     /// A live view of every endpoint (q quits, Enter shows instances).
@@ -590,6 +593,20 @@ pub(crate) struct AlarmPutArgs {
     /// What the alarm is for.
     #[arg(long)]
     pub(crate) description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// Only events of this kind (e.g. autoscaled, load_test).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only events this recent (e.g. 15m, 1h, 2d).
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) since: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Debug, Subcommand)]

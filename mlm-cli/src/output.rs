@@ -6,8 +6,8 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color, Table};
 use mlm_core::{
-    Alarm, Deployment, Endpoint, EndpointOverview, Instance, Measurement, MetricSeries, Model,
-    ModelVersion, Page,
+    Alarm, Deployment, Endpoint, EndpointEvent, EndpointOverview, EventSource, Instance,
+    Measurement, MetricSeries, Model, ModelVersion, Page,
 };
 use serde::Serialize;
 
@@ -448,6 +448,22 @@ impl Row for Deployment {
             status_cell(self.phase.as_str(), color),
             Cell::new(age(self.started_at)),
             Cell::new(self.ended_at.map_or("-".into(), age)),
+        ]
+    }
+}
+
+impl Row for EndpointEvent {
+    const HEADERS: &'static [&'static str] = &["AGE", "KIND", "SOURCE", "MESSAGE"];
+    fn cells(&self, _color: bool) -> Vec<Cell> {
+        let source = match self.source {
+            EventSource::User => "user",
+            _ => "system",
+        };
+        vec![
+            Cell::new(age(self.at)),
+            Cell::new(&self.kind),
+            Cell::new(source),
+            Cell::new(&self.message),
         ]
     }
 }

@@ -25,11 +25,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CreateEndpointRequest,
-    CreateModelRequest, CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointManager,
-    EndpointName, EndpointOverview, Error, InvokeRequest, InvokeResponse, MetricQuery,
-    MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, Observability, Page, PageRequest,
-    Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
-    UpdateVersionRequest, VariantName,
+    CreateModelRequest, CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointEvent,
+    EndpointManager, EndpointName, EndpointOverview, Error, EventQuery, Events, InvokeRequest,
+    InvokeResponse, MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion,
+    NewEvent, Observability, Page, PageRequest, Provider, ResourceKind, Result,
+    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -671,6 +671,42 @@ impl Deployments for HttpProvider {
             path_segment(id)?
         );
         self.json(self.request(Method::POST, &path), &about).await
+    }
+}
+
+#[async_trait]
+impl Events for HttpProvider {
+    async fn list_events(
+        &self,
+        query: EventQuery,
+        page: PageRequest,
+    ) -> Result<Page<EndpointEvent>> {
+        query.validate()?;
+        let about = subject(ResourceKind::Endpoint, &query.endpoint);
+        let path = format!("/v1/endpoints/{}/events", query.endpoint);
+        let mut filters: Vec<(&str, String)> = Vec::new();
+        if let Some(kind) = &query.kind {
+            filters.push(("kind", kind.clone()));
+        }
+        if let Some(since) = query.since {
+            filters.push((
+                "since",
+                since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ));
+        }
+        self.json(self.paged(&path, &page).query(&filters), &about)
+            .await
+    }
+
+    async fn record_event(
+        &self,
+        endpoint: &EndpointName,
+        event: NewEvent,
+    ) -> Result<EndpointEvent> {
+        event.validate()?;
+        let about = subject(ResourceKind::Endpoint, endpoint);
+        let path = format!("/v1/endpoints/{endpoint}/events");
+        self.json_with(Method::POST, &path, &event, &about).await
     }
 }
 

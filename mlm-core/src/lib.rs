@@ -51,6 +51,7 @@ pub mod backend;
 mod deployment;
 mod endpoint;
 mod error;
+mod event;
 mod ext;
 mod model;
 mod names;
@@ -79,6 +80,10 @@ pub use endpoint::{
     VariantSpec,
 };
 pub use error::{BoxError, Cause, Error, ErrorKind, Message, ResourceKind, Result, error_chain};
+pub use event::{
+    EndpointEvent, EventQuery, EventSource, MAX_EVENT_DATA_BYTES, MAX_EVENT_KIND_LEN,
+    MAX_EVENT_MESSAGE_LEN, NewEvent, check_kind as check_event_kind,
+};
 pub use ext::{EndpointManagerExt, ModelRegistryExt, ObservabilityExt, WaitOptions, all_pages};
 pub use model::{
     Approval, CreateModelRequest, CreateVersionRequest, Environment, MAX_DESCRIPTION_LEN,
@@ -93,12 +98,14 @@ pub use observability::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use traits::{
-    Alarms, Capabilities, Deployments, EndpointManager, ModelRegistry, Observability, Provider,
+    Alarms, Capabilities, Deployments, EndpointManager, Events, ModelRegistry, Observability,
+    Provider,
 };
 
 #[cfg(any(test, feature = "mock"))]
 pub use traits::{
-    MockAlarms, MockDeployments, MockEndpointManager, MockModelRegistry, MockObservability,
+    MockAlarms, MockDeployments, MockEndpointManager, MockEvents, MockModelRegistry,
+    MockObservability,
 };
 
 /// Every enum's serde spelling is the one its `as_str` (or the REST API) documents, for every

@@ -15,6 +15,7 @@ use crate::endpoint::{
     CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
 };
 use crate::error::Result;
+use crate::event::{EndpointEvent, EventQuery, NewEvent};
 use crate::model::{
     CreateModelRequest, CreateVersionRequest, Model, ModelVersion, UpdateModelRequest,
     UpdateVersionRequest,
@@ -124,6 +125,22 @@ pub trait Deployments: Send + Sync {
     async fn stop_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment>;
 }
 
+/// Endpoint events: the timeline of what happened to an endpoint and why.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// Events of an endpoint, newest first. `NotFound` if the endpoint is missing.
+    async fn list_events(
+        &self,
+        query: EventQuery,
+        page: PageRequest,
+    ) -> Result<Page<EndpointEvent>>;
+    /// Records a `user` event on an endpoint and returns it. `NotFound` if the endpoint is
+    /// missing; `InvalidArgument` for a bad kind, message or data ([`NewEvent::validate`]).
+    async fn record_event(&self, endpoint: &EndpointName, event: NewEvent)
+    -> Result<EndpointEvent>;
+}
+
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
@@ -145,6 +162,8 @@ pub struct Capabilities {
     pub gpu_metrics: bool,
     /// Instances are individually identified (not only variant aggregates).
     pub per_instance_metrics: bool,
+    /// Endpoint events are kept and can be recorded.
+    pub events: bool,
 }
 
 impl Capabilities {
@@ -157,6 +176,7 @@ impl Capabilities {
         autoscaling: false,
         gpu_metrics: false,
         per_instance_metrics: false,
+        events: false,
     };
 
     /// Everything.
@@ -168,6 +188,7 @@ impl Capabilities {
         autoscaling: true,
         gpu_metrics: true,
         per_instance_metrics: true,
+        events: true,
     };
 }
 
@@ -175,7 +196,9 @@ impl Capabilities {
 ///
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
-pub trait Provider: ModelRegistry + EndpointManager + Observability + Alarms + Deployments {
+pub trait Provider:
+    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events
+{
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
     /// What the backend supports.
@@ -306,6 +329,24 @@ macro_rules! forward_through {
                 id: &str,
             ) -> Result<Deployment> {
                 (**self).stop_deployment(endpoint, id).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Events + ?Sized> Events for $pointer<T> {
+            async fn list_events(
+                &self,
+                query: EventQuery,
+                page: PageRequest,
+            ) -> Result<Page<EndpointEvent>> {
+                (**self).list_events(query, page).await
+            }
+            async fn record_event(
+                &self,
+                endpoint: &EndpointName,
+                event: NewEvent,
+            ) -> Result<EndpointEvent> {
+                (**self).record_event(endpoint, event).await
             }
         }
 

@@ -93,6 +93,7 @@ full error under the `request_id`.
         (name = "invocations", description = "Calling endpoints"),
         (name = "alarms", description = "Alarms on endpoint metrics"),
         (name = "deployments", description = "Every create and update of an endpoint: phases and outcome"),
+        (name = "events", description = "An endpoint's timeline: what the backend did and why, and what callers recorded"),
         (name = "observability", description = "Instances, overviews and metrics"),
         (name = "system", description = "Health, readiness, capabilities and this document")
     ),

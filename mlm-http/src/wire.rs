@@ -684,6 +684,45 @@ impl PutAlarm {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/// Records an event on an endpoint's timeline (source `user`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "load_test",
+    "message": "10 s closed loop, 4 clients: 812 req/s, p50 4.1 ms, p99 9.8 ms, 0 errors",
+    "data": {"requests": 8120, "p50_ms": 4.1, "p99_ms": 9.8}
+}))]
+pub struct RecordEvent {
+    /// What happened: lowercase letters, digits and `_`, starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", min_length = 1, max_length = 64)]
+    pub kind: String,
+    /// What and why, for people.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"\S")]
+    pub message: String,
+    /// Figures for machines: a JSON object of at most 16 KiB.
+    #[serde(default)]
+    #[schema(schema_with = event_data_schema)]
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn event_data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    open_object("Figures for machines: a JSON object of at most 16 KiB.")
+}
+
+impl RecordEvent {
+    /// The core event, checked by the core's rules.
+    pub fn into_domain(self) -> domain::Result<domain::NewEvent> {
+        let mut event = domain::NewEvent::new(self.kind, self.message);
+        event.data = self.data.map(serde_json::Value::Object);
+        event.validate()?;
+        Ok(event)
+    }
+}
+
 /// The schema of a [`domain::Page`] of `$item` (what list routes answer): utoipa names a
 /// generic page `Page_Model`, generated clients want `ModelPage`.
 macro_rules! page_type {
@@ -724,6 +763,11 @@ page_type!(
     /// A page of an endpoint's alarms, by name.
     AlarmPage,
     domain::Alarm
+);
+page_type!(
+    /// A page of an endpoint's events, newest first.
+    EventPage,
+    domain::EndpointEvent
 );
 page_type!(
     /// A page of an endpoint's deployments, newest first.

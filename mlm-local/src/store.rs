@@ -13,8 +13,9 @@ use chrono::Utc;
 use mlm_core::backend::{decode_cursor, encode_cursor};
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, AlarmState, Deployment, DeploymentKind, DeploymentPolicy,
-    Endpoint, EndpointName, EndpointStatus, Error, Model, ModelName, ModelVersion, Page,
-    PageRequest, ResourceKind, Result, Variant, VariantSpec,
+    Endpoint, EndpointEvent, EndpointName, EndpointStatus, Error, EventQuery, EventSource, Model,
+    ModelName, ModelVersion, NewEvent, Page, PageRequest, ResourceKind, Result, Variant,
+    VariantSpec,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,11 @@ CREATE TABLE deployments (
     PRIMARY KEY (endpoint, seq)
 );
 "#,
+    r#"
+ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE events ADD COLUMN data TEXT;
+CREATE INDEX events_by_resource ON events (resource, id);
+"#,
 ];
 
 fn not_issued() -> Error {
@@ -108,6 +114,56 @@ pub struct LifecycleEvent {
     pub event: String,
     /// Details, such as a failure reason.
     pub detail: Option<String>,
+}
+
+/// The `resource` of an endpoint's rows in the event log.
+pub(crate) fn endpoint_resource(name: &EndpointName) -> String {
+    format!("endpoint/{name}")
+}
+
+/// An `events` row as read, before it is checked.
+struct EventRow {
+    id: i64,
+    at: String,
+    kind: String,
+    detail: Option<String>,
+    source: String,
+    data: Option<String>,
+}
+
+impl EventRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            kind: r.get(2)?,
+            detail: r.get(3)?,
+            source: r.get(4)?,
+            data: r.get(5)?,
+        })
+    }
+
+    fn to_event(&self, endpoint: &EndpointName) -> Result<EndpointEvent> {
+        let source = if self.source == "user" {
+            EventSource::User
+        } else {
+            EventSource::System
+        };
+        // Lifecycle entries without a detail read as their kind, in words.
+        let message = self
+            .detail
+            .clone()
+            .unwrap_or_else(|| self.kind.replace('_', " "));
+        let mut what = NewEvent::new(self.kind.clone(), message);
+        what.data = self.data.as_deref().map(from_json).transpose()?;
+        Ok(EndpointEvent::recorded(
+            self.id.to_string(),
+            endpoint.clone(),
+            parse_time(&self.at)?,
+            source,
+            what,
+        ))
+    }
 }
 
 /// A process started for an instance, recorded so a restarted server can stop leftovers.
@@ -254,6 +310,79 @@ impl Store {
             params![Utc::now().to_rfc3339(), resource, event, detail],
         )?;
         Ok(())
+    }
+
+    /// Appends a caller's event to an endpoint's timeline and returns it.
+    pub(crate) fn record_event(
+        &self,
+        endpoint: &EndpointName,
+        event: &NewEvent,
+    ) -> Result<EndpointEvent> {
+        let at = Utc::now();
+        let data = event.data.as_ref().map(to_json).transpose()?;
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO events (at, resource, event, detail, source, data) \
+             VALUES (?1, ?2, ?3, ?4, 'user', ?5)",
+            params![
+                at.to_rfc3339(),
+                endpoint_resource(endpoint),
+                event.kind,
+                event.message,
+                data
+            ],
+        )
+        .map_err(db_error)?;
+        let id = conn.last_insert_rowid().to_string();
+        Ok(EndpointEvent::recorded(
+            id,
+            endpoint.clone(),
+            at,
+            EventSource::User,
+            event.clone(),
+        ))
+    }
+
+    /// A page of an endpoint's events, newest first, filtered by `query`.
+    pub(crate) fn list_events(
+        &self,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> Result<Page<EndpointEvent>> {
+        let size = page.size()?;
+        let before: i64 = match page.page_token.as_deref().map(decode_cursor).transpose()? {
+            Some(cursor) => cursor.parse().map_err(|_| not_issued())?,
+            None => i64::MAX,
+        };
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, at, event, detail, source, data FROM events \
+                 WHERE resource = ?1 AND id < ?2 AND (?3 IS NULL OR event = ?3) \
+                 AND (?4 IS NULL OR at >= ?4) ORDER BY id DESC LIMIT ?5",
+            )
+            .map_err(db_error)?;
+        let since = query.since.map(|t| t.to_rfc3339());
+        let rows = stmt
+            .query_map(
+                params![
+                    endpoint_resource(&query.endpoint),
+                    before,
+                    query.kind,
+                    since,
+                    size + 1
+                ],
+                EventRow::read,
+            )
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        page_of(
+            &rows,
+            size,
+            |row| row.to_event(&query.endpoint),
+            |e: &EndpointEvent| e.id.clone(),
+        )
     }
 
     /// The most recent events of a resource, newest first.

@@ -13,9 +13,9 @@ use futures::FutureExt;
 use mlm_client::HttpProvider;
 use mlm_core::{
     AlarmDefinition, AlarmName, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest,
-    EndpointManagerExt, EndpointName, Error, InvokeRequest, MetricQuery, ModelName, PageRequest,
-    Provider, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName,
-    WaitOptions,
+    EndpointManagerExt, EndpointName, Error, EventQuery, InvokeRequest, MetricQuery, ModelName,
+    NewEvent, PageRequest, Provider, UpdateEndpointRequest, UpdateModelRequest,
+    UpdateVersionRequest, VariantName, WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
@@ -583,6 +583,49 @@ impl NativeClient {
         let p = self.provider(py)?;
         Ok(op(
             async move { json(p.stop_deployment(&endpoint, &id).await) },
+        ))
+    }
+
+    // ---- events ----
+
+    #[pyo3(signature = (endpoint, kind=None, since=None, page_size=None, page_token=None))]
+    fn list_events(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        kind: Option<String>,
+        since: Option<String>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let mut query = EventQuery::new(endpoint_name(py, endpoint)?);
+        query.kind = kind;
+        query.since = since
+            .map(|text| {
+                chrono::DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| Error::invalid(format!("since: '{text}' is not an RFC 3339 time")))
+            })
+            .transpose()
+            .map_err(|e| to_py_err(py, e))?;
+        query.validate().map_err(|e| to_py_err(py, e))?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_events(query, page).await) }))
+    }
+
+    fn record_event(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        event: Bound<'_, PyAny>,
+    ) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let event: NewEvent = parse("event", &event)?;
+        event.validate().map_err(|e| to_py_err(py, e))?;
+        let p = self.provider(py)?;
+        Ok(op(
+            async move { json(p.record_event(&endpoint, event).await) },
         ))
     }
 

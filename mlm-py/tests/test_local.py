@@ -224,6 +224,34 @@ def test_endpoint_lifecycle(client: mlm.Client, version: mlm.ModelVersion) -> No
     assert client.list_endpoints().to_list() == []
 
 
+def test_events_timeline(client: mlm.Client, version: mlm.ModelVersion) -> None:
+    client.create_endpoint("timeline", version, instance_type="ml.m5.large", wait=True)
+    start = datetime.now(timezone.utc)
+    recorded = client.record_event(
+        "timeline", "load_test", "10 s, 4 clients: p50 3 ms", data={"p50_ms": 3.0}
+    )
+    assert recorded.source is mlm.EventSource.USER
+    assert recorded.data == {"p50_ms": 3.0}
+
+    events = client.list_events("timeline").to_list()
+    assert events[0] == recorded  # newest first
+    system = [e for e in events if e.source is mlm.EventSource.SYSTEM]
+    assert "in_service" in {e.kind for e in system}
+    assert [e.id for e in client.list_events("timeline", kind="load_test")] == [recorded.id]
+    assert client.list_events("timeline", since=start).to_list() == [recorded]
+    table = client.list_events("timeline", page_size=1).to_pandas()
+    assert list(table.columns) == ["at", "kind", "source", "message"]
+    assert len(table) == len(events)
+
+    with pytest.raises(mlm.InvalidArgumentError, match="event kind"):
+        client.record_event("timeline", "Load Test", "x")
+    with pytest.raises(mlm.InvalidArgumentError, match="timezone-aware"):
+        client.list_events("timeline", since=datetime.now())
+    with pytest.raises(mlm.NotFoundError):
+        client.record_event("missing", "load_test", "x")
+    client.delete_endpoint("timeline", wait=True)
+
+
 def test_canary_rollback_as_in_the_readme(client: mlm.Client, version: mlm.ModelVersion) -> None:
     """The README's guarded rollout: a version answering 500 under a canary with a 5xx alarm
     is rolled back, the wait raises RolledBackError, the old version keeps serving."""

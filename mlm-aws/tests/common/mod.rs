@@ -546,6 +546,24 @@ impl mlm_core::Deployments for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Events for WithInstanceMetrics {
+    async fn list_events(
+        &self,
+        q: mlm_core::EventQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::EndpointEvent>> {
+        self.inner.list_events(q, p).await
+    }
+    async fn record_event(
+        &self,
+        e: &EndpointName,
+        n: mlm_core::NewEvent,
+    ) -> Result<mlm_core::EndpointEvent> {
+        self.inner.record_event(e, n).await
+    }
+}
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()

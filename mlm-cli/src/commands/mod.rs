@@ -3,6 +3,7 @@
 mod alarms;
 mod deployments;
 mod endpoints;
+mod events;
 mod models;
 mod observe;
 mod versions;
@@ -43,6 +44,7 @@ async fn dispatch(command: Command, backend: &Backend, out: Output) -> Result<()
         Command::Metrics(a) => observe::metrics(a, provider, out).await,
         Command::Alarms(c) => alarms::run(c, provider, out).await,
         Command::Deployments(c) => deployments::run(c, provider, out).await,
+        Command::Events(a) => events::list_events(a, provider, out).await,
         Command::LoadTest(a) => crate::loadtest::run(a, backend, out).await,
         Command::Top(a) => crate::top::run(a, provider).await,
         Command::Serve(_) | Command::Openapi | Command::Completions(_) | Command::Man => {

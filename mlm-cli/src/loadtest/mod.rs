@@ -67,6 +67,9 @@ pub(crate) struct LoadTestArgs {
     /// wait counts in their latency).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_in_flight: u32,
+    /// Do not record the result as a `load_test` event of the endpoint.
+    #[arg(long)]
+    pub(crate) no_record: bool,
 }
 
 /// When to stop: after a time, a number of requests, or both (whichever comes first).
@@ -116,7 +119,26 @@ pub(crate) async fn run(args: LoadTestArgs, backend: &Backend, out: Output) -> R
         None => closed_loop(&target, &bodies, limits, clients).await?,
     };
     let report = Report::new(&args, target.describe(), start.elapsed(), stats);
+    if let (Some(name), false) = (&args.endpoint, args.no_record) {
+        record(backend, name, &report).await;
+    }
     out.print_with(&report, |_| report.table())
+}
+
+/// Keeps the result on the endpoint's timeline (a `load_test` event) so consoles can chart
+/// it; a backend without events, or a failure, is a note on stderr, not a failed test.
+async fn record(backend: &Backend, endpoint: &EndpointName, report: &Report) {
+    let event = match serde_json::to_value(report) {
+        Ok(data) => mlm_core::NewEvent::new("load_test", report.summary()).with_data(data),
+        Err(e) => return eprintln!("note: the result was not recorded: {e}"),
+    };
+    match backend.provider.record_event(endpoint, event).await {
+        Ok(event) => eprintln!(
+            "recorded as event {} of endpoint '{endpoint}' (mlm events {endpoint} --kind load_test)",
+            event.id
+        ),
+        Err(e) => eprintln!("note: the result was not recorded on '{endpoint}': {e}"),
+    }
 }
 
 fn mode(args: &LoadTestArgs) -> String {

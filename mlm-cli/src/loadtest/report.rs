@@ -139,6 +139,22 @@ impl Report {
         }
     }
 
+    /// One line with the figures that matter (the event's message).
+    pub(super) fn summary(&self) -> String {
+        let how = match (self.clients, self.rate_per_second) {
+            (Some(n), _) => format!("closed loop, {n} clients"),
+            (None, Some(rate)) => format!("open loop, {rate} requests/s"),
+            (None, None) => self.mode.replace('_', " "),
+        };
+        let latency = self.latency_ms.map_or(String::new(), |l| {
+            format!(", p50 {:.2} ms, p99 {:.2} ms", l.p50, l.p99)
+        });
+        format!(
+            "{how}, {:.1} s: {} requests ({} failed), {:.1} requests/s{latency}",
+            self.duration_seconds, self.requests, self.failed, self.throughput_per_second
+        )
+    }
+
     /// The report for people: one figure a line.
     pub(super) fn table(&self) -> Table {
         let mut t = table(&[]);

@@ -14,6 +14,7 @@ use crate::endpoint::{
     VariantChange, VariantSpec,
 };
 use crate::error::{Error, ErrorKind};
+use crate::event::{EventQuery, EventSource, NewEvent};
 use crate::ext::{EndpointManagerExt, ModelRegistryExt};
 use crate::model::{
     Approval, CreateModelRequest, CreateVersionRequest, Tags, UpdateModelRequest,
@@ -1575,5 +1576,92 @@ pub async fn stopping_a_deployment_rolls_it_back(fx: &Fixture) {
         Some(v1),
         "the old version serves"
     );
+    remove(fx, &name).await;
+}
+
+// -------------------------------------------------------------------------------------------
+// Events
+// -------------------------------------------------------------------------------------------
+
+/// A backend that keeps events (`Capabilities::events`) records the endpoint's own lifecycle
+/// as `system` events and a caller's event as `user`, lists them newest first, filters by
+/// kind and time, refuses a malformed kind and answers `NotFound` for a missing endpoint.
+/// Without the capability both calls are `Unsupported`.
+pub async fn events_timeline_or_unsupported(fx: &Fixture) {
+    let missing = endpoint_name(fx);
+    let event = NewEvent::new("load_test", "4 clients, 10 s: p50 3 ms")
+        .with_data(serde_json::json!({"p50_ms": 3.0}));
+    if !fx.provider.capabilities().events {
+        let listed = fx
+            .provider
+            .list_events(EventQuery::new(missing.clone()), PageRequest::first())
+            .await;
+        expect_kind(
+            listed,
+            ErrorKind::Unsupported,
+            "events without the capability",
+        );
+        let recorded = fx.provider.record_event(&missing, event).await;
+        expect_kind(
+            recorded,
+            ErrorKind::Unsupported,
+            "an event without the capability",
+        );
+        return;
+    }
+    let (name, _) = deployed(fx, 1).await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let recorded = fx
+        .provider
+        .record_event(&name, event.clone())
+        .await
+        .expect("record_event");
+    assert_eq!(recorded.source, EventSource::User);
+    assert_eq!(
+        (recorded.kind.as_str(), recorded.data.as_ref()),
+        ("load_test", event.data.as_ref())
+    );
+
+    let all: Vec<_> =
+        crate::all_pages(|p| fx.provider.list_events(EventQuery::new(name.clone()), p))
+            .try_collect()
+            .await
+            .expect("list_events");
+    assert_eq!(all.first(), Some(&recorded), "newest first: {all:?}");
+    assert!(
+        all.iter().any(|e| e.source == EventSource::System),
+        "the endpoint's creation is on its timeline: {all:?}"
+    );
+    assert!(
+        all.windows(2).all(|w| w[0].at >= w[1].at),
+        "newest first: {all:?}"
+    );
+    let only = |query: EventQuery| async {
+        let page = fx.provider.list_events(query, PageRequest::first()).await;
+        page.expect("list_events").items
+    };
+    let query = EventQuery::new(name.clone());
+    assert_eq!(
+        only(query.clone().with_kind("load_test")).await,
+        vec![recorded.clone()]
+    );
+    assert!(
+        only(
+            query
+                .clone()
+                .since(recorded.at + chrono::Duration::seconds(1))
+        )
+        .await
+        .is_empty()
+    );
+    assert!(only(query.since(before)).await.contains(&recorded));
+
+    let bad = fx
+        .provider
+        .record_event(&name, NewEvent::new("Load Test", "x"))
+        .await;
+    expect_kind(bad, ErrorKind::InvalidArgument, "a malformed event kind");
+    let gone = fx.provider.record_event(&missing, event).await;
+    expect_kind(gone, ErrorKind::NotFound, "an event on a missing endpoint");
     remove(fx, &name).await;
 }

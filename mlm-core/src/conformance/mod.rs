@@ -264,6 +264,7 @@ macro_rules! conformance_tests {
             canary_update_completes_with_its_phases,
             failing_canary_is_rolled_back_by_its_alarm,
             stopping_a_deployment_rolls_it_back,
+            events_timeline_or_unsupported,
         );
     };
 }

@@ -4,6 +4,7 @@
 pub(crate) mod alarms;
 pub(crate) mod deployments;
 pub(crate) mod endpoints;
+pub(crate) mod events;
 pub(crate) mod models;
 pub(crate) mod observe;
 pub(crate) mod system;
@@ -54,6 +55,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::list_deployments))
         .routes(routes!(deployments::get_deployment))
         .routes(routes!(deployments::stop_deployment))
+        .routes(routes!(events::list_events, events::record_event))
         .routes(routes!(observe::list_instances))
         .routes(routes!(observe::get_endpoint_overview))
         .routes(routes!(observe::query_metrics))
@@ -87,7 +89,12 @@ pub(crate) struct ListParams {
 
 impl ListParams {
     /// Parses and checks `limit` and `page_token`; any other parameter is a `400`.
-    pub(crate) fn parse(mut query: QueryPairs) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: QueryPairs) -> Result<Self, ApiError> {
+        Self::parse_after(query, &[])
+    }
+
+    /// Like [`Self::parse`], for a route whose own parameters (`taken`) were removed first.
+    pub(crate) fn parse_after(mut query: QueryPairs, taken: &[&str]) -> Result<Self, ApiError> {
         let limit = query.take_parsed::<u32>("limit", "a whole number from 1 to 100")?;
         if let Some(n) = limit.filter(|n| !(1..=MAX_PAGE_SIZE).contains(n)) {
             return Err(ApiError::invalid(format!(
@@ -110,7 +117,12 @@ impl ListParams {
             }
             _ => {}
         }
-        query.finish(&["limit", "page_token"])?;
+        let allowed: Vec<&str> = taken
+            .iter()
+            .copied()
+            .chain(["limit", "page_token"])
+            .collect();
+        query.finish(&allowed)?;
         Ok(Self { limit, page_token })
     }
 

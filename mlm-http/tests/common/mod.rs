@@ -27,6 +27,7 @@ pub(crate) struct Mocks {
     pub observe: MockObservability,
     pub alarms: mlm_core::MockAlarms,
     pub deployments: mlm_core::MockDeployments,
+    pub events: mlm_core::MockEvents,
     pub caps: Capabilities,
 }
 
@@ -38,6 +39,7 @@ impl Default for Mocks {
             observe: MockObservability::new(),
             alarms: mlm_core::MockAlarms::new(),
             deployments: mlm_core::MockDeployments::new(),
+            events: mlm_core::MockEvents::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -155,6 +157,24 @@ impl mlm_core::Deployments for Mocks {
     }
     async fn stop_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
         self.deployments.stop_deployment(e, id).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Events for Mocks {
+    async fn list_events(
+        &self,
+        q: mlm_core::EventQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::EndpointEvent>> {
+        self.events.list_events(q, p).await
+    }
+    async fn record_event(
+        &self,
+        e: &EndpointName,
+        n: mlm_core::NewEvent,
+    ) -> Result<mlm_core::EndpointEvent> {
+        self.events.record_event(e, n).await
     }
 }
 

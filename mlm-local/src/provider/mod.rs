@@ -21,6 +21,7 @@ mod alarms;
 mod autoscaling;
 mod deployments;
 mod endpoints;
+mod events;
 mod health;
 mod instances;
 mod observability;
@@ -48,7 +49,7 @@ use crate::config::LocalConfig;
 use crate::instance::{HttpClient, http_client};
 use crate::metrics::ResourceSampler;
 use crate::router::{EndpointRuntime, Fleet, VariantRoute};
-use crate::store::{Store, StoredEndpoint};
+use crate::store::{Store, StoredEndpoint, endpoint_resource};
 
 use alarms::alarm_loop;
 use autoscaling::autoscale_loop;
@@ -112,10 +113,6 @@ async fn next_tick(
     tokio::time::sleep(period).await;
     let inner = weak.upgrade()?;
     (!inner.shutting_down.load(Ordering::SeqCst)).then_some(inner)
-}
-
-fn endpoint_resource(name: &EndpointName) -> String {
-    format!("endpoint/{name}")
 }
 
 impl LocalProvider {
@@ -427,6 +424,7 @@ fn local_capabilities() -> Capabilities {
     caps.alarms = true;
     caps.autoscaling = true;
     caps.serverless = true;
+    caps.events = true;
     caps
 }
 

@@ -4,9 +4,9 @@
 
 use mlm_core::{EndpointName, Result};
 
-use super::{Inner, LocalProvider, endpoint_resource};
+use super::{Inner, LocalProvider};
 use crate::instance::InstanceHandle;
-use crate::store::LifecycleEvent;
+use crate::store::{LifecycleEvent, endpoint_resource};
 
 /// Available with the `test-util` feature.
 impl LocalProvider {

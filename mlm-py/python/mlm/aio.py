@@ -33,6 +33,7 @@ from .client import (
     _aws_config,
     _Base,
     _close_native,
+    _event_since,
     _config_args,
     _hint_in_use,
     _page,
@@ -44,6 +45,7 @@ from .types import (
     Comparison,
     Deployment,
     Endpoint,
+    EndpointEvent,
     EndpointOverview,
     InstanceTable,
     InvokeResult,
@@ -446,6 +448,39 @@ class AsyncClient(_Base):
     async def stop_deployment(self, endpoint: str, id: str) -> Deployment:
         """See :meth:`mlm.Client.stop_deployment`."""
         return Deployment._from(await _run(self._native.stop_deployment(endpoint, id)))
+
+    # ---- events ----
+
+    def list_events(
+        self,
+        endpoint: str,
+        *,
+        kind: Optional[str] = None,
+        since: Optional[datetime] = None,
+        page_size: Optional[int] = None,
+    ) -> AsyncPager[EndpointEvent]:
+        """See :meth:`mlm.Client.list_events`."""
+        since_text = _event_since(since)
+
+        async def fetch(token: Optional[str]) -> Page[EndpointEvent]:
+            raw = await _run(
+                self._native.list_events(endpoint, kind, since_text, page_size, token)
+            )
+            return _page(EndpointEvent._from, raw)
+
+        return AsyncPager(fetch, "events")
+
+    async def record_event(
+        self,
+        endpoint: str,
+        kind: str,
+        message: str,
+        *,
+        data: Optional[Mapping[str, Any]] = None,
+    ) -> EndpointEvent:
+        """See :meth:`mlm.Client.record_event`."""
+        event = {"kind": kind, "message": message, "data": data}
+        return EndpointEvent._from(await _run(self._native.record_event(endpoint, event)))
 
     # ---- observability ----
 

@@ -42,6 +42,7 @@ from .types import (
     Comparison,
     Deployment,
     Endpoint,
+    EndpointEvent,
     EndpointOverview,
     InstanceTable,
     InvokeResult,
@@ -56,6 +57,17 @@ from .types import (
     VariantSpec,
     VersionRef,
 )
+
+def _event_since(since: Optional[datetime]) -> Optional[str]:
+    """``since`` as RFC 3339; a naive datetime is refused rather than guessed."""
+    if since is None:
+        return None
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise InvalidArgumentError(
+            "since must be timezone-aware (e.g. datetime.now(timezone.utc) - timedelta(hours=1))"
+        )
+    return since.isoformat()
+
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aio import AsyncClient
@@ -660,6 +672,40 @@ class Client(_Base):
         """Stops a running deployment: traffic returns to the previous fleet and it ends
         ``rolled_back``. :class:`~mlm.FailedPreconditionError` once it has ended."""
         return Deployment._from(self._native.stop_deployment(endpoint, id).wait())
+
+    # ---- events ----
+
+    def list_events(
+        self,
+        endpoint: str,
+        *,
+        kind: Optional[str] = None,
+        since: Optional[datetime] = None,
+        page_size: Optional[int] = None,
+    ) -> Pager[EndpointEvent]:
+        """The endpoint's timeline, newest first, fetched lazily: the backend's own decisions
+        (lifecycle, autoscaling, serverless cold starts) and what callers recorded. Filter by
+        ``kind`` and by time (``since``: a timezone-aware datetime)."""
+        since_text = _event_since(since)
+
+        def fetch(token: Optional[str]) -> Page[EndpointEvent]:
+            raw = self._native.list_events(endpoint, kind, since_text, page_size, token).wait()
+            return _page(EndpointEvent._from, raw)
+
+        return Pager(fetch, "events")
+
+    def record_event(
+        self,
+        endpoint: str,
+        kind: str,
+        message: str,
+        *,
+        data: Optional[Mapping[str, Any]] = None,
+    ) -> EndpointEvent:
+        """Adds a ``user`` event to the endpoint's timeline (``kind``: lowercase words joined
+        by ``_``; ``data``: a JSON object of figures, at most 16 KiB)."""
+        event = {"kind": kind, "message": message, "data": data}
+        return EndpointEvent._from(self._native.record_event(endpoint, event).wait())
 
     # ---- observability ----
 

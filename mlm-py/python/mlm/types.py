@@ -57,6 +57,8 @@ __all__ = [
     "PhaseChange",
     "DeploymentSummary",
     "Deployment",
+    "EventSource",
+    "EndpointEvent",
     "Measurement",
     "InstanceMetrics",
     "Instance",
@@ -206,6 +208,13 @@ class AlarmState(_StrEnum):
     OK = "OK"
     ALARM = "ALARM"
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+
+class EventSource(_StrEnum):
+    """Who recorded an endpoint event: the backend itself, or a caller of the API."""
+
+    SYSTEM = "system"
+    USER = "user"
 
 
 class DeploymentKind(_StrEnum):
@@ -809,6 +818,40 @@ class Deployment(_Result):
         )
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class EndpointEvent(_Result):
+    """One entry of an endpoint's timeline: what happened, why, and who recorded it
+    (``system``: the backend's own decisions; ``user``: e.g. a load test's result)."""
+
+    id: str
+    endpoint: str
+    at: datetime
+    kind: str
+    source: EventSource
+    message: str
+    data: Optional[Mapping[str, Any]] = dataclasses.field(repr=False)
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "at": self.at,
+            "kind": self.kind,
+            "source": self.source.value,
+            "message": self.message,
+        }
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "EndpointEvent":
+        return cls(
+            id=d["id"],
+            endpoint=d["endpoint"],
+            at=parse_datetime(d["at"]),
+            kind=d["kind"],
+            source=EventSource(d["source"]),
+            message=d["message"],
+            data=d.get("data"),
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Observability
 
@@ -1115,6 +1158,7 @@ class Capabilities(_Result):
     autoscaling: bool
     gpu_metrics: bool
     per_instance_metrics: bool
+    events: bool
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
