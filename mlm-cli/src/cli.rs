@@ -141,8 +141,7 @@ pub(crate) enum Command {
     /// Deployments: an endpoint's creates and updates, and stopping the running one.
     #[command(subcommand)]
     Deployments(DeploymentsCommand),
-    /// An endpoint's timeline, newest first: what the backend did and why, and what callers
-    /// recorded (load-test results).
+    /// An endpoint's timeline, newest first (lifecycle, scaling, load tests).
     Events(EventsArgs),
     /// Load-test an endpoint's inference API and report throughput and latency.
     LoadTest(crate::loadtest::LoadTestArgs),

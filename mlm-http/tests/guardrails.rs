@@ -1,4 +1,4 @@
-//! The alarm and deployment routes against mocks: bodies become the core definitions (with
+//! The alarm, deployment and event routes against mocks: bodies become the core definitions (with
 //! their defaults), rules are checked before the provider is called, and answers are the core
 //! types.
 
@@ -208,4 +208,85 @@ async fn deployments_are_listed_read_and_stopped() {
     assert_eq!(stopped.json()["reason"], "stopped by a user");
     let bad = send(app, get("/v1/endpoints/news/deployments/..")).await;
     assert!(bad.status == 400 || bad.status == 404, "{}", bad.status);
+}
+
+/// Filters reach the provider as an `EventQuery`; a recorded event is `201` with the core's
+/// answer; a malformed kind, a non-object `data` or an unknown filter is a `400` before the
+/// provider is called.
+#[tokio::test]
+async fn events_are_filtered_and_recorded() {
+    let mut mocks = Mocks::default();
+    mocks
+        .events
+        .expect_list_events()
+        .times(1)
+        .returning(|query, page| {
+            assert_eq!(query.endpoint.as_str(), "news");
+            assert_eq!(query.kind.as_deref(), Some("load_test"));
+            assert_eq!(
+                query.since.map(|t| t.to_rfc3339()).as_deref(),
+                Some("2026-01-02T03:04:05+00:00")
+            );
+            assert_eq!(page.page_size, Some(5));
+            Ok(Page {
+                items: vec![],
+                next_page_token: None,
+            })
+        });
+    mocks
+        .events
+        .expect_record_event()
+        .times(1)
+        .returning(|endpoint, event| {
+            assert_eq!(event.data, Some(json!({"p50_ms": 3.5})));
+            Ok(mlm_core::EndpointEvent::recorded(
+                "7".into(),
+                endpoint.clone(),
+                Utc::now(),
+                mlm_core::EventSource::User,
+                event,
+            ))
+        });
+    let app = open_app(mocks);
+    let uri = "/v1/endpoints/news/events?kind=load_test&since=2026-01-02T03:04:05Z&limit=5";
+    let list = send(app.clone(), get(uri)).await;
+    assert_eq!(list.status, 200, "{}", list.text());
+    let body = json!({"kind": "load_test", "message": "p50 3.5 ms", "data": {"p50_ms": 3.5}});
+    let recorded = send(
+        app.clone(),
+        with_json("POST", "/v1/endpoints/news/events", body),
+    )
+    .await;
+    assert_eq!(recorded.status, 201, "{}", recorded.text());
+    assert_eq!(
+        (
+            recorded.json()["id"].as_str(),
+            recorded.json()["source"].as_str()
+        ),
+        (Some("7"), Some("user"))
+    );
+
+    for body in [
+        json!({"kind": "Load Test", "message": "x"}),
+        json!({"kind": "load_test", "message": "x", "data": [1]}),
+        json!({"kind": "load_test", "message": "x", "source": "system"}),
+    ] {
+        let bad = send(
+            app.clone(),
+            with_json("POST", "/v1/endpoints/news/events", body),
+        )
+        .await;
+        bad.problem(400, "invalid_argument");
+    }
+    let unknown = send(app.clone(), get("/v1/endpoints/news/events?sinse=1h")).await;
+    let problem = unknown.problem(400, "invalid_argument");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("kind, since, limit"),
+        "{problem}"
+    );
+    let bad_time = send(app, get("/v1/endpoints/news/events?since=yesterday")).await;
+    bad_time.problem(400, "invalid_argument");
 }

@@ -63,6 +63,8 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/v1/endpoints/{endpoint}/deployments/{deployment}/stop",
     ),
+    ("get", "/v1/endpoints/{endpoint}/events"),
+    ("post", "/v1/endpoints/{endpoint}/events"),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),

@@ -228,10 +228,10 @@ def test_events_timeline(client: mlm.Client, version: mlm.ModelVersion) -> None:
     client.create_endpoint("timeline", version, instance_type="ml.m5.large", wait=True)
     start = datetime.now(timezone.utc)
     recorded = client.record_event(
-        "timeline", "load_test", "10 s, 4 clients: p50 3 ms", data={"p50_ms": 3.0}
+        "timeline", "load_test", "10 s, 4 clients: p50 3.5 ms", data={"p50_ms": 3.5}
     )
     assert recorded.source is mlm.EventSource.USER
-    assert recorded.data == {"p50_ms": 3.0}
+    assert recorded.data == {"p50_ms": 3.5}
 
     events = client.list_events("timeline").to_list()
     assert events[0] == recorded  # newest first

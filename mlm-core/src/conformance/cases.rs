@@ -1590,7 +1590,7 @@ pub async fn stopping_a_deployment_rolls_it_back(fx: &Fixture) {
 pub async fn events_timeline_or_unsupported(fx: &Fixture) {
     let missing = endpoint_name(fx);
     let event = NewEvent::new("load_test", "4 clients, 10 s: p50 3 ms")
-        .with_data(serde_json::json!({"p50_ms": 3.0}));
+        .with_data(serde_json::json!({"p50_ms": 3.5}));
     if !fx.provider.capabilities().events {
         let listed = fx
             .provider
