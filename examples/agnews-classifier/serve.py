@@ -363,6 +363,7 @@ class Handler(BaseHTTPRequestHandler):
 
         if server.delay_s:
             time.sleep(server.delay_s)  # simulated slow model (MLM_EXAMPLE_DELAY_MS)
+        server.grow_once()  # simulated memory growth (MLM_EXAMPLE_ALLOCATE_MB)
         self._send_json(status, payload)
         server.invocation_answered()
 
@@ -456,13 +457,17 @@ class ModelServer(ThreadingHTTPServer):
     # loses SYNs and waits out a 1 s retransmit. The kernel caps this at somaxconn anyway.
     request_queue_size = 1024
 
-    def __init__(self, address, model, delay_s=0.0, crash_after=None, error_rate=0.0):
+    def __init__(
+        self, address, model, delay_s=0.0, crash_after=None, error_rate=0.0, allocate_mb=0
+    ):
         # TCPServer reads address_family when it creates the socket.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.model = model
         self.delay_s = delay_s
         self.error_rate = error_rate
         self.crash_after = crash_after
+        self.allocate_mb = allocate_mb
+        self._ballast = None  # the memory MLM_EXAMPLE_ALLOCATE_MB holds, once allocated
         self._active = 0
         self._active_cv = threading.Condition()
         self._answered = 0
@@ -500,6 +505,16 @@ class ModelServer(ThreadingHTTPServer):
     def active_connections(self):
         with self._active_cv:
             return self._active
+
+    def grow_once(self):
+        """Allocate MLM_EXAMPLE_ALLOCATE_MB the first time an /invocations is answered."""
+        with self._answered_lock:
+            if not self.allocate_mb or self._ballast is not None:
+                return
+            # Non-zero bytes, so every page is written and counts in the resident set.
+            self._ballast = b"\x01" * (self.allocate_mb * 1024 * 1024)
+        sys.stderr.write(f"{PROG}: holding {self.allocate_mb} MiB (MLM_EXAMPLE_ALLOCATE_MB)\n")
+        sys.stderr.flush()
 
     def invocation_answered(self):
         """Count an answered /invocations; die if MLM_EXAMPLE_CRASH_AFTER says so."""
@@ -589,6 +604,7 @@ def main(argv=None):
         delay_ms = _int_env("MLM_EXAMPLE_DELAY_MS", 0, 0)
         crash_after = _int_env("MLM_EXAMPLE_CRASH_AFTER", None, 1)
         error_rate = _rate_env("MLM_EXAMPLE_ERROR_RATE")
+        allocate_mb = _int_env("MLM_EXAMPLE_ALLOCATE_MB", 0, 0, 65536)
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
 
@@ -598,7 +614,9 @@ def main(argv=None):
         return _fail(f"cannot load model from SM_MODEL_DIR={model_dir!r}: {e}", EXIT_CONFIG)
 
     try:
-        server = ModelServer((host, port), model, delay_ms / 1000.0, crash_after, error_rate)
+        server = ModelServer(
+            (host, port), model, delay_ms / 1000.0, crash_after, error_rate, allocate_mb
+        )
     except OSError as e:
         return _fail(f"cannot listen on {host}:{port}: {e}", EXIT_CONFIG)
 

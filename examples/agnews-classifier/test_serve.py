@@ -320,6 +320,19 @@ def test_crash_after_one_invocation(start_server):
     assert "MLM_EXAMPLE_CRASH_AFTER" in srv.stderr()
 
 
+def test_allocate_mb_grows_the_resident_set_after_the_first_invocation(start_server):
+    def rss_mib():
+        with open(f"/proc/{srv.proc.pid}/status") as f:
+            line = next(l for l in f if l.startswith("VmRSS:"))
+        return int(line.split()[1]) // 1024
+
+    srv = start_server(env={"MLM_EXAMPLE_ALLOCATE_MB": "64"}).wait_ready()
+    before = rss_mib()
+    assert srv.invoke_json({"sentence": SEED_CASES[0][0]})[0] == 200
+    assert rss_mib() >= before + 64
+    assert "holding 64 MiB (MLM_EXAMPLE_ALLOCATE_MB)" in srv.stderr()
+
+
 def test_error_rate_one_answers_every_invocation_500_but_stays_healthy(start_server):
     srv = start_server(env={"MLM_EXAMPLE_ERROR_RATE": "1"}).wait_ready()
     for _ in range(5):

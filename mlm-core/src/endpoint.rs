@@ -112,7 +112,8 @@ impl std::str::FromStr for EndpointStatus {
     }
 }
 
-/// Serverless capacity instead of instances (AWS only).
+/// Serverless capacity instead of instances: on AWS a SageMaker serverless variant; on the local
+/// backend one instance process started by the first request and stopped after an idle time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = Serverless))]
@@ -128,6 +129,11 @@ pub struct ServerlessConfig {
     /// Concurrent invocations: 1–200.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 200))]
     pub max_concurrency: u32,
+    /// Concurrent invocations kept warm (1 to `max_concurrency`); none: the variant scales to
+    /// zero when idle and the next request waits for a cold start.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 200))]
+    pub provisioned_concurrency: Option<u32>,
 }
 
 impl ServerlessConfig {
@@ -136,7 +142,14 @@ impl ServerlessConfig {
         Self {
             memory_mb,
             max_concurrency,
+            provisioned_concurrency: None,
         }
+    }
+
+    /// Keeps `concurrency` invocations warm: the variant never scales to zero.
+    pub fn with_provisioned_concurrency(mut self, concurrency: u32) -> Self {
+        self.provisioned_concurrency = Some(concurrency);
+        self
     }
 
     fn validate(&self, variant: &VariantName) -> Result<()> {
@@ -149,6 +162,15 @@ impl ServerlessConfig {
         if !(1..=200).contains(&self.max_concurrency) {
             return Err(Error::invalid(format!(
                 "variant '{variant}': serverless max_concurrency {} must be 1-200",
+                self.max_concurrency
+            )));
+        }
+        if let Some(p) = self.provisioned_concurrency
+            && !(1..=self.max_concurrency).contains(&p)
+        {
+            return Err(Error::invalid(format!(
+                "variant '{variant}': serverless provisioned_concurrency {p} must be 1 to \
+                 max_concurrency ({})",
                 self.max_concurrency
             )));
         }
@@ -1442,6 +1464,27 @@ mod tests {
                 .to_string()
                 .contains("memory_mb")
         );
+    }
+
+    #[test]
+    fn provisioned_concurrency_is_within_max_concurrency() {
+        let sls = |p| {
+            let config = ServerlessConfig::new(2048, 4).with_provisioned_concurrency(p);
+            VariantSpec::serverless(vname("s"), vref(1), config).validate()
+        };
+        sls(1).unwrap();
+        sls(4).unwrap();
+        for bad in [0, 5] {
+            let e = sls(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("provisioned_concurrency") && e.contains("(4)"),
+                "{e}"
+            );
+        }
+        // Bodies written before the field existed still parse.
+        let old: ServerlessConfig =
+            serde_json::from_str(r#"{"memory_mb": 2048, "max_concurrency": 4}"#).unwrap();
+        assert_eq!(old, ServerlessConfig::new(2048, 4));
     }
 
     #[test]

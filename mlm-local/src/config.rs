@@ -163,6 +163,11 @@ pub struct LocalConfig {
     /// Scaling's): how long after a scale-out the count may go up again.
     #[serde(with = "secs", rename = "scale_out_cooldown_secs")]
     pub scale_out_cooldown: Duration,
+    /// How long a serverless variant without provisioned concurrency keeps its instance after
+    /// the last request (default 300 s); then the instance is drained and stopped (scale to
+    /// zero), and the next request waits for a cold start.
+    #[serde(with = "secs", rename = "serverless_idle_secs")]
+    pub serverless_idle: Duration,
 }
 
 impl Default for LocalConfig {
@@ -187,6 +192,7 @@ impl Default for LocalConfig {
             autoscaling_window: Duration::from_secs(60),
             scale_in_cooldown: Duration::from_secs(300),
             scale_out_cooldown: Duration::from_secs(300),
+            serverless_idle: Duration::from_secs(300),
         }
     }
 }
@@ -320,6 +326,12 @@ impl LocalConfig {
         self
     }
 
+    /// Sets how long an idle serverless variant keeps its instance.
+    pub fn with_serverless_idle(mut self, idle: Duration) -> Self {
+        self.serverless_idle = idle;
+        self
+    }
+
     /// Sets the startup timeout.
     pub fn with_startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
@@ -388,13 +400,14 @@ mod tests {
         assert_eq!(plain.max_instances, 3);
         let scaling = LocalConfig::from_toml_str(
             "autoscaling_interval_ms = 250\nautoscaling_window_secs = 10\n\
-             scale_in_cooldown_secs = 7\nscale_out_cooldown_secs = 0\n",
+             scale_in_cooldown_secs = 7\nscale_out_cooldown_secs = 0\nserverless_idle_secs = 2\n",
         )
         .unwrap();
         assert_eq!(scaling.autoscaling_interval, Duration::from_millis(250));
         assert_eq!(scaling.autoscaling_window, Duration::from_secs(10));
         assert_eq!(scaling.scale_in_cooldown, Duration::from_secs(7));
         assert_eq!(scaling.scale_out_cooldown, Duration::ZERO);
+        assert_eq!(scaling.serverless_idle, Duration::from_secs(2));
         let served = LocalConfig::from_toml_str(
             "[server]\nbind = \"127.0.0.1:1\"\n[local]\ndata_dir = \"/tmp/b\"\n",
         )

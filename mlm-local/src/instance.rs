@@ -128,6 +128,8 @@ pub(crate) struct InstanceHandle {
     pub log_path: PathBuf,
     /// Requests routed to this instance and not yet answered.
     pub in_flight: AtomicU32,
+    /// When a request last started or ended here (a serverless instance stops when idle).
+    last_request: Mutex<std::time::Instant>,
     status: AtomicU8,
     child: tokio::sync::Mutex<Child>,
     exit: Mutex<Option<String>>,
@@ -226,10 +228,27 @@ impl InstanceHandle {
             started_at: Utc::now(),
             log_path: launch.log_path,
             in_flight: AtomicU32::new(0),
+            last_request: Mutex::new(std::time::Instant::now()),
             status: AtomicU8::new(encode(InstanceStatus::Pending)),
             child: tokio::sync::Mutex::new(child),
             exit: Mutex::new(None),
         }))
+    }
+
+    /// Notes that a request started or ended now.
+    pub(crate) fn touch(&self) {
+        *self.last_request.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    }
+
+    /// How long the instance has had no request (zero while one is in flight).
+    pub(crate) fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        self.last_request
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
     }
 
     pub(crate) fn status(&self) -> InstanceStatus {

@@ -54,6 +54,14 @@ pub(crate) struct VariantRoute {
 }
 
 impl VariantRoute {
+    /// Most requests one instance of this variant is sent at once: a serverless variant's
+    /// `max_concurrency`, else the server's `max_in_flight_per_instance`.
+    fn limit(&self, max_in_flight: u32) -> u32 {
+        self.spec
+            .serverless
+            .map_or(max_in_flight, |s| s.max_concurrency)
+    }
+
     pub(crate) fn healthy_count(&self) -> u32 {
         self.instances
             .iter()
@@ -93,6 +101,9 @@ pub(crate) struct EndpointRuntime {
     freed: tokio::sync::Notify,
     /// What the autoscaler remembers of this endpoint between its ticks.
     pub autoscaler: Mutex<AutoscalerMemory>,
+    /// Serialises the serverless work on this endpoint: cold starts, scaling to zero, memory
+    /// restarts.
+    pub serverless: tokio::sync::Mutex<()>,
 }
 
 /// What the autoscaler remembers of an endpoint between ticks; forgotten on restart, which
@@ -111,6 +122,7 @@ struct InFlight<'a>(Arc<InstanceHandle>, &'a tokio::sync::Notify);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
+        self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.1.notify_one();
     }
@@ -132,6 +144,7 @@ impl EndpointRuntime {
             max_in_flight: max_in_flight.max(1),
             freed: tokio::sync::Notify::new(),
             autoscaler: Mutex::new(AutoscalerMemory::default()),
+            serverless: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -179,7 +192,8 @@ impl EndpointRuntime {
 
     /// Picks a variant (by weight, or the target) and its least-busy healthy instance other
     /// than `avoid` (the one that just could not be reached), and counts the request against
-    /// that instance; `None` when even that instance has `max_in_flight` requests.
+    /// that instance; `None` when even that instance has `max_in_flight` requests (a
+    /// serverless variant at its `max_concurrency` is throttled at once instead).
     fn pick(
         &self,
         target: Option<&VariantName>,
@@ -232,8 +246,19 @@ impl EndpointRuntime {
             )
         })?;
         let Some(chosen) = self.claim_least_busy(variant, usable, &mut rng)? else {
-            return Ok(None);
+            return match variant.spec.serverless {
+                Some(s) => Err(Error::throttled(
+                    format!(
+                        "serverless variant '{}' of endpoint '{}' already has {} requests in \
+                         the model, its max_concurrency; retry later",
+                        variant.spec.name, self.name, s.max_concurrency
+                    ),
+                    Some(Duration::from_secs(1)),
+                )),
+                None => Ok(None),
+            };
         };
+        chosen.touch();
         let guard = InFlight(chosen, &self.freed);
         // A drain that started after the table was read sees this request or is seen by it.
         if guard.0.status() != InstanceStatus::InService {
@@ -263,12 +288,13 @@ impl EndpointRuntime {
         rng: &mut impl Rng,
     ) -> Result<Option<Arc<InstanceHandle>>> {
         let healthy = || variant.instances.iter().filter(&usable);
+        let limit = variant.limit(self.max_in_flight);
         loop {
             let least = healthy()
                 .map(|i| i.in_flight.load(Ordering::SeqCst))
                 .min()
                 .unwrap_or(0);
-            if least >= self.max_in_flight {
+            if least >= limit {
                 return Ok(None);
             }
             let tied = healthy()
@@ -283,7 +309,7 @@ impl EndpointRuntime {
             let claimed = candidate
                 .in_flight
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                    (n < self.max_in_flight).then_some(n + 1)
+                    (n < limit).then_some(n + 1)
                 })
                 .is_ok();
             if claimed {

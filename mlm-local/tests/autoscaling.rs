@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Load, register};
+use common::{Load, events, register};
 use mlm_core::{
     AutoscalingPolicy, CreateEndpointRequest, Endpoint, EndpointManager, EndpointManagerExt,
     EndpointName, EndpointStatus, ErrorKind, ScalingMetric, UpdateEndpointRequest, VariantChange,
@@ -80,19 +80,6 @@ async fn reopen(dir: &std::path::Path) -> LocalProvider {
             Err(e) => panic!("{e}"),
         }
     }
-}
-
-/// The details of `endpoint`'s events named `event`, oldest first.
-fn events(p: &LocalProvider, endpoint: &EndpointName, event: &str) -> Vec<String> {
-    let mut found: Vec<String> = p
-        .endpoint_events(endpoint, 1000)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.event == event)
-        .map(|e| e.detail.unwrap_or_default())
-        .collect();
-    found.reverse();
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -331,6 +331,33 @@ def test_two_variants_weights_and_replacement(
     assert scaled.variant("c").desired_instance_count == 2
 
 
+def test_serverless_variant_cold_starts_and_keeps_its_config(
+    client: mlm.Client, version: mlm.ModelVersion
+) -> None:
+    sls = mlm.ServerlessConfig(memory_mb=2048, max_concurrency=2, provisioned_concurrency=None)
+    endpoint = client.create_endpoint(
+        "sls",
+        variants=[mlm.VariantSpec("primary", version, serverless=sls, instance_count=0)],
+        wait=True,
+        progress=False,
+    )
+    variant = endpoint.variant("primary")
+    assert variant.serverless == sls
+    # No instance until the first request, which waits for a cold start.
+    assert variant.current_instance_count == 0
+    assert client.invoke("sls", SPORTS).json()["category"] == "Sports"
+    assert client.get_endpoint("sls").variant("primary").current_instance_count == 1
+    with pytest.raises(mlm.InvalidArgumentError, match="provisioned_concurrency 3"):
+        client.create_endpoint(
+            "bad",
+            variants=[
+                mlm.VariantSpec(
+                    "primary", version, serverless=mlm.ServerlessConfig(2048, 2, 3), instance_count=0
+                )
+            ],
+        )
+
+
 def test_endpoint_argument_errors(client: mlm.Client, version: mlm.ModelVersion) -> None:
     with pytest.raises(mlm.InvalidArgumentError, match="needs version= and instance_type="):
         client.create_endpoint("e", version)
@@ -553,7 +580,7 @@ def test_to_pandas_without_pandas_says_how_to_get_it(
 def test_capabilities_and_repr(client: mlm.Client, data_dir: Path) -> None:
     caps = client.capabilities
     assert caps.per_instance_metrics is True
-    assert caps.serverless is False
+    assert caps.serverless is True
     assert client.kind == "local"
     assert client.target == str(data_dir)
     assert repr(client) == f"<Client local {data_dir}>"

@@ -151,6 +151,7 @@ fn production_variant(config: &str, i: usize, v: &VariantSpec) -> ProductionVari
             ProductionVariantServerlessConfig::builder()
                 .memory_size_in_mb(s.memory_mb as i32)
                 .max_concurrency(s.max_concurrency as i32)
+                .set_provisioned_concurrency(s.provisioned_concurrency.map(|p| p as i32))
                 .build(),
         ),
         (None, Some(t)) => pv
@@ -402,6 +403,15 @@ mod tests {
         assert_eq!(pv.initial_instance_count(), Some(2));
         assert_eq!(pv.initial_variant_weight(), Some(0.5));
         assert!(pv.serverless_config().is_none());
+        let name = VariantName::new("sls").unwrap();
+        let config = ServerlessConfig::new(2048, 5).with_provisioned_concurrency(2);
+        let pv = production_variant("cfg", 0, &VariantSpec::serverless(name, version(), config));
+        let sls = pv.serverless_config().unwrap();
+        assert_eq!(
+            (sls.memory_size_in_mb(), sls.max_concurrency()),
+            (Some(2048), Some(5))
+        );
+        assert_eq!(sls.provisioned_concurrency(), Some(2));
         let mut c = DataCaptureConfig::new("s3://bucket/capture", 20);
         c.capture_output = false;
         let dc = data_capture(&c);

@@ -279,10 +279,12 @@ impl Inner {
             initial_count: count(v.initial_instance_count()).unwrap_or(0),
             weight: v.initial_variant_weight().unwrap_or(1.0),
             serverless: v.serverless_config().map(|s| {
-                ServerlessConfig::new(
+                let mut config = ServerlessConfig::new(
                     count(s.memory_size_in_mb()).unwrap_or(0),
                     count(s.max_concurrency()).unwrap_or(0),
-                )
+                );
+                config.provisioned_concurrency = count(s.provisioned_concurrency());
+                config
             }),
             autoscaling: decode_json(tags, &format!("{TAG_AUTOSCALING}{variant}")),
             name: variant,

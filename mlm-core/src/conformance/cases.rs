@@ -118,6 +118,16 @@ async fn invoke_sample(fx: &Fixture, name: &EndpointName) -> crate::InvokeRespon
         .unwrap_or_else(|e| panic!("invoke {name}: {e}"))
 }
 
+/// Asserts that `answer` contains the fixture's expected text.
+fn assert_expected_answer(fx: &Fixture, answer: &crate::InvokeResponse) {
+    let text = String::from_utf8_lossy(&answer.body);
+    assert!(
+        text.contains(&fx.invocation.expected),
+        "the answer {text:?} does not contain {:?}",
+        fx.invocation.expected
+    );
+}
+
 /// A created model reads back with the same name, description and tags, and no versions.
 pub async fn model_create_get_round_trip(fx: &Fixture) {
     let name = model_name(fx);
@@ -973,12 +983,7 @@ pub async fn metrics_invalid_query_is_invalid_argument(fx: &Fixture) {
 pub async fn invoke_returns_model_answer(fx: &Fixture) {
     let (name, _) = deployed(fx, 1).await;
     let answer = invoke_sample(fx, &name).await;
-    let text = String::from_utf8_lossy(&answer.body);
-    assert!(
-        text.contains(&fx.invocation.expected),
-        "the answer {text:?} does not contain {:?}",
-        fx.invocation.expected
-    );
+    assert_expected_answer(fx, &answer);
     if let Some(v) = &answer.variant {
         assert_eq!(v.as_str(), "primary");
     }
@@ -995,7 +1000,8 @@ pub async fn invoke_missing_endpoint_is_not_found(fx: &Fixture) {
     );
 }
 
-/// Serverless variants work where supported and are `Unsupported` elsewhere.
+/// Serverless variants work where supported — created, invoked, described with their
+/// configuration — and are `Unsupported` elsewhere.
 pub async fn serverless_variant_or_unsupported(fx: &Fixture) {
     let version = deployable(fx).await;
     let name = endpoint_name(fx);
@@ -1006,11 +1012,15 @@ pub async fn serverless_variant_or_unsupported(fx: &Fixture) {
         .await;
     if fx.provider.capabilities().serverless {
         result.expect("create serverless endpoint");
-        let e = ready(fx, &name).await;
+        ready(fx, &name).await;
+        assert_expected_answer(fx, &invoke_sample(fx, &name).await);
+        let e = fx.provider.get_endpoint(&name).await.expect("describe");
+        assert_eq!(e.status, EndpointStatus::InService);
         assert_eq!(
             e.variants[0].serverless,
             Some(ServerlessConfig::new(2048, 2))
         );
+        assert_eq!(e.variants[0].instance_type, None);
         remove(fx, &name).await;
     } else {
         expect_kind(

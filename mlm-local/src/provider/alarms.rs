@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -104,16 +103,7 @@ type Evaluated = HashMap<(EndpointName, AlarmName), i64>;
 /// reference, so it ends when the provider is dropped.
 pub(super) async fn alarm_loop(weak: Weak<Inner>) {
     let mut evaluated = Evaluated::new();
-    loop {
-        let tick = match weak.upgrade() {
-            Some(inner) => inner.config.health_interval.min(ALARM_TICK),
-            None => return,
-        };
-        tokio::time::sleep(tick).await;
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shutting_down.load(Ordering::SeqCst) {
-            return;
-        }
+    while let Some(inner) = super::next_tick(&weak, |c| c.health_interval.min(ALARM_TICK)).await {
         inner.evaluate_due_alarms(&mut evaluated, Utc::now());
     }
 }

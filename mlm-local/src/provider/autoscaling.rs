@@ -30,7 +30,6 @@
 
 use std::sync::Arc;
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,16 +43,7 @@ use crate::router::{AutoscalerMemory, EndpointRuntime, Fleet};
 
 /// Evaluates every policy each `autoscaling_interval`; ends when the provider is dropped.
 pub(super) async fn autoscale_loop(weak: Weak<Inner>) {
-    loop {
-        let interval = match weak.upgrade() {
-            Some(inner) => inner.config.autoscaling_interval,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shutting_down.load(Ordering::SeqCst) {
-            return;
-        }
+    while let Some(inner) = super::next_tick(&weak, |c| c.autoscaling_interval).await {
         for rt in inner.runtimes() {
             evaluate_endpoint(&inner, &rt);
         }

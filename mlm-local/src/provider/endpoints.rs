@@ -16,7 +16,7 @@ use mlm_core::{
 
 use super::deployments::STOPPED_BY_USER;
 use super::rollout::run_rollout;
-use super::{Inner, LocalProvider, local_capabilities};
+use super::{Inner, LocalProvider, local_capabilities, serverless};
 use crate::instance::InstanceHandle;
 use crate::router::{EndpointRuntime, Fleet, VariantRoute};
 use crate::store::StoredEndpoint;
@@ -155,12 +155,27 @@ impl EndpointManager for LocalProvider {
                 request.endpoint, stored.endpoint.status
             )));
         }
-        rt.invoke(
-            &self.inner.client,
-            request,
-            self.inner.config.invoke_timeout,
-        )
-        .await
+        let timeout = self.inner.config.invoke_timeout;
+        let target = request.target_variant.clone();
+        self.inner.warm_serverless(&rt, target.as_ref()).await?;
+        let serverless = rt.table().iter().any(|r| r.spec.serverless.is_some());
+        if !serverless {
+            return rt.invoke(&self.inner.client, request, timeout).await;
+        }
+        // A serverless instance may scale to zero between the warm-up and the pick: then the
+        // request cold-starts it once more. The payload is kept for that second try.
+        match rt
+            .invoke(&self.inner.client, request.clone(), timeout)
+            .await
+        {
+            Err(Error::Provider {
+                retryable: true, ..
+            }) => {
+                self.inner.warm_serverless(&rt, target.as_ref()).await?;
+                rt.invoke(&self.inner.client, request, timeout).await
+            }
+            other => other,
+        }
     }
 }
 
@@ -173,6 +188,13 @@ impl Inner {
                 return Err(Error::unsupported(format!(
                     "variant '{}': the local backend has no serverless capacity; give an \
                      instance_type and instance_count",
+                    v.name
+                )));
+            }
+            if v.serverless.is_some() && v.autoscaling.is_some() {
+                return Err(Error::invalid(format!(
+                    "variant '{}': serverless variants scale by themselves (max_concurrency); \
+                     they cannot have an autoscaling policy",
                     v.name
                 )));
             }
@@ -234,7 +256,7 @@ impl Inner {
         endpoint: &EndpointName,
         target: &[VariantSpec],
     ) -> Result<()> {
-        let wanted: u32 = target.iter().map(|v| v.instance_count).sum();
+        let wanted: u32 = target.iter().map(serverless::slots).sum();
         let per_endpoint = self.config.max_instances_per_endpoint;
         self.check_autoscaling_ceiling(endpoint, target)?;
         if wanted > per_endpoint {
@@ -331,7 +353,13 @@ pub(super) async fn resize(
             .find(|r| r.spec.name == spec.name)
             .map(|r| r.instances.clone())
             .unwrap_or_default();
-        let wanted = spec.instance_count as usize;
+        // A serverless variant keeps the instance it has (its upkeep stops it when idle).
+        let wanted = match spec.serverless {
+            Some(_) => instances
+                .len()
+                .max(serverless::initial_count(spec) as usize),
+            None => spec.instance_count as usize,
+        };
         if instances.len() > wanted {
             resized.retiring.extend(instances.split_off(wanted));
         } else if instances.len() < wanted {
@@ -386,7 +414,7 @@ pub(super) async fn run_create(
     let _work = rt.work.lock().await;
     let mut table: Vec<VariantRoute> = Vec::new();
     for spec in specs {
-        let count = spec.instance_count;
+        let count = serverless::initial_count(&spec);
         match inner.start_instances(&rt, &spec, count, &rt.deleting).await {
             Ok(instances) => table.push(VariantRoute {
                 spec,

@@ -19,16 +19,7 @@ use crate::router::{EndpointRuntime, VariantRoute};
 /// backoff. Holds only a weak reference, so it ends when the provider is dropped.
 pub(super) async fn monitor_loop(weak: std::sync::Weak<Inner>) {
     let mut ping_failures = PingFailures::new();
-    loop {
-        let interval = match weak.upgrade() {
-            Some(inner) => inner.config.health_interval,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shutting_down.load(Ordering::SeqCst) {
-            return;
-        }
+    while let Some(inner) = super::next_tick(&weak, |c| c.health_interval).await {
         check_all_endpoints(&inner, &mut ping_failures).await;
     }
 }

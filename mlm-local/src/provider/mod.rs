@@ -13,6 +13,7 @@
 //! - `drift`: drift baselines kept with their endpoint (`DriftBaselines`);
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
 //! - `autoscaling`: target tracking of autoscaling policies, changing counts in place;
+//! - `serverless`: serverless variants: cold starts, scale to zero, memory limits;
 //! - `health`: the health monitor: resource samples, failure detection, restarts with backoff;
 //! - `observability`: overviews, instance rows and metrics (`Observability`);
 //! - `test_hooks`: hooks for tests and benchmarks, behind the `test-util` feature.
@@ -28,6 +29,7 @@ mod instances;
 mod observability;
 mod registry;
 mod rollout;
+mod serverless;
 #[cfg(feature = "test-util")]
 mod test_hooks;
 
@@ -55,6 +57,7 @@ use alarms::alarm_loop;
 use autoscaling::autoscale_loop;
 use endpoints::{run_create, run_delete};
 use health::monitor_loop;
+use serverless::serverless_loop;
 
 /// The embedded backend: models and endpoints on this machine.
 ///
@@ -96,10 +99,22 @@ struct Inner {
     starts: tokio::sync::Semaphore,
     /// Serialises read-modify-writes of deployment records (a stop against the next step).
     deployment_changes: Mutex<()>,
-    /// The health monitor, the alarm evaluator and the autoscaler.
+    /// The health monitor, the alarm evaluator, the autoscaler and the serverless upkeep.
     monitor: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     _data_dir_lock: File,
+}
+
+/// Waits one period of a background loop (`period` of the configuration in force): the
+/// provider then, or `None` when it was dropped or is shutting down (the loop ends).
+async fn next_tick(
+    weak: &std::sync::Weak<Inner>,
+    period: impl Fn(&LocalConfig) -> std::time::Duration,
+) -> Option<Arc<Inner>> {
+    let period = period(&weak.upgrade()?.config);
+    tokio::time::sleep(period).await;
+    let inner = weak.upgrade()?;
+    (!inner.shutting_down.load(Ordering::SeqCst)).then_some(inner)
 }
 
 impl LocalProvider {
@@ -154,7 +169,8 @@ impl LocalProvider {
             .unwrap_or_else(|p| p.into_inner()) = vec![
             tokio::spawn(monitor_loop(weak.clone())),
             tokio::spawn(alarm_loop(weak.clone())),
-            tokio::spawn(autoscale_loop(weak)),
+            tokio::spawn(autoscale_loop(weak.clone())),
+            tokio::spawn(serverless_loop(weak)),
         ];
         Ok(provider)
     }
@@ -260,9 +276,11 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
     if config.health_interval.is_zero()
         || config.autoscaling_interval.is_zero()
         || config.autoscaling_window.is_zero()
+        || config.serverless_idle.is_zero()
     {
         return Err(Error::invalid(
-            "health_interval, autoscaling_interval and autoscaling_window must be greater than 0",
+            "health_interval, autoscaling_interval, autoscaling_window and serverless_idle must \
+             be greater than 0",
         ));
     }
     if config.max_instances == 0
@@ -407,6 +425,7 @@ fn local_capabilities() -> Capabilities {
     caps.deployment_policies = true;
     caps.alarms = true;
     caps.autoscaling = true;
+    caps.serverless = true;
     caps.events = true;
     caps
 }

@@ -76,7 +76,10 @@ fn share(part: u32, rest: u32) -> u8 {
 /// The steps `policy` takes to move from the current fleet (`current`: instances per variant)
 /// to `target`. The last step is 100 % and waits out the termination wait.
 fn steps(policy: Option<&DeploymentPolicy>, target: &[VariantSpec], current: &[u32]) -> Vec<Step> {
-    let full: Vec<u32> = target.iter().map(|v| v.instance_count).collect();
+    let full: Vec<u32> = target
+        .iter()
+        .map(super::serverless::initial_count)
+        .collect();
     let shift = |percent: u8, wait: u32| Step {
         percent,
         next: full.clone(),

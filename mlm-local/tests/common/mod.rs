@@ -150,6 +150,19 @@ pub(crate) async fn create_endpoint(
     endpoint
 }
 
+/// The details of `endpoint`'s events named `event`, oldest first.
+pub(crate) fn events(p: &LocalProvider, endpoint: &EndpointName, event: &str) -> Vec<String> {
+    let mut found: Vec<String> = p
+        .endpoint_events(endpoint, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == event)
+        .map(|e| e.detail.unwrap_or_default())
+        .collect();
+    found.reverse();
+    found
+}
+
 /// Asserts that `model` has no versions (nothing was registered).
 pub(crate) async fn assert_no_versions(p: &LocalProvider, model: &ModelName) {
     let versions = p

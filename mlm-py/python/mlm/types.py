@@ -462,10 +462,14 @@ class ModelVersion(_Result):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class ServerlessConfig(_Result):
-    """Serverless capacity instead of instances (AWS only)."""
+    """Serverless capacity instead of instances: a SageMaker serverless variant on AWS; on the
+    local backend one instance process, started by the first request (a cold start) and stopped
+    after an idle time, taking at most ``max_concurrency`` requests at once (more: throttled)."""
 
     memory_mb: int
     max_concurrency: int
+    #: Concurrent invocations kept warm (1 to ``max_concurrency``); ``None``: scales to zero.
+    provisioned_concurrency: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
