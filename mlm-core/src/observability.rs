@@ -244,11 +244,14 @@ pub enum MetricKind {
     InvocationErrors5xx,
     /// Model latency, microseconds.
     ModelLatency,
+    /// Captured records dropped (writer behind, quota reached or write failed); reported by
+    /// the local backend only (AWS answers empty series).
+    CaptureDrops,
 }
 
 impl MetricKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::GpuUtilization,
         Self::GpuMemoryUtilization,
         Self::CpuUtilization,
@@ -258,6 +261,7 @@ impl MetricKind {
         Self::InvocationErrors4xx,
         Self::InvocationErrors5xx,
         Self::ModelLatency,
+        Self::CaptureDrops,
     ];
 
     /// How a bucket of this metric is combined unless a query says otherwise: counts
@@ -265,9 +269,10 @@ impl MetricKind {
     /// whatever the traffic — and utilisation, in-flight and latency figures averaged.
     pub fn default_statistic(self) -> Statistic {
         match self {
-            Self::Invocations | Self::InvocationErrors4xx | Self::InvocationErrors5xx => {
-                Statistic::Sum
-            }
+            Self::Invocations
+            | Self::InvocationErrors4xx
+            | Self::InvocationErrors5xx
+            | Self::CaptureDrops => Statistic::Sum,
             _ => Statistic::Average,
         }
     }
@@ -284,6 +289,7 @@ impl MetricKind {
             Self::InvocationErrors4xx => "invocation_errors_4xx",
             Self::InvocationErrors5xx => "invocation_errors_5xx",
             Self::ModelLatency => "model_latency",
+            Self::CaptureDrops => "capture_drops",
         }
     }
 
@@ -297,7 +303,8 @@ impl MetricKind {
             Self::InFlightRequests
             | Self::Invocations
             | Self::InvocationErrors4xx
-            | Self::InvocationErrors5xx => "count",
+            | Self::InvocationErrors5xx
+            | Self::CaptureDrops => "count",
             Self::ModelLatency => "microseconds",
         }
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::alarm::{Alarm, AlarmDefinition};
+use crate::capture::{CaptureQuery, CapturedRecord};
 use crate::deployment::Deployment;
 use crate::endpoint::{
     CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
@@ -124,6 +125,22 @@ pub trait Deployments: Send + Sync {
     async fn stop_deployment(&self, endpoint: &EndpointName, id: &str) -> Result<Deployment>;
 }
 
+/// Data capture: reading back the records endpoints with a [`DataCaptureConfig`] wrote.
+///
+/// [`DataCaptureConfig`]: crate::DataCaptureConfig
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Captures: Send + Sync {
+    /// The records of `query`'s endpoint (and variant) in its window, oldest first.
+    /// `InvalidArgument` for a bad window ([`CaptureQuery::validate`]); `Unsupported` where
+    /// the backend does not capture data.
+    async fn list_captures(
+        &self,
+        query: CaptureQuery,
+        page: PageRequest,
+    ) -> Result<Page<CapturedRecord>>;
+}
+
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
@@ -175,7 +192,9 @@ impl Capabilities {
 ///
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
-pub trait Provider: ModelRegistry + EndpointManager + Observability + Alarms + Deployments {
+pub trait Provider:
+    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Captures
+{
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
     /// What the backend supports.
@@ -306,6 +325,17 @@ macro_rules! forward_through {
                 id: &str,
             ) -> Result<Deployment> {
                 (**self).stop_deployment(endpoint, id).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Captures + ?Sized> Captures for $pointer<T> {
+            async fn list_captures(
+                &self,
+                query: CaptureQuery,
+                page: PageRequest,
+            ) -> Result<Page<CapturedRecord>> {
+                (**self).list_captures(query, page).await
             }
         }
 

@@ -163,6 +163,18 @@ pub struct LocalConfig {
     /// Scaling's): how long after a scale-out the count may go up again.
     #[serde(with = "secs", rename = "scale_out_cooldown_secs")]
     pub scale_out_cooldown: Duration,
+    /// Data capture: largest capture file (default 16 MiB); a file that reaches it is closed
+    /// and the next record starts a new one in the same hour's directory. Captures are written
+    /// under `<data_dir>/captures/<endpoint>/<variant>/YYYY/MM/DD/HH/` (SageMaker's layout);
+    /// an endpoint's `destination_uri` is only a label locally and never a path.
+    pub capture_max_file_bytes: u64,
+    /// Data capture quota: most bytes all capture files may take together (default 1 GiB).
+    /// Records beyond it are dropped and counted in the `capture_drops` metric; requests are
+    /// never failed or slowed by capture.
+    pub capture_max_total_bytes: u64,
+    /// Records waiting for the capture writer (default 4096); when the queue is full, new
+    /// records are dropped and counted rather than making requests wait.
+    pub capture_queue: u32,
 }
 
 impl Default for LocalConfig {
@@ -187,6 +199,9 @@ impl Default for LocalConfig {
             autoscaling_window: Duration::from_secs(60),
             scale_in_cooldown: Duration::from_secs(300),
             scale_out_cooldown: Duration::from_secs(300),
+            capture_max_file_bytes: 16 * 1024 * 1024,
+            capture_max_total_bytes: 1024 * 1024 * 1024,
+            capture_queue: 4096,
         }
     }
 }

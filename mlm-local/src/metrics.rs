@@ -178,6 +178,7 @@ fn is_gauge(kind: MetricKind) -> bool {
             | MetricKind::InvocationErrors4xx
             | MetricKind::InvocationErrors5xx
             | MetricKind::ModelLatency
+            | MetricKind::CaptureDrops
     )
 }
 
