@@ -335,7 +335,15 @@ impl LocalConfig {
         self
     }
 
-    /// Sets the startup timeout.
+    /// Sets the data capture file size cap and quota (`capture_max_file_bytes`,
+    /// `capture_max_total_bytes`).
+    pub fn with_capture_limits(mut self, max_file_bytes: u64, max_total_bytes: u64) -> Self {
+        self.capture_max_file_bytes = max_file_bytes;
+        self.capture_max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Sets how long an instance may take to answer its first `/ping`.
     pub fn with_startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self
