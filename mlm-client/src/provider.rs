@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mlm_core::{
-    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CreateEndpointRequest,
-    CreateModelRequest, CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointManager,
-    EndpointName, EndpointOverview, Error, InvokeRequest, InvokeResponse, MetricQuery,
-    MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, Observability, Page, PageRequest,
-    Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
-    UpdateVersionRequest, VariantName,
+    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CaptureQuery, CapturedRecord,
+    Captures, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Deployment,
+    Deployments, Endpoint, EndpointManager, EndpointName, EndpointOverview, Error, InvokeRequest,
+    InvokeResponse, MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion,
+    Observability, Page, PageRequest, Provider, ResourceKind, Result, UpdateEndpointRequest,
+    UpdateModelRequest, UpdateVersionRequest, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -671,6 +671,28 @@ impl Deployments for HttpProvider {
             path_segment(id)?
         );
         self.json(self.request(Method::POST, &path), &about).await
+    }
+}
+
+#[async_trait]
+impl Captures for HttpProvider {
+    async fn list_captures(
+        &self,
+        query: CaptureQuery,
+        page: PageRequest,
+    ) -> Result<Page<CapturedRecord>> {
+        query.validate()?;
+        let about = subject(ResourceKind::Endpoint, &query.endpoint);
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        let mut params = vec![("start", time(query.start)), ("end", time(query.end))];
+        if let Some(v) = &query.variant {
+            params.push(("variant", v.to_string()));
+        }
+        let path = format!("/v1/endpoints/{}/captures", query.endpoint);
+        self.json(self.paged(&path, &page).query(&params), &about)
+            .await
     }
 }
 

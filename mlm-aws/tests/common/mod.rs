@@ -546,6 +546,17 @@ impl mlm_core::Deployments for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Captures for WithInstanceMetrics {
+    async fn list_captures(
+        &self,
+        q: mlm_core::CaptureQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::CapturedRecord>> {
+        self.inner.list_captures(q, p).await
+    }
+}
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()

@@ -132,7 +132,10 @@ const METRIC_PARAMS: [&str; 7] = [
     "instance",
 ];
 
-fn parse_time(name: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(crate) fn parse_time(
+    name: &str,
+    raw: Option<String>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     raw.map(|raw| {
         // An unescaped `+` of an offset arrives as a space.
         let text = raw.replace(' ', "+");

@@ -27,6 +27,7 @@ pub(crate) struct Mocks {
     pub observe: MockObservability,
     pub alarms: mlm_core::MockAlarms,
     pub deployments: mlm_core::MockDeployments,
+    pub captures: mlm_core::MockCaptures,
     pub caps: Capabilities,
 }
 
@@ -38,6 +39,7 @@ impl Default for Mocks {
             observe: MockObservability::new(),
             alarms: mlm_core::MockAlarms::new(),
             deployments: mlm_core::MockDeployments::new(),
+            captures: mlm_core::MockCaptures::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -155,6 +157,17 @@ impl mlm_core::Deployments for Mocks {
     }
     async fn stop_deployment(&self, e: &EndpointName, id: &str) -> Result<mlm_core::Deployment> {
         self.deployments.stop_deployment(e, id).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Captures for Mocks {
+    async fn list_captures(
+        &self,
+        q: mlm_core::CaptureQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::CapturedRecord>> {
+        self.captures.list_captures(q, p).await
     }
 }
 
