@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -200,6 +200,17 @@ impl CapturedRecord {
     pub fn new(variant: VariantName, record: CaptureRecord) -> Self {
         Self { variant, record }
     }
+
+    /// The order records are listed in, and the page cursor of backends: inference time,
+    /// then event id.
+    pub fn sort_key(&self) -> String {
+        let meta = &self.record.event_metadata;
+        format!(
+            "{}/{}",
+            meta.inference_time.format("%Y%m%dT%H%M%S%.9f"),
+            meta.event_id
+        )
+    }
 }
 
 /// Which captured records to list: those of an endpoint (and optionally one variant) whose
@@ -232,6 +243,30 @@ impl CaptureQuery {
     pub fn for_variant(mut self, variant: VariantName) -> Self {
         self.variant = Some(variant);
         self
+    }
+
+    /// Whether a record made at `at` is in the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.start <= at && at < self.end
+    }
+
+    /// SageMaker's hour folders of `variant` that the window touches, oldest first:
+    /// `{endpoint}/{variant}/YYYY/MM/DD/HH` (under the capture destination).
+    pub fn hour_folders(&self, variant: &VariantName) -> Vec<String> {
+        let mut hour = self
+            .start
+            .duration_trunc(chrono::TimeDelta::hours(1))
+            .unwrap_or(self.start);
+        let mut folders = Vec::new();
+        while hour < self.end {
+            folders.push(format!(
+                "{}/{variant}/{}",
+                self.endpoint,
+                hour.format("%Y/%m/%d/%H")
+            ));
+            hour += chrono::TimeDelta::hours(1);
+        }
+        folders
     }
 
     /// `InvalidArgument` unless `start < end` and the window is at most
@@ -305,6 +340,27 @@ mod tests {
         assert_eq!(enc("TEXT/CSV", b"a,b"), CaptureEncoding::Csv);
         assert_eq!(enc("text/csv", &[0xff]), CaptureEncoding::Base64);
         assert_eq!(enc("text/plain", b"hi"), CaptureEncoding::Base64);
+    }
+
+    #[test]
+    fn hour_folders_cover_the_window() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let q = CaptureQuery::new(
+            EndpointName::new("e").unwrap(),
+            at("2026-01-31T22:30:00Z"),
+            at("2026-02-01T00:00:01Z"),
+        );
+        let v = VariantName::new("blue").unwrap();
+        assert_eq!(
+            q.hour_folders(&v),
+            [
+                "e/blue/2026/01/31/22",
+                "e/blue/2026/01/31/23",
+                "e/blue/2026/02/01/00"
+            ]
+        );
+        assert!(q.contains(at("2026-01-31T22:30:00Z")));
+        assert!(!q.contains(at("2026-02-01T00:00:01Z")));
     }
 
     #[test]

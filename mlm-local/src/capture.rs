@@ -16,10 +16,10 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use mlm_core::{
-    CaptureMode, CapturePayload, CaptureRecord, CapturedRecord, DataCaptureConfig, Error,
-    MetricKind, Result, VariantName,
+    CaptureMode, CapturePayload, CaptureQuery, CaptureRecord, CapturedRecord, DataCaptureConfig,
+    Error, MetricKind, Result, VariantName,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -281,53 +281,31 @@ fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
 fn hour_dir(root: &Path, endpoint: &str, variant: &str, hour: DateTime<Utc>) -> PathBuf {
     root.join(endpoint)
         .join(variant)
-        .join(format!("{:04}", hour.year()))
-        .join(format!("{:02}", hour.month()))
-        .join(format!("{:02}", hour.day()))
-        .join(format!("{:02}", hour.hour()))
+        .join(hour.format("%Y/%m/%d/%H").to_string())
 }
 
-/// Every record of `endpoint` (and `variant`) with an inference time in `[start, end)`,
-/// oldest first. Reads only the hour directories the window covers.
-pub(crate) fn read_records(
-    root: &Path,
-    endpoint: &str,
-    variant: Option<&VariantName>,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<CapturedRecord>> {
-    let variants: Vec<VariantName> = match variant {
+/// Every record of the query's endpoint (and variant) in its window, oldest first. Reads
+/// only the hour folders the window covers.
+pub(crate) fn read_records(root: &Path, query: &CaptureQuery) -> Result<Vec<CapturedRecord>> {
+    let variants: Vec<VariantName> = match &query.variant {
         Some(v) => vec![v.clone()],
-        None => variant_dirs(&root.join(endpoint))?,
+        None => variant_dirs(&root.join(query.endpoint.as_str()))?,
     };
     let mut records = Vec::new();
     for v in variants {
-        let mut hour = hour_of(start);
-        while hour < end {
-            let dir = hour_dir(root, endpoint, v.as_str(), hour);
-            for path in jsonl_files(&dir)? {
-                for record in read_file(&path)? {
-                    let at = record.event_metadata.inference_time;
-                    if at >= start && at < end {
-                        records.push(CapturedRecord::new(v.clone(), record));
-                    }
-                }
+        for folder in query.hour_folders(&v) {
+            for path in jsonl_files(&root.join(folder))? {
+                records.extend(
+                    read_file(&path)?
+                        .into_iter()
+                        .filter(|r| query.contains(r.event_metadata.inference_time))
+                        .map(|r| CapturedRecord::new(v.clone(), r)),
+                );
             }
-            hour += TimeDelta::hours(1);
         }
     }
-    records.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    records.sort_by_cached_key(CapturedRecord::sort_key);
     Ok(records)
-}
-
-/// The order records are listed in, and the page cursor: inference time, then event id.
-pub(crate) fn sort_key(record: &CapturedRecord) -> String {
-    let meta = &record.record.event_metadata;
-    format!(
-        "{}/{}",
-        meta.inference_time.format("%Y%m%dT%H%M%S%.9f"),
-        meta.event_id
-    )
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {

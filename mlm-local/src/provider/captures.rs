@@ -5,7 +5,7 @@ use mlm_core::backend::paginate_sorted;
 use mlm_core::{CaptureQuery, CapturedRecord, Captures, Error, Page, PageRequest, Result};
 
 use super::LocalProvider;
-use crate::capture::{captures_root, flush, read_records, sort_key};
+use crate::capture::{captures_root, flush, read_records};
 
 #[async_trait]
 impl Captures for LocalProvider {
@@ -21,17 +21,9 @@ impl Captures for LocalProvider {
         // Records queued before this call are on disk before it reads.
         flush(&self.inner.captures).await;
         let root = captures_root(&self.inner.config.data_dir);
-        let records = tokio::task::spawn_blocking(move || {
-            read_records(
-                &root,
-                query.endpoint.as_str(),
-                query.variant.as_ref(),
-                query.start,
-                query.end,
-            )
-        })
-        .await
-        .map_err(|e| Error::provider("the capture reader stopped", e))??;
-        paginate_sorted(records, &page, sort_key)
+        let records = tokio::task::spawn_blocking(move || read_records(&root, &query))
+            .await
+            .map_err(|e| Error::provider("the capture reader stopped", e))??;
+        paginate_sorted(records, &page, CapturedRecord::sort_key)
     }
 }

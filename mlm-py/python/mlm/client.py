@@ -39,6 +39,7 @@ from .types import (
     Alarm,
     Approval,
     Capabilities,
+    CapturedRecord,
     Comparison,
     Deployment,
     Endpoint,
@@ -660,6 +661,29 @@ class Client(_Base):
         """Stops a running deployment: traffic returns to the previous fleet and it ends
         ``rolled_back``. :class:`~mlm.FailedPreconditionError` once it has ended."""
         return Deployment._from(self._native.stop_deployment(endpoint, id).wait())
+
+    # ---- data capture ----
+
+    def list_captures(
+        self,
+        endpoint: str,
+        *,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+        page_size: Optional[int] = None,
+    ) -> Pager[CapturedRecord]:
+        """The records data capture wrote for ``endpoint`` from ``start`` (default: ``end``
+        minus ``window``) to ``end`` (default: now), oldest first, fetched lazily; each with
+        the variant that served it and SageMaker's record. Naive datetimes are local time."""
+        query = req.capture_query(endpoint, start, end, window, variant)
+
+        def fetch(token: Optional[str]) -> Page[CapturedRecord]:
+            raw = self._native.list_captures(query, page_size, token).wait()
+            return _page(CapturedRecord._from, raw)
+
+        return Pager(fetch, "captures")
 
     # ---- observability ----
 

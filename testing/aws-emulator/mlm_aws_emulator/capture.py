@@ -15,7 +15,7 @@ import base64
 import json
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.s3.models import s3_backends
@@ -54,7 +54,7 @@ def record(config: dict, request: tuple[str, bytes], answer: tuple[str, bytes]) 
                 "data": text,
                 "encoding": encoding,
             }
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "captureData": data,
         "eventMetadata": {
@@ -100,7 +100,7 @@ class Capture:
         )
         uri = str(config.get("DestinationS3Uri", ""))
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        key = capture_key(prefix, endpoint.endpoint_name, variant, datetime.now(timezone.utc))
+        key = capture_key(prefix, endpoint.endpoint_name, variant, datetime.now(UTC))
         s3 = s3_backends[info.account]["aws"]
         s3.put_object(bucket, key, (json.dumps(line) + "\n").encode())
         return reply
