@@ -60,6 +60,7 @@ pub(crate) async fn list_captures(
     let page = ListParams::parse(query)?.page();
     let mut capture_query = CaptureQuery::new(name, start, end);
     capture_query.variant = variant;
+    capture_query.validate()?;
     let records = state.provider().list_captures(capture_query, page).await?;
     json(StatusCode::OK, &records)
 }
