@@ -27,8 +27,13 @@ impl Captures for AwsProvider {
         let inner = &self.inner;
         let described = inner.describe(query.endpoint.as_str()).await?;
         let config = inner.config(&described.config_name).await?;
-        // An endpoint that captures nothing has no records.
-        let Some(capture) = &config.data_capture else {
+        // An endpoint that captures nothing has no records (moto describes one with an empty
+        // destination).
+        let capture = config
+            .data_capture
+            .as_ref()
+            .filter(|c| !c.destination_uri.is_empty());
+        let Some(capture) = capture else {
             return Ok(Page::last(Vec::new()));
         };
         let (bucket, prefix) = split_s3_uri(&capture.destination_uri)?;
