@@ -63,6 +63,7 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/v1/endpoints/{endpoint}/deployments/{deployment}/stop",
     ),
+    ("get", "/v1/endpoints/{endpoint}/captures"),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),
