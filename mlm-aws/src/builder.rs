@@ -319,7 +319,8 @@ impl AwsProviderBuilder {
             self.cloudwatch
                 .unwrap_or_else(|| factory.cloudwatch(control.clone())),
             self.autoscaling
-                .unwrap_or_else(|| factory.autoscaling(control)),
+                .unwrap_or_else(|| factory.autoscaling(control.clone())),
+            factory.s3(control),
             region,
             self.settings,
         );

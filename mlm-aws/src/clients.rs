@@ -60,4 +60,20 @@ impl ClientFactory<'_> {
         autoscaling,
         aws_sdk_applicationautoscaling
     );
+
+    /// S3: data capture records. Path-style addressing with an endpoint URL (an emulator or
+    /// a private endpoint answers one host, not one per bucket).
+    pub(crate) fn s3(&self, timeouts: TimeoutConfig) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(self.sdk)
+            .region(Region::new(self.region.to_string()))
+            .retry_config(self.retry.clone())
+            .timeout_config(timeouts);
+        if let Some(url) = self.endpoint_url {
+            b = b.endpoint_url(url).force_path_style(true);
+        }
+        for i in self.interceptors {
+            b.push_interceptor(i.clone());
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
 }

@@ -40,6 +40,7 @@ mod alarms;
 mod autoscaling;
 mod builder;
 mod cache;
+mod captures;
 mod clients;
 mod config;
 mod deployments;

@@ -56,6 +56,7 @@ pub(crate) struct Inner {
     pub rt: aws_sdk_sagemakerruntime::Client,
     pub cw: aws_sdk_cloudwatch::Client,
     pub aas: aws_sdk_applicationautoscaling::Client,
+    pub s3: aws_sdk_s3::Client,
     pub region: String,
     pub settings: Settings,
     /// `arn:<partition>:sagemaker:<region>:<account>`, learned from the first ARN seen.
@@ -69,6 +70,7 @@ impl Inner {
         rt: aws_sdk_sagemakerruntime::Client,
         cw: aws_sdk_cloudwatch::Client,
         aas: aws_sdk_applicationautoscaling::Client,
+        s3: aws_sdk_s3::Client,
         region: String,
         settings: Settings,
     ) -> Self {
@@ -77,6 +79,7 @@ impl Inner {
             rt,
             cw,
             aas,
+            s3,
             region,
             settings,
             arn_prefix: Mutex::new(None),

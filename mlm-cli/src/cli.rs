@@ -143,6 +143,8 @@ pub(crate) enum Command {
     Deployments(DeploymentsCommand),
     /// An endpoint's timeline, newest first (lifecycle, scaling, load tests).
     Events(EventsArgs),
+    /// Records data capture wrote for an endpoint (SageMaker's capture format), oldest first.
+    Captures(CapturesArgs),
     /// Load-test an endpoint's inference API and report throughput and latency.
     LoadTest(crate::loadtest::LoadTestArgs),
     /// A live view of every endpoint (q quits, Enter shows instances).
@@ -526,6 +528,20 @@ pub(crate) struct MetricsArgs {
     /// Only this instance.
     #[arg(long)]
     pub(crate) instance: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CapturesArgs {
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// The window: this long before now (e.g. 15m, 1h, 2d; at most 7d).
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    pub(crate) since: Duration,
+    /// Only this variant.
+    #[arg(long)]
+    pub(crate) variant: Option<VariantName>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,8 +6,8 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color, Table};
 use mlm_core::{
-    Alarm, Deployment, Endpoint, EndpointEvent, EndpointOverview, EventSource, Instance,
-    Measurement, MetricSeries, Model, ModelVersion, Page,
+    Alarm, CapturePayload, CapturedRecord, Deployment, Endpoint, EndpointEvent, EndpointOverview,
+    EventSource, Instance, Measurement, MetricSeries, Model, ModelVersion, Page,
 };
 use serde::Serialize;
 
@@ -464,6 +464,28 @@ impl Row for EndpointEvent {
             Cell::new(&self.kind),
             Cell::new(source),
             Cell::new(&self.message),
+        ]
+    }
+}
+impl Row for CapturedRecord {
+    const HEADERS: &'static [&'static str] = &["TIME", "VARIANT", "EVENT", "INPUT", "OUTPUT"];
+    fn cells(&self, _: bool) -> Vec<Cell> {
+        let data = &self.record.capture_data;
+        let payload = |p: Option<&CapturePayload>| {
+            p.map_or("-".into(), |p| {
+                let mut text: String = p.data.chars().take(60).collect();
+                if p.data.chars().nth(60).is_some() {
+                    text.push('…');
+                }
+                format!("{} {text}", p.observed_content_type)
+            })
+        };
+        vec![
+            Cell::new(self.record.event_metadata.inference_time.to_rfc3339()),
+            Cell::new(&self.variant),
+            Cell::new(&self.record.event_metadata.event_id),
+            Cell::new(payload(data.endpoint_input.as_ref())),
+            Cell::new(payload(data.endpoint_output.as_ref())),
         ]
     }
 }

@@ -24,12 +24,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mlm_core::{
-    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CreateEndpointRequest,
-    CreateModelRequest, CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointEvent,
-    EndpointManager, EndpointName, EndpointOverview, Error, EventQuery, Events, InvokeRequest,
-    InvokeResponse, MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion,
-    NewEvent, Observability, Page, PageRequest, Provider, ResourceKind, Result,
-    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName,
+    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CaptureQuery, CapturedRecord,
+    Captures, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Deployment,
+    Deployments, Endpoint, EndpointEvent, EndpointManager, EndpointName, EndpointOverview, Error,
+    EventQuery, Events, InvokeRequest, InvokeResponse, MetricQuery, MetricSeries, Model, ModelName,
+    ModelRegistry, ModelVersion, NewEvent, Observability, Page, PageRequest, Provider,
+    ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest,
+    VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -707,6 +708,28 @@ impl Events for HttpProvider {
         let about = subject(ResourceKind::Endpoint, endpoint);
         let path = format!("/v1/endpoints/{endpoint}/events");
         self.json_with(Method::POST, &path, &event, &about).await
+    }
+}
+
+#[async_trait]
+impl Captures for HttpProvider {
+    async fn list_captures(
+        &self,
+        query: CaptureQuery,
+        page: PageRequest,
+    ) -> Result<Page<CapturedRecord>> {
+        query.validate()?;
+        let about = subject(ResourceKind::Endpoint, &query.endpoint);
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        let mut params = vec![("start", time(query.start)), ("end", time(query.end))];
+        if let Some(v) = &query.variant {
+            params.push(("variant", v.to_string()));
+        }
+        let path = format!("/v1/endpoints/{}/captures", query.endpoint);
+        self.json(self.paged(&path, &page).query(&params), &about)
+            .await
     }
 }
 

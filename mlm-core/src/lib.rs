@@ -48,6 +48,7 @@
 
 mod alarm;
 pub mod backend;
+mod capture;
 mod deployment;
 pub mod drift;
 mod endpoint;
@@ -68,6 +69,10 @@ pub mod conformance;
 pub use alarm::{
     Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
     TreatMissingData, evaluate as evaluate_alarm,
+};
+pub use capture::{
+    CAPTURE_EVENT_VERSION, CaptureData, CaptureEncoding, CaptureMode, CapturePayload, CaptureQuery,
+    CaptureRecord, CapturedRecord, EventMetadata, MAX_CAPTURE_WINDOW,
 };
 pub use deployment::{
     Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, MAX_DEPLOYMENT_ID_LEN,
@@ -99,13 +104,13 @@ pub use observability::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use traits::{
-    Alarms, Capabilities, Deployments, EndpointManager, Events, ModelRegistry, Observability,
-    Provider,
+    Alarms, Capabilities, Captures, Deployments, EndpointManager, Events, ModelRegistry,
+    Observability, Provider,
 };
 
 #[cfg(any(test, feature = "mock"))]
 pub use traits::{
-    MockAlarms, MockDeployments, MockEndpointManager, MockEvents, MockModelRegistry,
+    MockAlarms, MockCaptures, MockDeployments, MockEndpointManager, MockEvents, MockModelRegistry,
     MockObservability,
 };
 

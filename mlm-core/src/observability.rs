@@ -247,11 +247,14 @@ pub enum MetricKind {
     /// The `drift_score` of each drift report made on the endpoint (see [`crate::drift`]):
     /// above 1 when something drifted. Endpoint-wide (no variant or instance).
     DriftScore,
+    /// Captured records dropped (writer behind, quota reached or write failed); reported by
+    /// the local backend only (AWS answers empty series).
+    CaptureDrops,
 }
 
 impl MetricKind {
     /// Every kind.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::GpuUtilization,
         Self::GpuMemoryUtilization,
         Self::CpuUtilization,
@@ -262,6 +265,7 @@ impl MetricKind {
         Self::InvocationErrors5xx,
         Self::ModelLatency,
         Self::DriftScore,
+        Self::CaptureDrops,
     ];
 
     /// How a bucket of this metric is combined unless a query says otherwise: counts
@@ -270,9 +274,10 @@ impl MetricKind {
     /// utilisation, in-flight and latency figures are averaged.
     pub fn default_statistic(self) -> Statistic {
         match self {
-            Self::Invocations | Self::InvocationErrors4xx | Self::InvocationErrors5xx => {
-                Statistic::Sum
-            }
+            Self::Invocations
+            | Self::InvocationErrors4xx
+            | Self::InvocationErrors5xx
+            | Self::CaptureDrops => Statistic::Sum,
             Self::DriftScore => Statistic::Maximum,
             _ => Statistic::Average,
         }
@@ -291,6 +296,7 @@ impl MetricKind {
             Self::InvocationErrors5xx => "invocation_errors_5xx",
             Self::ModelLatency => "model_latency",
             Self::DriftScore => "drift_score",
+            Self::CaptureDrops => "capture_drops",
         }
     }
 
@@ -304,7 +310,8 @@ impl MetricKind {
             Self::InFlightRequests
             | Self::Invocations
             | Self::InvocationErrors4xx
-            | Self::InvocationErrors5xx => "count",
+            | Self::InvocationErrors5xx
+            | Self::CaptureDrops => "count",
             Self::ModelLatency => "microseconds",
             Self::DriftScore => "ratio",
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::alarm::{Alarm, AlarmDefinition};
+use crate::capture::{CaptureQuery, CapturedRecord};
 use crate::deployment::Deployment;
 use crate::endpoint::{
     CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
@@ -140,6 +141,21 @@ pub trait Events: Send + Sync {
     async fn record_event(&self, endpoint: &EndpointName, event: NewEvent)
     -> Result<EndpointEvent>;
 }
+/// Data capture: reading back the records endpoints with a [`DataCaptureConfig`] wrote.
+///
+/// [`DataCaptureConfig`]: crate::DataCaptureConfig
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Captures: Send + Sync {
+    /// The records of `query`'s endpoint (and variant) in its window, oldest first.
+    /// `InvalidArgument` for a bad window ([`CaptureQuery::validate`]); `Unsupported` where
+    /// the backend does not capture data.
+    async fn list_captures(
+        &self,
+        query: CaptureQuery,
+        page: PageRequest,
+    ) -> Result<Page<CapturedRecord>>;
+}
 
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
@@ -197,7 +213,7 @@ impl Capabilities {
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
 pub trait Provider:
-    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events
+    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events + Captures
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -347,6 +363,17 @@ macro_rules! forward_through {
                 event: NewEvent,
             ) -> Result<EndpointEvent> {
                 (**self).record_event(endpoint, event).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Captures + ?Sized> Captures for $pointer<T> {
+            async fn list_captures(
+                &self,
+                query: CaptureQuery,
+                page: PageRequest,
+            ) -> Result<Page<CapturedRecord>> {
+                (**self).list_captures(query, page).await
             }
         }
 

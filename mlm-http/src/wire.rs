@@ -800,6 +800,11 @@ page_type!(
     BaselinePage,
     domain::drift::Baseline
 );
+page_type!(
+    /// A page of captured records, oldest first.
+    CapturePage,
+    domain::CapturedRecord
+);
 
 /// A JSON invocation body: an object whose fields the model defines (the example runtime takes
 /// `sentence`). Named, rather than `{}`, so generated clients get a type they can build and

@@ -70,6 +70,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
     ("delete", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
     ("post", "/v1/endpoints/{endpoint}/drift-reports"),
+    ("get", "/v1/endpoints/{endpoint}/captures"),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),

@@ -168,6 +168,18 @@ pub struct LocalConfig {
     /// zero), and the next request waits for a cold start.
     #[serde(with = "secs", rename = "serverless_idle_secs")]
     pub serverless_idle: Duration,
+    /// Data capture: largest capture file (default 16 MiB); a file that reaches it is closed
+    /// and the next record starts a new one in the same hour's directory. Captures are written
+    /// under `<data_dir>/captures/<endpoint>/<variant>/YYYY/MM/DD/HH/` (SageMaker's layout);
+    /// an endpoint's `destination_uri` is only a label locally and never a path.
+    pub capture_max_file_bytes: u64,
+    /// Data capture quota: most bytes all capture files may take together (default 1 GiB).
+    /// Records beyond it are dropped and counted in the `capture_drops` metric; requests are
+    /// never failed or slowed by capture.
+    pub capture_max_total_bytes: u64,
+    /// Records waiting for the capture writer (default 4096); when the queue is full, new
+    /// records are dropped and counted rather than making requests wait.
+    pub capture_queue: u32,
 }
 
 impl Default for LocalConfig {
@@ -193,6 +205,9 @@ impl Default for LocalConfig {
             scale_in_cooldown: Duration::from_secs(300),
             scale_out_cooldown: Duration::from_secs(300),
             serverless_idle: Duration::from_secs(300),
+            capture_max_file_bytes: 16 * 1024 * 1024,
+            capture_max_total_bytes: 1024 * 1024 * 1024,
+            capture_queue: 4096,
         }
     }
 }
@@ -332,7 +347,15 @@ impl LocalConfig {
         self
     }
 
-    /// Sets the startup timeout.
+    /// Sets the data capture file size cap and quota (`capture_max_file_bytes`,
+    /// `capture_max_total_bytes`).
+    pub fn with_capture_limits(mut self, max_file_bytes: u64, max_total_bytes: u64) -> Self {
+        self.capture_max_file_bytes = max_file_bytes;
+        self.capture_max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Sets how long an instance may take to answer its first `/ping`.
     pub fn with_startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self

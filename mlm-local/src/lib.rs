@@ -33,6 +33,7 @@
 //! ```
 
 mod artifacts;
+mod capture;
 mod config;
 mod environment;
 mod instance;

@@ -179,6 +179,7 @@ fn is_gauge(kind: MetricKind) -> bool {
             | MetricKind::InvocationErrors5xx
             | MetricKind::ModelLatency
             | MetricKind::DriftScore
+            | MetricKind::CaptureDrops
     )
 }
 

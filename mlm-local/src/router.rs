@@ -23,6 +23,7 @@ use mlm_core::{
 };
 use rand::Rng;
 
+use crate::capture::{CaptureTap, Exchange, PendingRecord};
 use crate::instance::{ConnectFailure, HttpClient, InstanceHandle, connect_failure};
 use crate::metrics::{MetricRing, Sample};
 
@@ -81,7 +82,9 @@ pub(crate) struct RestartState {
 pub(crate) struct EndpointRuntime {
     pub name: EndpointName,
     table: RwLock<Arc<Vec<VariantRoute>>>,
-    pub metrics: Mutex<MetricRing>,
+    pub metrics: Arc<Mutex<MetricRing>>,
+    /// Data capture, when the endpoint was created with it.
+    capture: Option<CaptureTap>,
     /// Serialises lifecycle work (create, update, delete, restarts) on this endpoint.
     pub work: tokio::sync::Mutex<()>,
     next_instance: AtomicU32,
@@ -129,11 +132,17 @@ impl Drop for InFlight<'_> {
 }
 
 impl EndpointRuntime {
-    pub(crate) fn new(name: EndpointName, retention: Duration, max_in_flight: u32) -> Self {
+    pub(crate) fn new(
+        name: EndpointName,
+        retention: Duration,
+        max_in_flight: u32,
+        capture: Option<CaptureTap>,
+    ) -> Self {
         Self {
             name,
             table: RwLock::new(Arc::new(Vec::new())),
-            metrics: Mutex::new(MetricRing::new(retention)),
+            metrics: Arc::new(Mutex::new(MetricRing::new(retention))),
+            capture,
             work: tokio::sync::Mutex::new(()),
             next_instance: AtomicU32::new(1),
             deleting: AtomicBool::new(false),
@@ -361,7 +370,7 @@ impl EndpointRuntime {
         timeout: Duration,
     ) -> Result<InvokeResponse> {
         // One copy of the payload, shared by retries.
-        let body = Bytes::from(std::mem::take(&mut request.body));
+        let request_body = Bytes::from(std::mem::take(&mut request.body));
         let mut attempt = 0;
         let mut unreachable: Option<Arc<InstanceHandle>> = None;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -378,7 +387,14 @@ impl EndpointRuntime {
                 other => other?,
             };
             let started = std::time::Instant::now();
-            let outcome = forward(client, &in_flight.0, &request, body.clone(), timeout).await;
+            let outcome = forward(
+                client,
+                &in_flight.0,
+                &request,
+                request_body.clone(),
+                timeout,
+            )
+            .await;
             let micros = started.elapsed().as_micros() as f64;
             let instance = Arc::clone(&in_flight.0);
             drop(in_flight);
@@ -419,6 +435,15 @@ impl EndpointRuntime {
                     body,
                 } => {
                     self.record_invocation(&instance, micros, status);
+                    if (200..300).contains(&status) {
+                        let exchange = Exchange {
+                            request_type: &request.content_type,
+                            request: &request_body,
+                            response_type: &content_type,
+                            response: &body,
+                        };
+                        self.capture(&instance, &variant, &exchange);
+                    }
                     return answer(&self.name, variant, status, content_type, body);
                 }
             }
@@ -442,6 +467,25 @@ impl EndpointRuntime {
                 "instance refused a connection: out of rotation until it is restarted"
             );
         }
+    }
+
+    /// Hands a sampled answered invocation to the capture writer (never waits).
+    fn capture(&self, instance: &InstanceHandle, variant: &VariantName, exchange: &Exchange<'_>) {
+        let Some(tap) = &self.capture else {
+            return;
+        };
+        let mut rng = rand::rng();
+        if !tap.sampled(&mut rng) {
+            return;
+        }
+        tap.offer(PendingRecord {
+            endpoint: self.name.clone(),
+            variant: variant.clone(),
+            record: tap.record(exchange, &mut rng),
+            metrics: Arc::clone(&self.metrics),
+            variant_key: instance.variant_key.clone(),
+            instance_key: instance.key.clone(),
+        });
     }
 
     fn record_invocation(&self, instance: &InstanceHandle, micros: f64, status: u16) {

@@ -12,10 +12,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use mlm_client::HttpProvider;
 use mlm_core::{
-    AlarmDefinition, AlarmName, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest,
-    EndpointManagerExt, EndpointName, Error, EventQuery, InvokeRequest, MetricQuery, ModelName,
-    NewEvent, PageRequest, Provider, UpdateEndpointRequest, UpdateModelRequest,
-    UpdateVersionRequest, VariantName, WaitOptions,
+    AlarmDefinition, AlarmName, CaptureQuery, CreateEndpointRequest, CreateModelRequest,
+    CreateVersionRequest, EndpointManagerExt, EndpointName, Error, EventQuery, InvokeRequest,
+    MetricQuery, ModelName, NewEvent, PageRequest, Provider, UpdateEndpointRequest,
+    UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
@@ -510,6 +510,20 @@ impl NativeClient {
         let query: MetricQuery = parse("metrics query", &query)?;
         let p = self.provider(py)?;
         Ok(op(async move { json(p.query_metrics(query).await) }))
+    }
+
+    #[pyo3(signature = (query, page_size=None, page_token=None))]
+    fn list_captures(
+        &self,
+        py: Python<'_>,
+        query: Bound<'_, PyAny>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let query: CaptureQuery = parse("capture query", &query)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_captures(query, page).await) }))
     }
 
     // ---- alarms ----

@@ -225,6 +225,28 @@ impl Account {
         aws_sdk_applicationautoscaling::Client::from_conf(conf)
     }
 
+    /// A raw S3 client in this account (path-style, as the emulator serves one host).
+    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk_config())
+            .force_path_style(true)
+            .interceptor(MotoAccount(self.id.clone()))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A new S3 bucket for data capture, as `s3://bucket/captures` (bucket names are global,
+    /// so it carries the account id).
+    pub(crate) async fn capture_destination(&self) -> String {
+        let bucket = format!("mlm-captures-{}", self.id);
+        self.s3()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create the capture bucket");
+        format!("s3://{bucket}/captures")
+    }
+
     /// Calls the emulator's control API (`/_mlm/...`, `/moto-api/...`) in this account.
     pub(crate) async fn control(
         &self,
@@ -564,6 +586,17 @@ impl mlm_core::Events for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Captures for WithInstanceMetrics {
+    async fn list_captures(
+        &self,
+        q: mlm_core::CaptureQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::CapturedRecord>> {
+        self.inner.list_captures(q, p).await
+    }
+}
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()
@@ -584,6 +617,7 @@ pub(crate) async fn fixture() -> Fixture {
         }))
         .await;
     let provider = account.provider().await;
+    let captures = account.capture_destination().await;
     let wrapped = WithInstanceMetrics {
         inner: provider,
         account: account.clone(),
@@ -596,5 +630,6 @@ pub(crate) async fn fixture() -> Fixture {
         sample(),
     )
     .with_wait(wait())
+    .with_capture_destination(captures)
     .with_hooks(Arc::new(QueueAnswers(account)))
 }

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use mlm_core::{
-    EndpointManager, EndpointManagerExt, EndpointName, InvokeRequest, MetricQuery, Observability,
+    CaptureQuery, Captures, EndpointManager, EndpointManagerExt, EndpointName, InvokeRequest,
+    MetricQuery, Observability,
 };
 use mlm_http::wire;
 
 use super::{list, read_input};
-use crate::cli::{BodyArgs, EndpointArg, InvokeArgs, MetricsArgs, OverviewArgs};
+use crate::cli::{BodyArgs, CapturesArgs, EndpointArg, InvokeArgs, MetricsArgs, OverviewArgs};
 use crate::connect::Backend;
 use crate::failure::Failure;
 use crate::output::{Output, Tabular, series_table, write_stdout};
@@ -61,6 +62,21 @@ pub(super) async fn metrics(
         series,
     };
     out.print_with(&answer, |_| series_table(&answer.series))
+}
+
+/// The records data capture wrote over the last `--since`.
+pub(super) async fn captures(
+    a: CapturesArgs,
+    mlm: &dyn Captures,
+    out: Output,
+) -> Result<(), Failure> {
+    let end = chrono::Utc::now();
+    let since =
+        chrono::TimeDelta::from_std(a.since).map_err(|_| Failure::usage("--since is too long"))?;
+    let mut query = CaptureQuery::new(a.endpoint, end - since, end);
+    query.variant = a.variant;
+    let page = list(&a.page, |p| mlm.list_captures(query.clone(), p)).await?;
+    out.print(&page)
 }
 
 /// Sends one request and writes the model's answer to stdout unchanged.

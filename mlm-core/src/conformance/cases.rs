@@ -7,11 +7,12 @@ use futures::TryStreamExt;
 
 use super::Fixture;
 use crate::alarm::{AlarmDefinition, Comparison, TreatMissingData};
+use crate::capture::{CaptureMode, CaptureQuery, CapturedRecord};
 use crate::deployment::{Deployment, DeploymentKind, DeploymentPhase, PhaseName};
 use crate::endpoint::{
-    AutoscalingPolicy, CreateEndpointRequest, DeploymentPolicy, Endpoint, EndpointStatus,
-    InvokeRequest, ScalingMetric, ServerlessConfig, TrafficShift, UpdateEndpointRequest,
-    VariantChange, VariantSpec,
+    AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,
+    EndpointStatus, InvokeRequest, ScalingMetric, ServerlessConfig, TrafficShift,
+    UpdateEndpointRequest, VariantChange, VariantSpec,
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{EventQuery, EventSource, NewEvent};
@@ -1079,6 +1080,84 @@ pub async fn autoscaling_or_unsupported(fx: &Fixture) {
             "autoscaling without the capability",
         );
     }
+}
+
+/// Every captured record of `name` around now.
+async fn captures_now(fx: &Fixture, name: &EndpointName) -> crate::Result<Vec<CapturedRecord>> {
+    let now = chrono::Utc::now();
+    let query = CaptureQuery::new(
+        name.clone(),
+        now - chrono::TimeDelta::hours(1),
+        now + chrono::TimeDelta::minutes(5),
+    );
+    crate::ext::all_pages(|page| fx.provider.list_captures(query.clone(), page))
+        .try_collect()
+        .await
+}
+
+/// With data capture at 100 %, every invocation comes back from `list_captures` as a
+/// SageMaker capture record (input and output as sent and answered) with the variant that
+/// served it. Records may land late (SageMaker writes to S3 in batches): polled within the
+/// fixture's wait. Without the capability, creating with capture and listing are
+/// `Unsupported`.
+pub async fn data_capture_records_come_back_or_unsupported(fx: &Fixture) {
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let request = CreateEndpointRequest::single(name.clone(), version, &fx.instance_types[0], 1)
+        .with_data_capture(DataCaptureConfig::new(fx.capture_destination.clone(), 100));
+    let result = fx.provider.create_endpoint(request).await;
+    if !fx.provider.capabilities().data_capture {
+        expect_kind(
+            result,
+            ErrorKind::Unsupported,
+            "data capture without the capability",
+        );
+        expect_kind(
+            captures_now(fx, &name).await,
+            ErrorKind::Unsupported,
+            "list_captures without the capability",
+        );
+        return;
+    }
+    result.expect("create with data capture");
+    ready(fx, &name).await;
+    for _ in 0..3 {
+        invoke_sample(fx, &name).await;
+    }
+    let deadline = tokio::time::Instant::now() + fx.wait.timeout;
+    let records = loop {
+        let records = captures_now(fx, &name)
+            .await
+            .unwrap_or_else(|e| panic!("list_captures {name}: {e}"));
+        if records.len() >= 3 || tokio::time::Instant::now() >= deadline {
+            break records;
+        }
+        tokio::time::sleep(fx.wait.initial_interval).await;
+    };
+    assert_eq!(records.len(), 3, "one record per invocation: {records:?}");
+    for r in &records {
+        assert_eq!(r.variant, variant("primary"));
+        assert_eq!(r.record.event_version, "0");
+        let input = r
+            .record
+            .capture_data
+            .endpoint_input
+            .as_ref()
+            .expect("input");
+        assert_eq!(input.mode, CaptureMode::Input);
+        assert_eq!(input.observed_content_type, fx.invocation.content_type);
+        assert_eq!(input.bytes().expect("input bytes"), fx.invocation.body);
+        let output = r
+            .record
+            .capture_data
+            .endpoint_output
+            .as_ref()
+            .expect("output");
+        assert_eq!(output.mode, CaptureMode::Output);
+        let answer = String::from_utf8_lossy(&output.bytes().expect("output bytes")).into_owned();
+        assert!(answer.contains(&fx.invocation.expected), "{answer}");
+    }
+    remove(fx, &name).await;
 }
 
 // -------------------------------------------------------------------------------------------

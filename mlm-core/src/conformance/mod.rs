@@ -87,6 +87,9 @@ pub struct Fixture {
     /// The environment of a version that answers `5xx` to every request (default
     /// [`FAILING_ENVIRONMENT`]).
     pub failing_environment: Environment,
+    /// Where endpoints created with data capture send records (`destination_uri`): an S3
+    /// URI on AWS, a label locally. Default `s3://mlm-conformance-captures/captures`.
+    pub capture_destination: String,
     /// Whatever must live as long as the test (temp dirs, child processes, servers).
     pub keep_alive: Vec<Box<dyn Any + Send + Sync>>,
     prefix: String,
@@ -126,6 +129,7 @@ impl Fixture {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            capture_destination: "s3://mlm-conformance-captures/captures".into(),
             keep_alive: Vec::new(),
             prefix,
             counter: AtomicU32::new(0),
@@ -141,6 +145,12 @@ impl Fixture {
     /// Sets backend hooks.
     pub fn with_hooks(mut self, hooks: Arc<dyn FixtureHooks>) -> Self {
         self.hooks = Some(hooks);
+        self
+    }
+
+    /// Sets where data capture sends records.
+    pub fn with_capture_destination(mut self, uri: impl Into<String>) -> Self {
+        self.capture_destination = uri.into();
         self
     }
 
@@ -257,6 +267,7 @@ macro_rules! conformance_tests {
             serverless_variant_or_unsupported,
             deployment_policy_or_unsupported,
             autoscaling_or_unsupported,
+            data_capture_records_come_back_or_unsupported,
             deployment_policy_rules_are_invalid_argument,
             alarm_crud_and_state,
             alarm_invalid_or_missing_endpoint,

@@ -2,6 +2,7 @@
 //! descriptions.
 
 pub(crate) mod alarms;
+pub(crate) mod captures;
 pub(crate) mod deployments;
 pub(crate) mod drift;
 pub(crate) mod endpoints;
@@ -64,6 +65,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(observe::get_endpoint_overview))
         .routes(routes!(observe::query_metrics))
         .routes(routes!(observe::list_overviews))
+        .routes(routes!(captures::list_captures))
         .routes(routes!(system::get_capabilities))
 }
 

@@ -28,6 +28,7 @@ pub(crate) struct Mocks {
     pub alarms: mlm_core::MockAlarms,
     pub deployments: mlm_core::MockDeployments,
     pub events: mlm_core::MockEvents,
+    pub captures: mlm_core::MockCaptures,
     pub caps: Capabilities,
 }
 
@@ -40,6 +41,7 @@ impl Default for Mocks {
             alarms: mlm_core::MockAlarms::new(),
             deployments: mlm_core::MockDeployments::new(),
             events: mlm_core::MockEvents::new(),
+            captures: mlm_core::MockCaptures::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -175,6 +177,17 @@ impl mlm_core::Events for Mocks {
         n: mlm_core::NewEvent,
     ) -> Result<mlm_core::EndpointEvent> {
         self.events.record_event(e, n).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Captures for Mocks {
+    async fn list_captures(
+        &self,
+        q: mlm_core::CaptureQuery,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::CapturedRecord>> {
+        self.captures.list_captures(q, p).await
     }
 }
 

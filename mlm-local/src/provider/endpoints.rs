@@ -25,11 +25,6 @@ use crate::store::StoredEndpoint;
 impl EndpointManager for LocalProvider {
     async fn create_endpoint(&self, request: CreateEndpointRequest) -> Result<Endpoint> {
         request.validate()?;
-        if request.data_capture.is_some() {
-            return Err(Error::unsupported(
-                "the local backend does not capture data",
-            ));
-        }
         let _control = self.inner.control.lock().await;
         self.inner.check_variants(&request.variants)?;
         self.inner
@@ -39,7 +34,9 @@ impl EndpointManager for LocalProvider {
             endpoint: endpoint.clone(),
             pending: None,
         })?;
-        let rt = self.inner.add_runtime(&request.name);
+        let rt = self
+            .inner
+            .add_runtime(&request.name, request.data_capture.as_ref());
         self.inner.log(&request.name, "creating", None);
         // A create has no old fleet to shift from: its policy is for later updates.
         let deployment = self.inner.start_deployment(
@@ -132,7 +129,7 @@ impl EndpointManager for LocalProvider {
         let rt = self
             .inner
             .runtime(name)
-            .unwrap_or_else(|| self.inner.add_runtime(name));
+            .unwrap_or_else(|| self.inner.add_runtime(name, None));
         // Instances still starting stop waiting, so the delete does not wait out a startup,
         // and a running deployment ends.
         rt.deleting.store(true, Ordering::SeqCst);

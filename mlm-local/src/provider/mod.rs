@@ -11,6 +11,8 @@
 //!   with rollback alarms;
 //! - `deployments`: the deployment records of creates and updates (`Deployments`);
 //! - `drift`: drift baselines kept with their endpoint (`DriftBaselines`);
+//! - `captures`: reading captured records back (`Captures`); the router samples and the
+//!   writer of `crate::capture` writes them;
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
 //! - `autoscaling`: target tracking of autoscaling policies, changing counts in place;
 //! - `serverless`: serverless variants: cold starts, scale to zero, memory limits;
@@ -20,6 +22,7 @@
 
 mod alarms;
 mod autoscaling;
+mod captures;
 mod deployments;
 mod drift;
 mod endpoints;
@@ -41,12 +44,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::Utc;
 use futures::future::join_all;
 use mlm_core::{
-    Capabilities, Endpoint, EndpointName, EndpointStatus, Error, InstanceStatus, Provider, Result,
-    Variant, VariantSpec,
+    Capabilities, DataCaptureConfig, Endpoint, EndpointName, EndpointStatus, Error, InstanceStatus,
+    Provider, Result, Variant, VariantSpec,
 };
 use tokio::task::JoinHandle;
 
 use crate::artifacts::ArtifactStore;
+use crate::capture::{CaptureLimits, CaptureMessage, CaptureTap, captures_root, start_writer};
 use crate::config::LocalConfig;
 use crate::instance::{HttpClient, http_client};
 use crate::metrics::ResourceSampler;
@@ -87,6 +91,8 @@ struct Inner {
     store: Store,
     artifacts: ArtifactStore,
     client: HttpClient,
+    /// The capture writer's queue.
+    captures: tokio::sync::mpsc::Sender<CaptureMessage>,
     endpoints: RwLock<HashMap<EndpointName, Arc<EndpointRuntime>>>,
     /// Serialises checks-then-writes across resources (a version is not deleted while an
     /// endpoint that serves it is being created).
@@ -142,12 +148,21 @@ impl LocalProvider {
         let artifacts = ArtifactStore::new(dir.join("artifacts"), &config.artifact_roots)?
             .with_limits(config.max_artifact_bytes, config.max_artifact_files);
         let starts = tokio::sync::Semaphore::new(config.max_parallel_starts as usize);
+        let captures = start_writer(
+            captures_root(&dir),
+            CaptureLimits {
+                max_file_bytes: config.capture_max_file_bytes,
+                max_total_bytes: config.capture_max_total_bytes,
+                queue: config.capture_queue as usize,
+            },
+        );
         let provider = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 artifacts,
                 client: http_client(),
+                captures,
                 endpoints: RwLock::new(HashMap::new()),
                 control: tokio::sync::Mutex::new(()),
                 artifact_gc: tokio::sync::RwLock::new(()),
@@ -229,7 +244,9 @@ impl LocalProvider {
     fn recover_endpoints(&self) -> Result<()> {
         for mut stored in self.inner.store.all_endpoints()? {
             let name = stored.endpoint.name.clone();
-            let rt = self.inner.add_runtime(&name);
+            let rt = self
+                .inner
+                .add_runtime(&name, stored.endpoint.data_capture.as_ref());
             match stored.endpoint.status {
                 EndpointStatus::Failed | EndpointStatus::OutOfService => {}
                 EndpointStatus::Deleting => {
@@ -287,10 +304,13 @@ fn validate_config(config: &LocalConfig) -> Result<()> {
         || config.max_instances_per_endpoint == 0
         || config.max_parallel_starts == 0
         || config.max_in_flight_per_instance == 0
+        || config.capture_max_file_bytes == 0
+        || config.capture_queue == 0
     {
         return Err(Error::invalid(
-            "max_instances, max_instances_per_endpoint, max_parallel_starts and \
-             max_in_flight_per_instance must be greater than 0",
+            "max_instances, max_instances_per_endpoint, max_parallel_starts, \
+             max_in_flight_per_instance, capture_max_file_bytes and capture_queue must be \
+             greater than 0",
         ));
     }
     Ok(())
@@ -328,11 +348,21 @@ impl Inner {
             .cloned()
     }
 
-    fn add_runtime(&self, name: &EndpointName) -> Arc<EndpointRuntime> {
+    /// The in-memory state of a new or recovered endpoint, capturing data as `capture` says.
+    fn add_runtime(
+        &self,
+        name: &EndpointName,
+        capture: Option<&DataCaptureConfig>,
+    ) -> Arc<EndpointRuntime> {
+        let tap = capture.map(|config| CaptureTap {
+            config: config.clone(),
+            tx: self.captures.clone(),
+        });
         let rt = Arc::new(EndpointRuntime::new(
             name.clone(),
             self.config.metrics_retention,
             self.config.max_in_flight_per_instance,
+            tap,
         ));
         self.endpoints
             .write()
@@ -427,6 +457,7 @@ fn local_capabilities() -> Capabilities {
     caps.autoscaling = true;
     caps.serverless = true;
     caps.events = true;
+    caps.data_capture = true;
     caps
 }
 

@@ -311,6 +311,23 @@ def metrics_query(
     }
 
 
+def capture_query(
+    endpoint: str,
+    start: Optional[datetime],
+    end: Optional[datetime],
+    window: Union[float, timedelta],
+    variant: Optional[str],
+) -> Dict[str, Any]:
+    end_ = end if end is not None else datetime.now(timezone.utc)
+    start_ = start if start is not None else end_ - timedelta(seconds=_seconds(window, "window"))
+    return {
+        "endpoint": endpoint,
+        "start": format_datetime(start_),
+        "end": format_datetime(end_),
+        "variant": variant,
+    }
+
+
 def invoke_body(body: Body, content_type: Optional[str]) -> Tuple[bytes, str]:
     """The bytes to send and their content type (inferred when not given)."""
     if isinstance(body, (bytes, bytearray, memoryview)):

@@ -42,6 +42,7 @@ from .errors import FailedPreconditionError
 from .types import (
     Alarm,
     Approval,
+    CapturedRecord,
     Comparison,
     Deployment,
     Endpoint,
@@ -427,6 +428,27 @@ class AsyncClient(_Base):
     async def delete_alarm(self, endpoint: str, name: str) -> None:
         """See :meth:`mlm.Client.delete_alarm`."""
         await _run(self._native.delete_alarm(endpoint, name))
+
+    # ---- data capture ----
+
+    def list_captures(
+        self,
+        endpoint: str,
+        *,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+        page_size: Optional[int] = None,
+    ) -> AsyncPager[CapturedRecord]:
+        """See :meth:`mlm.Client.list_captures`."""
+        query = req.capture_query(endpoint, start, end, window, variant)
+
+        async def fetch(token: Optional[str]) -> Page[CapturedRecord]:
+            raw = await _run(self._native.list_captures(query, page_size, token))
+            return _page(CapturedRecord._from, raw)
+
+        return AsyncPager(fetch, "captures")
 
     # ---- deployments ----
 

@@ -39,6 +39,7 @@ from .types import (
     Alarm,
     Approval,
     Capabilities,
+    CapturedRecord,
     Comparison,
     Deployment,
     Endpoint,
@@ -706,6 +707,29 @@ class Client(_Base):
         by ``_``; ``data``: a JSON object of figures, at most 16 KiB)."""
         event = {"kind": kind, "message": message, "data": data}
         return EndpointEvent._from(self._native.record_event(endpoint, event).wait())
+
+    # ---- data capture ----
+
+    def list_captures(
+        self,
+        endpoint: str,
+        *,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+        page_size: Optional[int] = None,
+    ) -> Pager[CapturedRecord]:
+        """The records data capture wrote for ``endpoint`` from ``start`` (default: ``end``
+        minus ``window``) to ``end`` (default: now), oldest first, fetched lazily; each with
+        the variant that served it and SageMaker's record. Naive datetimes are local time."""
+        query = req.capture_query(endpoint, start, end, window, variant)
+
+        def fetch(token: Optional[str]) -> Page[CapturedRecord]:
+            raw = self._native.list_captures(query, page_size, token).wait()
+            return _page(CapturedRecord._from, raw)
+
+        return Pager(fetch, "captures")
 
     # ---- observability ----
 

@@ -8,6 +8,7 @@ Datetimes are timezone-aware (UTC).
 
 from __future__ import annotations
 
+import base64 as _base64
 import dataclasses
 import enum
 import html
@@ -166,6 +167,7 @@ class MetricKind(_StrEnum):
     INVOCATION_ERRORS_5XX = "invocation_errors_5xx"
     MODEL_LATENCY = "model_latency"
     DRIFT_SCORE = "drift_score"
+    CAPTURE_DROPS = "capture_drops"
 
 
 class MetricScope(_StrEnum):
@@ -850,6 +852,73 @@ class EndpointEvent(_Result):
             source=EventSource(d["source"]),
             message=d["message"],
             data=d.get("data"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data capture
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class CapturePayload(_Result):
+    """One captured payload, as SageMaker writes it: ``data`` is the text (``CSV``,
+    ``JSON``) or base64 (``BASE64``) of the bytes; :attr:`bytes` decodes it."""
+
+    observed_content_type: str
+    mode: str
+    data: str = dataclasses.field(repr=False)
+    encoding: str
+
+    @property
+    def bytes(self) -> bytes:
+        """The payload as sent or answered."""
+        if self.encoding == "BASE64":
+            return _base64.b64decode(self.data)
+        return self.data.encode("utf-8")
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "CapturePayload":
+        return cls(
+            observed_content_type=d["observedContentType"],
+            mode=d["mode"],
+            data=d["data"],
+            encoding=d["encoding"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class CapturedRecord(_Result):
+    """One captured invocation: the variant that served it and SageMaker's record
+    (``raw``, exactly as stored)."""
+
+    variant: str
+    event_id: str
+    inference_time: datetime
+    input: Optional[CapturePayload]
+    output: Optional[CapturePayload]
+    raw: Mapping[str, Any] = dataclasses.field(repr=False)
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "event_id": self.event_id,
+            "inference_time": self.inference_time,
+            "input": self.input.data if self.input else None,
+            "output": self.output.data if self.output else None,
+        }
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "CapturedRecord":
+        record = d["record"]
+        data = record.get("captureData") or {}
+        meta = record["eventMetadata"]
+        return cls(
+            variant=d["variant"],
+            event_id=meta["eventId"],
+            inference_time=parse_datetime(meta["inferenceTime"]),
+            input=_opt(CapturePayload._from, data.get("endpointInput")),
+            output=_opt(CapturePayload._from, data.get("endpointOutput")),
+            raw=record,
         )
 
 

@@ -8,6 +8,8 @@ Routing, in order:
 3. ``/service/<S>/operation/<Op>``  Smithy RPC v2 CBOR -> cbor_rpc (CloudWatch).
 4. ``X-Amz-Target: SageMaker.*``    sagemaker.SageMakerExtensions.
 5. ``X-Amz-Target: GraniteServiceVersion20100801.<GetMetric*, alarms>``  cloudwatch fixes.
+   InvokeEndpoint of an endpoint with DataCaptureConfig writes capture records to S3
+   (capture.py).
 6. ``X-Amz-Target: AnyScaleFrontendService.RegisterScalableTarget`` of a SageMaker
    variant is refused while its endpoint is not InService, as on AWS.
 7. anything else goes to moto untouched.
@@ -24,6 +26,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from . import cbor_rpc, cloudwatch
+from .capture import Capture
 from .context import RequestInfo, account_of, describe_request
 from .sagemaker import DEFAULT_FAILURE_REASON, SageMakerExtensions
 from .state import CONFIG_DEFAULTS, EmulatorState
@@ -40,6 +43,7 @@ class EmulatorApp:
         self.moto = moto_app or create_moto_app()
         self.state = EmulatorState()
         self.sagemaker = SageMakerExtensions(self.state, self.moto)
+        self.capture = Capture(self.moto, self.sagemaker.backend)
         self.control = ControlApi(self.state)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -85,7 +89,11 @@ class EmulatorApp:
 
         if (info.operation_key or "").startswith("SageMakerRuntime."):
             # moto answers invocations of endpoints that do not exist; AWS does not.
-            return self.sagemaker.check_runtime_endpoint(info, environ)
+            refused = self.sagemaker.check_runtime_endpoint(info, environ)
+            if refused is not None or info.operation_key != "SageMakerRuntime.InvokeEndpoint":
+                return refused
+            # Endpoints with DataCaptureConfig write records to S3, as on AWS.
+            return self.capture.invoke(info, environ)
 
         if (
             info.target_service == "AnyScaleFrontendService"

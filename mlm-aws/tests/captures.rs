@@ -1,0 +1,131 @@
+//! Data capture on AWS, against the emulator: invocations of an endpoint with data capture
+//! are sampled into S3 in SageMaker's layout, and `list_captures` reads them back.
+
+mod common;
+
+use chrono::{TimeDelta, Utc};
+use common::{Account, INSTANCE_TYPES, version};
+use mlm_core::{
+    CaptureEncoding, CaptureQuery, CapturedRecord, Captures, CreateEndpointRequest,
+    DataCaptureConfig, EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest,
+    PageRequest, VariantName,
+};
+
+async fn all(p: &impl Captures, query: &CaptureQuery) -> Vec<CapturedRecord> {
+    let mut records = Vec::new();
+    let mut page = PageRequest::first().with_page_size(25);
+    loop {
+        let got = p.list_captures(query.clone(), page.clone()).await.unwrap();
+        records.extend(got.items);
+        match got.next_page_token {
+            Some(token) => page = page.with_token(token),
+            None => return records,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_invocations_are_read_back_from_s3() {
+    let account = Account::new();
+    let p = account.provider().await;
+    let destination = account.capture_destination().await;
+    let v = version(&p, "captured").await;
+    let name = EndpointName::new("captured").unwrap();
+    let request = CreateEndpointRequest::single(name.clone(), v, INSTANCE_TYPES[0], 1)
+        .with_data_capture(DataCaptureConfig::new(&destination, 50));
+    p.create_endpoint(request).await.unwrap();
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+
+    let start = Utc::now() - TimeDelta::seconds(1);
+    for i in 0..200 {
+        let body = format!("{{\"n\": {i}}}").into_bytes();
+        p.invoke(InvokeRequest::new(name.clone(), "application/json", body))
+            .await
+            .unwrap();
+    }
+    let query = CaptureQuery::new(name.clone(), start, Utc::now() + TimeDelta::minutes(1));
+    let records = all(&p, &query).await;
+    assert!(
+        (60..=140).contains(&records.len()),
+        "{} records for 200 invocations at 50 %",
+        records.len()
+    );
+    let mut sent = std::collections::BTreeSet::new();
+    for r in &records {
+        assert_eq!(r.variant.as_str(), "primary");
+        let input = r.record.capture_data.endpoint_input.as_ref().unwrap();
+        assert_eq!(input.observed_content_type, "application/json");
+        assert_eq!(input.encoding, CaptureEncoding::Json);
+        sent.insert(String::from_utf8(input.bytes().unwrap()).unwrap());
+        assert!(r.record.capture_data.endpoint_output.is_some());
+    }
+    assert_eq!(
+        sent.len(),
+        records.len(),
+        "each invocation is captured once"
+    );
+    let times: Vec<_> = records
+        .iter()
+        .map(|r| r.record.event_metadata.inference_time)
+        .collect();
+    assert!(times.is_sorted(), "oldest first");
+
+    // In SageMaker's layout under the destination's prefix.
+    let bucket = destination
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap();
+    let listed = account
+        .s3()
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    for key in listed.contents().iter().filter_map(|o| o.key()) {
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!(parts[..3], ["captures", "captured", "primary"], "{key}");
+        assert_eq!(
+            parts[3..7].iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [4, 2, 2, 2]
+        );
+        assert!(parts[7].ends_with(".jsonl"), "{key}");
+    }
+
+    // Another variant's records, and a window before the invocations: none.
+    let other = query.clone().for_variant(VariantName::new("blue").unwrap());
+    assert!(all(&p, &other).await.is_empty());
+    let before = CaptureQuery::new(name.clone(), start - TimeDelta::hours(2), start);
+    assert!(all(&p, &before).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_without_capture_have_no_records_and_missing_ones_are_not_found() {
+    let account = Account::new();
+    let p = account.provider().await;
+    let v = version(&p, "plain").await;
+    let name = EndpointName::new("plain").unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        name.clone(),
+        v,
+        INSTANCE_TYPES[0],
+        1,
+    ))
+    .await
+    .unwrap();
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+    let now = Utc::now();
+    let query = CaptureQuery::new(name, now - TimeDelta::hours(1), now);
+    assert!(all(&p, &query).await.is_empty());
+    let missing = CaptureQuery::new(
+        EndpointName::new("missing").unwrap(),
+        query.start,
+        query.end,
+    );
+    let err = p
+        .list_captures(missing, PageRequest::first())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
