@@ -197,10 +197,17 @@ pub struct DataCaptureConfig {
     /// Percentage of requests captured, 0-100.
     #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub sampling_percent: u8,
-    /// Capture request payloads.
+    /// Capture request payloads (default true).
+    #[serde(default = "capture_by_default")]
     pub capture_input: bool,
-    /// Capture response payloads.
+    /// Capture response payloads (default true).
+    #[serde(default = "capture_by_default")]
     pub capture_output: bool,
+}
+
+/// Both directions are captured unless a request says otherwise, as in SageMaker's SDK.
+fn capture_by_default() -> bool {
+    true
 }
 
 impl DataCaptureConfig {

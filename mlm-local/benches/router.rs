@@ -2,6 +2,8 @@
 //! `LocalProvider::invoke`, in one run, with one load generator.
 //!
 //! `cargo bench -p mlm-local --bench router` (add `-- --requests 20000 --concurrency 16`).
+//! A third comparison routes the echo load to two endpoints, one capturing 100 % of its
+//! requests and responses (data capture), one not: the cost of capture on the request path.
 //! Two upstreams: a minimal Rust echo server (this binary re-run with `--serve-echo`, so the
 //! figures show the router's own cost) and the example AG_NEWS classifier (Python, what a
 //! newcomer runs). Loopback only.
@@ -17,9 +19,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mlm_core::{
-    CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, EndpointManager,
-    EndpointManagerExt, EndpointName, InvokeRequest, ModelName, ModelRegistry, Observability,
-    WaitOptions,
+    CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, DataCaptureConfig,
+    EndpointManager, EndpointManagerExt, EndpointName, InvokeRequest, ModelName, ModelRegistry,
+    Observability, WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider, RuntimeConfig};
 
@@ -123,7 +125,7 @@ where
 
 async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrency: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (provider, endpoint) = serve_one_instance(dir.path(), runtime).await;
+    let (provider, endpoint) = serve_one_instance(dir.path(), runtime, None).await;
     let overview = provider
         .endpoint_overview(&endpoint)
         .await
@@ -172,14 +174,47 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
     println!(
         "\n{name} upstream (instance {instance}), {requests} requests, {concurrency} concurrent:"
     );
-    print_comparison(&direct, &routed);
+    print_comparison(("direct", &direct), ("router", &routed));
     provider.shutdown().await;
+}
+
+/// Routed throughput with data capture at 100 % against capture off, same upstream.
+async fn compare_capture(runtime: RuntimeConfig, requests: usize, concurrency: usize) {
+    let off_dir = tempfile::tempdir().expect("tempdir");
+    let on_dir = tempfile::tempdir().expect("tempdir");
+    let (off, off_endpoint) = serve_one_instance(off_dir.path(), runtime.clone(), None).await;
+    let capture = DataCaptureConfig::new("file:bench", 100);
+    let (on, on_endpoint) = serve_one_instance(on_dir.path(), runtime, Some(capture)).await;
+    let routed = |provider: &LocalProvider, endpoint: &EndpointName| {
+        let (provider, endpoint) = (provider.clone(), endpoint.clone());
+        move || {
+            let provider = provider.clone();
+            let request = InvokeRequest::new(
+                endpoint.clone(),
+                "application/json",
+                BODY.as_bytes().to_vec(),
+            );
+            async move { provider.invoke(request).await.is_ok() }
+        }
+    };
+    let (without, with) = measure_both(
+        requests,
+        concurrency,
+        routed(&off, &off_endpoint),
+        routed(&on, &on_endpoint),
+    )
+    .await;
+    println!("\ndata capture, echo upstream, {requests} requests, {concurrency} concurrent:");
+    print_comparison(("off", &without), ("100 %", &with));
+    off.shutdown().await;
+    on.shutdown().await;
 }
 
 /// A provider in `dir` serving the example model with `runtime` on one instance, ready.
 async fn serve_one_instance(
     dir: &std::path::Path,
     runtime: RuntimeConfig,
+    capture: Option<DataCaptureConfig>,
 ) -> (LocalProvider, EndpointName) {
     let root =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agnews-classifier");
@@ -201,15 +236,12 @@ async fn serve_one_instance(
         .await
         .expect("version");
     let endpoint = EndpointName::new("bench").expect("name");
-    provider
-        .create_endpoint(CreateEndpointRequest::single(
-            endpoint.clone(),
-            version.reference(),
-            "ml.m5.large",
-            1,
-        ))
-        .await
-        .expect("endpoint");
+    let mut request =
+        CreateEndpointRequest::single(endpoint.clone(), version.reference(), "ml.m5.large", 1);
+    if let Some(capture) = capture {
+        request = request.with_data_capture(capture);
+    }
+    provider.create_endpoint(request).await.expect("endpoint");
     provider
         .wait_until_ready(
             &endpoint,
@@ -250,13 +282,14 @@ where
     (direct, routed)
 }
 
-/// Prints both paths' figures and the router's overhead.
-fn print_comparison(direct: &Figures, routed: &Figures) {
+/// Prints both paths' figures and the second's overhead over the first.
+fn print_comparison(first: (&str, &Figures), second: (&str, &Figures)) {
+    let (direct, routed) = (first.1, second.1);
     println!(
         "  {:<8} {:>10} {:>10} {:>10} {:>7}",
         "path", "req/s", "p50 µs", "p99 µs", "errors"
     );
-    for (label, f) in [("direct", direct), ("router", routed)] {
+    for (label, f) in [first, second] {
         println!(
             "  {:<8} {:>10.0} {:>10} {:>10} {:>7}",
             label,
@@ -267,10 +300,12 @@ fn print_comparison(direct: &Figures, routed: &Figures) {
         );
     }
     println!(
-        "  router overhead: p50 {:+} µs, p99 {:+} µs, throughput {:.1}% of direct",
+        "  {} overhead: p50 {:+} µs, p99 {:+} µs, throughput {:.1}% of {}",
+        second.0,
         routed.percentile(0.50).as_micros() as i64 - direct.percentile(0.50).as_micros() as i64,
         routed.percentile(0.99).as_micros() as i64 - direct.percentile(0.99).as_micros() as i64,
-        routed.throughput() / direct.throughput() * 100.0
+        routed.throughput() / direct.throughput() * 100.0,
+        first.0
     );
 }
 
@@ -317,13 +352,9 @@ fn main() {
         ],
     );
     runtime.block_on(async {
-        compare(
-            "echo (Rust, hyper)",
-            RuntimeConfig::new(me, ["--serve-echo"]),
-            requests,
-            concurrency,
-        )
-        .await;
+        let echo = RuntimeConfig::new(me, ["--serve-echo"]);
+        compare("echo (Rust, hyper)", echo.clone(), requests, concurrency).await;
+        compare_capture(echo, requests, concurrency).await;
         compare(
             "agnews-classifier (Python)",
             python,

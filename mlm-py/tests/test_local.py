@@ -252,6 +252,30 @@ def test_events_timeline(client: mlm.Client, version: mlm.ModelVersion) -> None:
     client.delete_endpoint("timeline", wait=True)
 
 
+def test_data_capture_reads_back_sagemaker_records(
+    client: mlm.Client, version: mlm.ModelVersion
+) -> None:
+    capture = {"destination_uri": "file:news", "sampling_percent": 100}
+    client.create_endpoint(
+        "captured", version, instance_type="ml.m5.large", data_capture=capture, wait=True
+    )
+    assert client.get_endpoint("captured").data_capture["sampling_percent"] == 100
+    for sentence in (SPORTS, BUSINESS):
+        client.invoke("captured", {"sentence": sentence})
+    records = client.list_captures("captured").to_list()
+    assert [r.variant for r in records] == ["primary", "primary"]
+    assert [r.input.bytes for r in records] == [
+        f'{{"sentence": "{s}"}}'.encode() for s in (SPORTS, BUSINESS)
+    ]
+    assert records[0].input.observed_content_type == "application/json"
+    assert b"Sports" in records[0].output.bytes
+    assert records[0].raw["captureData"]["endpointInput"]["mode"] == "INPUT"
+    with pytest.raises(mlm.InvalidArgumentError):
+        now = datetime.now(timezone.utc)
+        client.list_captures("captured", start=now, end=now - timedelta(hours=1)).to_list()
+    client.delete_endpoint("captured", wait=True)
+
+
 def test_canary_rollback_as_in_the_readme(client: mlm.Client, version: mlm.ModelVersion) -> None:
     """The README's guarded rollout: a version answering 500 under a canary with a 5xx alarm
     is rolled back, the wait raises RolledBackError, the old version keeps serving."""

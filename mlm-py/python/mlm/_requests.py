@@ -132,6 +132,7 @@ def create_endpoint(
     variants: Optional[Sequence[Union[VariantSpec, Mapping[str, Any]]]],
     tags: Optional[Mapping[str, str]],
     deployment: Optional[Mapping[str, Any]] = None,
+    data_capture: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     if variants is not None:
         if version is not None or instance_type is not None:
@@ -157,7 +158,7 @@ def create_endpoint(
         "name": name,
         "variants": specs,
         "tags": dict(tags or {}),
-        "data_capture": None,
+        "data_capture": plain(data_capture),
         "deployment": plain(deployment),
     }
 

@@ -267,6 +267,7 @@ class AsyncClient(_Base):
         variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
         deployment: Optional[Mapping[str, Any]] = None,
+        data_capture: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
@@ -274,7 +275,7 @@ class AsyncClient(_Base):
         """See :meth:`mlm.Client.create_endpoint`."""
         request = req.create_endpoint(
             name, version, model, instance_type, instance_count, variant, variants, tags,
-            deployment,
+            deployment, data_capture,
         )
         endpoint = Endpoint._from(await _run(self._native.create_endpoint(request)))
         if wait:

@@ -466,20 +466,23 @@ class Client(_Base):
         variants: Optional[Variants] = None,
         tags: Optional[Mapping[str, str]] = None,
         deployment: Optional[Mapping[str, Any]] = None,
+        data_capture: Optional[Mapping[str, Any]] = None,
         wait: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressArg = True,
     ) -> Endpoint:
         """Creates an endpoint serving ``version`` on ``instance_count`` instances of
         ``instance_type`` (one variant called ``variant``), or the given ``variants``;
-        ``deployment`` (see :mod:`mlm.policies`) is the policy of its later updates.
+        ``deployment`` (see :mod:`mlm.policies`) is the policy of its later updates;
+        ``data_capture`` (``{"destination_uri": ..., "sampling_percent": ...}``) captures
+        requests and responses, read back with :meth:`list_captures`.
 
         Returns at once (usually ``Creating``); with ``wait=True``, waits until it is
         ``InService`` showing progress (see :meth:`wait_until_ready`).
         """
         request = req.create_endpoint(
             name, version, model, instance_type, instance_count, variant, variants, tags,
-            deployment,
+            deployment, data_capture,
         )
         endpoint = Endpoint._from(self._native.create_endpoint(request).wait())
         if wait:
