@@ -225,7 +225,7 @@ impl<'de> Deserializer<'de> for Strict<'de> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        if name == crate::wire::AnyObject::NAME {
+        if [crate::wire::AnyObject::NAME, crate::wire::AnyJson::NAME].contains(&name) {
             // Free-form JSON: serde_json's own reading, arrays and all.
             return visitor
                 .visit_newtype_struct(self.0.clone())
@@ -545,5 +545,32 @@ mod tests {
             Err(BodyError::Syntax(e)) if e.contains("'count' is given twice")
         ));
         assert!(matches!(parse(r#"{"count": 1"#), Err(BodyError::Syntax(_))));
+    }
+
+    #[test]
+    fn free_form_fields_read_json_as_it_is() {
+        use crate::wire::{AnyJson, AnyObject};
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Free {
+            any: AnyJson,
+            object: Option<AnyObject>,
+        }
+        let free: Free =
+            from_slice(br#"{"any": [1, [2], {"a": []}], "object": {"b": [true]}}"#).unwrap();
+        assert_eq!(free.any.0, serde_json::json!([1, [2], {"a": []}]));
+        assert_eq!(
+            free.object.map(|o| Value::Object(o.0)),
+            Some(serde_json::json!({"b": [true]}))
+        );
+        // Free-form is only inside the marked fields: the struct itself is still an object.
+        let refused = from_slice::<Free>(br#"[[1], null]"#);
+        assert!(matches!(refused, Err(BodyError::Data(_))), "{refused:?}");
+        let not_an_object = from_slice::<Free>(br#"{"any": 1, "object": [1]}"#);
+        assert!(
+            matches!(&not_an_object, Err(BodyError::Data(e)) if e.starts_with("object:")),
+            "{not_an_object:?}"
+        );
     }
 }

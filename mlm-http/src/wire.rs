@@ -721,6 +721,17 @@ impl AnyObject {
     pub(crate) const NAME: &'static str = "mlm::AnyObject";
 }
 
+/// Any JSON value (a model's request or answer in a drift sample), read as JSON has it:
+/// arrays and any nesting, unlike the rest of a request body (see [`AnyObject`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "mlm::AnyJson")]
+pub struct AnyJson(pub serde_json::Value);
+
+impl AnyJson {
+    /// The serde name the strict reader recognises.
+    pub(crate) const NAME: &'static str = "mlm::AnyJson";
+}
+
 fn event_data_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
     ObjectBuilder::new()

@@ -81,6 +81,24 @@ async fn json_lines_uploads_take_the_name_from_the_query() {
 }
 
 #[tokio::test]
+async fn samples_hold_any_json_and_json_bodies_may_name_the_baseline_in_the_query() {
+    let (store, kept) = accepting();
+    // Arrays anywhere inside a sample: a model's input and answer are whatever it takes.
+    let body = json!({"samples": [
+        {"input": {"features": [1.5, 2.5], "tags": ["a", "b"]}, "output": [0.1, 0.9]},
+        {"input": [[1, 2], [3, 4]], "output": null}
+    ]});
+    let answer = send(
+        app_with(store),
+        with_json("POST", "/v1/endpoints/news/baselines?name=arrays", body),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let kept = kept.lock().unwrap().clone().unwrap();
+    assert_eq!((kept.name.as_str(), kept.sample_count), ("arrays", 2));
+}
+
+#[tokio::test]
 async fn bad_uploads_are_400s_that_say_why() {
     let cases = [
         json_lines("/v1/endpoints/news/baselines?name=x", "{}\n{not json\n"),
@@ -97,6 +115,21 @@ async fn bad_uploads_are_400s_that_say_why() {
             "/v1/endpoints/news/baselines",
             json!({"name": "x", "samples": [{"inputs": 1}]}),
         ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines?name=y",
+            json!({"name": "x", "samples": [{"input": 1}]}),
+        ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines",
+            json!({"samples": [{"input": 1}]}),
+        ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines",
+            json!({"name": "x", "samples": [[1]]}),
+        ),
     ];
     let expected = [
         "line 2: not JSON",
@@ -105,6 +138,9 @@ async fn bad_uploads_are_400s_that_say_why() {
         "baseline name",
         "no samples",
         "inputs",
+        "give one name",
+        "name the baseline",
+        "samples[0]: invalid type: sequence",
     ];
     for (request, text) in cases.into_iter().zip(expected) {
         // The store is never reached.

@@ -56,7 +56,8 @@ impl BaselinePath {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct UploadParams {
-    /// The baseline's name, for a JSON Lines upload (a JSON body names it in the body).
+    /// The baseline's name: required for a JSON Lines upload; a JSON body may give it here
+    /// instead of in the body (given in both, the two must be the same).
     #[param(
         pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
         min_length = 1,
@@ -86,22 +87,36 @@ fn is_json_lines(headers: &HeaderMap) -> bool {
     )
 }
 
-/// The name and samples of an upload: JSON Lines with `?name=`, or a JSON body.
+/// The name and samples of an upload: JSON Lines with `?name=`, or a JSON body naming the
+/// baseline in the body, the query or both (then alike).
 async fn upload(
     state: &AppState,
     mut query: QueryPairs,
     request: Request,
 ) -> Result<(String, Vec<Sample>), ApiError> {
+    let query_name = query.take_one("name")?;
+    query.finish(&["name"])?;
     if !is_json_lines(request.headers()) {
-        query.finish(&[])?;
         let ApiJson(body) =
             ApiJson::<wire_drift::CreateBaseline>::from_request(request, state).await?;
-        return Ok((body.name, body.samples));
+        let name = match (body.name, query_name) {
+            (Some(body), Some(query)) if body != query => {
+                return Err(ApiError::invalid(format!(
+                    "the body names the baseline '{body}' and the query '{query}': give one name"
+                )));
+            }
+            (Some(name), _) | (None, Some(name)) => name,
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "name the baseline: `name` in the body or `?name=` in the query",
+                ));
+            }
+        };
+        return Ok((name, wire_drift::samples(body.samples)));
     }
-    let name = query.take_one("name")?.ok_or_else(|| {
+    let name = query_name.ok_or_else(|| {
         ApiError::invalid("a JSON Lines upload names the baseline in the query: ?name=…")
     })?;
-    query.finish(&["name"])?;
     let bytes = read_body(request, state.limits().max_invoke_body_bytes).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| ApiError::invalid(format!("the JSON Lines body is not UTF-8: {e}")))?;
@@ -223,7 +238,8 @@ pub(crate) async fn create_drift_report(
     let baseline = store.get_baseline(&endpoint, &name).await?;
     let thresholds = body.thresholds.unwrap_or_default();
     let window = DriftWindow::default();
-    let report = DriftReport::compare(&baseline, &body.samples, thresholds, window, Utc::now())?;
+    let samples = wire_drift::samples(body.samples);
+    let report = DriftReport::compare(&baseline, &samples, thresholds, window, Utc::now())?;
     store.record_drift_score(&report).await?;
     json(StatusCode::OK, &report)
 }
