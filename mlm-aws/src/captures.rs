@@ -70,7 +70,7 @@ impl Captures for AwsProvider {
 }
 
 /// `s3://bucket/some/prefix` as (`bucket`, `some/prefix`).
-fn split_s3_uri(uri: &str) -> Result<(&str, &str)> {
+pub(crate) fn split_s3_uri(uri: &str) -> Result<(&str, &str)> {
     let rest = uri.strip_prefix("s3://").ok_or_else(|| {
         Error::provider_msg(
             format!("data capture destination '{uri}' is not an s3:// URI"),

@@ -37,7 +37,7 @@ impl Target {
 /// | `ValidationException` | "Cannot update in-progress", "in-progress" | `FailedPrecondition` |
 /// | `ValidationException` | "already exist" | `AlreadyExists` |
 /// | `ValidationException`, `InvalidParameterValue`, `InvalidParameterCombination`, `MissingParameter`, `SerializationException`, `InvalidNextToken`, `InvalidFormat`, `InvalidParameterInput` | other | `InvalidArgument` |
-/// | `ResourceNotFound`, `ResourceNotFoundException`, `ObjectNotFoundException` | | `NotFound` |
+/// | `ResourceNotFound`, `ResourceNotFoundException`, `ObjectNotFoundException`, `NoSuchKey`, `NoSuchBucket` (S3) | | `NotFound` |
 /// | `ResourceInUse` | | `FailedPrecondition` |
 /// | `ResourceLimitExceeded`, `LimitExceeded` (CloudWatch: alarms per account) | | `FailedPrecondition` (a quota: retrying does not help until something is deleted or the quota raised) |
 /// | `ThrottlingException`, `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`, `LimitExceededException` | | `Throttled` |
@@ -92,7 +92,11 @@ pub(crate) fn classify(
         | "InvalidNextToken"
         | "InvalidFormat"
         | "InvalidParameterInput" => Error::invalid(described),
-        "ResourceNotFound" | "ResourceNotFoundException" | "ObjectNotFoundException" => not_found(),
+        "ResourceNotFound"
+        | "ResourceNotFoundException"
+        | "ObjectNotFoundException"
+        | "NoSuchKey"
+        | "NoSuchBucket" => not_found(),
         "ResourceInUse" => Error::failed_precondition(described),
         "ResourceLimitExceeded" | "LimitExceeded" => Error::failed_precondition(format!(
             "an AWS quota is exhausted: {described}; delete unused resources or ask AWS for a \
@@ -440,6 +444,8 @@ mod tests {
     fn not_found_codes() {
         assert_eq!(kind("ResourceNotFound", "x"), ErrorKind::NotFound);
         assert_eq!(kind("ObjectNotFoundException", "x"), ErrorKind::NotFound);
+        assert_eq!(kind("NoSuchKey", "x"), ErrorKind::NotFound);
+        assert_eq!(kind("NoSuchBucket", "x"), ErrorKind::NotFound);
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod captures;
 mod clients;
 mod config;
 mod deployments;
+mod drift;
 mod endpoints;
 mod error;
 pub mod instance_types;

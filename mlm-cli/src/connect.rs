@@ -72,16 +72,6 @@ impl Backend {
         false
     }
 
-    /// Where this backend keeps drift baselines: the local backend's store; none elsewhere
-    /// yet.
-    pub(crate) fn drift_baselines(&self) -> Option<Arc<dyn mlm_core::drift::DriftBaselines>> {
-        #[cfg(feature = "local")]
-        if let Some(local) = &self.local {
-            return Some(Arc::new(local.clone()));
-        }
-        None
-    }
-
     /// How often to poll while waiting: AWS throttles describe calls account-wide.
     pub(crate) fn wait_options(&self, timeout: Duration) -> WaitOptions {
         let (first, most) = if self.aws {

@@ -71,13 +71,10 @@ pub(crate) async fn serve(args: ServeArgs, backend_args: &ConnectArgs) -> Result
     let local = listener
         .local_addr()
         .map_err(|e| Failure::runtime(format!("cannot read the listening address: {e}")))?;
-    let mut state = AppState::new(backend.provider.clone())
+    let state = AppState::new(backend.provider.clone())
         .with_auth(settings.auth)
         .with_limits(settings.limits)
         .with_allowed_origins(settings.origins);
-    if let Some(baselines) = backend.drift_baselines() {
-        state = state.with_drift_baselines(baselines);
-    }
     let (tls, connections) = (settings.tls, settings.connections);
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{local}");

@@ -23,6 +23,8 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mlm_core::BaselineName;
+use mlm_core::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CaptureQuery, CapturedRecord,
     Captures, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Deployment,
@@ -730,6 +732,53 @@ impl Captures for HttpProvider {
         let path = format!("/v1/endpoints/{}/captures", query.endpoint);
         self.json(self.paged(&path, &page).query(&params), &about)
             .await
+    }
+}
+
+#[async_trait]
+impl Drift for HttpProvider {
+    async fn create_baseline(&self, request: CreateBaselineRequest) -> Result<Baseline> {
+        let about = subject(ResourceKind::Endpoint, &request.endpoint);
+        let path = format!("/v1/endpoints/{}/baselines", request.endpoint);
+        self.json_with(Method::POST, &path, &request, &about).await
+    }
+
+    async fn get_baseline(&self, endpoint: &EndpointName, name: &BaselineName) -> Result<Baseline> {
+        let about = subject(ResourceKind::Baseline, format!("{endpoint}/{name}"));
+        self.get(
+            &format!("/v1/endpoints/{endpoint}/baselines/{name}"),
+            &about,
+        )
+        .await
+    }
+
+    async fn list_baselines(
+        &self,
+        endpoint: &EndpointName,
+        page: PageRequest,
+    ) -> Result<Page<Baseline>> {
+        let about = subject(ResourceKind::Endpoint, endpoint);
+        let path = format!("/v1/endpoints/{endpoint}/baselines");
+        self.json(self.paged(&path, &page), &about).await
+    }
+
+    async fn delete_baseline(&self, endpoint: &EndpointName, name: &BaselineName) -> Result<()> {
+        let about = subject(ResourceKind::Baseline, format!("{endpoint}/{name}"));
+        self.delete(
+            &format!("/v1/endpoints/{endpoint}/baselines/{name}"),
+            &about,
+        )
+        .await
+    }
+
+    async fn drift_report(&self, request: DriftReportRequest) -> Result<DriftReport> {
+        request.thresholds.validate()?;
+        let about = subject(
+            ResourceKind::Baseline,
+            format!("{}/{}", request.endpoint, request.baseline),
+        );
+        let path = format!("/v1/endpoints/{}/drift-reports", request.endpoint);
+        self.json_with(Method::POST, &path, &request, &about).await
     }
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::alarm::{Alarm, AlarmDefinition};
 use crate::capture::{CaptureQuery, CapturedRecord};
 use crate::deployment::Deployment;
+use crate::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
 use crate::endpoint::{
     CreateEndpointRequest, Endpoint, InvokeRequest, InvokeResponse, UpdateEndpointRequest,
 };
@@ -21,7 +22,7 @@ use crate::model::{
     CreateModelRequest, CreateVersionRequest, Model, ModelVersion, UpdateModelRequest,
     UpdateVersionRequest,
 };
-use crate::names::{AlarmName, EndpointName, ModelName};
+use crate::names::{AlarmName, BaselineName, EndpointName, ModelName};
 use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
 use crate::page::{Page, PageRequest};
 
@@ -180,6 +181,8 @@ pub struct Capabilities {
     pub per_instance_metrics: bool,
     /// Endpoint events are kept and can be recorded.
     pub events: bool,
+    /// Drift baselines are kept, and reports compare traffic with them.
+    pub drift: bool,
 }
 
 impl Capabilities {
@@ -193,6 +196,7 @@ impl Capabilities {
         gpu_metrics: false,
         per_instance_metrics: false,
         events: false,
+        drift: false,
     };
 
     /// Everything.
@@ -205,6 +209,7 @@ impl Capabilities {
         gpu_metrics: true,
         per_instance_metrics: true,
         events: true,
+        drift: true,
     };
 }
 
@@ -213,7 +218,7 @@ impl Capabilities {
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
 pub trait Provider:
-    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events + Captures
+    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events + Captures + Drift
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -374,6 +379,37 @@ macro_rules! forward_through {
                 page: PageRequest,
             ) -> Result<Page<CapturedRecord>> {
                 (**self).list_captures(query, page).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Drift + ?Sized> Drift for $pointer<T> {
+            async fn create_baseline(&self, request: CreateBaselineRequest) -> Result<Baseline> {
+                (**self).create_baseline(request).await
+            }
+            async fn get_baseline(
+                &self,
+                endpoint: &EndpointName,
+                name: &BaselineName,
+            ) -> Result<Baseline> {
+                (**self).get_baseline(endpoint, name).await
+            }
+            async fn list_baselines(
+                &self,
+                endpoint: &EndpointName,
+                page: PageRequest,
+            ) -> Result<Page<Baseline>> {
+                (**self).list_baselines(endpoint, page).await
+            }
+            async fn delete_baseline(
+                &self,
+                endpoint: &EndpointName,
+                name: &BaselineName,
+            ) -> Result<()> {
+                (**self).delete_baseline(endpoint, name).await
+            }
+            async fn drift_report(&self, request: DriftReportRequest) -> Result<DriftReport> {
+                (**self).drift_report(request).await
             }
         }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use mlm_core::Provider;
-use mlm_core::drift::DriftBaselines;
 
 use crate::auth::Auth;
 use crate::origin::AllowedOrigins;
@@ -54,7 +53,6 @@ struct Inner {
     auth: Auth,
     limits: Limits,
     origins: AllowedOrigins,
-    baselines: Option<Arc<dyn DriftBaselines>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,7 +62,6 @@ impl std::fmt::Debug for AppState {
             .field("auth", &self.inner.auth)
             .field("limits", &self.inner.limits)
             .field("origins", &self.inner.origins)
-            .field("baselines", &self.inner.baselines.is_some())
             .finish()
     }
 }
@@ -78,7 +75,6 @@ impl AppState {
                 auth: Auth::disabled(),
                 limits: Limits::default(),
                 origins: AllowedOrigins::default(),
-                baselines: None,
             }),
         }
     }
@@ -91,7 +87,6 @@ impl AppState {
                 auth: shared.auth.clone(),
                 limits: shared.limits,
                 origins: shared.origins.clone(),
-                baselines: shared.baselines.clone(),
             },
         };
         f(&mut inner);
@@ -113,18 +108,6 @@ impl AppState {
     /// Sets the browser origins allowed besides loopback ones (see [`crate::origin`]).
     pub fn with_allowed_origins(self, origins: AllowedOrigins) -> Self {
         self.map(|i| i.origins = origins)
-    }
-
-    /// Keeps drift baselines in `baselines` (usually the provider itself, when it implements
-    /// [`DriftBaselines`]); without it the baseline and drift-report routes answer
-    /// `400 unsupported`.
-    pub fn with_drift_baselines(self, baselines: Arc<dyn DriftBaselines>) -> Self {
-        self.map(|i| i.baselines = Some(baselines))
-    }
-
-    /// Where drift baselines are kept, if anywhere.
-    pub fn drift_baselines(&self) -> Option<&Arc<dyn DriftBaselines>> {
-        self.inner.baselines.as_ref()
     }
 
     /// The provider.

@@ -1,6 +1,6 @@
-//! The drift routes over a mocked baseline store: baselines are built from JSON or JSON Lines
-//! uploads, reports are computed by the core from the stored baseline and the window sent,
-//! and a server without a baseline store says so.
+//! The drift routes over a mocked backend: request bodies (JSON samples, a window of
+//! captured traffic, JSON Lines) become the core's requests, bad ones are 400s that never reach
+//! the backend, and answers (reports computed by the core) come back as the backend gave them.
 
 mod common;
 
@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::Request;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use common::{Mocks, send, with_json};
-use mlm_core::drift::{Baseline, MockDriftBaselines, Sample};
+use mlm_core::drift::{
+    Baseline, CreateBaselineRequest, DriftReport, DriftReportRequest, DriftWindow, MockDrift,
+    Sample, SampleSource,
+};
 use mlm_core::{BaselineName, EndpointName, Error, Page, ResourceKind};
 use mlm_http::{AppState, app};
 use serde_json::{Value, json};
@@ -19,20 +22,35 @@ fn news() -> EndpointName {
     EndpointName::new("news").unwrap()
 }
 
-fn app_with(baselines: MockDriftBaselines) -> axum::Router {
-    app(AppState::new(Arc::new(Mocks::default())).with_drift_baselines(Arc::new(baselines)))
+fn app_with(drift: MockDrift) -> axum::Router {
+    let mocks = Mocks {
+        drift,
+        ..Mocks::default()
+    };
+    app(AppState::new(Arc::new(mocks)))
 }
 
-/// A store that accepts any baseline and keeps the last one it was given.
-fn accepting() -> (MockDriftBaselines, Arc<Mutex<Option<Baseline>>>) {
+/// A backend that builds any baseline from inline samples and keeps the last request.
+fn accepting() -> (MockDrift, Arc<Mutex<Option<CreateBaselineRequest>>>) {
     let kept = Arc::new(Mutex::new(None));
-    let mut store = MockDriftBaselines::new();
+    let mut drift = MockDrift::new();
     let k = kept.clone();
-    store.expect_create_baseline().returning(move |b| {
-        *k.lock().unwrap() = Some(b.clone());
-        Ok(b)
+    drift.expect_create_baseline().returning(move |request| {
+        *k.lock().unwrap() = Some(request.clone());
+        let samples = match &request.source {
+            SampleSource::Samples(samples) => samples.clone(),
+            _ => vec![Sample::input(json!({"captured": true}))],
+        };
+        Baseline::build(request.endpoint, request.name, &samples, Utc::now())
     });
-    (store, kept)
+    (drift, kept)
+}
+
+fn inline(request: &CreateBaselineRequest) -> &[Sample] {
+    match &request.source {
+        SampleSource::Samples(samples) => samples,
+        other => panic!("expected samples, got {other:?}"),
+    }
 }
 
 fn json_lines(uri: &str, body: &str) -> Request<Body> {
@@ -48,10 +66,10 @@ fn labelled(text: &str, label: u32) -> Value {
 
 #[tokio::test]
 async fn a_json_body_builds_and_stores_a_baseline() {
-    let (store, kept) = accepting();
+    let (drift, kept) = accepting();
     let body = json!({"name": "launch", "samples": [labelled("the team won", 2), labelled("stocks fell", 3)]});
     let answer = send(
-        app_with(store),
+        app_with(drift),
         with_json("POST", "/v1/endpoints/news/baselines", body),
     )
     .await;
@@ -62,40 +80,103 @@ async fn a_json_body_builds_and_stores_a_baseline() {
         ("launch", 2)
     );
     assert_eq!(baseline.labels.as_ref().unwrap().counts.len(), 2);
-    assert_eq!(kept.lock().unwrap().as_ref(), Some(&baseline));
+    let request = kept.lock().unwrap().clone().unwrap();
+    assert_eq!(request.endpoint, news());
+    assert_eq!(
+        inline(&request)[1],
+        Sample::with_output(json!({"sentence": "stocks fell"}), json!({"label": 3}))
+    );
 }
 
 #[tokio::test]
 async fn json_lines_uploads_take_the_name_from_the_query() {
-    let (store, kept) = accepting();
+    let (drift, kept) = accepting();
     let lines = "{\"sentence\": \"the team won\"}\n\n{\"input\": {\"sentence\": \"stocks fell\"}, \"output\": {\"label\": 3}}\n";
     let answer = send(
-        app_with(store),
+        app_with(drift),
         json_lines("/v1/endpoints/news/baselines?name=upload", lines),
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text());
-    let kept = kept.lock().unwrap().clone().unwrap();
-    assert_eq!((kept.name.as_str(), kept.sample_count), ("upload", 2));
-    assert_eq!(kept.labels.unwrap().counts["3"], 1);
+    let request = kept.lock().unwrap().clone().unwrap();
+    assert_eq!(request.name.as_str(), "upload");
+    assert_eq!(inline(&request).len(), 2);
+    assert_eq!(answer.json()["labels"]["counts"]["3"], 1);
 }
 
 #[tokio::test]
 async fn samples_hold_any_json_and_json_bodies_may_name_the_baseline_in_the_query() {
-    let (store, kept) = accepting();
+    let (drift, kept) = accepting();
     // Arrays anywhere inside a sample: a model's input and answer are whatever it takes.
     let body = json!({"samples": [
         {"input": {"features": [1.5, 2.5], "tags": ["a", "b"]}, "output": [0.1, 0.9]},
         {"input": [[1, 2], [3, 4]], "output": null}
     ]});
     let answer = send(
-        app_with(store),
+        app_with(drift),
         with_json("POST", "/v1/endpoints/news/baselines?name=arrays", body),
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text());
-    let kept = kept.lock().unwrap().clone().unwrap();
-    assert_eq!((kept.name.as_str(), kept.sample_count), ("arrays", 2));
+    let request = kept.lock().unwrap().clone().unwrap();
+    assert_eq!(request.name.as_str(), "arrays");
+    assert_eq!(
+        inline(&request),
+        [
+            Sample::with_output(
+                json!({"features": [1.5, 2.5], "tags": ["a", "b"]}),
+                json!([0.1, 0.9])
+            ),
+            Sample::input(json!([[1, 2], [3, 4]])),
+        ]
+    );
+}
+
+fn time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn a_window_of_captured_traffic_is_passed_on_with_end_defaulting_to_now() {
+    let (drift, kept) = accepting();
+    let router = app_with(drift);
+    let body =
+        json!({"name": "week", "window": {"start": "2026-11-29T00:00:00Z", "variant": "primary"}});
+    let before = Utc::now();
+    let answer = send(
+        router.clone(),
+        with_json("POST", "/v1/endpoints/news/baselines", body),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let request = kept.lock().unwrap().clone().unwrap();
+    let SampleSource::Window(window) = &request.source else {
+        panic!("{request:?}");
+    };
+    assert_eq!(window.start, time("2026-11-29T00:00:00Z"));
+    assert!(
+        window.end >= before && window.end <= Utc::now(),
+        "{window:?}"
+    );
+    assert_eq!(window.variant.as_ref().map(|v| v.as_str()), Some("primary"));
+
+    let body = json!({"name": "day", "window": {"start": "2026-11-29T00:00:00Z", "end": "2026-11-30T00:00:00Z"}});
+    let answer = send(
+        router,
+        with_json("POST", "/v1/endpoints/news/baselines", body),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let request = kept.lock().unwrap().clone().unwrap();
+    let SampleSource::Window(window) = &request.source else {
+        panic!("{request:?}");
+    };
+    assert_eq!(
+        (window.end, window.variant.clone()),
+        (time("2026-11-30T00:00:00Z"), None)
+    );
 }
 
 #[tokio::test]
@@ -130,6 +211,21 @@ async fn bad_uploads_are_400s_that_say_why() {
             "/v1/endpoints/news/baselines",
             json!({"name": "x", "samples": [[1]]}),
         ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines",
+            json!({"name": "x", "samples": [{"input": 1}], "window": {"start": "2026-11-29T00:00:00Z"}}),
+        ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines",
+            json!({"name": "x", "window": {"start": "yesterday"}}),
+        ),
+        with_json(
+            "POST",
+            "/v1/endpoints/news/baselines",
+            json!({"name": "x", "window": {"start": "2026-11-29T00:00:00Z", "variant": "bad_name"}}),
+        ),
     ];
     let expected = [
         "line 2: not JSON",
@@ -141,10 +237,13 @@ async fn bad_uploads_are_400s_that_say_why() {
         "give one name",
         "name the baseline",
         "samples[0]: invalid type: sequence",
+        "not both",
+        "window.start",
+        "variant name",
     ];
     for (request, text) in cases.into_iter().zip(expected) {
-        // The store is never reached.
-        let answer = send(app_with(MockDriftBaselines::new()), request).await;
+        // The backend is never reached.
+        let answer = send(app_with(MockDrift::new()), request).await;
         let problem = answer.problem(400, "invalid_argument");
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(text), "{detail:?} should mention {text:?}");
@@ -169,10 +268,31 @@ fn stored() -> Baseline {
     .unwrap()
 }
 
-fn serving_stored() -> MockDriftBaselines {
-    let mut store = MockDriftBaselines::new();
-    store.expect_record_drift_score().returning(|_| Ok(()));
-    store
+/// A backend with the baseline `news/launch` that computes reports of inline samples as
+/// every backend does.
+fn serving_stored() -> MockDrift {
+    let mut drift = MockDrift::new();
+    drift
+        .expect_drift_report()
+        .returning(|request: DriftReportRequest| {
+            if (request.endpoint.as_str(), request.baseline.as_str()) != ("news", "launch") {
+                return Err(Error::not_found(
+                    ResourceKind::Baseline,
+                    format!("{}/{}", request.endpoint, request.baseline),
+                ));
+            }
+            let SampleSource::Samples(samples) = &request.source else {
+                panic!("{request:?}");
+            };
+            DriftReport::compare(
+                &stored(),
+                samples,
+                request.thresholds,
+                DriftWindow::default(),
+                Utc::now(),
+            )
+        });
+    drift
         .expect_get_baseline()
         .returning(|endpoint, name| match name.as_str() {
             "launch" if endpoint.as_str() == "news" => Ok(stored()),
@@ -181,7 +301,7 @@ fn serving_stored() -> MockDriftBaselines {
                 format!("{endpoint}/{name}"),
             )),
         });
-    store
+    drift
 }
 
 #[tokio::test]
@@ -219,19 +339,70 @@ async fn drift_reports_compare_the_window_with_the_stored_baseline() {
 }
 
 #[tokio::test]
-async fn reports_need_a_known_baseline_and_valid_thresholds() {
+async fn reports_need_a_known_baseline_valid_thresholds_and_one_window() {
     let uri = "/v1/endpoints/news/drift-reports";
     let window = json!([{"input": {"sentence": "x"}}]);
     let missing = json!({"baseline": "other", "samples": window});
     let answer = send(app_with(serving_stored()), with_json("POST", uri, missing)).await;
     answer.problem(404, "not_found");
-    let bad = json!({"baseline": "launch", "samples": window, "thresholds": {"ks": -1}});
-    let answer = send(app_with(serving_stored()), with_json("POST", uri, bad)).await;
-    answer.problem(400, "invalid_argument");
+    for bad in [
+        json!({"baseline": "launch", "samples": window, "thresholds": {"ks": -1}}),
+        json!({"baseline": "launch"}),
+        json!({"baseline": "launch", "samples": window, "window": {"start": "2026-11-29T00:00:00Z"}}),
+    ] {
+        // Refused before the backend is asked.
+        let answer = send(
+            app_with(MockDrift::new()),
+            with_json("POST", uri, bad.clone()),
+        )
+        .await;
+        let problem = answer.problem(400, "invalid_argument");
+        assert!(problem["detail"].is_string(), "{bad}: {problem}");
+    }
 }
 
 #[tokio::test]
-async fn baselines_are_listed_described_and_deleted_through_the_store() {
+async fn reports_over_captured_traffic_pass_the_window_on() {
+    let mut drift = MockDrift::new();
+    drift
+        .expect_drift_report()
+        .withf(|r| {
+            matches!(&r.source, SampleSource::Window(w)
+                if w.start == Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc()
+                    && w.end - w.start == TimeDelta::hours(1))
+                && r.thresholds.psi == 0.3
+        })
+        .returning(|r| {
+            let samples = [Sample::input(json!({"sentence": "the team won the final"}))];
+            let SampleSource::Window(w) = &r.source else {
+                unreachable!()
+            };
+            let window = DriftWindow {
+                start: Some(w.start),
+                end: Some(w.end),
+            };
+            DriftReport::compare(&stored(), &samples, r.thresholds, window, Utc::now())
+        });
+    let start = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let body = json!({"baseline": "launch", "thresholds": {"psi": 0.3},
+        "window": {"start": start, "end": start + TimeDelta::hours(1)}});
+    let answer = send(
+        app_with(drift),
+        with_json("POST", "/v1/endpoints/news/drift-reports", body),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let report = answer.json();
+    assert_eq!(report["window_start"], json!(start));
+    assert_eq!(report["sample_count"], 1);
+}
+
+#[tokio::test]
+async fn baselines_are_listed_described_and_deleted_through_the_backend() {
     let mut store = serving_stored();
     store
         .expect_list_baselines()
@@ -269,9 +440,12 @@ async fn baselines_are_listed_described_and_deleted_through_the_store() {
 }
 
 #[tokio::test]
-async fn a_server_without_a_baseline_store_says_so() {
-    let router = app(AppState::new(Arc::new(Mocks::default())));
-    let answer = send(router, common::get("/v1/endpoints/news/baselines")).await;
+async fn a_backend_without_drift_says_so() {
+    let mut drift = MockDrift::new();
+    drift
+        .expect_list_baselines()
+        .returning(|_, _| Err(Error::unsupported("this backend keeps no drift baselines")));
+    let answer = send(app_with(drift), common::get("/v1/endpoints/news/baselines")).await;
     let problem = answer.problem(400, "unsupported");
     assert!(
         problem["detail"]

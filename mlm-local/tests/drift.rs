@@ -1,6 +1,7 @@
-//! Drift reports on the example classifier's real answers (issue 12): a baseline of mixed news
-//! sentences, then a window of sports-only sentences flags the predicted-label shift and the
-//! token drift, while a window drawn from the same mix of topics is not flagged.
+//! Drift reports on the example classifier's real answers (issue 12), read from the endpoint's
+//! captured traffic: a baseline of mixed news sentences, then a window of sports-only
+//! sentences flags the predicted-label shift and the token drift, while a window drawn from
+//! the same mix of topics is not flagged.
 //!
 //! The report's `drift_score`, recorded as the endpoint's metric, drives an alarm to `ALARM`.
 //!
@@ -11,16 +12,16 @@
 
 mod common;
 
-use chrono::Utc;
-use common::{deploy, register};
+use chrono::{TimeDelta, Utc};
+use common::{deploy, endpoint_request, register};
 use mlm_core::drift::{
-    Baseline, DriftBaselines, DriftReport, DriftStatistic, DriftThresholds, DriftWindow, FieldKind,
-    Sample,
+    Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest, DriftStatistic,
+    FieldKind, Sample, SampleSource, TrafficWindow,
 };
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, AlarmState, Alarms, BaselineName, Comparison,
-    EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest, MetricKind,
-    PageRequest, Statistic,
+    DataCaptureConfig, EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest,
+    MetricKind, PageRequest, Statistic,
 };
 use mlm_local::LocalProvider;
 use serde_json::json;
@@ -212,15 +213,25 @@ async fn classify(p: &LocalProvider, endpoint: &EndpointName, sentences: &[Strin
     samples
 }
 
-fn compare(baseline: &Baseline, window: &[Sample]) -> DriftReport {
-    let report = DriftReport::compare(
-        baseline,
-        window,
-        DriftThresholds::default(),
-        DriftWindow::default(),
-        Utc::now(),
-    )
-    .unwrap();
+/// Sends `sentences` and returns the window of traffic they made.
+async fn traffic(
+    p: &LocalProvider,
+    endpoint: &EndpointName,
+    sentences: &[String],
+) -> TrafficWindow {
+    let start = Utc::now();
+    classify(p, endpoint, sentences).await;
+    TrafficWindow::new(start, Utc::now() + TimeDelta::milliseconds(1))
+}
+
+fn launch() -> BaselineName {
+    BaselineName::new("launch").unwrap()
+}
+
+/// The backend's report on `window` of captured traffic against the `launch` baseline.
+async fn report(p: &LocalProvider, endpoint: &EndpointName, window: TrafficWindow) -> DriftReport {
+    let request = DriftReportRequest::new(endpoint.clone(), launch(), SampleSource::Window(window));
+    let report = p.drift_report(request).await.unwrap();
     let tokens = &report.fields[0].checks[0];
     let labels = report.labels.as_ref().unwrap();
     println!(
@@ -239,18 +250,27 @@ fn compare(baseline: &Baseline, window: &[Sample]) -> DriftReport {
 async fn sports_only_traffic_drifts_from_a_news_baseline() {
     let (_dir, p) = common::provider().await;
     let version = register(&p, "news", common::RUNTIME, &[]).await;
-    let endpoint = deploy(&p, "news", version, 1).await;
+    let request = endpoint_request("news", version, 1)
+        .with_data_capture(DataCaptureConfig::new("file:news-captures", 100));
+    let endpoint = request.name.clone();
+    p.create_endpoint(request).await.unwrap();
+    p.wait_until_ready(&endpoint, common::wait()).await.unwrap();
     let mut sentences = Sentences(0x9E37_79B9_7F4A_7C15);
     let all = [0, 1, 2, 3];
 
-    let baseline_samples = classify(&p, &endpoint, &sentences.mix(&all, 500)).await;
-    let baseline = Baseline::build(
+    // Three windows of traffic, all captured: the baseline's, the same mix, sports only.
+    let launch_window = traffic(&p, &endpoint, &sentences.mix(&all, 500)).await;
+    let same_window = traffic(&p, &endpoint, &sentences.mix(&all, 250)).await;
+    let sports_window = traffic(&p, &endpoint, &sentences.mix(&[SPORTS], 1000)).await;
+
+    let request = CreateBaselineRequest::new(
         endpoint.clone(),
-        BaselineName::new("launch").unwrap(),
-        &baseline_samples,
-        Utc::now(),
-    )
-    .unwrap();
+        launch(),
+        SampleSource::Window(launch_window.clone()),
+    );
+    let baseline = p.create_baseline(request).await.unwrap();
+    assert_eq!(baseline.sample_count, (2000 / BATCH) as u64);
+    assert_eq!(baseline.window_start, Some(launch_window.start));
     assert_eq!(baseline.fields["instances"].kind, FieldKind::Text);
     let labels = &baseline.labels.as_ref().unwrap().counts;
     // The model classifies the generated sentences into their topics: 500 of each.
@@ -260,29 +280,8 @@ async fn sports_only_traffic_drifts_from_a_news_baseline() {
         "{labels:?}"
     );
 
-    let same = compare(
-        &baseline,
-        &classify(&p, &endpoint, &sentences.mix(&all, 250)).await,
-    );
-    assert!(!same.drifted, "{same:#?}");
-    assert!(same.drift_score < 1.0);
-
-    let sports = compare(
-        &baseline,
-        &classify(&p, &endpoint, &sentences.mix(&[SPORTS], 1000)).await,
-    );
-    let tokens = &sports.fields[0];
-    assert_eq!(tokens.checks[0].statistic, DriftStatistic::JsDistance);
-    assert!(tokens.drifted, "{tokens:#?}");
-    let labels = sports.labels.as_ref().unwrap();
-    assert!(labels.check.drifted, "{labels:#?}");
-    // Label 2 is Sports in the AG_NEWS numbering.
-    assert_eq!(labels.window.keys().collect::<Vec<_>>(), ["2"]);
-    assert!(sports.drifted);
-    // The label shift is as large as a p-value tells: the severity cap.
-    assert_eq!(sports.drift_score, mlm_core::drift::MAX_P_VALUE_SEVERITY);
-
-    // The score drives an alarm: OK on the same-mix report, ALARM on the sports one.
+    // The score drives an alarm: OK on the same-mix report, ALARM on the sports one (each
+    // report records its score as made now, in the period the alarm evaluates next).
     let drift = AlarmName::new("drift").unwrap();
     let alarm = AlarmDefinition::new(
         drift.clone(),
@@ -294,20 +293,41 @@ async fn sports_only_traffic_drifts_from_a_news_baseline() {
         10,
     );
     p.put_alarm(alarm).await.unwrap();
-    let same = DriftReport {
-        created_at: Utc::now(),
-        ..same
-    };
-    p.record_drift_score(&same).await.unwrap();
+
+    let same = report(&p, &endpoint, same_window).await;
+    assert_eq!(same.sample_count, (1000 / BATCH) as u64);
+    assert!(!same.drifted, "{same:#?}");
+    assert!(same.drift_score < 1.0);
     alarm_reaches(&p, &endpoint, &drift, AlarmState::Ok).await;
-    // Recorded as made now: a score lands in the period of its report's time.
-    let now = DriftReport {
-        created_at: Utc::now(),
-        ..sports
-    };
-    p.record_drift_score(&now).await.unwrap();
+
+    let sports = report(&p, &endpoint, sports_window.clone()).await;
+    assert_eq!(sports.window_start, Some(sports_window.start));
+    let tokens = &sports.fields[0];
+    assert_eq!(tokens.checks[0].statistic, DriftStatistic::JsDistance);
+    assert!(tokens.drifted, "{tokens:#?}");
+    let labels = sports.labels.as_ref().unwrap();
+    assert!(labels.check.drifted, "{labels:#?}");
+    // Label 2 is Sports in the AG_NEWS numbering.
+    assert_eq!(labels.window.keys().collect::<Vec<_>>(), ["2"]);
+    assert!(sports.drifted);
+    // The label shift is as large as a p-value tells: the severity cap.
+    assert_eq!(sports.drift_score, mlm_core::drift::MAX_P_VALUE_SEVERITY);
     let fired = alarm_reaches(&p, &endpoint, &drift, AlarmState::Alarm).await;
     println!("drift alarm: {}", fired.state_reason);
+}
+
+/// Without data capture there is no traffic to read: the error says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_without_captured_traffic_says_why() {
+    let (_dir, p) = common::provider().await;
+    let version = register(&p, "news", common::RUNTIME, &[]).await;
+    let endpoint = deploy(&p, "news", version, 1).await;
+    let window = traffic(&p, &endpoint, &Sentences(3).mix(&[0, 1], 5)).await;
+    let request =
+        CreateBaselineRequest::new(endpoint.clone(), launch(), SampleSource::Window(window));
+    let err = p.create_baseline(request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("captured no traffic"), "{err}");
 }
 
 /// The alarm once it is in `state`: evaluated every 10 s period, it gets there within three.
@@ -339,20 +359,28 @@ async fn baselines_are_kept_with_their_endpoint() {
     let version = register(&p, "news", common::RUNTIME, &[]).await;
     let endpoint = deploy(&p, "news", version, 1).await;
     let samples = classify(&p, &endpoint, &Sentences(7).mix(&[0, 1, 2, 3], 5)).await;
-    let baseline = |name: &str| {
+    let baseline = |endpoint: &EndpointName, name: &str| {
         let name = BaselineName::new(name).unwrap();
-        Baseline::build(endpoint.clone(), name, &samples, Utc::now()).unwrap()
+        CreateBaselineRequest::new(
+            endpoint.clone(),
+            name,
+            SampleSource::Samples(samples.clone()),
+        )
     };
     for name in ["c", "a", "b"] {
-        p.create_baseline(baseline(name)).await.unwrap();
+        p.create_baseline(baseline(&endpoint, name)).await.unwrap();
     }
-    let again = p.create_baseline(baseline("a")).await.unwrap_err();
+    let again = p
+        .create_baseline(baseline(&endpoint, "a"))
+        .await
+        .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::AlreadyExists, "{again}");
     let stored = p
         .get_baseline(&endpoint, &BaselineName::new("a").unwrap())
         .await
         .unwrap();
-    assert_eq!(stored.fields, baseline("a").fields);
+    let built = Baseline::build(endpoint.clone(), launch(), &samples, Utc::now()).unwrap();
+    assert_eq!(stored.fields, built.fields);
 
     let first = p
         .list_baselines(&endpoint, PageRequest::first().with_page_size(2))
@@ -379,8 +407,7 @@ async fn baselines_are_kept_with_their_endpoint() {
     assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
 
     let other = EndpointName::new("elsewhere").unwrap();
-    let missing = Baseline::build(other.clone(), b.clone(), &samples, Utc::now()).unwrap();
-    let err = p.create_baseline(missing).await.unwrap_err();
+    let err = p.create_baseline(baseline(&other, "b")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
     p.delete_endpoint(&endpoint).await.unwrap();

@@ -597,6 +597,39 @@ impl mlm_core::Captures for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::drift::Drift for WithInstanceMetrics {
+    async fn create_baseline(
+        &self,
+        r: mlm_core::drift::CreateBaselineRequest,
+    ) -> Result<mlm_core::drift::Baseline> {
+        self.inner.create_baseline(r).await
+    }
+    async fn get_baseline(
+        &self,
+        e: &EndpointName,
+        n: &mlm_core::BaselineName,
+    ) -> Result<mlm_core::drift::Baseline> {
+        self.inner.get_baseline(e, n).await
+    }
+    async fn list_baselines(
+        &self,
+        e: &EndpointName,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::drift::Baseline>> {
+        self.inner.list_baselines(e, p).await
+    }
+    async fn delete_baseline(&self, e: &EndpointName, n: &mlm_core::BaselineName) -> Result<()> {
+        self.inner.delete_baseline(e, n).await
+    }
+    async fn drift_report(
+        &self,
+        r: mlm_core::drift::DriftReportRequest,
+    ) -> Result<mlm_core::drift::DriftReport> {
+        self.inner.drift_report(r).await
+    }
+}
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()

@@ -9,6 +9,7 @@ use super::Fixture;
 use crate::alarm::{AlarmDefinition, Comparison, TreatMissingData};
 use crate::capture::{CaptureMode, CaptureQuery, CapturedRecord};
 use crate::deployment::{Deployment, DeploymentKind, DeploymentPhase, PhaseName};
+use crate::drift::{CreateBaselineRequest, DriftReportRequest, SampleSource, TrafficWindow};
 use crate::endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,
     EndpointStatus, InvokeRequest, ScalingMetric, ServerlessConfig, TrafficShift,
@@ -21,7 +22,7 @@ use crate::model::{
     Approval, CreateModelRequest, CreateVersionRequest, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-use crate::names::{AlarmName, EndpointName, ModelName, VariantName};
+use crate::names::{AlarmName, BaselineName, EndpointName, ModelName, VariantName};
 use crate::observability::{InstanceStatus, MetricKind, MetricQuery, Statistic};
 use crate::page::PageRequest;
 
@@ -1742,5 +1743,108 @@ pub async fn events_timeline_or_unsupported(fx: &Fixture) {
     expect_kind(bad, ErrorKind::InvalidArgument, "a malformed event kind");
     let gone = fx.provider.record_event(&missing, event).await;
     expect_kind(gone, ErrorKind::NotFound, "an event on a missing endpoint");
+    remove(fx, &name).await;
+}
+
+/// Drift over captured traffic: a baseline built from a window of an endpoint's captured
+/// invocations profiles exactly those, is kept (get, list, no second of the same name), and a
+/// report of the same window against it finds no drift; deleting it makes it `NotFound`.
+/// Without the capability (or without data capture) the calls are `Unsupported`.
+pub async fn drift_over_captured_traffic_or_unsupported(fx: &Fixture) {
+    let baseline = BaselineName::new("conformance").expect("a valid baseline name");
+    let caps = fx.provider.capabilities();
+    if !(caps.drift && caps.data_capture) {
+        let listed = fx
+            .provider
+            .list_baselines(&endpoint_name(fx), PageRequest::first())
+            .await;
+        expect_kind(
+            listed,
+            ErrorKind::Unsupported,
+            "drift without the capability",
+        );
+        return;
+    }
+    let version = deployable(fx).await;
+    let name = endpoint_name(fx);
+    let request = CreateEndpointRequest::single(name.clone(), version, &fx.instance_types[0], 1)
+        .with_data_capture(DataCaptureConfig::new(fx.capture_destination.clone(), 100));
+    fx.provider
+        .create_endpoint(request)
+        .await
+        .expect("create with data capture");
+    ready(fx, &name).await;
+    let start = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+    for _ in 0..3 {
+        invoke_sample(fx, &name).await;
+    }
+    let window = TrafficWindow::new(start, chrono::Utc::now() + chrono::TimeDelta::minutes(5));
+    let source = SampleSource::Window(window);
+    // Captured records may land late (SageMaker writes to S3 in batches).
+    let deadline = tokio::time::Instant::now() + fx.wait.timeout;
+    let created = loop {
+        let request = CreateBaselineRequest::new(name.clone(), baseline.clone(), source.clone());
+        match fx.provider.create_baseline(request).await {
+            Ok(b) if b.sample_count >= 3 || tokio::time::Instant::now() >= deadline => break b,
+            Ok(_) => fx
+                .provider
+                .delete_baseline(&name, &baseline)
+                .await
+                .expect("delete"),
+            Err(e)
+                if e.kind() == ErrorKind::InvalidArgument
+                    && tokio::time::Instant::now() < deadline => {}
+            Err(e) => panic!("create_baseline from captured traffic: {e}"),
+        }
+        tokio::time::sleep(fx.wait.initial_interval).await;
+    };
+    assert_eq!(
+        created.sample_count, 3,
+        "one sample per invocation: {created:?}"
+    );
+    assert_eq!(created.window_start, Some(start));
+    assert!(
+        !created.fields.is_empty(),
+        "the inputs are profiled: {created:?}"
+    );
+    let got = fx
+        .provider
+        .get_baseline(&name, &baseline)
+        .await
+        .expect("get_baseline");
+    assert_eq!(got, created);
+    let listed = fx
+        .provider
+        .list_baselines(&name, PageRequest::first())
+        .await
+        .expect("list_baselines");
+    assert_eq!(listed.items, vec![created.clone()]);
+    let again = CreateBaselineRequest::new(name.clone(), baseline.clone(), source.clone());
+    let again = fx.provider.create_baseline(again).await;
+    expect_kind(
+        again,
+        ErrorKind::AlreadyExists,
+        "a second baseline of one name",
+    );
+
+    let report = fx
+        .provider
+        .drift_report(DriftReportRequest::new(
+            name.clone(),
+            baseline.clone(),
+            source,
+        ))
+        .await
+        .expect("drift_report");
+    assert_eq!(report.sample_count, 3);
+    assert!(!report.drifted, "the baseline's own traffic: {report:?}");
+    assert_eq!(report.drift_score, 0.0);
+
+    fx.provider
+        .delete_baseline(&name, &baseline)
+        .await
+        .expect("delete_baseline");
+    let gone = fx.provider.get_baseline(&name, &baseline).await;
+    expect_kind(gone, ErrorKind::NotFound, "a deleted baseline");
     remove(fx, &name).await;
 }

@@ -276,6 +276,7 @@ macro_rules! conformance_tests {
             failing_canary_is_rolled_back_by_its_alarm,
             stopping_a_deployment_rolls_it_back,
             events_timeline_or_unsupported,
+            drift_over_captured_traffic_or_unsupported,
         );
     };
 }

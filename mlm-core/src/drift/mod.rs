@@ -3,7 +3,9 @@
 //!
 //! # Samples and fields
 //! A [`Sample`] is one request body and, when known, its response body, both decoded JSON
-//! (JSON Lines uploads: [`parse_samples_jsonl`]). Inputs split into fields:
+//! (JSON Lines uploads: [`parse_samples_jsonl`]). Samples are sent with a request or read
+//! from a window of the endpoint's captured traffic ([`SampleSource`]): JSON payloads are
+//! decoded, other text is one string, binary payloads are left out. Inputs split into fields:
 //! - an object's top-level keys are fields; nested objects are dotted paths (`meta.age`);
 //! - an array holds observations of the field it is in: `{"instances": ["a", "b"]}` gives two
 //!   values of `instances` (arrays at the top give values of the field [`ROOT_FIELD`], `$`, as
@@ -55,15 +57,16 @@
 //! # Ok::<(), mlm_core::Error>(())
 //! ```
 
-mod baselines;
+mod api;
 mod profile;
 mod report;
 mod sample;
+mod source;
 mod stats;
 
-pub use baselines::DriftBaselines;
+pub use api::Drift;
 #[cfg(any(test, feature = "mock"))]
-pub use baselines::MockDriftBaselines;
+pub use api::MockDrift;
 pub use profile::{
     Baseline, CategoryCounts, FieldKind, FieldProfile, MAX_CATEGORIES, MAX_KS_POINTS, MAX_TOKENS,
     NumericProfile, PSI_BINS, tokenize,
@@ -74,4 +77,7 @@ pub use report::{
     FieldThresholds, LabelDrift, MAX_P_VALUE_SEVERITY,
 };
 pub use sample::{LABEL_KEYS, MAX_DRIFT_SAMPLES, ROOT_FIELD, Sample, parse_samples_jsonl};
+pub use source::{
+    CreateBaselineRequest, DriftReportRequest, MAX_CAPTURED_SAMPLES, SampleSource, TrafficWindow,
+};
 pub use stats::{PSI_EPSILON, chi_square_homogeneity, js_distance, ks_statistic, psi};

@@ -121,6 +121,12 @@ pub struct Baseline {
     /// Predicted labels of the samples' outputs, when they had any.
     #[serde(default)]
     pub labels: Option<CategoryCounts>,
+    /// Start of the captured traffic it was built from, when it came from a time range.
+    #[serde(default)]
+    pub window_start: Option<DateTime<Utc>>,
+    /// End of the captured traffic it was built from, when it came from a time range.
+    #[serde(default)]
+    pub window_end: Option<DateTime<Utc>>,
 }
 
 /// The lowercase word tokens of a text: runs of Unicode letters and digits.
@@ -290,6 +296,8 @@ impl Baseline {
             sample_count: samples.len() as u64,
             fields,
             labels,
+            window_start: None,
+            window_end: None,
         })
     }
 }

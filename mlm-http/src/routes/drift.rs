@@ -1,16 +1,11 @@
 //! `/v1/endpoints/{endpoint}/baselines` and `/drift-reports`: baselines of an endpoint's
 //! traffic, and reports comparing a window of traffic with one. The statistics are the core's
-//! ([`mlm_core::drift`]); the backend only keeps the baselines.
-
-use std::sync::Arc;
+//! ([`mlm_core::drift`]); the backend keeps the baselines and reads captured traffic.
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use chrono::Utc;
-use mlm_core::drift::{
-    Baseline, DriftBaselines, DriftReport, DriftWindow, Sample, parse_samples_jsonl,
-};
+use mlm_core::drift::{CreateBaselineRequest, SampleSource, parse_samples_jsonl};
 use mlm_core::{BaselineName, EndpointName};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -66,15 +61,6 @@ pub(crate) struct UploadParams {
     name: Option<String>,
 }
 
-/// Where the backend keeps baselines, or `400 unsupported` when it keeps none.
-fn baselines(state: &AppState) -> Result<&Arc<dyn DriftBaselines>, ApiError> {
-    state.drift_baselines().ok_or_else(|| {
-        ApiError::from(mlm_core::Error::unsupported(
-            "this server keeps no drift baselines (its backend has no baseline store)",
-        ))
-    })
-}
-
 fn is_json_lines(headers: &HeaderMap) -> bool {
     let essence = headers
         .get(header::CONTENT_TYPE)
@@ -93,13 +79,13 @@ async fn upload(
     state: &AppState,
     mut query: QueryPairs,
     request: Request,
-) -> Result<(String, Vec<Sample>), ApiError> {
+) -> Result<(String, SampleSource), ApiError> {
     let query_name = query.take_one("name")?;
     query.finish(&["name"])?;
     if !is_json_lines(request.headers()) {
-        let ApiJson(body) =
+        let ApiJson(mut body) =
             ApiJson::<wire_drift::CreateBaseline>::from_request(request, state).await?;
-        let name = match (body.name, query_name) {
+        let name = match (body.name.take(), query_name) {
             (Some(body), Some(query)) if body != query => {
                 return Err(ApiError::invalid(format!(
                     "the body names the baseline '{body}' and the query '{query}': give one name"
@@ -112,7 +98,7 @@ async fn upload(
                 ));
             }
         };
-        return Ok((name, wire_drift::samples(body.samples)));
+        return Ok((name, body.source()?));
     }
     let name = query_name.ok_or_else(|| {
         ApiError::invalid("a JSON Lines upload names the baseline in the query: ?name=…")
@@ -120,16 +106,19 @@ async fn upload(
     let bytes = read_body(request, state.limits().max_invoke_body_bytes).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| ApiError::invalid(format!("the JSON Lines body is not UTF-8: {e}")))?;
-    Ok((name, parse_samples_jsonl(text)?))
+    Ok((name, SampleSource::Samples(parse_samples_jsonl(text)?)))
 }
 
 /// Build a baseline
 ///
 /// Profiles samples of the endpoint's traffic: per input field, decile bins and quantiles of
 /// numbers, counts of categories, counts of text tokens; and the predicted labels. Send a JSON
-/// body (`CreateBaseline`), or JSON Lines (`application/x-ndjson`, up to the invocation body
-/// limit) with `?name=`: each line a request body, or `{"input": …, "output": …}`; errors
-/// name the bad line.
+/// body (`CreateBaseline`) with the `samples`, or a `window` of the endpoint's captured
+/// traffic (data capture on; at most 10,000 records); or JSON Lines (`application/x-ndjson`,
+/// up to the invocation body limit) with `?name=`: each line a request body, or
+/// `{"input": …, "output": …}`; errors name the bad line. A backend without a place for
+/// baselines answers `400 unsupported`; the aws backend keeps them beside the captured data,
+/// so there the endpoint needs data capture on (a `failed_precondition` problem otherwise).
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{endpoint}/baselines",
@@ -149,10 +138,9 @@ pub(crate) async fn create_baseline(
     request: Request,
 ) -> Result<Response, ApiError> {
     let endpoint = endpoint_name(&path.endpoint)?;
-    let store = baselines(&state)?;
-    let (name, samples) = upload(&state, query, request).await?;
-    let baseline = Baseline::build(endpoint, BaselineName::new(name)?, &samples, Utc::now())?;
-    let created = store.create_baseline(baseline).await?;
+    let (name, source) = upload(&state, query, request).await?;
+    let request = CreateBaselineRequest::new(endpoint, BaselineName::new(name)?, source);
+    let created = state.provider().create_baseline(request).await?;
     json(StatusCode::CREATED, &created)
 }
 
@@ -171,7 +159,8 @@ pub(crate) async fn list_baselines(
 ) -> Result<Response, ApiError> {
     let endpoint = endpoint_name(&path.endpoint)?;
     let params = ListParams::parse(query)?;
-    let page = baselines(&state)?
+    let page = state
+        .provider()
         .list_baselines(&endpoint, params.page())
         .await?;
     json(StatusCode::OK, &page)
@@ -190,7 +179,7 @@ pub(crate) async fn get_baseline(
     ApiPath(path): ApiPath<BaselinePath>,
 ) -> Result<Response, ApiError> {
     let (endpoint, name) = path.names()?;
-    let baseline = baselines(&state)?.get_baseline(&endpoint, &name).await?;
+    let baseline = state.provider().get_baseline(&endpoint, &name).await?;
     json(StatusCode::OK, &baseline)
 }
 
@@ -207,7 +196,7 @@ pub(crate) async fn delete_baseline(
     ApiPath(path): ApiPath<BaselinePath>,
 ) -> Result<StatusCode, ApiError> {
     let (endpoint, name) = path.names()?;
-    baselines(&state)?.delete_baseline(&endpoint, &name).await?;
+    state.provider().delete_baseline(&endpoint, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,9 +205,9 @@ pub(crate) async fn delete_baseline(
 /// Per input field: PSI and Kolmogorov–Smirnov for numbers, Jensen–Shannon distance for
 /// categories and text tokens; the predicted labels' chi-square p-value; each against its
 /// threshold, and the `drift_score` (the worst statistic's ratio to its threshold: above 1
-/// when something drifted). The window's samples are sent in the body; the report is not
-/// stored, but its score is recorded as the endpoint's `drift_score` metric, which alarms can
-/// watch.
+/// when something drifted). The window is the `samples` sent in the body, or a `window` of the
+/// endpoint's captured traffic (at most 10,000 records). The report is not stored, but its
+/// score is recorded as the endpoint's `drift_score` metric, which alarms can watch.
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{endpoint}/drift-reports",
@@ -232,14 +221,7 @@ pub(crate) async fn create_drift_report(
     ApiPath(path): ApiPath<EndpointPath>,
     ApiJson(body): ApiJson<wire_drift::CreateDriftReport>,
 ) -> Result<Response, ApiError> {
-    let endpoint = endpoint_name(&path.endpoint)?;
-    let name = body.baseline_name()?;
-    let store = baselines(&state)?;
-    let baseline = store.get_baseline(&endpoint, &name).await?;
-    let thresholds = body.thresholds.unwrap_or_default();
-    let window = DriftWindow::default();
-    let samples = wire_drift::samples(body.samples);
-    let report = DriftReport::compare(&baseline, &samples, thresholds, window, Utc::now())?;
-    store.record_drift_score(&report).await?;
+    let request = body.into_domain(endpoint_name(&path.endpoint)?)?;
+    let report = state.provider().drift_report(request).await?;
     json(StatusCode::OK, &report)
 }

@@ -29,6 +29,7 @@ pub(crate) struct Mocks {
     pub deployments: mlm_core::MockDeployments,
     pub events: mlm_core::MockEvents,
     pub captures: mlm_core::MockCaptures,
+    pub drift: mlm_core::drift::MockDrift,
     pub caps: Capabilities,
 }
 
@@ -42,6 +43,7 @@ impl Default for Mocks {
             deployments: mlm_core::MockDeployments::new(),
             events: mlm_core::MockEvents::new(),
             captures: mlm_core::MockCaptures::new(),
+            drift: mlm_core::drift::MockDrift::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -188,6 +190,39 @@ impl mlm_core::Captures for Mocks {
         p: PageRequest,
     ) -> Result<Page<mlm_core::CapturedRecord>> {
         self.captures.list_captures(q, p).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::drift::Drift for Mocks {
+    async fn create_baseline(
+        &self,
+        r: mlm_core::drift::CreateBaselineRequest,
+    ) -> Result<mlm_core::drift::Baseline> {
+        self.drift.create_baseline(r).await
+    }
+    async fn get_baseline(
+        &self,
+        e: &EndpointName,
+        n: &mlm_core::BaselineName,
+    ) -> Result<mlm_core::drift::Baseline> {
+        self.drift.get_baseline(e, n).await
+    }
+    async fn list_baselines(
+        &self,
+        e: &EndpointName,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::drift::Baseline>> {
+        self.drift.list_baselines(e, p).await
+    }
+    async fn delete_baseline(&self, e: &EndpointName, n: &mlm_core::BaselineName) -> Result<()> {
+        self.drift.delete_baseline(e, n).await
+    }
+    async fn drift_report(
+        &self,
+        r: mlm_core::drift::DriftReportRequest,
+    ) -> Result<mlm_core::drift::DriftReport> {
+        self.drift.drift_report(r).await
     }
 }
 

@@ -1,9 +1,11 @@
-//! Drift baselines: the `DriftBaselines` half of the local backend, kept in SQLite with the
-//! endpoint they belong to (deleting the endpoint deletes them), and drift scores recorded in
-//! the endpoint's metric history, where alarms read them.
+//! Drift: the `Drift` half of the local backend. Baselines are kept in SQLite with the
+//! endpoint they belong to (deleting the endpoint deletes them); reports read captured traffic
+//! through the backend's own `Captures`, and their scores go into the endpoint's metric
+//! history, where alarms read them.
 
 use async_trait::async_trait;
-use mlm_core::drift::{Baseline, DriftBaselines, DriftReport};
+use chrono::Utc;
+use mlm_core::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
 use mlm_core::{
     BaselineName, EndpointName, EndpointStatus, Error, MetricKind, Page, PageRequest, Result,
 };
@@ -12,8 +14,10 @@ use super::LocalProvider;
 use crate::metrics::Sample;
 
 #[async_trait]
-impl DriftBaselines for LocalProvider {
-    async fn create_baseline(&self, baseline: Baseline) -> Result<Baseline> {
+impl Drift for LocalProvider {
+    async fn create_baseline(&self, request: CreateBaselineRequest) -> Result<Baseline> {
+        self.inner.store.get_endpoint(&request.endpoint)?;
+        let baseline = Baseline::from_source(self, request, Utc::now()).await?;
         // Under `control`, so a baseline is never added to an endpoint whose delete was accepted.
         let _control = self.inner.control.lock().await;
         let stored = self.inner.store.get_endpoint(&baseline.endpoint)?;
@@ -55,8 +59,18 @@ impl DriftBaselines for LocalProvider {
         Ok(())
     }
 
-    async fn record_drift_score(&self, report: &DriftReport) -> Result<()> {
-        self.inner.store.get_endpoint(&report.endpoint)?;
+    async fn drift_report(&self, request: DriftReportRequest) -> Result<DriftReport> {
+        let baseline = self
+            .get_baseline(&request.endpoint, &request.baseline)
+            .await?;
+        let report = DriftReport::from_source(self, &baseline, request, Utc::now()).await?;
+        self.record_drift_score(&report);
+        Ok(report)
+    }
+}
+
+impl LocalProvider {
+    fn record_drift_score(&self, report: &DriftReport) {
         // An endpoint with no runtime (being created or deleted) has no metric history yet.
         if let Some(rt) = self.inner.runtime(&report.endpoint) {
             let mut ring = rt.metrics.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,6 +82,5 @@ impl DriftBaselines for LocalProvider {
                 value: report.drift_score,
             });
         }
-        Ok(())
     }
 }

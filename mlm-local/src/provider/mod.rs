@@ -10,7 +10,7 @@
 //! - `rollout`: rolling a new configuration out beside the old one, per deployment policy,
 //!   with rollback alarms;
 //! - `deployments`: the deployment records of creates and updates (`Deployments`);
-//! - `drift`: drift baselines kept with their endpoint (`DriftBaselines`);
+//! - `drift`: drift baselines kept with their endpoint, reports over captured traffic (`Drift`);
 //! - `captures`: reading captured records back (`Captures`); the router samples and the
 //!   writer of `crate::capture` writes them;
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
@@ -458,6 +458,7 @@ fn local_capabilities() -> Capabilities {
     caps.serverless = true;
     caps.events = true;
     caps.data_capture = true;
+    caps.drift = true;
     caps
 }
 
