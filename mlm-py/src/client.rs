@@ -17,6 +17,10 @@ use mlm_core::{
     MetricQuery, ModelName, NewEvent, PageRequest, Provider, UpdateEndpointRequest,
     UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
 };
+use mlm_core::BaselineName;
+use mlm_core::drift::{
+    CreateBaselineRequest, DriftReportRequest, DriftThresholds, SampleSource,
+};
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -53,6 +57,10 @@ fn endpoint_name(py: Python<'_>, name: &str) -> PyResult<EndpointName> {
 
 fn alarm_name(py: Python<'_>, name: &str) -> PyResult<AlarmName> {
     AlarmName::new(name).map_err(|e| to_py_err(py, e))
+}
+
+fn baseline_name(py: Python<'_>, name: &str) -> PyResult<BaselineName> {
+    BaselineName::new(name).map_err(|e| to_py_err(py, e))
 }
 
 fn page(page_size: Option<u32>, page_token: Option<String>) -> PageRequest {
@@ -641,6 +649,76 @@ impl NativeClient {
         Ok(op(
             async move { json(p.record_event(&endpoint, event).await) },
         ))
+    }
+
+    // ---- drift ----
+
+    /// `source`: `{"samples": [...]}` or `{"window": {"start", "end", "variant"}}`.
+    fn create_baseline(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        name: &str,
+        source: Bound<'_, PyAny>,
+    ) -> PyResult<Operation> {
+        let (endpoint, name) = (endpoint_name(py, endpoint)?, baseline_name(py, name)?);
+        let source: SampleSource = parse("samples", &source)?;
+        let request = CreateBaselineRequest::new(endpoint, name, source);
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.create_baseline(request).await) }))
+    }
+
+    fn get_baseline(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {
+        let (endpoint, name) = (endpoint_name(py, endpoint)?, baseline_name(py, name)?);
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_baseline(&endpoint, &name).await) }))
+    }
+
+    #[pyo3(signature = (endpoint, page_size=None, page_token=None))]
+    fn list_baselines(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move {
+            json(p.list_baselines(&endpoint, page).await)
+        }))
+    }
+
+    fn delete_baseline(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {
+        let (endpoint, name) = (endpoint_name(py, endpoint)?, baseline_name(py, name)?);
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_baseline(&endpoint, &name).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    #[pyo3(signature = (endpoint, baseline, source, thresholds=None))]
+    fn drift_report(
+        &self,
+        py: Python<'_>,
+        endpoint: &str,
+        baseline: &str,
+        source: Bound<'_, PyAny>,
+        thresholds: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Operation> {
+        let (endpoint, baseline) = (endpoint_name(py, endpoint)?, baseline_name(py, baseline)?);
+        let source: SampleSource = parse("samples", &source)?;
+        let thresholds: DriftThresholds = match thresholds {
+            Some(t) => parse("thresholds", &t)?,
+            None => DriftThresholds::default(),
+        };
+        thresholds.validate().map_err(|e| to_py_err(py, e))?;
+        let request =
+            DriftReportRequest::new(endpoint, baseline, source).with_thresholds(thresholds);
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.drift_report(request).await) }))
     }
 
     fn __repr__(&self) -> String {

@@ -109,6 +109,16 @@ pub(crate) fn to_value(value: &impl Serialize) -> mlm_core::Result<Value> {
         .map_err(|e| Error::provider("cannot represent the result for Python", e))
 }
 
+/// The samples of a JSON Lines text (each line a request body, or `{"input", "output"}`), as
+/// the core reads them, so Python and the REST route agree on the format.
+#[pyfunction]
+pub(crate) fn read_samples_jsonl<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let samples = mlm_core::drift::parse_samples_jsonl(text)
+        .and_then(|s| to_value(&s))
+        .map_err(|e| crate::errors::to_py_err(py, e))?;
+    to_py(py, &samples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,5 +39,6 @@ fn _mlm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::NativeClient>()?;
     m.add_class::<operation::Operation>()?;
     m.add_function(wrap_pyfunction!(errors::raise_error_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::read_samples_jsonl, m)?)?;
     Ok(())
 }

@@ -55,8 +55,8 @@ impl TrafficWindow {
 
 /// The samples of a baseline or a report: sent with the request, or the endpoint's captured
 /// traffic in a window. In a REST body this is the `samples` or the `window` field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum SampleSource {
     /// Samples given inline (at most [`MAX_DRIFT_SAMPLES`](super::MAX_DRIFT_SAMPLES)).
