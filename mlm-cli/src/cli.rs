@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use chrono::{DateTime, Utc};
 use clap::ArgGroup;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use mlm_core::{
     AlarmName, Approval, BaselineName, EndpointName, MetricKind, ModelName, Statistic, VariantName,
 };
@@ -692,7 +692,7 @@ pub(crate) struct SampleArgs {
     #[arg(long, value_name = "RFC3339")]
     pub(crate) start: Option<DateTime<Utc>>,
     /// Captured traffic until this time (RFC 3339; default now).
-    #[arg(long, value_name = "RFC3339", requires = "start")]
+    #[arg(long, value_name = "RFC3339", requires = "start", conflicts_with_all = ["samples", "since"])]
     pub(crate) end: Option<DateTime<Utc>>,
     /// Only the captured traffic this variant served.
     #[arg(long, conflicts_with = "samples")]

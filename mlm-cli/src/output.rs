@@ -533,14 +533,7 @@ impl Row for Baseline {
 
 /// A baseline: what it was built from, then its fields.
 pub(crate) fn baseline_tables(b: &Baseline) -> Vec<Table> {
-    let source = match (b.window_start, b.window_end) {
-        (Some(start), Some(end)) => format!(
-            "captured traffic {} to {}",
-            start.to_rfc3339_opts(SecondsFormat::Secs, true),
-            end.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ),
-        _ => "samples sent".into(),
-    };
+    let source = window_text(b.window_start, b.window_end);
     let labels = b.labels.as_ref().map_or("-".into(), |l| {
         let counts: Vec<String> = l.counts.iter().map(|(k, n)| format!("{k}={n}")).collect();
         counts.join(", ")
@@ -548,8 +541,11 @@ pub(crate) fn baseline_tables(b: &Baseline) -> Vec<Table> {
     let mut summary = table(&[]);
     summary.add_row(vec!["Baseline:".into(), b.name.to_string()]);
     summary.add_row(vec!["Endpoint:".into(), b.endpoint.to_string()]);
-    summary.add_row(vec!["Created:".into(), b.created_at.to_rfc3339()]);
-    summary.add_row(vec!["Samples:".into(), format!("{} ({source})", b.sample_count)]);
+    summary.add_row(vec!["Created:".into(), timestamp(b.created_at)]);
+    summary.add_row(vec![
+        "Samples:".into(),
+        format!("{} ({source})", b.sample_count),
+    ]);
     summary.add_row(vec!["Labels:".into(), labels]);
     let mut fields = table(&["FIELD", "KIND", "COUNT"]);
     for (name, profile) in &b.fields {
@@ -578,7 +574,11 @@ pub(crate) fn drift_report_table(r: &DriftReport, color: bool) -> Table {
         let head = [Cell::new(&field.field), Cell::new(serde_name(&field.kind))];
         if field.checks.is_empty() {
             // The window had no values for it: nothing to compare.
-            t.add_row(head.iter().cloned().chain(["-", "-", "-", "no values"].map(Cell::new)));
+            t.add_row(
+                head.iter()
+                    .cloned()
+                    .chain(["-", "-", "-", "no values"].map(Cell::new)),
+            );
         }
         for check in &field.checks {
             t.add_row(head.iter().cloned().chain(check_cells(check)));
@@ -593,7 +593,8 @@ pub(crate) fn drift_report_table(r: &DriftReport, color: bool) -> Table {
 
 /// The lines under a report's table: fields the baseline lacks, and the verdict.
 pub(crate) fn drift_summary(r: &DriftReport) -> String {
-    let mut text = format!("{} samples compared", r.sample_count);
+    let window = window_text(r.window_start, r.window_end);
+    let mut text = format!("{} samples compared ({window})", r.sample_count);
     if !r.unprofiled_fields.is_empty() {
         text.push_str(&format!(
             "; not in the baseline: {}",
@@ -603,6 +604,24 @@ pub(crate) fn drift_summary(r: &DriftReport) -> String {
     let verdict = if r.drifted { "drifted" } else { "no drift" };
     text.push_str(&format!("\ndrift score {:.2} ({verdict})\n", r.drift_score));
     text
+}
+
+/// Where a baseline's or a report's samples came from.
+fn window_text(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String {
+    match (start, end) {
+        (Some(start), Some(end)) => {
+            format!(
+                "captured traffic {} to {}",
+                timestamp(start),
+                timestamp(end)
+            )
+        }
+        _ => "samples sent".into(),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// A statistic or threshold: four decimals, or scientific notation for tiny p-values.

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use mlm_core::drift::{
-    CreateBaselineRequest, Drift, DriftReportRequest, DriftThresholds, SampleSource,
-    TrafficWindow, parse_samples_jsonl,
+    CreateBaselineRequest, Drift, DriftReportRequest, DriftThresholds, SampleSource, TrafficWindow,
+    parse_samples_jsonl,
 };
 
 use super::{list, read_input};
@@ -11,7 +11,11 @@ use crate::cli::{BaselinesCommand, DriftCommand, DriftReportArgs, SampleArgs};
 use crate::failure::{FAILED, Failure};
 use crate::output::{Output, baseline_tables, drift_report_table, drift_summary};
 
-pub(super) async fn run(command: DriftCommand, mlm: &dyn Drift, out: Output) -> Result<(), Failure> {
+pub(super) async fn run(
+    command: DriftCommand,
+    mlm: &dyn Drift,
+    out: Output,
+) -> Result<(), Failure> {
     match command {
         DriftCommand::Baselines(c) => baselines(c, mlm, out).await,
         DriftCommand::Report(a) => report(a, mlm, out).await,
