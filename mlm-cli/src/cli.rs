@@ -7,8 +7,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use clap::ArgGroup;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mlm_core::{AlarmName, Approval, EndpointName, MetricKind, ModelName, Statistic, VariantName};
+use mlm_core::{
+    AlarmName, Approval, BaselineName, EndpointName, MetricKind, ModelName, Statistic, VariantName,
+};
 
 /// What `mlm --help` ends with: the exit codes scripts can rely on.
 const AFTER_HELP: &str = "\
@@ -145,6 +149,9 @@ pub(crate) enum Command {
     Events(EventsArgs),
     /// Records data capture wrote for an endpoint (SageMaker's capture format), oldest first.
     Captures(CapturesArgs),
+    /// Drift: baselines of an endpoint's traffic, and reports comparing traffic with one.
+    #[command(subcommand)]
+    Drift(DriftCommand),
     /// Load-test an endpoint's inference API and report throughput and latency.
     LoadTest(crate::loadtest::LoadTestArgs),
     /// A live view of every endpoint (q quits, Enter shows instances).
@@ -622,6 +629,101 @@ pub(crate) struct EventsArgs {
     pub(crate) since: Option<Duration>,
     #[command(flatten)]
     pub(crate) page: PageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DriftCommand {
+    /// Baselines: profiles of a sample of an endpoint's traffic.
+    #[command(subcommand)]
+    Baselines(BaselinesCommand),
+    /// Compare a window of traffic with a baseline: one row per field statistic.
+    #[command(after_help = "\
+Exits 0 whether or not drift was found; with --fail-on-drift, exits 1 when it was (for CI).
+The report's drift score is the worst statistic's ratio to its threshold: above 1 when
+something drifted.")]
+    Report(DriftReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BaselinesCommand {
+    /// List an endpoint's baselines by name.
+    List(EndpointPageArgs),
+    /// Describe a baseline: what it was built from and its fields.
+    Get(BaselineArg),
+    /// Build a baseline from samples or from a window of captured traffic.
+    Create(BaselineCreateArgs),
+    /// Delete a baseline.
+    Delete(BaselineArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BaselineArg {
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// The baseline.
+    #[arg(value_name = "NAME")]
+    pub(crate) baseline: BaselineName,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BaselineCreateArgs {
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// The new baseline's name.
+    #[arg(value_name = "NAME")]
+    pub(crate) baseline: BaselineName,
+    #[command(flatten)]
+    pub(crate) source: SampleArgs,
+}
+
+/// Where a baseline's or a report's samples come from: a file, or captured traffic.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("source").required(true).multiple(false)
+    .args(["samples", "since", "start"])))]
+pub(crate) struct SampleArgs {
+    /// Samples from a JSON Lines file (`-`: stdin): a request body per line, or
+    /// {"input": ..., "output": ...}.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) samples: Option<PathBuf>,
+    /// Captured traffic of this long before now (e.g. 10m, 1h, 2d).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) since: Option<Duration>,
+    /// Captured traffic from this time (RFC 3339, e.g. 2026-11-30T12:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) start: Option<DateTime<Utc>>,
+    /// Captured traffic until this time (RFC 3339; default now).
+    #[arg(long, value_name = "RFC3339", requires = "start", conflicts_with_all = ["samples", "since"])]
+    pub(crate) end: Option<DateTime<Utc>>,
+    /// Only the captured traffic this variant served.
+    #[arg(long, conflicts_with = "samples")]
+    pub(crate) variant: Option<VariantName>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DriftReportArgs {
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// The baseline to compare with.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) baseline: BaselineName,
+    #[command(flatten)]
+    pub(crate) source: SampleArgs,
+    /// PSI above which a numeric field has drifted [default: 0.2].
+    #[arg(long, value_name = "X")]
+    pub(crate) psi: Option<f64>,
+    /// Kolmogorov–Smirnov statistic above which a numeric field has drifted [default: 0.1].
+    #[arg(long, value_name = "X")]
+    pub(crate) ks: Option<f64>,
+    /// Jensen–Shannon distance above which a categorical or text field has drifted
+    /// [default: 0.1].
+    #[arg(long, value_name = "X")]
+    pub(crate) js_distance: Option<f64>,
+    /// Chi-square p-value below which the predicted labels have drifted [default: 0.05].
+    #[arg(long, value_name = "X")]
+    pub(crate) label_p_value: Option<f64>,
+    /// Exit with code 1 when drift was found (the report is printed either way).
+    #[arg(long)]
+    pub(crate) fail_on_drift: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -150,6 +150,9 @@ fn not_found_hint(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::Alarm => "`mlm alarms list ENDPOINT` shows an endpoint's alarms",
         ResourceKind::Deployment => "`mlm deployments list ENDPOINT` shows its deployments",
         ResourceKind::Instance => "`mlm instances ENDPOINT` shows an endpoint's instances",
+        ResourceKind::Baseline => {
+            "`mlm drift baselines list ENDPOINT` shows an endpoint's baselines"
+        }
         _ => return None,
     })
 }

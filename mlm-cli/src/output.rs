@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Cell, Color, Table};
+use mlm_core::drift::{Baseline, DriftCheck, DriftReport};
 use mlm_core::{
     Alarm, CapturePayload, CapturedRecord, Deployment, Endpoint, EndpointEvent, EndpointOverview,
     EventSource, Instance, Measurement, MetricSeries, Model, ModelVersion, Page,
@@ -47,8 +48,30 @@ impl Output {
         value: &T,
         table: impl FnOnce(bool) -> Table,
     ) -> Result<(), Failure> {
+        self.print_tables(value, |color| vec![table(color)], None)
+    }
+
+    /// Prints `value` as JSON/YAML, or the tables `tables` draws a blank line apart, then
+    /// `footer` (a few lines under the tables).
+    pub(crate) fn print_tables<T: Serialize>(
+        &self,
+        value: &T,
+        tables: impl FnOnce(bool) -> Vec<Table>,
+        footer: Option<&str>,
+    ) -> Result<(), Failure> {
         let text = match self.format {
-            OutputFormat::Table => render(table(self.color), self.color),
+            OutputFormat::Table => {
+                let rendered: Vec<String> = tables(self.color)
+                    .into_iter()
+                    .map(|t| render(t, self.color))
+                    .collect();
+                let mut text = rendered.join("\n");
+                if let Some(footer) = footer {
+                    text.push_str(footer.trim_end());
+                    text.push('\n');
+                }
+                text
+            }
             OutputFormat::Json => serde_json::to_string_pretty(value)
                 .map(|t| t + "\n")
                 .map_err(|e| Failure::runtime(format!("cannot write JSON: {e}")))?,
@@ -126,6 +149,7 @@ pub(crate) fn status_color(status: &str) -> Option<Color> {
     Some(match status {
         "InService" | "approved" | "OK" | "completed" => Color::Green,
         "Failed"
+        | "DRIFTED"
         | "UpdateRollbackFailed"
         | "OutOfService"
         | "rejected"
@@ -438,13 +462,9 @@ impl Row for Alarm {
 impl Row for Deployment {
     const HEADERS: &'static [&'static str] = &["ID", "KIND", "PHASE", "STARTED", "ENDED"];
     fn cells(&self, color: bool) -> Vec<Cell> {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         vec![
             Cell::new(&self.id),
-            Cell::new(kind),
+            Cell::new(serde_name(&self.kind)),
             status_cell(self.phase.as_str(), color),
             Cell::new(age(self.started_at)),
             Cell::new(self.ended_at.map_or("-".into(), age)),
@@ -487,6 +507,129 @@ impl Row for CapturedRecord {
             Cell::new(payload(data.endpoint_input.as_ref())),
             Cell::new(payload(data.endpoint_output.as_ref())),
         ]
+    }
+}
+
+/// The name serde gives a unit enum variant (`rolling_update`, `js_distance`).
+fn serde_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Row for Baseline {
+    const HEADERS: &'static [&'static str] = &["NAME", "SAMPLES", "FIELDS", "LABELS", "AGE"];
+    fn cells(&self, _: bool) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.name),
+            Cell::new(self.sample_count),
+            Cell::new(self.fields.len()),
+            Cell::new(if self.labels.is_some() { "yes" } else { "no" }),
+            Cell::new(age(self.created_at)),
+        ]
+    }
+}
+
+/// A baseline: what it was built from, then its fields.
+pub(crate) fn baseline_tables(b: &Baseline) -> Vec<Table> {
+    let source = window_text(b.window_start, b.window_end);
+    let labels = b.labels.as_ref().map_or("-".into(), |l| {
+        let counts: Vec<String> = l.counts.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        counts.join(", ")
+    });
+    let mut summary = table(&[]);
+    summary.add_row(vec!["Baseline:".into(), b.name.to_string()]);
+    summary.add_row(vec!["Endpoint:".into(), b.endpoint.to_string()]);
+    summary.add_row(vec!["Created:".into(), timestamp(b.created_at)]);
+    summary.add_row(vec![
+        "Samples:".into(),
+        format!("{} ({source})", b.sample_count),
+    ]);
+    summary.add_row(vec!["Labels:".into(), labels]);
+    let mut fields = table(&["FIELD", "KIND", "COUNT"]);
+    for (name, profile) in &b.fields {
+        fields.add_row(vec![
+            Cell::new(name),
+            Cell::new(serde_name(&profile.kind)),
+            Cell::new(profile.count),
+        ]);
+    }
+    vec![summary, fields]
+}
+
+/// A report: one row per field statistic, and the labels' row.
+pub(crate) fn drift_report_table(r: &DriftReport, color: bool) -> Table {
+    let mut t = table(&["FIELD", "KIND", "STATISTIC", "VALUE", "THRESHOLD", "RESULT"]);
+    let check_cells = |c: &DriftCheck| {
+        let result = if c.drifted { "DRIFTED" } else { "OK" };
+        vec![
+            Cell::new(serde_name(&c.statistic)),
+            Cell::new(statistic_value(c.value)),
+            Cell::new(statistic_value(c.threshold)),
+            status_cell(result, color),
+        ]
+    };
+    for field in &r.fields {
+        let head = [Cell::new(&field.field), Cell::new(serde_name(&field.kind))];
+        if field.checks.is_empty() {
+            // The window had no values for it: nothing to compare.
+            t.add_row(
+                head.iter()
+                    .cloned()
+                    .chain(["-", "-", "-", "no values"].map(Cell::new)),
+            );
+        }
+        for check in &field.checks {
+            t.add_row(head.iter().cloned().chain(check_cells(check)));
+        }
+    }
+    if let Some(labels) = &r.labels {
+        let head = [Cell::new("(labels)"), Cell::new("labels")];
+        t.add_row(head.into_iter().chain(check_cells(&labels.check)));
+    }
+    t
+}
+
+/// The lines under a report's table: fields the baseline lacks, and the verdict.
+pub(crate) fn drift_summary(r: &DriftReport) -> String {
+    let window = window_text(r.window_start, r.window_end);
+    let mut text = format!("{} samples compared ({window})", r.sample_count);
+    if !r.unprofiled_fields.is_empty() {
+        text.push_str(&format!(
+            "; not in the baseline: {}",
+            r.unprofiled_fields.join(", ")
+        ));
+    }
+    let verdict = if r.drifted { "drifted" } else { "no drift" };
+    text.push_str(&format!("\ndrift score {:.2} ({verdict})\n", r.drift_score));
+    text
+}
+
+/// Where a baseline's or a report's samples came from.
+fn window_text(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String {
+    match (start, end) {
+        (Some(start), Some(end)) => {
+            format!(
+                "captured traffic {} to {}",
+                timestamp(start),
+                timestamp(end)
+            )
+        }
+        _ => "samples sent".into(),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A statistic or threshold: four decimals, or scientific notation for tiny p-values.
+fn statistic_value(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -526,6 +526,216 @@ fn the_local_backend_directly() {
     );
 }
 
+/// Creates endpoint `news` of the example model with data capture at 100 %, from a body file
+/// in `dir`.
+fn create_capturing_endpoint(c: &[&str], dir: &Path) {
+    let body = dir.join("endpoint.json");
+    let json = serde_json::json!({
+        "variants": [{
+            "name": "primary",
+            "model_version": {"model": "news", "version": 1},
+            "instance_type": "ml.m5.large",
+            "instance_count": 1
+        }],
+        "data_capture": {"destination_uri": "file:news-captures", "sampling_percent": 100}
+    });
+    std::fs::write(&body, json.to_string()).unwrap();
+    let file = body.display().to_string();
+    let args = ["endpoints", "create", "news", "--file", &file, "--wait"];
+    let created = mlm(c, &args).expect(0);
+    assert!(created.stdout.contains("InService"), "{}", created.stdout);
+}
+
+/// Sentences of the topics the model knows: the baseline's traffic.
+const NEWS: [&str; 4] = [
+    "Baseball is one of the most popular sports in the United States.",
+    "The home team won the final match of the season.",
+    "Stocks rallied as investors cheered strong quarterly earnings.",
+    "The prime minister called for peace talks in the capital.",
+];
+
+/// Baselines from captured traffic, reports from the same traffic (no drift) and from a file
+/// of unrelated inputs (drift, exit 1 with `--fail-on-drift`), bad input, delete.
+fn check_drift(c: &[&str], dir: &Path) {
+    for sentence in NEWS {
+        let body = serde_json::json!({ "sentence": sentence }).to_string();
+        mlm(c, &["invoke", "news", "--data", &body]).expect(0);
+    }
+    let create = [
+        "drift",
+        "baselines",
+        "create",
+        "news",
+        "launch",
+        "--since",
+        "10m",
+    ];
+    let created = mlm(c, &create).expect(0);
+    assert!(
+        created.stdout.contains("Baseline:  launch"),
+        "{}",
+        created.stdout
+    );
+    mlm(c, &create).expect(4);
+    let listed = mlm(c, &["drift", "baselines", "list", "news"]).expect(0);
+    let row = listed.stdout.lines().nth(1).unwrap_or_default();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["launch", "4", "1", "yes"], "{}", listed.stdout);
+    let got = mlm(c, &["drift", "baselines", "get", "news", "launch"]).expect(0);
+    assert!(
+        got.stdout.contains("Samples:   4 (captured traffic"),
+        "{}",
+        got.stdout
+    );
+    let field = got.stdout.lines().find(|l| l.starts_with("sentence"));
+    assert!(field.is_some_and(|l| l.contains("text")), "{}", got.stdout);
+
+    let same = [
+        "drift",
+        "report",
+        "news",
+        "--baseline",
+        "launch",
+        "--since",
+        "10m",
+    ];
+    let same = mlm(c, &[&same[..], &["--fail-on-drift"]].concat()).expect(0);
+    assert!(!same.stdout.contains("DRIFTED"), "{}", same.stdout);
+    assert!(
+        same.stdout.ends_with("drift score 0.00 (no drift)\n"),
+        "{}",
+        same.stdout
+    );
+
+    let samples = dir.join("unrelated.jsonl");
+    let unrelated = "{\"sentence\": \"Quantum chips and semiconductor lasers\"}\n\
+                     {\"input\": {\"sentence\": \"Neural networks on graphics processors\"}}\n";
+    std::fs::write(&samples, unrelated).unwrap();
+    let file = samples.display().to_string();
+    let report = [
+        "drift",
+        "report",
+        "news",
+        "--baseline",
+        "launch",
+        "--samples",
+        &file,
+    ];
+    let drifted = mlm(c, &report).expect(0);
+    assert!(drifted.stdout.contains("(drifted)"), "{}", drifted.stdout);
+    let failed = mlm(c, &[&report[..], &["--fail-on-drift"]].concat()).expect(1);
+    let row = failed.stdout.lines().find(|l| l.starts_with("sentence"));
+    assert!(
+        row.is_some_and(|r| r.ends_with("DRIFTED")),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stderr.contains("drifted from baseline 'launch'"),
+        "{}",
+        failed.stderr
+    );
+    let json = mlm(c, &[&report[..], &["-o", "json"]].concat())
+        .expect(0)
+        .json();
+    assert!(json["drift_score"].as_f64().unwrap() > 1.0, "{json}");
+    assert_eq!(json["drifted"], true);
+
+    check_drift_usage(c, dir, &file);
+    let deleted = mlm(c, &["drift", "baselines", "delete", "news", "launch"]).expect(0);
+    assert!(
+        deleted.stdout.contains("deleted baseline 'launch'"),
+        "{}",
+        deleted.stdout
+    );
+    let gone = mlm(c, &["drift", "baselines", "get", "news", "launch"]).expect(3);
+    assert!(
+        gone.stderr.contains("mlm drift baselines list"),
+        "{}",
+        gone.stderr
+    );
+}
+
+/// Both a file and a window, a malformed file, a bad threshold: usage errors (exit code 2).
+fn check_drift_usage(c: &[&str], dir: &Path, samples: &str) {
+    let report = ["drift", "report", "news", "--baseline", "launch"];
+    let both = [&report[..], &["--samples", samples, "--since", "1h"]].concat();
+    let both = mlm(c, &both).expect(2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+    mlm(c, &report).expect(2);
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"sentence\": \"fine\"}\n{\"sentence\": \n").unwrap();
+    let bad = bad.display().to_string();
+    let malformed = mlm(c, &[&report[..], &["--samples", &bad]].concat()).expect(2);
+    assert!(
+        malformed.stderr.contains("bad.jsonl: line 2: not JSON"),
+        "{}",
+        malformed.stderr
+    );
+    let threshold = [&report[..], &["--samples", samples, "--ks", "0"]].concat();
+    mlm(c, &threshold).expect(2);
+}
+
+/// `mlm drift` through a server: `-o json` is the REST API's baseline.
+#[test]
+fn drift_through_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = mlm_command();
+    serve
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path());
+    let (_server, base, _logs) = common::start(serve);
+    let c: &[&str] = &["--server", &base];
+    register_example(c);
+    create_capturing_endpoint(c, dir.path());
+    check_drift_rest_shape(c, &base, dir.path());
+    check_drift(c, dir.path());
+    mlm(c, &["endpoints", "delete", "news", "--wait"]).expect(0);
+}
+
+/// A baseline from a file, read back as `GET /v1/endpoints/news/baselines/{name}` answers.
+fn check_drift_rest_shape(c: &[&str], base: &str, dir: &Path) {
+    let samples = dir.join("sent.jsonl");
+    std::fs::write(&samples, format!("{SENTENCE}\n")).unwrap();
+    let file = samples.display().to_string();
+    let args = [
+        "drift",
+        "baselines",
+        "create",
+        "news",
+        "sent",
+        "--samples",
+        &file,
+    ];
+    mlm(c, &args).expect(0);
+    let cli = mlm(
+        c,
+        &["drift", "baselines", "get", "news", "sent", "-o", "json"],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(cli, rest_get(base, "/v1/endpoints/news/baselines/sent"));
+    let yaml = mlm(c, &["drift", "baselines", "list", "news", "-o", "yaml"]).expect(0);
+    let yaml: Value = serde_norway::from_str(&yaml.stdout).unwrap();
+    assert_eq!(yaml, rest_get(base, "/v1/endpoints/news/baselines"));
+    mlm(c, &["drift", "baselines", "delete", "news", "sent"]).expect(0);
+}
+
+/// `mlm drift` with the local backend opened by each command: captures outlive the process.
+#[test]
+fn drift_on_the_local_backend_directly() {
+    let (dir, flag) = local_data_dir();
+    let c: Vec<&str> = flag.iter().map(String::as_str).collect();
+    register_example(&c);
+    create_capturing_endpoint(&c, dir.path());
+    check_drift(&c, dir.path());
+    mlm(&c, &["endpoints", "delete", "news", "--wait"]).expect(0);
+}
+
 /// Exit codes that need no endpoint: not found, usage, a server that is not there.
 #[test]
 fn exit_codes() {
@@ -617,6 +827,7 @@ fn help_text_matches_the_snapshot() {
         vec!["endpoints", "--help"],
         vec!["endpoints", "create", "--help"],
         vec!["load-test", "--help"],
+        vec!["drift", "report", "--help"],
     ] {
         let run = mlm(&[], &args).expect(0);
         text.push_str(&format!("$ mlm {}\n{}\n", args.join(" "), run.stdout));

@@ -2,6 +2,7 @@
 
 mod alarms;
 mod deployments;
+mod drift;
 mod endpoints;
 mod events;
 mod models;
@@ -46,6 +47,7 @@ async fn dispatch(command: Command, backend: &Backend, out: Output) -> Result<()
         Command::Deployments(c) => deployments::run(c, provider, out).await,
         Command::Events(a) => events::list_events(a, provider, out).await,
         Command::Captures(a) => observe::captures(a, provider, out).await,
+        Command::Drift(c) => drift::run(c, provider, out).await,
         Command::LoadTest(a) => crate::loadtest::run(a, backend, out).await,
         Command::Top(a) => crate::top::run(a, provider).await,
         Command::Serve(_) | Command::Openapi | Command::Completions(_) | Command::Man => {
