@@ -11,15 +11,13 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use mlm_client::HttpProvider;
+use mlm_core::BaselineName;
+use mlm_core::drift::{CreateBaselineRequest, DriftReportRequest, DriftThresholds, SampleSource};
 use mlm_core::{
     AlarmDefinition, AlarmName, CaptureQuery, CreateEndpointRequest, CreateModelRequest,
     CreateVersionRequest, EndpointManagerExt, EndpointName, Error, EventQuery, InvokeRequest,
     MetricQuery, ModelName, NewEvent, PageRequest, Provider, UpdateEndpointRequest,
     UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
-};
-use mlm_core::BaselineName;
-use mlm_core::drift::{
-    CreateBaselineRequest, DriftReportRequest, DriftThresholds, SampleSource,
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
@@ -671,7 +669,9 @@ impl NativeClient {
     fn get_baseline(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {
         let (endpoint, name) = (endpoint_name(py, endpoint)?, baseline_name(py, name)?);
         let p = self.provider(py)?;
-        Ok(op(async move { json(p.get_baseline(&endpoint, &name).await) }))
+        Ok(op(
+            async move { json(p.get_baseline(&endpoint, &name).await) },
+        ))
     }
 
     #[pyo3(signature = (endpoint, page_size=None, page_token=None))]
@@ -685,9 +685,9 @@ impl NativeClient {
         let endpoint = endpoint_name(py, endpoint)?;
         let p = self.provider(py)?;
         let page = page(page_size, page_token);
-        Ok(op(async move {
-            json(p.list_baselines(&endpoint, page).await)
-        }))
+        Ok(op(
+            async move { json(p.list_baselines(&endpoint, page).await) },
+        ))
     }
 
     fn delete_baseline(&self, py: Python<'_>, endpoint: &str, name: &str) -> PyResult<Operation> {

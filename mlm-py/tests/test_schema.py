@@ -34,6 +34,14 @@ RESULT_TYPES = {
     t.DeploymentSummary: "DeploymentSummary",
     t.Deployment: "Deployment",
     t.EndpointEvent: "EndpointEvent",
+    t.CategoryCounts: "CategoryCounts",
+    t.NumericProfile: "NumericProfile",
+    t.FieldProfile: "FieldProfile",
+    t.Baseline: "Baseline",
+    t.DriftCheck: "DriftCheck",
+    t.FieldDrift: "FieldDrift",
+    t.LabelDrift: "LabelDrift",
+    t.DriftReport: "DriftReport",
 }
 
 
@@ -72,7 +80,8 @@ def test_fields_match_the_component_schema(cls, schema):
      (t.MetricScope, "MetricScope"), (t.Statistic, "Statistic"),
      (t.Comparison, "Comparison"), (t.TreatMissingData, "TreatMissingData"),
      (t.AlarmState, "AlarmState"), (t.DeploymentKind, "DeploymentKind"),
-     (t.PhaseName, "PhaseName"), (t.EventSource, "EventSource")],
+     (t.PhaseName, "PhaseName"), (t.EventSource, "EventSource"),
+     (t.FieldKind, "FieldKind"), (t.DriftStatistic, "DriftStatistic")],
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_enums_match_the_component_schema(cls, schema):

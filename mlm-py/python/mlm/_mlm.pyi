@@ -9,6 +9,7 @@ __all__ = [
     "Operation",
     "__version__",
     "raise_error_kind",
+    "read_samples_jsonl",
 ]
 
 __version__: Final[str]
@@ -17,6 +18,9 @@ ERROR_KINDS: Final[list[str]]
 
 def raise_error_kind(kind: str, message: str) -> None:
     """Raises the exception an error of ``kind`` maps to (for tests of the mapping)."""
+
+def read_samples_jsonl(text: str) -> list[Any]:
+    """The drift samples of a JSON Lines text, as the core reads them."""
 
 @final
 class Operation:
@@ -119,3 +123,16 @@ class NativeClient:
         page_token: Optional[str] = None,
     ) -> Operation: ...
     def record_event(self, endpoint: str, event: Mapping[str, Any]) -> Operation: ...
+    def create_baseline(self, endpoint: str, name: str, source: Mapping[str, Any]) -> Operation: ...
+    def get_baseline(self, endpoint: str, name: str) -> Operation: ...
+    def list_baselines(
+        self, endpoint: str, page_size: Optional[int] = None, page_token: Optional[str] = None
+    ) -> Operation: ...
+    def delete_baseline(self, endpoint: str, name: str) -> Operation: ...
+    def drift_report(
+        self,
+        endpoint: str,
+        baseline: str,
+        source: Mapping[str, Any],
+        thresholds: Optional[Mapping[str, Any]] = None,
+    ) -> Operation: ...

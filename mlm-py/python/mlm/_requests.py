@@ -12,6 +12,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from . import _mlm
 from .errors import InvalidArgumentError
 from .types import (
     Approval,
@@ -327,6 +328,36 @@ def capture_query(
         "end": format_datetime(end_),
         "variant": variant,
     }
+
+
+#: What ``samples=`` accepts: ``{"input": ..., "output": ...}`` mappings, or the path of a JSON
+#: Lines file (each line a request body, or such a mapping).
+Samples = Union[Iterable[Mapping[str, Any]], str, "os.PathLike[str]"]
+
+
+def sample_source(
+    samples: Optional[Samples],
+    start: Optional[datetime],
+    end: Optional[datetime],
+    window: Union[float, timedelta],
+    variant: Optional[str],
+) -> Dict[str, Any]:
+    """The samples of a baseline or a report: given ones, or a window of captured traffic
+    (from ``start``, default ``end`` minus ``window``, to ``end``, default now)."""
+    if samples is None:
+        query = capture_query("-", start, end, window, variant)
+        del query["endpoint"]
+        return {"window": query}
+    if start is not None or end is not None or variant is not None:
+        raise InvalidArgumentError(
+            "give either samples or a window of captured traffic (start/end/variant), not both"
+        )
+    if isinstance(samples, (str, os.PathLike)):
+        with open(samples, encoding="utf-8") as f:
+            return {"samples": _mlm.read_samples_jsonl(f.read())}
+    if isinstance(samples, Mapping):
+        raise InvalidArgumentError("samples: give a list of {'input', 'output'} mappings")
+    return {"samples": plain(list(samples))}
 
 
 def invoke_body(body: Body, content_type: Optional[str]) -> Tuple[bytes, str]:

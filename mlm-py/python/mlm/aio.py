@@ -22,7 +22,7 @@ from . import _mlm
 from . import _requests as req
 from ._paging import AsyncPager
 from ._progress import ProgressArg, make_progress
-from ._requests import Body, VersionLike
+from ._requests import Body, Samples, VersionLike
 from .client import (
     DEFAULT_METRIC_KINDS,
     DEFAULT_TIMEOUT,
@@ -42,6 +42,8 @@ from .errors import FailedPreconditionError
 from .types import (
     Alarm,
     Approval,
+    Baseline,
+    DriftReport,
     CapturedRecord,
     Comparison,
     Deployment,
@@ -450,6 +452,59 @@ class AsyncClient(_Base):
             return _page(CapturedRecord._from, raw)
 
         return AsyncPager(fetch, "captures")
+
+    # ---- drift ----
+
+    async def create_baseline(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        samples: Optional[Samples] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+    ) -> Baseline:
+        """See :meth:`mlm.Client.create_baseline`."""
+        source = req.sample_source(samples, start, end, window, variant)
+        return Baseline._from(await _run(self._native.create_baseline(endpoint, name, source)))
+
+    async def get_baseline(self, endpoint: str, name: str) -> Baseline:
+        """See :meth:`mlm.Client.get_baseline`."""
+        return Baseline._from(await _run(self._native.get_baseline(endpoint, name)))
+
+    def list_baselines(
+        self, endpoint: str, *, page_size: Optional[int] = None
+    ) -> AsyncPager[Baseline]:
+        """See :meth:`mlm.Client.list_baselines`."""
+
+        async def fetch(token: Optional[str]) -> Page[Baseline]:
+            raw = await _run(self._native.list_baselines(endpoint, page_size, token))
+            return _page(Baseline._from, raw)
+
+        return AsyncPager(fetch, "baselines")
+
+    async def delete_baseline(self, endpoint: str, name: str) -> None:
+        """See :meth:`mlm.Client.delete_baseline`."""
+        await _run(self._native.delete_baseline(endpoint, name))
+
+    async def drift_report(
+        self,
+        endpoint: str,
+        baseline: str,
+        *,
+        samples: Optional[Samples] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+        thresholds: Optional[Mapping[str, Any]] = None,
+    ) -> DriftReport:
+        """See :meth:`mlm.Client.drift_report`."""
+        source = req.sample_source(samples, start, end, window, variant)
+        op = self._native.drift_report(endpoint, baseline, source, req.plain(thresholds))
+        return DriftReport._from(await _run(op))
 
     # ---- deployments ----
 

@@ -33,11 +33,13 @@ from . import _mlm
 from . import _requests as req
 from ._paging import Pager
 from ._progress import ProgressArg, make_progress
-from ._requests import Body, VersionLike
+from ._requests import Body, Samples, VersionLike
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .types import (
     Alarm,
     Approval,
+    Baseline,
+    DriftReport,
     Capabilities,
     CapturedRecord,
     Comparison,
@@ -733,6 +735,61 @@ class Client(_Base):
             return _page(CapturedRecord._from, raw)
 
         return Pager(fetch, "captures")
+
+    # ---- drift ----
+
+    def create_baseline(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        samples: Optional[Samples] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+    ) -> Baseline:
+        """Profiles ``samples`` (``{"input": ..., "output": ...}`` mappings, or a JSON Lines
+        file) or, without them, the endpoint's captured traffic from ``start`` (default:
+        ``end`` minus ``window``) to ``end`` (default: now), and keeps the baseline."""
+        source = req.sample_source(samples, start, end, window, variant)
+        return Baseline._from(self._native.create_baseline(endpoint, name, source).wait())
+
+    def get_baseline(self, endpoint: str, name: str) -> Baseline:
+        """One of the endpoint's baselines."""
+        return Baseline._from(self._native.get_baseline(endpoint, name).wait())
+
+    def list_baselines(self, endpoint: str, *, page_size: Optional[int] = None) -> Pager[Baseline]:
+        """The endpoint's baselines by name, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[Baseline]:
+            raw = self._native.list_baselines(endpoint, page_size, token).wait()
+            return _page(Baseline._from, raw)
+
+        return Pager(fetch, "baselines")
+
+    def delete_baseline(self, endpoint: str, name: str) -> None:
+        """Deletes a baseline."""
+        self._native.delete_baseline(endpoint, name).wait()
+
+    def drift_report(
+        self,
+        endpoint: str,
+        baseline: str,
+        *,
+        samples: Optional[Samples] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+        window: Union[float, timedelta] = timedelta(hours=1),
+        variant: Optional[str] = None,
+        thresholds: Optional[Mapping[str, Any]] = None,
+    ) -> DriftReport:
+        """Compares ``samples`` or, without them, the captured traffic of the last ``window``
+        (or ``start``..``end``) with ``baseline``; records the report's score as the
+        endpoint's ``drift_score`` metric. ``thresholds``: e.g. ``{"psi": 0.25}``."""
+        source = req.sample_source(samples, start, end, window, variant)
+        raw = self._native.drift_report(endpoint, baseline, source, req.plain(thresholds)).wait()
+        return DriftReport._from(raw)
 
     # ---- observability ----
 

@@ -60,6 +60,18 @@ __all__ = [
     "Deployment",
     "EventSource",
     "EndpointEvent",
+    "CapturePayload",
+    "CapturedRecord",
+    "FieldKind",
+    "DriftStatistic",
+    "CategoryCounts",
+    "NumericProfile",
+    "FieldProfile",
+    "Baseline",
+    "DriftCheck",
+    "FieldDrift",
+    "LabelDrift",
+    "DriftReport",
     "Measurement",
     "InstanceMetrics",
     "Instance",
@@ -218,6 +230,23 @@ class EventSource(_StrEnum):
 
     SYSTEM = "system"
     USER = "user"
+
+
+class FieldKind(_StrEnum):
+    """How a drift baseline compares an input field: numbers, categories or text tokens."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    TEXT = "text"
+
+
+class DriftStatistic(_StrEnum):
+    """A drift statistic (drifted when above its threshold; the p-value when below)."""
+
+    PSI = "psi"
+    KS = "ks"
+    JS_DISTANCE = "js_distance"
+    CHI_SQUARE_P_VALUE = "chi_square_p_value"
 
 
 class DeploymentKind(_StrEnum):
@@ -923,6 +952,261 @@ class CapturedRecord(_Result):
 
 
 # ---------------------------------------------------------------------------------------------
+# Drift
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class CategoryCounts(_Result):
+    """Counts per category (values, tokens or labels); the rarest beyond a cap in ``other``."""
+
+    counts: Mapping[str, int]
+    other: int
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "CategoryCounts":
+        return cls(counts=dict(d["counts"]), other=d["other"])
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class NumericProfile(_Result):
+    """A numeric field's baseline distribution: PSI bins and Kolmogorov–Smirnov quantiles."""
+
+    bin_edges: Tuple[float, ...] = dataclasses.field(repr=False)
+    bin_fractions: Tuple[float, ...] = dataclasses.field(repr=False)
+    quantiles: Tuple[float, ...] = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "NumericProfile":
+        return cls(
+            bin_edges=tuple(d["bin_edges"]),
+            bin_fractions=tuple(d["bin_fractions"]),
+            quantiles=tuple(d["quantiles"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FieldProfile(_Result):
+    """One input field of a baseline: its kind, how many values, and their distribution."""
+
+    kind: FieldKind
+    count: int
+    numeric: Optional[NumericProfile] = dataclasses.field(default=None, repr=False)
+    categories: Optional[CategoryCounts] = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "FieldProfile":
+        return cls(
+            kind=FieldKind(d["kind"]),
+            count=d["count"],
+            numeric=_opt(NumericProfile._from, d.get("numeric")),
+            categories=_opt(CategoryCounts._from, d.get("categories")),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Baseline(_Result):
+    """The profile of a sample of an endpoint's traffic that drift reports compare with
+    (``window_start``/``window_end``: the captured traffic it was built from, if any)."""
+
+    name: str
+    endpoint: str
+    created_at: datetime
+    sample_count: int
+    fields: Mapping[str, FieldProfile] = dataclasses.field(repr=False)
+    labels: Optional[CategoryCounts] = dataclasses.field(repr=False)
+    window_start: Optional[datetime] = dataclasses.field(repr=False)
+    window_end: Optional[datetime] = dataclasses.field(repr=False)
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_at": self.created_at,
+            "sample_count": self.sample_count,
+            "fields": len(self.fields),
+            "labels": self.labels is not None,
+        }
+
+    def _repr_html_(self) -> str:
+        title = (
+            f"<p><b>Baseline {html.escape(self.name)}</b> of {html.escape(self.endpoint)}: "
+            f"{self.sample_count} samples, {html.escape(_short(self.created_at))}</p>"
+        )
+        rows = [[name, f.kind, f.count] for name, f in self.fields.items()]
+        return title + _html_table(["field", "kind", "values"], rows)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Baseline":
+        return cls(
+            name=d["name"],
+            endpoint=d["endpoint"],
+            created_at=parse_datetime(d["created_at"]),
+            sample_count=d["sample_count"],
+            fields={k: FieldProfile._from(v) for k, v in d["fields"].items()},
+            labels=_opt(CategoryCounts._from, d.get("labels")),
+            window_start=_opt_datetime(d.get("window_start")),
+            window_end=_opt_datetime(d.get("window_end")),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DriftCheck(_Result):
+    """One statistic against its threshold; ``severity`` is above 1 exactly when drifted."""
+
+    statistic: DriftStatistic
+    value: float
+    threshold: float
+    drifted: bool
+    severity: float
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "DriftCheck":
+        return cls(
+            statistic=DriftStatistic(d["statistic"]),
+            value=d["value"],
+            threshold=d["threshold"],
+            drifted=d["drifted"],
+            severity=d["severity"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FieldDrift(_Result):
+    """One input field's drift: its checks (none when the window had no values of it)."""
+
+    field: str
+    kind: FieldKind
+    baseline_count: int
+    window_count: int
+    checks: Tuple[DriftCheck, ...]
+    drifted: bool
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "FieldDrift":
+        return cls(
+            field=d["field"],
+            kind=FieldKind(d["kind"]),
+            baseline_count=d["baseline_count"],
+            window_count=d["window_count"],
+            checks=tuple(DriftCheck._from(c) for c in d["checks"]),
+            drifted=d["drifted"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class LabelDrift(_Result):
+    """The shift of the predicted labels: the window's counts and the chi-square test."""
+
+    window: Mapping[str, int]
+    chi_square: float
+    degrees_of_freedom: int
+    check: DriftCheck
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "LabelDrift":
+        return cls(
+            window=dict(d["window"]),
+            chi_square=d["chi_square"],
+            degrees_of_freedom=d["degrees_of_freedom"],
+            check=DriftCheck._from(d["check"]),
+        )
+
+
+_REPORT_COLUMNS = ["field", "kind", "statistic", "value", "threshold", "severity", "drifted"]
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DriftReport(_Result):
+    """A window of traffic compared with a baseline. ``drift_score`` is the worst check's
+    severity (above 1: something drifted); it is also the endpoint's ``drift_score`` metric.
+    Renders as a table in notebooks and in ``str()``; :meth:`to_pandas` gives one row per
+    check."""
+
+    endpoint: str
+    baseline: str
+    created_at: datetime
+    window_start: Optional[datetime] = dataclasses.field(repr=False)
+    window_end: Optional[datetime] = dataclasses.field(repr=False)
+    sample_count: int
+    fields: Tuple[FieldDrift, ...] = dataclasses.field(repr=False)
+    unprofiled_fields: Tuple[str, ...] = dataclasses.field(repr=False)
+    labels: Optional[LabelDrift] = dataclasses.field(repr=False)
+    drift_score: float
+    drifted: bool
+    thresholds: Mapping[str, Any] = dataclasses.field(repr=False)
+
+    def rows(self) -> List[Dict[str, Any]]:
+        """One row per check: the fields' statistics, then the labels' p-value."""
+        checks = [(f.field, f.kind.value, c) for f in self.fields for c in f.checks]
+        if self.labels is not None:
+            checks.append(("(labels)", "labels", self.labels.check))
+        return [
+            {
+                "field": field,
+                "kind": kind,
+                "statistic": c.statistic.value,
+                "value": c.value,
+                "threshold": c.threshold,
+                "severity": c.severity,
+                "drifted": c.drifted,
+            }
+            for field, kind, c in checks
+        ]
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        """One row per check (needs pandas)."""
+        return _import_pandas().DataFrame(self.rows(), columns=_REPORT_COLUMNS)
+
+    def _summary(self) -> str:
+        verdict = "drifted" if self.drifted else "no drift"
+        return (
+            f"drift report of {self.endpoint} against baseline {self.baseline}: "
+            f"{self.sample_count} samples, drift score {self.drift_score:.2f} ({verdict})"
+        )
+
+    def __str__(self) -> str:
+        cells = [
+            [
+                r["field"],
+                r["kind"],
+                r["statistic"],
+                f"{r['value']:.4g}",
+                f"{r['threshold']:g}",
+                f"{r['severity']:.2f}",
+                "DRIFTED" if r["drifted"] else "ok",
+            ]
+            for r in self.rows()
+        ]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_REPORT_COLUMNS)]
+        lines = [
+            "  ".join(h.ljust(w) for h, w in zip(_REPORT_COLUMNS, widths)),
+            *("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells),
+            self._summary(),
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        rows = [[r[c] for c in _REPORT_COLUMNS] for r in self.rows()]
+        return f"<p><b>{html.escape(self._summary())}</b></p>" + _html_table(_REPORT_COLUMNS, rows)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "DriftReport":
+        return cls(
+            endpoint=d["endpoint"],
+            baseline=d["baseline"],
+            created_at=parse_datetime(d["created_at"]),
+            window_start=_opt_datetime(d.get("window_start")),
+            window_end=_opt_datetime(d.get("window_end")),
+            sample_count=d["sample_count"],
+            fields=tuple(FieldDrift._from(f) for f in d["fields"]),
+            unprofiled_fields=tuple(d["unprofiled_fields"]),
+            labels=_opt(LabelDrift._from, d.get("labels")),
+            drift_score=d["drift_score"],
+            drifted=d["drifted"],
+            thresholds=d["thresholds"],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Observability
 
 
@@ -1229,6 +1513,7 @@ class Capabilities(_Result):
     gpu_metrics: bool
     per_instance_metrics: bool
     events: bool
+    drift: bool
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
