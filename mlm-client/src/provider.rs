@@ -738,6 +738,7 @@ impl Captures for HttpProvider {
 #[async_trait]
 impl Drift for HttpProvider {
     async fn create_baseline(&self, request: CreateBaselineRequest) -> Result<Baseline> {
+        request.validate()?;
         let about = subject(ResourceKind::Endpoint, &request.endpoint);
         let path = format!("/v1/endpoints/{}/baselines", request.endpoint);
         self.json_with(Method::POST, &path, &request, &about).await
@@ -772,7 +773,7 @@ impl Drift for HttpProvider {
     }
 
     async fn drift_report(&self, request: DriftReportRequest) -> Result<DriftReport> {
-        request.thresholds.validate()?;
+        request.validate()?;
         let about = subject(
             ResourceKind::Baseline,
             format!("{}/{}", request.endpoint, request.baseline),

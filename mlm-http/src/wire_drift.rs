@@ -148,9 +148,9 @@ impl CreateDriftReport {
         let baseline = domain::BaselineName::new(&self.baseline)?;
         let thresholds = self.thresholds.unwrap_or_default();
         let source = source(self.samples, self.window)?;
-        Ok(
-            domain::drift::DriftReportRequest::new(endpoint, baseline, source)
-                .with_thresholds(thresholds),
-        )
+        let request = domain::drift::DriftReportRequest::new(endpoint, baseline, source)
+            .with_thresholds(thresholds);
+        request.validate()?;
+        Ok(request)
     }
 }

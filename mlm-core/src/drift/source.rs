@@ -65,6 +65,28 @@ pub enum SampleSource {
     Window(TrafficWindow),
 }
 
+impl SampleSource {
+    /// `InvalidArgument` for no samples or more than
+    /// [`MAX_DRIFT_SAMPLES`](super::MAX_DRIFT_SAMPLES), or a bad window
+    /// ([`CaptureQuery::validate`]).
+    pub fn validate(&self, endpoint: &EndpointName) -> Result<()> {
+        match self {
+            Self::Samples(samples) if samples.is_empty() => {
+                Err(Error::invalid("no samples: give at least one"))
+            }
+            Self::Samples(samples) if samples.len() > super::MAX_DRIFT_SAMPLES => {
+                Err(Error::invalid(format!(
+                    "{} samples: at most {} in one request",
+                    samples.len(),
+                    super::MAX_DRIFT_SAMPLES
+                )))
+            }
+            Self::Samples(_) => Ok(()),
+            Self::Window(window) => window.query(endpoint).validate(),
+        }
+    }
+}
+
 /// A baseline to build ([`Drift::create_baseline`](super::Drift::create_baseline)).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -106,7 +128,20 @@ pub struct DriftReportRequest {
     pub thresholds: DriftThresholds,
 }
 
+impl CreateBaselineRequest {
+    /// `InvalidArgument` for bad samples or a bad window ([`SampleSource::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        self.source.validate(&self.endpoint)
+    }
+}
+
 impl DriftReportRequest {
+    /// `InvalidArgument` for bad thresholds, samples or window.
+    pub fn validate(&self) -> Result<()> {
+        self.thresholds.validate()?;
+        self.source.validate(&self.endpoint)
+    }
+
     /// Compares `source` with `endpoint`'s baseline `baseline` under default thresholds.
     pub fn new(endpoint: EndpointName, baseline: BaselineName, source: SampleSource) -> Self {
         Self {
@@ -132,6 +167,7 @@ impl Baseline {
         request: CreateBaselineRequest,
         created_at: DateTime<Utc>,
     ) -> Result<Self> {
+        request.validate()?;
         let (samples, window) = collect(captures, &request.endpoint, request.source).await?;
         let mut baseline = Self::build(request.endpoint, request.name, &samples, created_at)?;
         baseline.window_start = window.start;
@@ -149,7 +185,7 @@ impl DriftReport {
         request: DriftReportRequest,
         created_at: DateTime<Utc>,
     ) -> Result<Self> {
-        request.thresholds.validate()?;
+        request.validate()?;
         let (samples, window) = collect(captures, &request.endpoint, request.source).await?;
         Self::compare(baseline, &samples, request.thresholds, window, created_at)
     }
@@ -179,7 +215,6 @@ async fn captured_samples<C: Captures + ?Sized>(
     captures: &C,
     query: CaptureQuery,
 ) -> Result<Vec<Sample>> {
-    query.validate()?;
     let mut samples = Vec::new();
     let mut page = PageRequest::first().with_page_size(MAX_PAGE_SIZE);
     loop {

@@ -140,6 +140,7 @@ pub(crate) async fn create_baseline(
     let endpoint = endpoint_name(&path.endpoint)?;
     let (name, source) = upload(&state, query, request).await?;
     let request = CreateBaselineRequest::new(endpoint, BaselineName::new(name)?, source);
+    request.validate()?;
     let created = state.provider().create_baseline(request).await?;
     json(StatusCode::CREATED, &created)
 }
