@@ -1,14 +1,19 @@
 //! Data capture on AWS, against the emulator: invocations of an endpoint with data capture
-//! are sampled into S3 in SageMaker's layout, and `list_captures` reads them back.
+//! are sampled into S3 in SageMaker's layout, and `list_captures` reads them back; drift
+//! baselines are kept beside them.
 
 mod common;
 
 use chrono::{TimeDelta, Utc};
 use common::{Account, INSTANCE_TYPES, version};
+use mlm_core::drift::{
+    CreateBaselineRequest, Drift, DriftReportRequest, FieldKind, Sample, SampleSource,
+    TrafficWindow,
+};
 use mlm_core::{
-    CaptureEncoding, CaptureQuery, CapturedRecord, Captures, CreateEndpointRequest,
+    BaselineName, CaptureEncoding, CaptureQuery, CapturedRecord, Captures, CreateEndpointRequest,
     DataCaptureConfig, EndpointManager, EndpointManagerExt, EndpointName, ErrorKind, InvokeRequest,
-    PageRequest, VariantName,
+    MetricKind, MetricQuery, Observability, PageRequest, Statistic, VariantName,
 };
 
 async fn all(p: &impl Captures, query: &CaptureQuery) -> Vec<CapturedRecord> {
@@ -128,4 +133,100 @@ async fn endpoints_without_capture_have_no_records_and_missing_ones_are_not_foun
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// Drift on AWS: baselines are JSON objects beside the captured data (so an endpoint without
+/// capture has none: `FailedPrecondition`), reports read the captured traffic, and each
+/// report's score is published to CloudWatch, where metric queries read it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_baselines_live_beside_captured_data_and_scores_reach_cloudwatch() {
+    let account = Account::new();
+    let p = account.provider().await;
+    let destination = account.capture_destination().await;
+    let v = version(&p, "drifting").await;
+    let name = EndpointName::new("drifting").unwrap();
+    let request = CreateEndpointRequest::single(name.clone(), v.clone(), INSTANCE_TYPES[0], 1)
+        .with_data_capture(DataCaptureConfig::new(&destination, 100));
+    p.create_endpoint(request).await.unwrap();
+    p.wait_until_ready(&name, common::wait()).await.unwrap();
+
+    let start = Utc::now() - TimeDelta::seconds(1);
+    for i in 0..40 {
+        let body = format!("{{\"n\": {i}}}").into_bytes();
+        p.invoke(InvokeRequest::new(name.clone(), "application/json", body))
+            .await
+            .unwrap();
+    }
+    let window = TrafficWindow::new(start, Utc::now() + TimeDelta::minutes(1));
+    let launch = BaselineName::new("launch").unwrap();
+    let request = CreateBaselineRequest::new(
+        name.clone(),
+        launch.clone(),
+        SampleSource::Window(window.clone()),
+    );
+    let baseline = p.create_baseline(request).await.unwrap();
+    assert_eq!(baseline.sample_count, 40);
+    assert_eq!(baseline.fields["n"].kind, FieldKind::Numeric);
+    let bucket = destination
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap();
+    let stored = account
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key("captures/mlm-baselines/drifting/launch.json")
+        .send()
+        .await
+        .expect("the baseline is an object beside the captured data");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&stored.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(stored["sample_count"], 40);
+
+    // Numbers far above the baseline's: PSI and KS both past their thresholds.
+    let shifted: Vec<Sample> = (0..40)
+        .map(|i| Sample::input(serde_json::json!({"n": 1000 + i})))
+        .collect();
+    let request =
+        DriftReportRequest::new(name.clone(), launch.clone(), SampleSource::Samples(shifted));
+    let report = p.drift_report(request).await.unwrap();
+    assert!(report.drifted && report.drift_score > 1.0, "{report:?}");
+    let same = DriftReportRequest::new(name.clone(), launch.clone(), SampleSource::Window(window));
+    assert!(!p.drift_report(same).await.unwrap().drifted);
+
+    let query = MetricQuery::last(
+        name.clone(),
+        vec![MetricKind::DriftScore],
+        std::time::Duration::from_secs(600),
+        60,
+    )
+    .with_statistic(Statistic::Maximum);
+    let series = p.query_metrics(query).await.unwrap();
+    let points: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.value))
+        .collect();
+    assert!(
+        points.contains(&report.drift_score),
+        "the published score comes back from CloudWatch: {series:?}"
+    );
+
+    // An endpoint without data capture has nowhere to keep baselines.
+    let plain = EndpointName::new("plain").unwrap();
+    p.create_endpoint(CreateEndpointRequest::single(
+        plain.clone(),
+        v,
+        INSTANCE_TYPES[0],
+        1,
+    ))
+    .await
+    .unwrap();
+    p.wait_until_ready(&plain, common::wait()).await.unwrap();
+    let err = p
+        .list_baselines(&plain, PageRequest::first())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+    assert!(err.to_string().contains("data capture"), "{err}");
 }
