@@ -321,7 +321,7 @@ pub struct VariantSpec {
     #[serde(default = "default_weight")]
     #[schema(minimum = 0, maximum = 3.4028234663852886e38)]
     pub weight: f64,
-    /// Serverless capacity instead of instances (AWS only).
+    /// Serverless capacity instead of instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serverless: Option<domain::ServerlessConfig>,
     /// Autoscaling of the instance count.
@@ -362,7 +362,7 @@ pub struct CreateEndpoint {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(schema_with = tags_schema)]
     pub tags: BTreeMap<String, String>,
-    /// Request/response capture (AWS only).
+    /// Request/response capture, sampled at `sampling_percent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_capture: Option<domain::DataCaptureConfig>,
     /// Guardrails for later updates (see `/v1/capabilities`: `deployment_policies`).
