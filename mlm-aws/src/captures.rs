@@ -82,6 +82,28 @@ pub(crate) fn split_s3_uri(uri: &str) -> Result<(&str, &str)> {
 }
 
 impl Inner {
+    /// The whole content of an S3 object; `NotFound` names `target`.
+    pub(crate) async fn read_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        target: &Target,
+    ) -> Result<aws_sdk_s3::primitives::AggregatedBytes> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| from_sdk(e, Some(target)))?;
+        Ok(object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::provider(format!("cannot read s3://{bucket}/{key}"), e))?)
+    }
+
     /// The `.jsonl` keys under `folder`, by name.
     async fn capture_keys(&self, bucket: &str, folder: &str) -> Result<Vec<String>> {
         let target = Target::new(
@@ -122,20 +144,7 @@ impl Inner {
             ResourceKind::Endpoint,
             format!("(captures) s3://{bucket}/{key}"),
         );
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, Some(&target)))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::provider(format!("cannot read s3://{bucket}/{key}"), e))?
-            .into_bytes();
+        let bytes = self.read_object(bucket, key, &target).await?.into_bytes();
         Ok(String::from_utf8_lossy(&bytes)
             .lines()
             .filter(|l| !l.trim().is_empty())

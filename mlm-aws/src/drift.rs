@@ -156,19 +156,9 @@ impl Inner {
     ) -> Result<Baseline> {
         let target = folder.target(name, endpoint);
         let key = folder.key(name);
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&folder.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, Some(&target)))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::provider(format!("cannot read s3://{}/{key}", folder.bucket), e))?
+        let bytes = self
+            .read_object(&folder.bucket, &key, &target)
+            .await?
             .into_bytes();
         serde_json::from_slice(&bytes).map_err(|e| {
             Error::provider_msg(

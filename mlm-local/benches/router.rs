@@ -2,8 +2,8 @@
 //! `LocalProvider::invoke`, in one run, with one load generator.
 //!
 //! `cargo bench -p mlm-local --bench router` (add `-- --requests 20000 --concurrency 16`).
-//! A third comparison routes the echo load to two endpoints, one capturing 100 % of its
-//! requests and responses (data capture), one not: the cost of capture on the request path.
+//! For each upstream, a further comparison routes the load to two endpoints, one capturing
+//! 100 % of its requests and responses (data capture), one not: the cost of capture.
 //! Two upstreams: a minimal Rust echo server (this binary re-run with `--serve-echo`, so the
 //! figures show the router's own cost) and the example AG_NEWS classifier (Python, what a
 //! newcomer runs). Loopback only.
@@ -179,7 +179,7 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
 }
 
 /// Routed throughput with data capture at 100 % against capture off, same upstream.
-async fn compare_capture(runtime: RuntimeConfig, requests: usize, concurrency: usize) {
+async fn compare_capture(name: &str, runtime: RuntimeConfig, requests: usize, concurrency: usize) {
     let off_dir = tempfile::tempdir().expect("tempdir");
     let on_dir = tempfile::tempdir().expect("tempdir");
     let (off, off_endpoint) = serve_one_instance(off_dir.path(), runtime.clone(), None).await;
@@ -204,7 +204,7 @@ async fn compare_capture(runtime: RuntimeConfig, requests: usize, concurrency: u
         routed(&on, &on_endpoint),
     )
     .await;
-    println!("\ndata capture, echo upstream, {requests} requests, {concurrency} concurrent:");
+    println!("\ndata capture, {name} upstream, {requests} requests, {concurrency} concurrent:");
     print_comparison(("off", &without), ("100 %", &with));
     off.shutdown().await;
     on.shutdown().await;
@@ -354,8 +354,15 @@ fn main() {
     runtime.block_on(async {
         let echo = RuntimeConfig::new(me, ["--serve-echo"]);
         compare("echo (Rust, hyper)", echo.clone(), requests, concurrency).await;
-        compare_capture(echo, requests, concurrency).await;
+        compare_capture("echo (Rust, hyper)", echo, requests, concurrency).await;
         compare(
+            "agnews-classifier (Python)",
+            python.clone(),
+            requests / 4,
+            concurrency,
+        )
+        .await;
+        compare_capture(
             "agnews-classifier (Python)",
             python,
             requests / 4,
