@@ -97,11 +97,11 @@ impl Inner {
             .send()
             .await
             .map_err(|e| from_sdk(e, Some(target)))?;
-        Ok(object
+        object
             .body
             .collect()
             .await
-            .map_err(|e| Error::provider(format!("cannot read s3://{bucket}/{key}"), e))?)
+            .map_err(|e| Error::provider(format!("cannot read s3://{bucket}/{key}"), e))
     }
 
     /// The `.jsonl` keys under `folder`, by name.
