@@ -195,13 +195,16 @@ async fn drift_baselines_live_beside_captured_data_and_scores_reach_cloudwatch()
     let same = DriftReportRequest::new(name.clone(), launch.clone(), SampleSource::Window(window));
     assert!(!p.drift_report(same).await.unwrap().drifted);
 
-    let query = MetricQuery::last(
+    let mut query = MetricQuery::last(
         name.clone(),
         vec![MetricKind::DriftScore],
         std::time::Duration::from_secs(600),
         60,
     )
     .with_statistic(Statistic::Maximum);
+    // Ahead of now: CloudWatch (and moto) truncate the window to whole seconds, which would
+    // leave out a score published within the last second.
+    query.end += TimeDelta::minutes(2);
     let series = p.query_metrics(query).await.unwrap();
     let points: Vec<f64> = series
         .iter()
