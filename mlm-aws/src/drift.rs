@@ -31,6 +31,7 @@ const BASELINES_FOLDER: &str = "mlm-baselines";
 
 /// Where an endpoint's baselines are kept.
 struct BaselineFolder {
+    endpoint: EndpointName,
     bucket: String,
     /// `prefix/mlm-baselines/{endpoint}/`.
     folder: String,
@@ -41,8 +42,8 @@ impl BaselineFolder {
         format!("{}{name}.json", self.folder)
     }
 
-    fn target(&self, name: &BaselineName, endpoint: &EndpointName) -> Target {
-        Target::new(ResourceKind::Baseline, format!("{endpoint}/{name}"))
+    fn target(&self, name: &BaselineName) -> Target {
+        Target::new(ResourceKind::Baseline, format!("{}/{name}", self.endpoint))
     }
 }
 
@@ -50,13 +51,10 @@ impl BaselineFolder {
 impl Drift for AwsProvider {
     async fn create_baseline(&self, request: CreateBaselineRequest) -> Result<Baseline> {
         let folder = self.inner.baseline_folder(&request.endpoint).await?;
-        let (endpoint, name) = (request.endpoint.clone(), request.name.clone());
-        match self.inner.read_baseline(&folder, &endpoint, &name).await {
+        match self.inner.read_baseline(&folder, &request.name).await {
             Ok(_) => {
-                return Err(Error::already_exists(
-                    ResourceKind::Baseline,
-                    format!("{endpoint}/{name}"),
-                ));
+                let target = folder.target(&request.name);
+                return Err(Error::already_exists(target.kind, target.name));
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -68,7 +66,7 @@ impl Drift for AwsProvider {
 
     async fn get_baseline(&self, endpoint: &EndpointName, name: &BaselineName) -> Result<Baseline> {
         let folder = self.inner.baseline_folder(endpoint).await?;
-        self.inner.read_baseline(&folder, endpoint, name).await
+        self.inner.read_baseline(&folder, name).await
     }
 
     async fn list_baselines(
@@ -82,7 +80,7 @@ impl Drift for AwsProvider {
         let names = paginate_sorted(names, &page, |n| n.to_string())?;
         let mut items = Vec::with_capacity(names.items.len());
         for name in &names.items {
-            items.push(self.inner.read_baseline(&folder, endpoint, name).await?);
+            items.push(self.inner.read_baseline(&folder, name).await?);
         }
         Ok(Page {
             items,
@@ -93,7 +91,7 @@ impl Drift for AwsProvider {
     async fn delete_baseline(&self, endpoint: &EndpointName, name: &BaselineName) -> Result<()> {
         let folder = self.inner.baseline_folder(endpoint).await?;
         // S3 deletes are silent about missing keys: look first, so a typo is a 404.
-        self.inner.read_baseline(&folder, endpoint, name).await?;
+        self.inner.read_baseline(&folder, name).await?;
         self.inner
             .s3
             .delete_object()
@@ -101,7 +99,7 @@ impl Drift for AwsProvider {
             .key(folder.key(name))
             .send()
             .await
-            .map_err(|e| from_sdk(e, Some(&folder.target(name, endpoint))))?;
+            .map_err(|e| from_sdk(e, Some(&folder.target(name))))?;
         Ok(())
     }
 
@@ -143,6 +141,7 @@ impl Inner {
             p => format!("{p}/{BASELINES_FOLDER}/{endpoint}/"),
         };
         Ok(BaselineFolder {
+            endpoint: endpoint.clone(),
             bucket: bucket.to_string(),
             folder,
         })
@@ -151,10 +150,9 @@ impl Inner {
     async fn read_baseline(
         &self,
         folder: &BaselineFolder,
-        endpoint: &EndpointName,
         name: &BaselineName,
     ) -> Result<Baseline> {
-        let target = folder.target(name, endpoint);
+        let target = folder.target(name);
         let key = folder.key(name);
         let bytes = self
             .read_object(&folder.bucket, &key, &target)
@@ -179,7 +177,7 @@ impl Inner {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| from_sdk(e, Some(&folder.target(&baseline.name, &baseline.endpoint))))?;
+            .map_err(|e| from_sdk(e, Some(&folder.target(&baseline.name))))?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::{Mocks, send, with_json};
 use mlm_core::drift::{
     Baseline, CreateBaselineRequest, DriftReport, DriftReportRequest, DriftWindow, MockDrift,
-    Sample, SampleSource,
+    Sample, SampleSource, TrafficWindow,
 };
 use mlm_core::{BaselineName, EndpointName, Error, Page, ResourceKind};
 use mlm_http::{AppState, app};
@@ -138,6 +138,14 @@ fn time(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The window of the last baseline request the backend was given.
+fn kept_window(kept: &Mutex<Option<CreateBaselineRequest>>) -> TrafficWindow {
+    match kept.lock().unwrap().clone().map(|r| r.source) {
+        Some(SampleSource::Window(window)) => window,
+        other => panic!("expected a window, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_window_of_captured_traffic_is_passed_on_with_end_defaulting_to_now() {
     let (drift, kept) = accepting();
@@ -151,10 +159,7 @@ async fn a_window_of_captured_traffic_is_passed_on_with_end_defaulting_to_now() 
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text());
-    let request = kept.lock().unwrap().clone().unwrap();
-    let SampleSource::Window(window) = &request.source else {
-        panic!("{request:?}");
-    };
+    let window = kept_window(&kept);
     assert_eq!(window.start, time("2026-11-29T00:00:00Z"));
     assert!(
         window.end >= before && window.end <= Utc::now(),
@@ -169,10 +174,7 @@ async fn a_window_of_captured_traffic_is_passed_on_with_end_defaulting_to_now() 
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text());
-    let request = kept.lock().unwrap().clone().unwrap();
-    let SampleSource::Window(window) = &request.source else {
-        panic!("{request:?}");
-    };
+    let window = kept_window(&kept);
     assert_eq!(
         (window.end, window.variant.clone()),
         (time("2026-11-30T00:00:00Z"), None)

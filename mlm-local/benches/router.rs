@@ -157,25 +157,30 @@ async fn compare(name: &str, runtime: RuntimeConfig, requests: usize, concurrenc
             }
         }
     };
-    let routed_call = {
-        let provider = provider.clone();
-        let endpoint = endpoint.clone();
-        move || {
-            let provider = provider.clone();
-            let request = InvokeRequest::new(
-                endpoint.clone(),
-                "application/json",
-                BODY.as_bytes().to_vec(),
-            );
-            async move { provider.invoke(request).await.is_ok() }
-        }
-    };
-    let (direct, routed) = measure_both(requests, concurrency, direct_call, routed_call).await;
+    let routed = routed_call(&provider, &endpoint);
+    let (direct, routed) = measure_both(requests, concurrency, direct_call, routed).await;
     println!(
         "\n{name} upstream (instance {instance}), {requests} requests, {concurrency} concurrent:"
     );
     print_comparison(("direct", &direct), ("router", &routed));
     provider.shutdown().await;
+}
+
+/// One call of the benchmark's body through `provider`'s router to `endpoint`.
+fn routed_call(
+    provider: &LocalProvider,
+    endpoint: &EndpointName,
+) -> impl Fn() -> futures::future::BoxFuture<'static, bool> + Clone + Send + Sync + 'static {
+    let (provider, endpoint) = (provider.clone(), endpoint.clone());
+    move || {
+        let provider = provider.clone();
+        let request = InvokeRequest::new(
+            endpoint.clone(),
+            "application/json",
+            BODY.as_bytes().to_vec(),
+        );
+        Box::pin(async move { provider.invoke(request).await.is_ok() })
+    }
 }
 
 /// Routed throughput with data capture at 100 % against capture off, same upstream.
@@ -185,23 +190,11 @@ async fn compare_capture(name: &str, runtime: RuntimeConfig, requests: usize, co
     let (off, off_endpoint) = serve_one_instance(off_dir.path(), runtime.clone(), None).await;
     let capture = DataCaptureConfig::new("file:bench", 100);
     let (on, on_endpoint) = serve_one_instance(on_dir.path(), runtime, Some(capture)).await;
-    let routed = |provider: &LocalProvider, endpoint: &EndpointName| {
-        let (provider, endpoint) = (provider.clone(), endpoint.clone());
-        move || {
-            let provider = provider.clone();
-            let request = InvokeRequest::new(
-                endpoint.clone(),
-                "application/json",
-                BODY.as_bytes().to_vec(),
-            );
-            async move { provider.invoke(request).await.is_ok() }
-        }
-    };
     let (without, with) = measure_both(
         requests,
         concurrency,
-        routed(&off, &off_endpoint),
-        routed(&on, &on_endpoint),
+        routed_call(&off, &off_endpoint),
+        routed_call(&on, &on_endpoint),
     )
     .await;
     println!("\ndata capture, {name} upstream, {requests} requests, {concurrency} concurrent:");

@@ -4,6 +4,7 @@
 //! and [`DriftReport::from_source`] and only keeps the baselines.
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,8 +13,8 @@ use super::report::{DriftReport, DriftThresholds, DriftWindow};
 use super::sample::Sample;
 use crate::capture::{CapturePayload, CaptureQuery, CapturedRecord};
 use crate::error::{Error, Result};
+use crate::ext::all_pages;
 use crate::names::{BaselineName, EndpointName, VariantName};
-use crate::page::{MAX_PAGE_SIZE, PageRequest};
 use crate::traits::Captures;
 
 /// Most captured records one baseline or report reads from a window: beyond it, the caller
@@ -215,26 +216,18 @@ async fn captured_samples<C: Captures + ?Sized>(
     captures: &C,
     query: CaptureQuery,
 ) -> Result<Vec<Sample>> {
-    let mut samples = Vec::new();
-    let mut page = PageRequest::first().with_page_size(MAX_PAGE_SIZE);
-    loop {
-        let listed = captures.list_captures(query.clone(), page).await?;
-        samples.extend(listed.items.iter().map(sample_of));
-        if samples.len() > MAX_CAPTURED_SAMPLES {
-            return Err(Error::invalid(format!(
-                "the window holds more than {MAX_CAPTURED_SAMPLES} captured records of endpoint \
-                 '{}': narrow it",
-                query.endpoint
-            )));
-        }
-        match listed.next_page_token {
-            Some(token) => {
-                page = PageRequest::first()
-                    .with_page_size(MAX_PAGE_SIZE)
-                    .with_token(token)
-            }
-            None => break,
-        }
+    // One more than the limit, so a window over it is told apart from one exactly at it.
+    let samples: Vec<Sample> = all_pages(|page| captures.list_captures(query.clone(), page))
+        .map_ok(|record| sample_of(&record))
+        .take(MAX_CAPTURED_SAMPLES + 1)
+        .try_collect()
+        .await?;
+    if samples.len() > MAX_CAPTURED_SAMPLES {
+        return Err(Error::invalid(format!(
+            "the window holds more than {MAX_CAPTURED_SAMPLES} captured records of endpoint \
+             '{}': narrow it",
+            query.endpoint
+        )));
     }
     if samples.is_empty() {
         return Err(Error::invalid(format!(
@@ -277,7 +270,7 @@ mod tests {
 
     use super::*;
     use crate::capture::{CaptureMode, CaptureRecord};
-    use crate::page::Page;
+    use crate::page::{MAX_PAGE_SIZE, Page};
     use crate::traits::MockCaptures;
 
     fn record(
@@ -361,13 +354,16 @@ mod tests {
         assert!(error.to_string().contains("captured no traffic"), "{error}");
 
         let mut endless = MockCaptures::new();
-        endless.expect_list_captures().returning(move |query, _| {
-            let item = record(query.start, b"{}", "application/json", b"{}");
-            Ok(Page {
-                items: vec![item; MAX_PAGE_SIZE as usize],
-                next_page_token: Some("more".into()),
-            })
-        });
+        endless
+            .expect_list_captures()
+            .returning(move |query, page| {
+                let item = record(query.start, b"{}", "application/json", b"{}");
+                let next = page.page_token.map_or(1, |t| t.parse::<u32>().unwrap() + 1);
+                Ok(Page {
+                    items: vec![item; MAX_PAGE_SIZE as usize],
+                    next_page_token: Some(next.to_string()),
+                })
+            });
         let error = collect(&endless, &endpoint, SampleSource::Window(window))
             .await
             .unwrap_err();
