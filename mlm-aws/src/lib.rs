@@ -50,6 +50,7 @@ mod error;
 pub mod instance_types;
 mod metrics;
 mod naming;
+mod pipelines;
 mod provider;
 mod registry;
 

@@ -253,6 +253,7 @@ impl Provider for AwsProvider {
         let mut capabilities = Capabilities::ALL;
         // Nowhere in SageMaker or CloudWatch keeps an endpoint timeline mlm could write to.
         capabilities.events = false;
+        capabilities.pipelines = false;
         capabilities
     }
 }

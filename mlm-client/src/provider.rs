@@ -873,3 +873,11 @@ mod tests {
         assert_eq!(e.request_id(), None);
     }
 }
+
+// Placeholder until the REST routes exist: pipelines are not reachable through a server yet.
+mlm_core::pipelines_over_store!(HttpProvider, |_provider| Err::<
+    &dyn mlm_core::pipeline::PipelineStore,
+    _,
+>(Error::unsupported(
+    "pipelines over HTTP are not available yet"
+)));

@@ -12,6 +12,10 @@ use crate::endpoint::{DeploymentPolicy, Variant};
 use crate::error::{Error, Result};
 use crate::names::{AlarmName, EndpointName};
 
+/// Why a backend that restarted rolled back the deployment it was running: the deployment
+/// did not fail, it was interrupted (a pipeline deploys again).
+pub const INTERRUPTED_REASON: &str = "the server stopped during the deployment";
+
 /// Where a deployment is, or how it ended.
 ///
 /// On the wire it is flat — `{"phase": "shifting", "percent": 10, "reason": null, "alarm":

@@ -29,6 +29,10 @@ pub enum ResourceKind {
     Deployment,
     /// A drift baseline of an endpoint.
     Baseline,
+    /// A promotion pipeline.
+    Pipeline,
+    /// One run of a promotion pipeline (one model version).
+    PipelineRun,
 }
 
 impl fmt::Display for ResourceKind {
@@ -43,6 +47,8 @@ impl fmt::Display for ResourceKind {
             Self::Alarm => "alarm",
             Self::Deployment => "deployment",
             Self::Baseline => "baseline",
+            Self::Pipeline => "pipeline",
+            Self::PipelineRun => "pipeline run",
         })
     }
 }

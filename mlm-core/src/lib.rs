@@ -61,10 +61,14 @@ mod observability;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod page;
+pub mod pipeline;
 mod traits;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;
 
 pub use alarm::{
     Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
@@ -75,7 +79,8 @@ pub use capture::{
     CaptureRecord, CapturedRecord, EventMetadata, MAX_CAPTURE_WINDOW,
 };
 pub use deployment::{
-    Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, MAX_DEPLOYMENT_ID_LEN,
+    Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, INTERRUPTED_REASON,
+    MAX_DEPLOYMENT_ID_LEN,
     PhaseChange, PhaseFields, PhaseName,
 };
 pub use endpoint::{
@@ -96,7 +101,10 @@ pub use model::{
     MAX_ENV_VALUE_LEN, MAX_TAGS, Model, ModelVersion, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-pub use names::{AlarmName, BaselineName, EndpointName, MAX_NAME_LEN, ModelName, VariantName};
+pub use names::{
+    AlarmName, BaselineName, EndpointName, MAX_NAME_LEN, ModelName, PipelineName, StageName,
+    VariantName,
+};
 pub use observability::{
     DataPoint, EndpointOverview, Instance, InstanceMetrics, InstanceStatus, MAX_METRIC_WINDOW,
     MAX_POINTS_PER_SERIES, Measurement, MetricKind, MetricQuery, MetricScope, MetricSeries,

@@ -133,6 +133,16 @@ name_type!(
     AlarmName,
     "alarm name"
 );
+name_type!(
+    /// The name of a promotion pipeline.
+    PipelineName,
+    "pipeline name"
+);
+name_type!(
+    /// The name of a stage of a promotion pipeline, unique within it.
+    StageName,
+    "stage name"
+);
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,11 @@ use crate::model::{
     CreateModelRequest, CreateVersionRequest, Model, ModelVersion, UpdateModelRequest,
     UpdateVersionRequest,
 };
-use crate::names::{AlarmName, BaselineName, EndpointName, ModelName};
+use crate::names::{AlarmName, BaselineName, EndpointName, ModelName, PipelineName};
+use crate::pipeline::{
+    ApplyPipelineRequest, ApprovalEvent, Pipeline, PipelinePlan, PipelineRun, Pipelines,
+    PromoteRequest,
+};
 use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
 use crate::page::{Page, PageRequest};
 
@@ -183,6 +187,8 @@ pub struct Capabilities {
     pub events: bool,
     /// Drift baselines are kept, and reports compare traffic with them.
     pub drift: bool,
+    /// Promotion pipelines are kept and run.
+    pub pipelines: bool,
 }
 
 impl Capabilities {
@@ -197,6 +203,7 @@ impl Capabilities {
         per_instance_metrics: false,
         events: false,
         drift: false,
+        pipelines: false,
     };
 
     /// Everything.
@@ -210,6 +217,7 @@ impl Capabilities {
         per_instance_metrics: true,
         events: true,
         drift: true,
+        pipelines: true,
     };
 }
 
@@ -218,7 +226,15 @@ impl Capabilities {
 /// `Arc<dyn Provider>` upcasts to `Arc<dyn ModelRegistry>` and friends, so an adapter can hold
 /// one handle and pass narrower ones on.
 pub trait Provider:
-    ModelRegistry + EndpointManager + Observability + Alarms + Deployments + Events + Captures + Drift
+    ModelRegistry
+    + EndpointManager
+    + Observability
+    + Alarms
+    + Deployments
+    + Events
+    + Captures
+    + Drift
+    + Pipelines
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -410,6 +426,46 @@ macro_rules! forward_through {
             }
             async fn drift_report(&self, request: DriftReportRequest) -> Result<DriftReport> {
                 (**self).drift_report(request).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Pipelines + ?Sized> Pipelines for $pointer<T> {
+            async fn apply_pipeline(&self, request: ApplyPipelineRequest) -> Result<PipelinePlan> {
+                (**self).apply_pipeline(request).await
+            }
+            async fn get_pipeline(&self, name: &PipelineName) -> Result<Pipeline> {
+                (**self).get_pipeline(name).await
+            }
+            async fn list_pipelines(&self, page: PageRequest) -> Result<Page<Pipeline>> {
+                (**self).list_pipelines(page).await
+            }
+            async fn delete_pipeline(&self, name: &PipelineName) -> Result<()> {
+                (**self).delete_pipeline(name).await
+            }
+            async fn list_runs(
+                &self,
+                pipeline: &PipelineName,
+                page: PageRequest,
+            ) -> Result<Page<PipelineRun>> {
+                (**self).list_runs(pipeline, page).await
+            }
+            async fn get_run(&self, pipeline: &PipelineName, id: &str) -> Result<PipelineRun> {
+                (**self).get_run(pipeline, id).await
+            }
+            async fn version_approved(&self, event: ApprovalEvent) -> Result<Vec<PipelineRun>> {
+                (**self).version_approved(event).await
+            }
+            async fn promote(&self, request: PromoteRequest) -> Result<PipelineRun> {
+                (**self).promote(request).await
+            }
+            async fn cancel_run(
+                &self,
+                pipeline: &PipelineName,
+                id: &str,
+                actor: &str,
+            ) -> Result<PipelineRun> {
+                (**self).cancel_run(pipeline, id, actor).await
             }
         }
 

@@ -630,6 +630,11 @@ impl mlm_core::drift::Drift for WithInstanceMetrics {
     }
 }
 
+// The engine runs over the wrapper, so pipelines see the instance figures too.
+mlm_core::pipelines_over_store!(WithInstanceMetrics, |provider| provider
+    .inner
+    .pipeline_store());
+
 impl Provider for WithInstanceMetrics {
     fn name(&self) -> &str {
         self.inner.name()

@@ -30,6 +30,7 @@ pub(crate) struct Mocks {
     pub events: mlm_core::MockEvents,
     pub captures: mlm_core::MockCaptures,
     pub drift: mlm_core::drift::MockDrift,
+    pub pipelines: mlm_core::pipeline::MockPipelines,
     pub caps: Capabilities,
 }
 
@@ -44,6 +45,7 @@ impl Default for Mocks {
             events: mlm_core::MockEvents::new(),
             captures: mlm_core::MockCaptures::new(),
             drift: mlm_core::drift::MockDrift::new(),
+            pipelines: mlm_core::pipeline::MockPipelines::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -223,6 +225,62 @@ impl mlm_core::drift::Drift for Mocks {
         r: mlm_core::drift::DriftReportRequest,
     ) -> Result<mlm_core::drift::DriftReport> {
         self.drift.drift_report(r).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::pipeline::Pipelines for Mocks {
+    async fn apply_pipeline(
+        &self,
+        r: mlm_core::pipeline::ApplyPipelineRequest,
+    ) -> Result<mlm_core::pipeline::PipelinePlan> {
+        self.pipelines.apply_pipeline(r).await
+    }
+    async fn get_pipeline(
+        &self,
+        n: &mlm_core::PipelineName,
+    ) -> Result<mlm_core::pipeline::Pipeline> {
+        self.pipelines.get_pipeline(n).await
+    }
+    async fn list_pipelines(&self, p: PageRequest) -> Result<Page<mlm_core::pipeline::Pipeline>> {
+        self.pipelines.list_pipelines(p).await
+    }
+    async fn delete_pipeline(&self, n: &mlm_core::PipelineName) -> Result<()> {
+        self.pipelines.delete_pipeline(n).await
+    }
+    async fn list_runs(
+        &self,
+        n: &mlm_core::PipelineName,
+        p: PageRequest,
+    ) -> Result<Page<mlm_core::pipeline::PipelineRun>> {
+        self.pipelines.list_runs(n, p).await
+    }
+    async fn get_run(
+        &self,
+        n: &mlm_core::PipelineName,
+        id: &str,
+    ) -> Result<mlm_core::pipeline::PipelineRun> {
+        self.pipelines.get_run(n, id).await
+    }
+    async fn version_approved(
+        &self,
+        e: mlm_core::pipeline::ApprovalEvent,
+    ) -> Result<Vec<mlm_core::pipeline::PipelineRun>> {
+        self.pipelines.version_approved(e).await
+    }
+    async fn promote(
+        &self,
+        r: mlm_core::pipeline::PromoteRequest,
+    ) -> Result<mlm_core::pipeline::PipelineRun> {
+        self.pipelines.promote(r).await
+    }
+    async fn cancel_run(
+        &self,
+        n: &mlm_core::PipelineName,
+        id: &str,
+        actor: &str,
+    ) -> Result<mlm_core::pipeline::PipelineRun> {
+        self.pipelines.cancel_run(n, id, actor).await
     }
 }
 

@@ -200,7 +200,7 @@ impl Inner {
             }
             Some(d) if !d.phase.is_terminal() => {
                 let rolled_back = DeploymentPhase::RolledBack {
-                    reason: "the server stopped during the deployment".into(),
+                    reason: mlm_core::INTERRUPTED_REASON.into(),
                     alarm: None,
                 };
                 self.advance(&name, &d.id, rolled_back.clone());

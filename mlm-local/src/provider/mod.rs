@@ -30,6 +30,7 @@ mod events;
 mod health;
 mod instances;
 mod observability;
+mod pipelines;
 mod registry;
 mod rollout;
 mod serverless;
@@ -61,6 +62,7 @@ use alarms::alarm_loop;
 use autoscaling::autoscale_loop;
 use endpoints::{run_create, run_delete};
 use health::monitor_loop;
+use pipelines::pipeline_loop;
 use serverless::serverless_loop;
 
 /// The embedded backend: models and endpoints on this machine.
@@ -185,7 +187,8 @@ impl LocalProvider {
             tokio::spawn(monitor_loop(weak.clone())),
             tokio::spawn(alarm_loop(weak.clone())),
             tokio::spawn(autoscale_loop(weak.clone())),
-            tokio::spawn(serverless_loop(weak)),
+            tokio::spawn(serverless_loop(weak.clone())),
+            tokio::spawn(pipeline_loop(weak)),
         ];
         Ok(provider)
     }
@@ -459,6 +462,7 @@ fn local_capabilities() -> Capabilities {
     caps.events = true;
     caps.data_capture = true;
     caps.drift = true;
+    caps.pipelines = true;
     caps
 }
 

@@ -21,6 +21,8 @@ use mlm_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+mod pipelines;
+
 /// Schema migrations, applied in order; the index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -82,6 +84,19 @@ CREATE TABLE baselines (
     name     TEXT NOT NULL,
     doc      TEXT NOT NULL,
     PRIMARY KEY (endpoint, name)
+);
+"#,
+    r#"
+CREATE TABLE pipelines (
+    name TEXT PRIMARY KEY,
+    doc  TEXT NOT NULL
+);
+CREATE TABLE pipeline_runs (
+    pipeline TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    doc      TEXT NOT NULL,
+    PRIMARY KEY (pipeline, id)
 );
 "#,
 ];
