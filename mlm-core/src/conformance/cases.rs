@@ -22,9 +22,14 @@ use crate::model::{
     Approval, CreateModelRequest, CreateVersionRequest, Tags, UpdateModelRequest,
     UpdateVersionRequest, VersionRef,
 };
-use crate::names::{AlarmName, BaselineName, EndpointName, ModelName, VariantName};
+use crate::names::{
+    AlarmName, BaselineName, EndpointName, ModelName, PipelineName, StageName, VariantName,
+};
 use crate::observability::{InstanceStatus, MetricKind, MetricQuery, Statistic};
 use crate::page::PageRequest;
+use crate::pipeline::{
+    ApplyPipelineRequest, ApprovalEvent, PipelineRun, PipelineSpec, PromoteRequest, RunState,
+};
 
 fn model_name(fx: &Fixture) -> ModelName {
     ModelName::new(fx.unique("m")).expect("unique names are valid")
@@ -1847,4 +1852,181 @@ pub async fn drift_over_captured_traffic_or_unsupported(fx: &Fixture) {
     let gone = fx.provider.get_baseline(&name, &baseline).await;
     expect_kind(gone, ErrorKind::NotFound, "a deleted baseline");
     remove(fx, &name).await;
+}
+
+/// Polls a pipeline run until `done` says so (or the fixture's timeout passes).
+async fn wait_for_run(
+    fx: &Fixture,
+    pipeline: &PipelineName,
+    id: &str,
+    what: &str,
+    done: impl Fn(&PipelineRun) -> bool,
+) -> PipelineRun {
+    let deadline = tokio::time::Instant::now() + fx.wait.timeout;
+    loop {
+        match fx.provider.get_run(pipeline, id).await {
+            Ok(run) if done(&run) => return run,
+            Ok(run) if tokio::time::Instant::now() >= deadline => {
+                panic!("run {id} of {pipeline}: {what} did not happen in time: {run:#?}")
+            }
+            Err(e)
+                if e.kind() != ErrorKind::NotFound || tokio::time::Instant::now() >= deadline =>
+            {
+                panic!("run {id} of {pipeline}: {e}")
+            }
+            _ => tokio::time::sleep(fx.wait.initial_interval).await,
+        }
+    }
+}
+
+/// The version of its model `endpoint` serves (one variant).
+async fn served_version(fx: &Fixture, endpoint: &EndpointName) -> u32 {
+    let e = ready(fx, endpoint).await;
+    let versions: Vec<_> = e
+        .variants
+        .iter()
+        .filter_map(|v| v.model_version.as_ref().map(|m| m.version))
+        .collect();
+    assert_eq!(versions.len(), 1, "one variant: {e:?}");
+    versions[0]
+}
+
+/// A two-stage pipeline as a user would write it: `staging` follows every approval and
+/// sends the fixture's request as its smoke test; `production` waits for a promotion.
+fn two_stage_pipeline(
+    fx: &Fixture,
+    name: &PipelineName,
+    model: &ModelName,
+    staging: &EndpointName,
+    production: &EndpointName,
+) -> PipelineSpec {
+    let body: serde_json::Value =
+        serde_json::from_slice(&fx.invocation.body).expect("the fixture's request is JSON");
+    let variants = serde_json::json!([{
+        "name": "primary", "instance_type": fx.instance_types[0], "instance_count": 1
+    }]);
+    serde_json::from_value(serde_json::json!({
+        "pipeline": name, "model": model,
+        "stages": [
+            {"name": "staging", "endpoint": staging, "variants": variants,
+             "smoke_test": {"requests": [{"body": body}]}},
+            {"name": "production", "endpoint": production, "variants": variants,
+             "requires_approval": true},
+        ],
+    }))
+    .expect("a valid pipeline")
+}
+
+/// Pipelines deploy each approved version to the first stage and wait for a promotion before
+/// a stage that requires one; the approval delivered twice starts one run; a version whose
+/// smoke test fails is rolled back in staging, never reaches production, and promoting it is
+/// a `Conflict` that says why. A dry run keeps nothing.
+pub async fn pipeline_promotes_approved_versions_or_unsupported(fx: &Fixture) {
+    let name = PipelineName::new(fx.unique("p")).expect("a valid pipeline name");
+    if !fx.provider.capabilities().pipelines {
+        let got = fx.provider.get_pipeline(&name).await;
+        expect_kind(
+            got,
+            ErrorKind::Unsupported,
+            "pipelines without the capability",
+        );
+        return;
+    }
+    let model = new_model(fx).await;
+    let (staging, production) = (endpoint_name(fx), endpoint_name(fx));
+    let spec = two_stage_pipeline(fx, &name, &model, &staging, &production);
+    let p = &fx.provider;
+    let plan = p
+        .apply_pipeline(ApplyPipelineRequest::new(spec.clone()).dry_run())
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (plan.action.as_str(), plan.stages[0].action.as_str()),
+        ("created", "create_endpoint")
+    );
+    expect_kind(
+        p.get_pipeline(&name).await,
+        ErrorKind::NotFound,
+        "a dry run keeps nothing",
+    );
+    p.apply_pipeline(ApplyPipelineRequest::new(spec.clone()))
+        .await
+        .expect("apply");
+    let again = p
+        .apply_pipeline(ApplyPipelineRequest::new(spec))
+        .await
+        .expect("apply again");
+    assert_eq!(again.action, "unchanged");
+
+    let v1 = new_version(fx, &model).await;
+    let waiting = |r: &PipelineRun| r.state == RunState::AwaitingPromotion;
+    wait_for_run(fx, &name, "v1", "staging", waiting).await;
+    assert_eq!(served_version(fx, &staging).await, v1.version);
+    let prod = p.get_endpoint(&production).await;
+    expect_kind(prod, ErrorKind::NotFound, "production before the promotion");
+    let twice = p
+        .version_approved(ApprovalEvent::new(model.clone(), v1.version))
+        .await
+        .expect("the approval again");
+    assert_eq!(twice.len(), 1);
+    assert_eq!(
+        twice[0].state,
+        RunState::AwaitingPromotion,
+        "nothing restarts"
+    );
+    let runs = p
+        .list_runs(&name, PageRequest::first())
+        .await
+        .expect("list_runs");
+    assert_eq!(runs.items.len(), 1, "one run per version: {runs:?}");
+
+    let stage = StageName::new("production").expect("a valid stage name");
+    let promote = |v: u32| PromoteRequest::new(name.clone(), v, stage.clone(), "user:conformance");
+    p.promote(promote(v1.version)).await.expect("promote v1");
+    let done = |r: &PipelineRun| r.state.is_terminal();
+    let run = wait_for_run(fx, &name, "v1", "production", done).await;
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert_eq!(served_version(fx, &production).await, v1.version);
+
+    let mut bad = CreateVersionRequest::new(model.clone(), &fx.artifact_uri, &fx.image)
+        .with_approval(Approval::Approved);
+    bad.environment = fx.failing_environment.clone();
+    let v2 = p
+        .create_version(bad)
+        .await
+        .expect("the failing version")
+        .version;
+    let run = wait_for_run(fx, &name, &format!("v{v2}"), "the smoke test", done).await;
+    assert_eq!(run.state, RunState::Failed, "{run:#?}");
+    let reason = run.reason.clone().unwrap_or_default();
+    assert!(reason.contains("smoke test failed"), "{reason}");
+    assert_eq!(
+        served_version(fx, &staging).await,
+        v1.version,
+        "staging rolled back"
+    );
+    assert_eq!(
+        served_version(fx, &production).await,
+        v1.version,
+        "production untouched"
+    );
+    let refused = expect_kind(
+        p.promote(promote(v2)).await,
+        ErrorKind::Conflict,
+        "promote a failed version",
+    );
+    assert!(refused.message().contains("smoke test failed"), "{refused}");
+
+    let pipeline = p.get_pipeline(&name).await.expect("get_pipeline");
+    let live: Vec<_> = pipeline.stages.iter().map(|s| s.live_version).collect();
+    assert_eq!(live, vec![Some(v1.version), Some(v1.version)]);
+    assert_eq!(pipeline.recent_runs.len(), 2);
+    p.delete_pipeline(&name).await.expect("delete_pipeline");
+    expect_kind(
+        p.get_pipeline(&name).await,
+        ErrorKind::NotFound,
+        "a deleted pipeline",
+    );
+    remove(fx, &staging).await;
+    remove(fx, &production).await;
 }

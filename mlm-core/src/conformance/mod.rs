@@ -172,6 +172,21 @@ impl Fixture {
     pub async fn clean_up(&self) {
         let p = &*self.provider;
         let mine = |name: &str| name.contains(&self.prefix);
+        // Pipelines first, so none deploys again while their endpoints go.
+        let pipelines: Vec<_> = crate::all_pages(|page| p.list_pipelines(page))
+            .collect()
+            .await;
+        for pipeline in pipelines
+            .into_iter()
+            .flatten()
+            .filter(|x| mine(x.spec.pipeline.as_str()))
+        {
+            let name = &pipeline.spec.pipeline;
+            for run in &pipeline.active_runs {
+                report(name, p.cancel_run(name, &run.id, "conformance").await);
+            }
+            report(name, p.delete_pipeline(name).await);
+        }
         let endpoints: Vec<_> = p.list_all_endpoints().collect().await;
         for endpoint in endpoints
             .into_iter()
@@ -277,6 +292,7 @@ macro_rules! conformance_tests {
             stopping_a_deployment_rolls_it_back,
             events_timeline_or_unsupported,
             drift_over_captured_traffic_or_unsupported,
+            pipeline_promotes_approved_versions_or_unsupported,
         );
     };
 }

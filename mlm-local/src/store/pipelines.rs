@@ -38,8 +38,11 @@ impl PipelineStore for Store {
         let deleted = tx
             .execute("DELETE FROM pipelines WHERE name = ?1", [name.as_str()])
             .map_err(db_error)?;
-        tx.execute("DELETE FROM pipeline_runs WHERE pipeline = ?1", [name.as_str()])
-            .map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM pipeline_runs WHERE pipeline = ?1",
+            [name.as_str()],
+        )
+        .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         if deleted == 0 {
             return Err(Error::not_found(ResourceKind::Pipeline, name));
@@ -84,7 +87,13 @@ impl PipelineStore for Store {
         let updated = self.execute(
             "UPDATE pipeline_runs SET revision = ?3, doc = ?4 \
              WHERE pipeline = ?1 AND id = ?2 AND revision = ?5",
-            params![run.pipeline.as_str(), run.id, run.revision, to_json(run)?, expected],
+            params![
+                run.pipeline.as_str(),
+                run.id,
+                run.revision,
+                to_json(run)?,
+                expected
+            ],
         );
         if !matches!(updated, Ok(1)) {
             run.revision = expected;
