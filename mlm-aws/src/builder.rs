@@ -140,6 +140,12 @@ impl AwsProviderBuilder {
         if let Some(arn) = c.execution_role_arn {
             self = self.with_execution_role_arn(arn);
         }
+        if let Some(uri) = c.pipelines_uri {
+            self = self.with_pipelines_uri(uri);
+        }
+        if let Some(every) = c.pipeline_poll {
+            self = self.with_pipeline_poll(every);
+        }
         if let Some(n) = c.max_attempts {
             self = self.with_max_attempts(n);
         }
@@ -189,6 +195,19 @@ impl AwsProviderBuilder {
         secret_access_key: impl Into<String>,
     ) -> Self {
         self.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// Keeps pipeline state in `uri` (`s3://bucket/prefix`); without it pipelines are
+    /// `Unsupported`.
+    pub fn with_pipelines_uri(mut self, uri: impl Into<String>) -> Self {
+        self.settings.pipelines_uri = Some(uri.into());
+        self
+    }
+
+    /// How often a long-lived server's pipeline poller ticks (default 30 s).
+    pub fn with_pipeline_poll(mut self, every: Duration) -> Self {
+        self.settings.pipeline_poll = every;
         self
     }
 
@@ -323,7 +342,7 @@ impl AwsProviderBuilder {
             factory.s3(control),
             region,
             self.settings,
-        );
+        )?;
         Ok(AwsProvider {
             inner: Arc::new(inner),
         })

@@ -73,7 +73,7 @@ impl Captures for AwsProvider {
 pub(crate) fn split_s3_uri(uri: &str) -> Result<(&str, &str)> {
     let rest = uri.strip_prefix("s3://").ok_or_else(|| {
         Error::provider_msg(
-            format!("data capture destination '{uri}' is not an s3:// URI"),
+            format!("'{uri}' is not an s3:// URI (s3://bucket/prefix)"),
             false,
         )
     })?;

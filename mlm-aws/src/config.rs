@@ -76,6 +76,14 @@ pub struct AwsConfig {
     /// How many describe calls run at once when listing, at least 1; default 8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Where promotion pipelines keep their state (`s3://bucket/prefix`); unset: pipelines
+    /// are unsupported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelines_uri: Option<String>,
+    /// How often a long-lived server (`mlm serve`) looks for approvals and moves pipeline
+    /// runs on, in seconds (> 0); default 30. A Lambda ticks per event instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_poll_secs: Option<f64>,
 }
 
 /// An [`AwsConfig`] checked and converted: what the builder applies.
@@ -92,6 +100,8 @@ pub(crate) struct Checked {
     pub enhanced_metrics: Option<bool>,
     pub metrics_ttl: Option<Duration>,
     pub concurrency: Option<usize>,
+    pub pipelines_uri: Option<String>,
+    pub pipeline_poll: Option<Duration>,
 }
 
 impl AwsConfig {
@@ -127,6 +137,11 @@ impl AwsConfig {
         if self.concurrency == Some(0) {
             return Err(Error::invalid("concurrency must be at least 1"));
         }
+        let pipelines_uri = text("pipelines_uri", &self.pipelines_uri)?;
+        if let Some(uri) = &pipelines_uri {
+            crate::captures::split_s3_uri(uri)
+                .map_err(|e| Error::invalid(format!("pipelines_uri: {}", e.message())))?;
+        }
         Ok(Checked {
             region: text("region", &self.region)?,
             profile: text("profile", &self.profile)?,
@@ -145,6 +160,8 @@ impl AwsConfig {
             concurrency: self
                 .concurrency
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            pipelines_uri,
+            pipeline_poll: seconds("pipeline_poll_secs", self.pipeline_poll_secs, false)?,
         })
     }
 }
@@ -191,6 +208,8 @@ mod tests {
         enhanced_metrics = false
         metrics_ttl_secs = 0
         concurrency = 4
+        pipelines_uri = "s3://mlm-state/prod"
+        pipeline_poll_secs = 15
     "#;
 
     fn full() -> AwsConfig {
@@ -206,6 +225,8 @@ mod tests {
             enhanced_metrics: Some(false),
             metrics_ttl_secs: Some(0.0),
             concurrency: Some(4),
+            pipelines_uri: Some("s3://mlm-state/prod".into()),
+            pipeline_poll_secs: Some(15.0),
         }
     }
 

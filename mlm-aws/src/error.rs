@@ -43,7 +43,7 @@ impl Target {
 /// | `ThrottlingException`, `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`, `LimitExceededException` | | `Throttled` |
 /// | `AccessDenied`, `AccessDeniedException` | | `PermissionDenied` |
 /// | `UnrecognizedClientException`, `InvalidClientTokenId`, `ExpiredToken`, `ExpiredTokenException`, `InvalidSignatureException`, `SignatureDoesNotMatch`, `MissingAuthenticationToken`, `IncompleteSignature` | | `Unauthenticated` |
-/// | `ConflictException`, `ResourceConflict`, `ConcurrentModificationException` | | `Conflict` |
+/// | `ConflictException`, `ResourceConflict`, `ConcurrentModificationException`, `PreconditionFailed` (S3 conditional write) | | `Conflict` |
 /// | `ModelNotReadyException` | | `FailedPrecondition` |
 /// | `ModelError` | | `Provider` (not retryable: the model itself failed) |
 /// | `ServiceUnavailable`, `InternalFailure`, `InternalServerError`, `InternalServiceError`, `InternalFailureException`, any 5xx | | `Provider` (retryable) |
@@ -116,9 +116,10 @@ pub(crate) fn classify(
         | "SignatureDoesNotMatch"
         | "MissingAuthenticationToken"
         | "IncompleteSignature" => Error::unauthenticated(described),
-        "ConflictException" | "ResourceConflict" | "ConcurrentModificationException" => {
-            Error::conflict(described)
-        }
+        "ConflictException"
+        | "ResourceConflict"
+        | "ConcurrentModificationException"
+        | "PreconditionFailed" => Error::conflict(described),
         "ModelNotReadyException" => Error::failed_precondition(described),
         "ModelError" => Error::provider_msg(
             format!("the model answered with an error: {described}"),
@@ -429,6 +430,11 @@ mod tests {
         assert_eq!(kind("ResourceConflict", "busy"), ErrorKind::Conflict);
         assert_eq!(
             kind("ConcurrentModificationException", "tags"),
+            ErrorKind::Conflict
+        );
+        // S3: a conditional write lost (If-Match / If-None-Match), as pipeline runs use it.
+        assert_eq!(
+            kind("PreconditionFailed", "At least one of the pre-conditions"),
             ErrorKind::Conflict
         );
     }

@@ -1,17 +1,291 @@
-//! Pipelines on AWS: the core's engine over this backend. Its state lives in S3 (see
-//! `PipelineBucket`), so a stateless server or a Lambda can pick a run up where another left it.
+//! Pipelines on AWS: the core's engine over this backend, its state in S3 under the configured
+//! `pipelines_uri`, so a stateless server, another replica or a Lambda picks a run up where
+//! another left it:
+//!
+//! - `<prefix>/pipelines/<name>/pipeline.json`: the pipeline as applied;
+//! - `<prefix>/pipelines/<name>/runs/v<version>.json`: one run per approved version.
+//!
+//! A run is created with `If-None-Match: *` (an approval delivered twice starts one run) and
+//! saved with `If-Match: <ETag>` of the revision it was read at (S3 conditional writes), so
+//! two engines never both move one run. The engine is ticked by
+//! [`AwsProvider::spawn_pipeline_poller`] in a long-lived server, or per event in a Lambda.
 
-use mlm_core::Error;
+use std::time::Duration;
 
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use mlm_core::pipeline::{PipelineEngine, PipelineRecord, PipelineRun, PipelineStore};
+use mlm_core::{Error, PipelineName, ResourceKind, Result};
+use serde::de::DeserializeOwned;
+
+use crate::captures::split_s3_uri;
+use crate::error::{Target, from_sdk};
 use crate::provider::AwsProvider;
 
 mlm_core::pipelines_over_store!(AwsProvider, |provider| provider.pipeline_store());
 
+/// Pipelines and runs as JSON objects in one S3 folder.
+#[derive(Debug, Clone)]
+pub(crate) struct S3PipelineStore {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    /// `<prefix>/pipelines/` (or `pipelines/`).
+    folder: String,
+}
+
+impl S3PipelineStore {
+    /// A store in `uri` (`s3://bucket/prefix`).
+    pub(crate) fn new(s3: aws_sdk_s3::Client, uri: &str) -> Result<Self> {
+        let (bucket, prefix) = split_s3_uri(uri)?;
+        let folder = match prefix {
+            "" => "pipelines/".to_owned(),
+            p => format!("{p}/pipelines/"),
+        };
+        Ok(Self {
+            s3,
+            bucket: bucket.to_owned(),
+            folder,
+        })
+    }
+
+    fn pipeline_key(&self, name: &PipelineName) -> String {
+        format!("{}{name}/pipeline.json", self.folder)
+    }
+
+    fn run_key(&self, pipeline: &PipelineName, id: &str) -> String {
+        format!("{}{pipeline}/runs/{id}.json", self.folder)
+    }
+
+    /// An object's JSON and its ETag; `NotFound` names `target`.
+    async fn read<T: DeserializeOwned>(&self, key: &str, target: &Target) -> Result<(T, String)> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| from_sdk(e, Some(target)))?;
+        let etag = object.e_tag().unwrap_or_default().to_owned();
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::provider(format!("cannot read s3://{}/{key}", self.bucket), e))?
+            .into_bytes();
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::provider_msg(
+                format!("s3://{}/{key} is not mlm's: {e}", self.bucket),
+                false,
+            )
+        })?;
+        Ok((value, etag))
+    }
+
+    /// Writes `value` at `key`; `condition` is `If-None-Match: *` (create only) or `If-Match`.
+    async fn write(
+        &self,
+        key: &str,
+        value: &impl serde::Serialize,
+        condition: Condition<'_>,
+        target: &Target,
+    ) -> Result<()> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::provider("cannot serialise pipeline state", e))?;
+        let mut put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        put = match condition {
+            Condition::None => put,
+            Condition::Absent => put.if_none_match("*"),
+            Condition::Matches(etag) => put.if_match(etag),
+        };
+        put.send().await.map_err(|e| from_sdk(e, Some(target)))?;
+        Ok(())
+    }
+
+    /// The keys under `prefix`.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk(e, None))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+}
+
+/// The precondition of a write.
+enum Condition<'a> {
+    None,
+    Absent,
+    Matches(&'a str),
+}
+
+fn pipeline_target(name: &PipelineName) -> Target {
+    Target::new(ResourceKind::Pipeline, name.to_string())
+}
+
+fn run_target(pipeline: &PipelineName, id: &str) -> Target {
+    Target::new(ResourceKind::PipelineRun, format!("{pipeline}/{id}"))
+}
+
+#[async_trait]
+impl PipelineStore for S3PipelineStore {
+    async fn put_pipeline(&self, record: &PipelineRecord) -> Result<()> {
+        let name = &record.spec.pipeline;
+        let key = self.pipeline_key(name);
+        self.write(&key, record, Condition::None, &pipeline_target(name))
+            .await
+    }
+
+    async fn pipeline(&self, name: &PipelineName) -> Result<PipelineRecord> {
+        let key = self.pipeline_key(name);
+        Ok(self.read(&key, &pipeline_target(name)).await?.0)
+    }
+
+    async fn all_pipelines(&self) -> Result<Vec<PipelineRecord>> {
+        let mut records = Vec::new();
+        for key in self.keys(&self.folder).await? {
+            let Some(name) = key
+                .strip_prefix(&self.folder)
+                .and_then(|k| k.strip_suffix("/pipeline.json"))
+                .and_then(|n| PipelineName::new(n).ok())
+            else {
+                continue;
+            };
+            match self.read(&key, &pipeline_target(&name)).await {
+                Ok((record, _)) => records.push(record),
+                // Deleted between the list and the read.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(records)
+    }
+
+    async fn remove_pipeline(&self, name: &PipelineName) -> Result<()> {
+        self.pipeline(name).await?;
+        // The pipeline file first: from then on no engine adds a run (`insert_run` checks it).
+        let mut keys = self.keys(&format!("{}{name}/", self.folder)).await?;
+        keys.sort_by_key(|k| !k.ends_with("/pipeline.json"));
+        for key in keys {
+            self.s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, Some(&pipeline_target(name))))?;
+        }
+        Ok(())
+    }
+
+    async fn insert_run(&self, run: &PipelineRun) -> Result<bool> {
+        // No runs for a deleted pipeline (the engine also re-reads it before each step).
+        self.pipeline(&run.pipeline).await?;
+        let key = self.run_key(&run.pipeline, &run.id);
+        let target = run_target(&run.pipeline, &run.id);
+        match self.write(&key, run, Condition::Absent, &target).await {
+            Ok(()) => Ok(true),
+            Err(Error::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run(&self, pipeline: &PipelineName, id: &str) -> Result<PipelineRun> {
+        let key = self.run_key(pipeline, id);
+        Ok(self.read(&key, &run_target(pipeline, id)).await?.0)
+    }
+
+    async fn all_runs(&self, pipeline: &PipelineName) -> Result<Vec<PipelineRun>> {
+        let folder = format!("{}{pipeline}/runs/", self.folder);
+        let mut runs = Vec::new();
+        for key in self.keys(&folder).await? {
+            let id = key
+                .strip_prefix(&folder)
+                .and_then(|k| k.strip_suffix(".json"))
+                .unwrap_or_default();
+            runs.push(self.read(&key, &run_target(pipeline, id)).await?.0);
+        }
+        Ok(runs)
+    }
+
+    async fn update_run(&self, run: &mut PipelineRun) -> Result<()> {
+        let key = self.run_key(&run.pipeline, &run.id);
+        let target = run_target(&run.pipeline, &run.id);
+        let (stored, etag): (PipelineRun, String) = self.read(&key, &target).await?;
+        let changed = Error::conflict(format!(
+            "run {} of pipeline '{}' changed since it was read (revision {})",
+            run.id, run.pipeline, run.revision
+        ));
+        if stored.revision != run.revision {
+            return Err(changed);
+        }
+        run.revision += 1;
+        let written = self
+            .write(&key, run, Condition::Matches(&etag), &target)
+            .await;
+        if written.is_err() {
+            run.revision -= 1;
+        }
+        match written {
+            Err(Error::Conflict(_)) => Err(changed),
+            other => other,
+        }
+    }
+}
+
 impl AwsProvider {
     /// Where pipelines and runs are kept; `Unsupported` without `pipelines_uri`.
-    pub fn pipeline_store(&self) -> Result<&dyn mlm_core::pipeline::PipelineStore, Error> {
-        Err(Error::unsupported(
-            "pipelines on AWS need a place for their state: set `pipelines_uri` (s3://bucket/prefix)",
-        ))
+    pub fn pipeline_store(&self) -> Result<&dyn PipelineStore> {
+        match &self.inner.pipelines {
+            Some(store) => Ok(store),
+            None => Err(Error::unsupported(
+                "pipelines on the aws backend keep their state in S3: set `pipelines_uri` \
+                 (s3://bucket/prefix) in the [aws] configuration",
+            )),
+        }
+    }
+
+    /// Ticks the pipeline engine every `interval` (`pipeline_poll_secs`, default 30 s) until
+    /// the returned task is aborted: it notices approvals in the registry and moves runs on.
+    /// `None` without a `pipelines_uri`. For long-lived servers; a Lambda ticks once per
+    /// event instead ([`PipelineEngine::tick`]).
+    pub fn spawn_pipeline_poller(
+        &self,
+        interval: Option<Duration>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.pipeline_store().ok()?;
+        let interval = interval.unwrap_or(self.inner.settings.pipeline_poll);
+        let provider = self.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Ok(store) = provider.pipeline_store() else {
+                    return;
+                };
+                if let Err(e) = PipelineEngine::new(&provider, store).tick().await {
+                    tracing::warn!("cannot run pipelines: {e}");
+                }
+            }
+        }))
     }
 }

@@ -18,6 +18,10 @@ use crate::error::{Target, from_sdk};
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub execution_role_arn: Option<String>,
+    /// `s3://bucket/prefix` where pipelines keep their state.
+    pub pipelines_uri: Option<String>,
+    /// How often `spawn_pipeline_poller` ticks by default.
+    pub pipeline_poll: Duration,
     pub enhanced_metrics: bool,
     pub metrics_ttl: Duration,
     pub concurrency: usize,
@@ -27,6 +31,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             execution_role_arn: None,
+            pipelines_uri: None,
+            pipeline_poll: Duration::from_secs(30),
             enhanced_metrics: true,
             metrics_ttl: Duration::from_secs(10),
             concurrency: 8,
@@ -62,6 +68,8 @@ pub(crate) struct Inner {
     /// `arn:<partition>:sagemaker:<region>:<account>`, learned from the first ARN seen.
     pub arn_prefix: Mutex<Option<String>>,
     pub caches: crate::cache::Caches,
+    /// Where pipelines keep their state, when configured.
+    pub pipelines: Option<crate::pipelines::S3PipelineStore>,
 }
 
 impl Inner {
@@ -73,8 +81,13 @@ impl Inner {
         s3: aws_sdk_s3::Client,
         region: String,
         settings: Settings,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let pipelines = settings
+            .pipelines_uri
+            .as_deref()
+            .map(|uri| crate::pipelines::S3PipelineStore::new(s3.clone(), uri))
+            .transpose()?;
+        Ok(Self {
             sm,
             rt,
             cw,
@@ -84,7 +97,8 @@ impl Inner {
             settings,
             arn_prefix: Mutex::new(None),
             caches: crate::cache::Caches::default(),
-        }
+            pipelines,
+        })
     }
 
     /// Remembers the account's ARN prefix from any SageMaker ARN.
@@ -253,7 +267,7 @@ impl Provider for AwsProvider {
         let mut capabilities = Capabilities::ALL;
         // Nowhere in SageMaker or CloudWatch keeps an endpoint timeline mlm could write to.
         capabilities.events = false;
-        capabilities.pipelines = false;
+        capabilities.pipelines = self.inner.pipelines.is_some();
         capabilities
     }
 }

@@ -654,8 +654,15 @@ pub(crate) async fn fixture() -> Fixture {
             "updating_seconds": 0.3, "traffic_step_seconds": 0.5, "deployment_time_scale": 0.2
         }))
         .await;
-    let provider = account.provider().await;
     let captures = account.capture_destination().await;
+    // Pipelines keep their state beside the captures; a fast poller moves their runs.
+    let provider = account
+        .builder()
+        .with_pipelines_uri(captures.replace("/captures", "/mlm-state"))
+        .build()
+        .await
+        .expect("build the provider");
+    let poller = provider.spawn_pipeline_poller(Some(Duration::from_millis(300)));
     let wrapped = WithInstanceMetrics {
         inner: provider,
         account: account.clone(),
@@ -670,4 +677,6 @@ pub(crate) async fn fixture() -> Fixture {
     .with_wait(wait())
     .with_capture_destination(captures)
     .with_hooks(Arc::new(QueueAnswers(account)))
+    // The poller ends with the test's runtime.
+    .keep(poller)
 }

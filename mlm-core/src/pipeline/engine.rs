@@ -159,6 +159,10 @@ impl<'a> PipelineEngine<'a> {
 
     /// Takes one step of a running run.
     async fn step(&self, spec: &PipelineSpec, run: &mut PipelineRun) -> Result<Next> {
+        // A pipeline deleted while a tick held its record moves nothing more.
+        if let Err(Error::NotFound { .. }) = self.store.pipeline(&run.pipeline).await {
+            return Ok(Next::Wait);
+        }
         let Some(i) = run.current_stage() else {
             run.end(RunState::Succeeded, None, ENGINE_ACTOR, Utc::now());
             self.store.update_run(run).await?;

@@ -51,11 +51,16 @@ impl PipelineStore for Store {
     }
 
     async fn insert_run(&self, run: &PipelineRun) -> Result<bool> {
+        // One statement, so a run is never added to a pipeline deleted meanwhile.
         let inserted = self.execute(
-            "INSERT INTO pipeline_runs (pipeline, id, revision, doc) VALUES (?1, ?2, ?3, ?4) \
+            "INSERT INTO pipeline_runs (pipeline, id, revision, doc) \
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM pipelines WHERE name = ?1) \
              ON CONFLICT(pipeline, id) DO NOTHING",
             params![run.pipeline.as_str(), run.id, run.revision, to_json(run)?],
         )?;
+        if inserted == 0 {
+            self.pipeline(&run.pipeline).await?;
+        }
         Ok(inserted == 1)
     }
 

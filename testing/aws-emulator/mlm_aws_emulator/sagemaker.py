@@ -95,8 +95,10 @@ class SageMakerExtensions:
             return None
         name = parts[2]
         with self.state.lock:
-            if name in self.backend(info).endpoints:
-                return None
+            backend = self.backend(info)
+            endpoint = backend.endpoints.get(name)
+            if endpoint is not None:
+                return self._simulated_model_error(backend, endpoint)
         reply = aws_json_error(
             400,
             "ValidationError",
@@ -104,6 +106,41 @@ class SageMakerExtensions:
             "application/json",
         )
         return reply
+
+    @staticmethod
+    def _simulated_model_error(backend: Any, endpoint: Any) -> Reply | None:
+        """``424 ModelError`` when every variant serves a model whose environment sets
+        ``MLM_EXAMPLE_ERROR_RATE=1`` (the example model's simulated failure), as SageMaker
+        answers when the container fails; else None (moto answers). moto runs no model, so
+        without this a failing version would answer like any other.
+        """
+        config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        variants = getattr(config, "production_variants", None) or []
+        environments = []
+        for variant in variants:
+            model = backend._models.get(variant.get("ModelName", ""))
+            containers = list(getattr(model, "containers", None) or [])
+            containers.append(getattr(model, "primary_container", None) or {})
+            env: dict = {}
+            for container in containers:
+                # mlm's models name a registry package: its containers carry the environment.
+                package = backend.model_packages.get(container.get("ModelPackageName", ""))
+                spec = getattr(package, "inference_specification", None) or {}
+                for packaged in spec.get("Containers") or []:
+                    env.update(packaged.get("Environment") or {})
+                env.update(container.get("Environment") or {})
+            environments.append(env)
+        if not environments or any(
+            env.get("MLM_EXAMPLE_ERROR_RATE") != "1" for env in environments
+        ):
+            return None
+        return aws_json_error(
+            424,
+            "ModelError",
+            "Received server error (500) from primary with message "
+            '"simulated failure (MLM_EXAMPLE_ERROR_RATE=1)".',
+            "application/json",
+        )
 
     def check_scalable_target(self, info: RequestInfo, environ: dict) -> Reply | None:
         """An error for registering a SageMaker variant whose endpoint is not InService.
