@@ -43,6 +43,9 @@ pub(crate) struct Backend {
     aws: bool,
     #[cfg(feature = "local")]
     local: Option<mlm_local::LocalProvider>,
+    /// The AWS backend opened in this process (a server polls for its pipelines).
+    #[cfg(feature = "aws")]
+    aws_provider: Option<mlm_aws::AwsProvider>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -55,6 +58,17 @@ impl std::fmt::Debug for Backend {
 
 impl Backend {
     /// Stops what this process started (the local backend's instances).
+    /// In a long-lived server: starts what runs in the background for the backend (the
+    /// pipeline poller of an AWS backend with `pipelines_uri`; the local backend runs its own).
+    pub(crate) fn start_background_work(&self) {
+        #[cfg(feature = "aws")]
+        if let Some(aws) = &self.aws_provider
+            && aws.spawn_pipeline_poller(None).is_some()
+        {
+            tracing::info!("polling the registry for pipeline approvals");
+        }
+    }
+
     pub(crate) async fn shutdown(self) {
         #[cfg(feature = "local")]
         if let Some(local) = self.local {
@@ -143,6 +157,8 @@ async fn connect_server(url: &str, args: &ConnectArgs) -> Result<Backend, Failur
         aws,
         #[cfg(feature = "local")]
         local: None,
+        #[cfg(feature = "aws")]
+        aws_provider: None,
     })
 }
 
@@ -184,10 +200,11 @@ async fn open_aws(section: Option<toml::Value>) -> Result<Backend, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot open the AWS backend: {e}")))?;
     tracing::info!("opened the AWS SageMaker backend");
     Ok(Backend {
-        provider: Arc::new(aws),
+        provider: Arc::new(aws.clone()),
         aws: true,
         #[cfg(feature = "local")]
         local: None,
+        aws_provider: Some(aws),
     })
 }
 
@@ -228,6 +245,8 @@ async fn open_local(
         provider: Arc::new(local.clone()),
         aws: false,
         local: Some(local),
+        #[cfg(feature = "aws")]
+        aws_provider: None,
     })
 }
 

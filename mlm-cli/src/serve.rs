@@ -86,6 +86,7 @@ pub(crate) async fn serve(args: ServeArgs, backend_args: &ConnectArgs) -> Result
         header_read_timeout_secs = connections.header_read_timeout.as_secs(),
         "listening on {scheme}://{local}"
     );
+    backend.start_background_work();
     run_until_stopped(listener, state, connections, tls).await;
     backend.shutdown().await;
     tracing::info!("stopped");

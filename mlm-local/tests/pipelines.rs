@@ -94,6 +94,32 @@ fn steps(run: &PipelineRun, kind: &str) -> usize {
     run.steps.iter().filter(|s| s.kind == kind).count()
 }
 
+/// v3 answers 5xx: its smoke test fails, staging is rolled back to v2, production (v1) is
+/// untouched, and promoting v3 is refused with the reason.
+async fn failing_version_is_rolled_back_in_staging(p: &LocalProvider, v1: u32, v2: u32) -> u32 {
+    let (pipeline, staging, prod, production) = names();
+    let promote = |v| PromoteRequest::new(pipeline.clone(), v, production.clone(), "user:ops");
+    // v3 answers 5xx: its smoke test fails, staging is rolled back to v2, production untouched.
+    let v3 = approve_new_version(p, &[("MLM_EXAMPLE_ERROR_RATE", "1")]).await;
+    let run = wait_for_run(p, &format!("v{v3}"), |r| r.state.is_terminal()).await;
+    assert_eq!(run.state, RunState::Failed, "{run:#?}");
+    let reason = run.reason.clone().unwrap();
+    assert!(
+        reason.contains("smoke test failed: request 1 of 4"),
+        "{reason}"
+    );
+    assert_eq!(run.stages[0].state, StageState::Failed);
+    assert_eq!(run.stages[1].state, StageState::Skipped);
+    assert_eq!(steps(&run, "rolled_back"), 1, "{run:#?}");
+    assert_eq!(served(p, &staging).await[0].0, v2);
+    assert_eq!(served(p, &prod).await[0].0, v1);
+    let refused = p.promote(promote(v3)).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    assert!(refused.message().contains("smoke test failed"), "{refused}");
+
+    v3
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_001_staging_then_promoted_serverless_production() {
     let (_dir, p) = common::provider().await;
@@ -148,23 +174,7 @@ async fn seed_001_staging_then_promoted_serverless_production() {
         "canary"
     );
 
-    // v3 answers 5xx: its smoke test fails, staging is rolled back to v2, production untouched.
-    let v3 = approve_new_version(&p, &[("MLM_EXAMPLE_ERROR_RATE", "1")]).await;
-    let run = wait_for_run(&p, &format!("v{v3}"), |r| r.state.is_terminal()).await;
-    assert_eq!(run.state, RunState::Failed, "{run:#?}");
-    let reason = run.reason.clone().unwrap();
-    assert!(
-        reason.contains("smoke test failed: request 1 of 4"),
-        "{reason}"
-    );
-    assert_eq!(run.stages[0].state, StageState::Failed);
-    assert_eq!(run.stages[1].state, StageState::Skipped);
-    assert_eq!(steps(&run, "rolled_back"), 1, "{run:#?}");
-    assert_eq!(served(&p, &staging).await[0].0, v2);
-    assert_eq!(served(&p, &prod).await[0].0, v1);
-    let refused = p.promote(promote(v3)).await.unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::Conflict);
-    assert!(refused.message().contains("smoke test failed"), "{refused}");
+    let v3 = failing_version_is_rolled_back_in_staging(&p, v1, v2).await;
 
     // The pipeline says what each stage serves and what happened.
     let described = p.get_pipeline(&pipeline).await.unwrap();

@@ -1917,6 +1917,117 @@ fn two_stage_pipeline(
     .expect("a valid pipeline")
 }
 
+/// The stages of the conformance pipeline.
+struct TwoStages {
+    name: PipelineName,
+    model: ModelName,
+    staging: EndpointName,
+    production: EndpointName,
+}
+
+impl TwoStages {
+    fn promote(&self, version: u32) -> PromoteRequest {
+        let stage = StageName::new("production").expect("a valid stage name");
+        PromoteRequest::new(self.name.clone(), version, stage, "user:conformance")
+    }
+}
+
+/// A dry run keeps nothing; applying creates; applying the same file again changes nothing.
+async fn apply_two_stages(fx: &Fixture, spec: PipelineSpec) {
+    let p = &fx.provider;
+    let plan = p
+        .apply_pipeline(ApplyPipelineRequest::new(spec.clone()).dry_run())
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (plan.action.as_str(), plan.stages[0].action.as_str()),
+        ("created", "create_endpoint")
+    );
+    expect_kind(
+        p.get_pipeline(&spec.pipeline).await,
+        ErrorKind::NotFound,
+        "a dry run keeps nothing",
+    );
+    p.apply_pipeline(ApplyPipelineRequest::new(spec.clone()))
+        .await
+        .expect("apply");
+    let again = p
+        .apply_pipeline(ApplyPipelineRequest::new(spec))
+        .await
+        .expect("apply again");
+    assert_eq!(again.action, "unchanged");
+}
+
+/// v1 goes to staging alone, once however often its approval arrives, and to production
+/// when promoted.
+async fn first_version_is_promoted(fx: &Fixture, s: &TwoStages) -> u32 {
+    let p = &fx.provider;
+    let v1 = new_version(fx, &s.model).await.version;
+    let waiting = |r: &PipelineRun| r.state == RunState::AwaitingPromotion;
+    wait_for_run(fx, &s.name, "v1", "staging", waiting).await;
+    assert_eq!(served_version(fx, &s.staging).await, v1);
+    let prod = p.get_endpoint(&s.production).await;
+    expect_kind(prod, ErrorKind::NotFound, "production before the promotion");
+    let twice = p
+        .version_approved(ApprovalEvent::new(s.model.clone(), v1))
+        .await
+        .expect("the approval again");
+    assert_eq!(twice.len(), 1);
+    assert_eq!(
+        twice[0].state,
+        RunState::AwaitingPromotion,
+        "nothing restarts"
+    );
+    let runs = p
+        .list_runs(&s.name, PageRequest::first())
+        .await
+        .expect("list_runs");
+    assert_eq!(runs.items.len(), 1, "one run per version: {runs:?}");
+    p.promote(s.promote(v1)).await.expect("promote v1");
+    let run = wait_for_run(fx, &s.name, "v1", "production", |r| r.state.is_terminal()).await;
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert_eq!(served_version(fx, &s.production).await, v1);
+    v1
+}
+
+/// A version answering 5xx fails its smoke test: staging serves `v1` again, production is
+/// untouched, and promoting it is a `Conflict` that says why.
+async fn failing_version_stops_in_staging(fx: &Fixture, s: &TwoStages, v1: u32) {
+    let p = &fx.provider;
+    let mut bad = CreateVersionRequest::new(s.model.clone(), &fx.artifact_uri, &fx.image)
+        .with_approval(Approval::Approved);
+    bad.environment = fx.failing_environment.clone();
+    let v2 = p
+        .create_version(bad)
+        .await
+        .expect("the failing version")
+        .version;
+    let id = format!("v{v2}");
+    let run = wait_for_run(fx, &s.name, &id, "the smoke test", |r| {
+        r.state.is_terminal()
+    })
+    .await;
+    assert_eq!(run.state, RunState::Failed, "{run:#?}");
+    let reason = run.reason.clone().unwrap_or_default();
+    assert!(reason.contains("smoke test failed"), "{reason}");
+    assert_eq!(
+        served_version(fx, &s.staging).await,
+        v1,
+        "staging rolled back"
+    );
+    assert_eq!(
+        served_version(fx, &s.production).await,
+        v1,
+        "production untouched"
+    );
+    let refused = expect_kind(
+        p.promote(s.promote(v2)).await,
+        ErrorKind::Conflict,
+        "promote a failed version",
+    );
+    assert!(refused.message().contains("smoke test failed"), "{refused}");
+}
+
 /// Pipelines deploy each approved version to the first stage and wait for a promotion before
 /// a stage that requires one; the approval delivered twice starts one run; a version whose
 /// smoke test fails is rolled back in staging, never reaches production, and promoting it is
@@ -1935,98 +2046,29 @@ pub async fn pipeline_promotes_approved_versions_or_unsupported(fx: &Fixture) {
     let model = new_model(fx).await;
     let (staging, production) = (endpoint_name(fx), endpoint_name(fx));
     let spec = two_stage_pipeline(fx, &name, &model, &staging, &production);
+    apply_two_stages(fx, spec).await;
+    let stages = TwoStages {
+        name,
+        model,
+        staging,
+        production,
+    };
+    let v1 = first_version_is_promoted(fx, &stages).await;
+    failing_version_stops_in_staging(fx, &stages, v1).await;
+
     let p = &fx.provider;
-    let plan = p
-        .apply_pipeline(ApplyPipelineRequest::new(spec.clone()).dry_run())
-        .await
-        .expect("dry run");
-    assert_eq!(
-        (plan.action.as_str(), plan.stages[0].action.as_str()),
-        ("created", "create_endpoint")
-    );
-    expect_kind(
-        p.get_pipeline(&name).await,
-        ErrorKind::NotFound,
-        "a dry run keeps nothing",
-    );
-    p.apply_pipeline(ApplyPipelineRequest::new(spec.clone()))
-        .await
-        .expect("apply");
-    let again = p
-        .apply_pipeline(ApplyPipelineRequest::new(spec))
-        .await
-        .expect("apply again");
-    assert_eq!(again.action, "unchanged");
-
-    let v1 = new_version(fx, &model).await;
-    let waiting = |r: &PipelineRun| r.state == RunState::AwaitingPromotion;
-    wait_for_run(fx, &name, "v1", "staging", waiting).await;
-    assert_eq!(served_version(fx, &staging).await, v1.version);
-    let prod = p.get_endpoint(&production).await;
-    expect_kind(prod, ErrorKind::NotFound, "production before the promotion");
-    let twice = p
-        .version_approved(ApprovalEvent::new(model.clone(), v1.version))
-        .await
-        .expect("the approval again");
-    assert_eq!(twice.len(), 1);
-    assert_eq!(
-        twice[0].state,
-        RunState::AwaitingPromotion,
-        "nothing restarts"
-    );
-    let runs = p
-        .list_runs(&name, PageRequest::first())
-        .await
-        .expect("list_runs");
-    assert_eq!(runs.items.len(), 1, "one run per version: {runs:?}");
-
-    let stage = StageName::new("production").expect("a valid stage name");
-    let promote = |v: u32| PromoteRequest::new(name.clone(), v, stage.clone(), "user:conformance");
-    p.promote(promote(v1.version)).await.expect("promote v1");
-    let done = |r: &PipelineRun| r.state.is_terminal();
-    let run = wait_for_run(fx, &name, "v1", "production", done).await;
-    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
-    assert_eq!(served_version(fx, &production).await, v1.version);
-
-    let mut bad = CreateVersionRequest::new(model.clone(), &fx.artifact_uri, &fx.image)
-        .with_approval(Approval::Approved);
-    bad.environment = fx.failing_environment.clone();
-    let v2 = p
-        .create_version(bad)
-        .await
-        .expect("the failing version")
-        .version;
-    let run = wait_for_run(fx, &name, &format!("v{v2}"), "the smoke test", done).await;
-    assert_eq!(run.state, RunState::Failed, "{run:#?}");
-    let reason = run.reason.clone().unwrap_or_default();
-    assert!(reason.contains("smoke test failed"), "{reason}");
-    assert_eq!(
-        served_version(fx, &staging).await,
-        v1.version,
-        "staging rolled back"
-    );
-    assert_eq!(
-        served_version(fx, &production).await,
-        v1.version,
-        "production untouched"
-    );
-    let refused = expect_kind(
-        p.promote(promote(v2)).await,
-        ErrorKind::Conflict,
-        "promote a failed version",
-    );
-    assert!(refused.message().contains("smoke test failed"), "{refused}");
-
-    let pipeline = p.get_pipeline(&name).await.expect("get_pipeline");
+    let pipeline = p.get_pipeline(&stages.name).await.expect("get_pipeline");
     let live: Vec<_> = pipeline.stages.iter().map(|s| s.live_version).collect();
-    assert_eq!(live, vec![Some(v1.version), Some(v1.version)]);
+    assert_eq!(live, vec![Some(v1), Some(v1)]);
     assert_eq!(pipeline.recent_runs.len(), 2);
-    p.delete_pipeline(&name).await.expect("delete_pipeline");
+    p.delete_pipeline(&stages.name)
+        .await
+        .expect("delete_pipeline");
     expect_kind(
-        p.get_pipeline(&name).await,
+        p.get_pipeline(&stages.name).await,
         ErrorKind::NotFound,
         "a deleted pipeline",
     );
-    remove(fx, &staging).await;
-    remove(fx, &production).await;
+    remove(fx, &stages.staging).await;
+    remove(fx, &stages.production).await;
 }
