@@ -80,7 +80,8 @@ pub use capture::{
 };
 pub use deployment::{
     Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, INTERRUPTED_REASON,
-    MAX_DEPLOYMENT_ID_LEN, PhaseChange, PhaseFields, PhaseName,
+    MAX_DEPLOYMENT_ID_LEN,
+    PhaseChange, PhaseFields, PhaseName,
 };
 pub use endpoint::{
     AutoscalingPolicy, CreateEndpointRequest, DataCaptureConfig, DeploymentPolicy, Endpoint,

@@ -23,12 +23,12 @@ use crate::model::{
     UpdateVersionRequest,
 };
 use crate::names::{AlarmName, BaselineName, EndpointName, ModelName, PipelineName};
-use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
-use crate::page::{Page, PageRequest};
 use crate::pipeline::{
     ApplyPipelineRequest, ApprovalEvent, Pipeline, PipelinePlan, PipelineRun, Pipelines,
     PromoteRequest,
 };
+use crate::observability::{EndpointOverview, MetricQuery, MetricSeries};
+use crate::page::{Page, PageRequest};
 
 /// Models and their versions.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]

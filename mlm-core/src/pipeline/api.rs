@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::Pipeline;
 use super::run::{PipelineRecord, PipelineRun};
 use super::spec::PipelineSpec;
+use super::Pipeline;
 use crate::error::Result;
 use crate::names::{ModelName, PipelineName, StageName};
 use crate::page::{Page, PageRequest};
@@ -31,11 +31,8 @@ pub trait Pipelines: Send + Sync {
     /// is deploying.
     async fn delete_pipeline(&self, name: &PipelineName) -> Result<()>;
     /// A pipeline's runs, newest version first.
-    async fn list_runs(
-        &self,
-        pipeline: &PipelineName,
-        page: PageRequest,
-    ) -> Result<Page<PipelineRun>>;
+    async fn list_runs(&self, pipeline: &PipelineName, page: PageRequest)
+    -> Result<Page<PipelineRun>>;
     /// One run (`v<version>`).
     async fn get_run(&self, pipeline: &PipelineName, id: &str) -> Result<PipelineRun>;
     /// The approval of `model`'s `version` (a registry event): queues one run in each
@@ -47,12 +44,8 @@ pub trait Pipelines: Send + Sync {
     async fn promote(&self, request: PromoteRequest) -> Result<PipelineRun>;
     /// Cancels a run: a running deployment is stopped and rolled back. `FailedPrecondition`
     /// once it has ended.
-    async fn cancel_run(
-        &self,
-        pipeline: &PipelineName,
-        id: &str,
-        actor: &str,
-    ) -> Result<PipelineRun>;
+    async fn cancel_run(&self, pipeline: &PipelineName, id: &str, actor: &str)
+    -> Result<PipelineRun>;
 }
 
 /// Apply a pipeline.
@@ -223,9 +216,7 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::pipeline::PipelinePlan> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .apply(request)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).apply(request).await
             }
             async fn get_pipeline(
                 &self,
@@ -233,9 +224,7 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::pipeline::Pipeline> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .get(name)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).get(name).await
             }
             async fn list_pipelines(
                 &self,
@@ -243,16 +232,12 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::Page<$crate::pipeline::Pipeline>> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .list(page)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).list(page).await
             }
             async fn delete_pipeline(&self, name: &$crate::PipelineName) -> $crate::Result<()> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .delete(name)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).delete(name).await
             }
             async fn list_runs(
                 &self,
@@ -261,9 +246,7 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::Page<$crate::pipeline::PipelineRun>> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .runs(pipeline, page)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).runs(pipeline, page).await
             }
             async fn get_run(
                 &self,
@@ -272,9 +255,7 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::pipeline::PipelineRun> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .run(pipeline, id)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).run(pipeline, id).await
             }
             async fn version_approved(
                 &self,
@@ -292,9 +273,7 @@ macro_rules! pipelines_over_store {
             ) -> $crate::Result<$crate::pipeline::PipelineRun> {
                 let $provider = self;
                 let store: &dyn $crate::pipeline::PipelineStore = $store?;
-                $crate::pipeline::PipelineEngine::new(self, store)
-                    .promote(request)
-                    .await
+                $crate::pipeline::PipelineEngine::new(self, store).promote(request).await
             }
             async fn cancel_run(
                 &self,

@@ -152,10 +152,7 @@ impl<'a> PipelineEngine<'a> {
             return Ok(Next::Wait);
         };
         let Ok(stage) = spec.stage(&run.stages[i].name).cloned() else {
-            let why = format!(
-                "stage '{}' was removed from the pipeline",
-                run.stages[i].name
-            );
+            let why = format!("stage '{}' was removed from the pipeline", run.stages[i].name);
             return self.fail(run, why).await;
         };
         let state = run.stages[i].state;
@@ -197,10 +194,7 @@ impl<'a> PipelineEngine<'a> {
         i: usize,
     ) -> Result<Next> {
         let version = &run.model_version;
-        let current = self
-            .provider
-            .get_version(&version.model, version.version)
-            .await?;
+        let current = self.provider.get_version(&version.model, version.version).await?;
         if current.approval != Approval::Approved {
             let why = format!(
                 "version {} is no longer approved ({})",
@@ -218,13 +212,7 @@ impl<'a> PipelineEngine<'a> {
                 "version {} waits for a promotion to '{}'",
                 version.version, stage.name
             );
-            run.step(
-                Some(&stage.name),
-                "awaiting_promotion",
-                ENGINE_ACTOR,
-                message,
-                now,
-            );
+            run.step(Some(&stage.name), "awaiting_promotion", ENGINE_ACTOR, message, now);
             self.store.update_run(run).await?;
             return Ok(Next::Wait);
         }
@@ -237,10 +225,7 @@ impl<'a> PipelineEngine<'a> {
         let target = stage.variant_specs(version);
         let previous = endpoint.as_ref().map(|e| current_specs(e));
         if previous.as_ref() == Some(&target) {
-            let message = format!(
-                "'{}' already serves version {}",
-                stage.endpoint, version.version
-            );
+            let message = format!("'{}' already serves version {}", stage.endpoint, version.version);
             return self.deployed(spec, stage, run, i, message, false).await;
         }
         let stage_run = &mut run.stages[i];
@@ -359,13 +344,9 @@ impl<'a> PipelineEngine<'a> {
                 let why = format!("the deployment failed: {reason}");
                 self.stage_failed(run, i, why).await
             }
-            _ if endpoint
-                .as_ref()
-                .is_some_and(|e| e.status.is_terminal_failure()) =>
-            {
+            _ if endpoint.as_ref().is_some_and(|e| e.status.is_terminal_failure()) => {
                 let reason = endpoint.and_then(|e| e.failure_reason).unwrap_or_default();
-                self.stage_failed(run, i, format!("the endpoint failed: {reason}"))
-                    .await
+                self.stage_failed(run, i, format!("the endpoint failed: {reason}")).await
             }
             _ if run.stages[i].attempts >= MAX_ATTEMPTS => {
                 let why = format!("the deployment was interrupted {MAX_ATTEMPTS} times");
@@ -375,8 +356,7 @@ impl<'a> PipelineEngine<'a> {
                 let message = "the deployment was interrupted (the server stopped?); deploying \
                                again"
                     .to_owned();
-                self.deploy(spec, stage, run, i, "redeploying", message)
-                    .await
+                self.deploy(spec, stage, run, i, "redeploying", message).await
             }
         }
     }
@@ -410,15 +390,8 @@ impl<'a> PipelineEngine<'a> {
         let stage = run.stages[i].name.clone();
         run.stages[i].state = StageState::Failed;
         run.stages[i].reason = Some(why.clone());
-        run.step(
-            Some(&stage),
-            "stage_failed",
-            ENGINE_ACTOR,
-            why.clone(),
-            Utc::now(),
-        );
-        self.fail(run, format!("stage '{stage}' failed: {why}"))
-            .await
+        run.step(Some(&stage), "stage_failed", ENGINE_ACTOR, why.clone(), Utc::now());
+        self.fail(run, format!("stage '{stage}' failed: {why}")).await
     }
 
     async fn smoke_test(&self, stage: &StageSpec, run: &mut PipelineRun, i: usize) -> Result<Next> {
@@ -431,25 +404,13 @@ impl<'a> PipelineEngine<'a> {
             Ok(message) => {
                 run.stages[i].state = StageState::Soaking;
                 run.stages[i].state_since = Some(now);
-                run.step(
-                    Some(&stage.name),
-                    "smoke_test_passed",
-                    ENGINE_ACTOR,
-                    message,
-                    now,
-                );
+                run.step(Some(&stage.name), "smoke_test_passed", ENGINE_ACTOR, message, now);
                 self.store.update_run(run).await?;
                 Ok(Next::Go)
             }
             Err(why) => {
                 let why = format!("smoke test failed: {why}");
-                run.step(
-                    Some(&stage.name),
-                    "smoke_test_failed",
-                    ENGINE_ACTOR,
-                    why.clone(),
-                    now,
-                );
+                run.step(Some(&stage.name), "smoke_test_failed", ENGINE_ACTOR, why.clone(), now);
                 self.roll_back(run, i, why).await
             }
         }
@@ -474,9 +435,7 @@ impl<'a> PipelineEngine<'a> {
                 Ok(Ok(answer)) => answer,
             };
             if let Some(expected) = &request.expect {
-                let got = answer
-                    .json()
-                    .map_err(|e| format!("{which}: {}", e.message()))?;
+                let got = answer.json().map_err(|e| format!("{which}: {}", e.message()))?;
                 if !answer_matches(expected, &got) {
                     return Err(format!("{which}: expected {expected}, got {got}"));
                 }
@@ -493,15 +452,9 @@ impl<'a> PipelineEngine<'a> {
         i: usize,
     ) -> Result<Next> {
         for alarm in stage.alarm_definitions(spec)? {
-            let live = self
-                .provider
-                .get_alarm(&stage.endpoint, &alarm.name)
-                .await?;
+            let live = self.provider.get_alarm(&stage.endpoint, &alarm.name).await?;
             if live.state == crate::AlarmState::Alarm {
-                let why = format!(
-                    "alarm '{}' fired while soaking: {}",
-                    alarm.name, live.state_reason
-                );
+                let why = format!("alarm '{}' fired while soaking: {}", alarm.name, live.state_reason);
                 return self.roll_back(run, i, why).await;
             }
         }
@@ -513,13 +466,7 @@ impl<'a> PipelineEngine<'a> {
         run.stages[i].state = StageState::Succeeded;
         run.stages[i].state_since = Some(now);
         let message = format!("'{}' succeeded", stage.name);
-        run.step(
-            Some(&stage.name),
-            "stage_succeeded",
-            ENGINE_ACTOR,
-            message,
-            now,
-        );
+        run.step(Some(&stage.name), "stage_succeeded", ENGINE_ACTOR, message, now);
         self.store.update_run(run).await?;
         Ok(Next::Go)
     }
@@ -557,10 +504,7 @@ impl<'a> PipelineEngine<'a> {
             Err(Error::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        if endpoint
-            .as_ref()
-            .is_some_and(|e| e.status.is_transitional())
-        {
+        if endpoint.as_ref().is_some_and(|e| e.status.is_transitional()) {
             return Ok(Next::Wait);
         }
         let restored = match (&stage.previous, &endpoint) {
@@ -624,11 +568,7 @@ impl<'a> PipelineEngine<'a> {
 
 /// The variants an endpoint serves, as specs (variants without a version are left out).
 fn current_specs(endpoint: &Endpoint) -> Vec<VariantSpec> {
-    endpoint
-        .variants
-        .iter()
-        .filter_map(|v| v.to_spec())
-        .collect()
+    endpoint.variants.iter().filter_map(|v| v.to_spec()).collect()
 }
 
 /// Whether two variant sets have the same variants serving the same versions (shapes may

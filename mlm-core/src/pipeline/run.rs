@@ -323,13 +323,7 @@ impl PipelineRun {
     }
 
     /// Ends the run: `state`, `reason`, the stages not reached `skipped`.
-    pub fn end(
-        &mut self,
-        state: RunState,
-        reason: Option<String>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) {
+    pub fn end(&mut self, state: RunState, reason: Option<String>, actor: &str, now: DateTime<Utc>) {
         for stage in &mut self.stages {
             if matches!(
                 stage.state,
@@ -339,10 +333,7 @@ impl PipelineRun {
             }
         }
         let message = reason.clone().unwrap_or_else(|| {
-            format!(
-                "version {} serves in every stage",
-                self.model_version.version
-            )
+            format!("version {} serves in every stage", self.model_version.version)
         });
         self.state = state;
         self.reason = reason;

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 
-use super::api::{ApplyPipelineRequest, ApprovalEvent, PipelinePlan, PromoteRequest, StagePlan};
+use super::api::{
+    ApplyPipelineRequest, ApprovalEvent, PipelinePlan, PromoteRequest, StagePlan,
+};
 use super::engine::PipelineEngine;
 use super::run::{
     Pipeline, PipelineRecord, PipelineRun, RunState, StageState, StageStatus, run_id,
@@ -72,12 +74,7 @@ impl PipelineEngine<'_> {
                 continue;
             }
             for stage in &spec.stages {
-                if other
-                    .spec
-                    .stages
-                    .iter()
-                    .any(|s| s.endpoint == stage.endpoint)
-                {
+                if other.spec.stages.iter().any(|s| s.endpoint == stage.endpoint) {
                     return Err(Error::conflict(format!(
                         "endpoint '{}' of stage '{}' is already a stage of pipeline '{}'",
                         stage.endpoint, stage.name, other.spec.pipeline
@@ -237,11 +234,7 @@ impl PipelineEngine<'_> {
     }
 
     /// [`Pipelines::list_runs`](super::Pipelines::list_runs): newest version first.
-    pub async fn runs(
-        &self,
-        pipeline: &PipelineName,
-        page: PageRequest,
-    ) -> Result<Page<PipelineRun>> {
+    pub async fn runs(&self, pipeline: &PipelineName, page: PageRequest) -> Result<Page<PipelineRun>> {
         self.store.pipeline(pipeline).await?;
         let mut runs = self.store.all_runs(pipeline).await?;
         runs.sort_by_key(|r| std::cmp::Reverse(r.model_version.version));
@@ -259,10 +252,7 @@ impl PipelineEngine<'_> {
 
     /// [`Pipelines::version_approved`](super::Pipelines::version_approved).
     pub async fn version_approved(&self, event: ApprovalEvent) -> Result<Vec<PipelineRun>> {
-        let version = self
-            .provider
-            .get_version(&event.model, event.version)
-            .await?;
+        let version = self.provider.get_version(&event.model, event.version).await?;
         if version.approval != Approval::Approved {
             return Err(Error::failed_precondition(format!(
                 "version {} of model '{}' is {}, not approved: pipelines deploy approved \
@@ -303,12 +293,7 @@ impl PipelineEngine<'_> {
     }
 
     /// [`Pipelines::cancel_run`](super::Pipelines::cancel_run).
-    pub async fn cancel(
-        &self,
-        pipeline: &PipelineName,
-        id: &str,
-        actor: &str,
-    ) -> Result<PipelineRun> {
+    pub async fn cancel(&self, pipeline: &PipelineName, id: &str, actor: &str) -> Result<PipelineRun> {
         self.store.pipeline(pipeline).await?;
         self.save_with_retry(pipeline, id, |run| {
             let now = Utc::now();
@@ -392,12 +377,6 @@ fn promote_run(run: &mut PipelineRun, request: &PromoteRequest) -> Result<()> {
     stage.promoted_by = Some(request.actor.clone());
     run.state = RunState::Queued;
     let message = format!("version {version} promoted to '{}'", request.stage);
-    run.step(
-        Some(&request.stage),
-        "promoted",
-        &request.actor,
-        message,
-        Utc::now(),
-    );
+    run.step(Some(&request.stage), "promoted", &request.actor, message, Utc::now());
     Ok(())
 }

@@ -287,9 +287,9 @@ impl PipelineSpec {
                     stage.endpoint
                 )));
             }
-            stage.validate(self).map_err(|e| {
-                Error::invalid(format!("stages[{i}] ('{}'): {}", stage.name, e.message()))
-            })?;
+            stage
+                .validate(self)
+                .map_err(|e| Error::invalid(format!("stages[{i}] ('{}'): {}", stage.name, e.message())))?;
         }
         Ok(())
     }
@@ -315,12 +315,8 @@ impl StageSpec {
         let probe = VersionRef::new(pipeline.model.clone(), 1);
         let variants = self.variant_specs(&probe);
         validate_variants(&variants)?;
-        self.deployment_policy(pipeline)?.validate_for(
-            &variants
-                .iter()
-                .map(VariantShapeRef::from)
-                .collect::<Vec<_>>(),
-        )?;
+        self.deployment_policy(pipeline)?
+            .validate_for(&variants.iter().map(VariantShapeRef::from).collect::<Vec<_>>())?;
         for alarm in self.alarm_definitions(pipeline)? {
             alarm.validate()?;
         }
@@ -388,13 +384,8 @@ impl StageAlarm {
         let name = match &self.name {
             Some(name) => name.clone(),
             None => AlarmName::new(
-                format!(
-                    "{}-{}-{}",
-                    pipeline.pipeline,
-                    stage.name,
-                    self.metric.as_str()
-                )
-                .replace('_', "-"),
+                format!("{}-{}-{}", pipeline.pipeline, stage.name, self.metric.as_str())
+                    .replace('_', "-"),
             )?,
         };
         let evaluation = self.evaluation_periods.unwrap_or(1);
@@ -482,10 +473,7 @@ stages:
         let staging = &spec.stages[0];
         assert!(!staging.requires_approval);
         let alarms = staging.alarm_definitions(&spec).unwrap();
-        assert_eq!(
-            alarms[0].name.as_str(),
-            "news-staging-invocation-errors-5xx"
-        );
+        assert_eq!(alarms[0].name.as_str(), "news-staging-invocation-errors-5xx");
         assert_eq!(alarms[0].endpoint.as_str(), "news-staging");
         let v1 = VersionRef::new(ModelName::new("news").unwrap(), 1);
         let prod = spec.stages[1].variant_specs(&v1);
@@ -505,10 +493,7 @@ stages:
         assert!(e.contains("line 8"), "{e}");
         let unknown = SEED.replace("requires_approval: true", "requires_aproval: true");
         let e = PipelineSpec::parse(&unknown).unwrap_err().message();
-        assert!(
-            e.contains("stages[1]") && e.contains("requires_aproval"),
-            "{e}"
-        );
+        assert!(e.contains("stages[1]") && e.contains("requires_aproval"), "{e}");
         let name = SEED.replace("name: staging", "name: Staging_1");
         let e = PipelineSpec::parse(&name).unwrap_err().message();
         assert!(e.contains("stages[0].name"), "{e}");
@@ -538,12 +523,7 @@ stages:
             Ok("{\"body\": {\"text\": \"a\"}, \"expect\": {\"label\": \"World\"}}\n\n{\"body\": 1}\n".into())
         })
         .unwrap();
-        let requests = spec.stages[0]
-            .smoke_test
-            .as_ref()
-            .unwrap()
-            .inline_requests()
-            .unwrap();
+        let requests = spec.stages[0].smoke_test.as_ref().unwrap().inline_requests().unwrap();
         assert_eq!(requests.len(), 2);
         let e = spec
             .clone()
@@ -551,27 +531,16 @@ stages:
             .map(|_| ());
         assert!(e.is_ok(), "already inline: nothing is read");
         let mut again = PipelineSpec::parse(SEED).unwrap();
-        let e = again
-            .inline_files(|_| Ok("{}\n{\"bod\": 1}".into()))
-            .unwrap_err();
+        let e = again.inline_files(|_| Ok("{}\n{\"bod\": 1}".into())).unwrap_err();
         assert!(e.message().contains("line 1"), "{}", e.message());
     }
 
     #[test]
     fn expected_answers_match_by_containment() {
         let answer = serde_json::json!({"label": "World", "scores": [0.9, 0.1]});
-        assert!(answer_matches(
-            &serde_json::json!({"label": "World"}),
-            &answer
-        ));
-        assert!(!answer_matches(
-            &serde_json::json!({"label": "Sports"}),
-            &answer
-        ));
-        assert!(!answer_matches(
-            &serde_json::json!({"scores": [0.9]}),
-            &answer
-        ));
+        assert!(answer_matches(&serde_json::json!({"label": "World"}), &answer));
+        assert!(!answer_matches(&serde_json::json!({"label": "Sports"}), &answer));
+        assert!(!answer_matches(&serde_json::json!({"scores": [0.9]}), &answer));
         assert!(answer_matches(&serde_json::json!(3), &serde_json::json!(3)));
     }
 }
