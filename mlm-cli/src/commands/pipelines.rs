@@ -60,27 +60,22 @@ fn run_id(a: &RunArg) -> String {
     }
 }
 
-/// Reads a pipeline file and inlines its smoke-test files, read relative to it.
+/// Reads a pipeline file (`-`: stdin, smoke-test files then relative to the current
+/// directory) and inlines its smoke-test files.
 pub(crate) fn read_pipeline_file(path: &Path) -> Result<PipelineSpec, Failure> {
-    let named = |e: Error| {
+    let spec = if path == Path::new("-") {
+        let bytes = read_input(path)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Failure::usage("the pipeline file on stdin is not UTF-8 text"))?;
+        PipelineSpec::parse_in(&text, Path::new("."))
+    } else {
+        PipelineSpec::read_file(path)
+    };
+    spec.map_err(|e| {
         let mut failure = Failure::from(e);
         failure.prefix(&path.display().to_string());
         failure
-    };
-    let bytes = read_input(path)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::usage(format!("{}: not UTF-8 text", path.display())))?;
-    let mut spec = PipelineSpec::parse(&text).map_err(named)?;
-    let dir = match path.parent() {
-        Some(dir) if path != Path::new("-") => dir.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    spec.inline_files(|file| {
-        std::fs::read_to_string(dir.join(file))
-            .map_err(|e| Error::invalid(format!("cannot read smoke-test requests {file}: {e}")))
     })
-    .map_err(named)?;
-    Ok(spec)
 }
 
 async fn apply(a: PipelineApplyArgs, mlm: &dyn Pipelines, out: Output) -> Result<(), Failure> {

@@ -446,6 +446,28 @@ impl SmokeTest {
     }
 }
 
+impl PipelineSpec {
+    /// Reads a pipeline file as clients do before sending it: [`Self::parse`], then
+    /// [`Self::inline_files`] with the smoke-test files read relative to the file's directory.
+    pub fn read_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        Self::parse_in(&text, dir)
+    }
+
+    /// Reads a pipeline from text whose smoke-test files are relative to `dir`.
+    pub fn parse_in(text: &str, dir: &std::path::Path) -> Result<Self> {
+        let mut spec = Self::parse(text)?;
+        spec.inline_files(|file| {
+            std::fs::read_to_string(dir.join(file)).map_err(|e| {
+                Error::invalid(format!("cannot read the smoke-test requests {file}: {e}"))
+            })
+        })?;
+        Ok(spec)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
