@@ -1845,6 +1845,7 @@ class Capabilities(_Result):
     per_instance_metrics: bool
     events: bool
     drift: bool
+    pipelines: bool
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
