@@ -79,6 +79,16 @@ fn local_data_dir() -> (tempfile::TempDir, Vec<String>) {
     (dir, flag)
 }
 
+/// `mlm serve` on a free loopback port over the local backend in `dir`: the process, its
+/// URL and its logs.
+fn serve_local(dir: &Path) -> (common::Running, String, std::thread::JoinHandle<String>) {
+    let mut serve = mlm_command();
+    serve
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir);
+    common::start(serve)
+}
+
 /// Registers the example model `news` with version 1, approved.
 fn register_example(c: &[&str]) {
     let model = mlm(c, &["models", "create", "news", "--description", "AG News"]).expect(0);
@@ -106,11 +116,7 @@ fn register_example(c: &[&str]) {
 #[test]
 fn newcomer_flow_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = mlm_command();
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path());
-    let (_server, base, _logs) = common::start(serve);
+    let (_server, base, _logs) = serve_local(dir.path());
     let c: &[&str] = &["--server", &base];
 
     register_example(c);
@@ -684,11 +690,7 @@ fn check_drift_usage(c: &[&str], dir: &Path, samples: &str) {
 #[test]
 fn drift_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = mlm_command();
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path());
-    let (_server, base, _logs) = common::start(serve);
+    let (_server, base, _logs) = serve_local(dir.path());
     let c: &[&str] = &["--server", &base];
     register_example(c);
     create_capturing_endpoint(c, dir.path());
@@ -730,11 +732,7 @@ fn check_drift_rest_shape(c: &[&str], base: &str, dir: &Path) {
 #[test]
 fn pipelines_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = mlm_command();
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path());
-    let (_server, base, _logs) = common::start(serve);
+    let (_server, base, _logs) = serve_local(dir.path());
     let c: &[&str] = &["--server", &base];
     let file = "examples/agnews-classifier/pipeline.yml";
     mlm(c, &["models", "create", "news"]).expect(0);
@@ -749,8 +747,19 @@ fn pipelines_through_a_server() {
     let got = mlm(c, &["pipelines", "get", "news", "-o", "json"]).expect(0);
     assert_eq!(got.json(), rest_get(&base, "/v1/pipelines/news"));
     let table = mlm(c, &["pipelines", "get", "news"]).expect(0).stdout;
-    assert!(table.contains("news-staging") && table.contains("v1"), "{table}");
-    let args = ["pipelines", "promote", "news", "--version", "1", "--stage", "production"];
+    assert!(
+        table.contains("news-staging") && table.contains("v1"),
+        "{table}"
+    );
+    let args = [
+        "pipelines",
+        "promote",
+        "news",
+        "--version",
+        "1",
+        "--stage",
+        "production",
+    ];
     let promoted = mlm(c, &[&args[..], &["--wait", "--timeout", "2m"]].concat()).expect(0);
     assert!(promoted.stdout.contains("succeeded"), "{}", promoted.stdout);
     assert!(promoted.stdout.contains("promoted"), "{}", promoted.stdout);

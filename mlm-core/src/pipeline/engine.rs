@@ -223,7 +223,7 @@ impl<'a> PipelineEngine<'a> {
             return Ok(Next::Wait);
         }
         let target = stage.variant_specs(version);
-        let previous = endpoint.as_ref().map(|e| current_specs(e));
+        let previous = endpoint.as_ref().map(current_specs);
         if previous.as_ref() == Some(&target) {
             let message = format!("'{}' already serves version {}", stage.endpoint, version.version);
             return self.deployed(spec, stage, run, i, message, false).await;

@@ -339,7 +339,7 @@ impl StageSpec {
             .map(|v| {
                 let mut spec = match &v.serverless {
                     Some(config) => {
-                        VariantSpec::serverless(v.name.clone(), version.clone(), config.clone())
+                        VariantSpec::serverless(v.name.clone(), version.clone(), *config)
                     }
                     None => VariantSpec::new(
                         v.name.clone(),

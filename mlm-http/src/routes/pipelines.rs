@@ -4,7 +4,7 @@
 //! provider call. The timeline records the caller as `user:<role>` ([`Caller`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mlm_core::pipeline::{ApplyPipelineRequest, ApprovalEvent, PipelineSpec, PromoteRequest};
 use mlm_core::{PipelineName, StageName};
@@ -14,7 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::models::VersionPath;
 use super::{ListParams, json};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, ApiPath, QueryPairs, model_name, read_body, version_number};
+use crate::extract::{
+    ApiJson, ApiPath, QueryPairs, is_json, media_type, model_name, read_body, version_number,
+};
 use crate::problem::{ApiError, ProblemType};
 use crate::state::AppState;
 use crate::wire;
@@ -91,16 +93,12 @@ pub(crate) struct Promotion {
 /// Whether the body is YAML (`application/yaml`, `application/x-yaml`, `text/yaml`) or JSON;
 /// anything else is a `415`.
 fn check_pipeline_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+    let essence = media_type(headers);
     let yaml = matches!(
         essence.as_deref(),
         Some("application/yaml" | "application/x-yaml" | "text/yaml")
     );
-    if yaml || crate::extract::is_json(headers) {
+    if yaml || is_json(headers) {
         return Ok(());
     }
     Err(ApiError::new(
