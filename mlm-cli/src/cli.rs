@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use clap::ArgGroup;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mlm_core::{
-    AlarmName, Approval, BaselineName, EndpointName, MetricKind, ModelName, Statistic, VariantName,
+    AlarmName, Approval, BaselineName, EndpointName, MetricKind, ModelName, PipelineName,
+    StageName, Statistic, VariantName,
 };
 
 /// What `mlm --help` ends with: the exit codes scripts can rely on.
@@ -152,6 +153,9 @@ pub(crate) enum Command {
     /// Drift: baselines of an endpoint's traffic, and reports comparing traffic with one.
     #[command(subcommand)]
     Drift(DriftCommand),
+    /// Promotion pipelines: the stages approved versions go through, runs and promotions.
+    #[command(subcommand)]
+    Pipelines(PipelinesCommand),
     /// Load-test an endpoint's inference API and report throughput and latency.
     LoadTest(crate::loadtest::LoadTestArgs),
     /// A live view of every endpoint (q quits, Enter shows instances).
@@ -629,6 +633,81 @@ pub(crate) struct EventsArgs {
     pub(crate) since: Option<Duration>,
     #[command(flatten)]
     pub(crate) page: PageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PipelinesCommand {
+    /// Create or replace a pipeline from its file (YAML or JSON) and print the plan.
+    #[command(after_help = "\
+Smoke-test requests given as a file (`requests: smoke.jsonl`) are read relative to the
+pipeline file and sent inline. `mlm pipelines schema` prints the file's JSON Schema.")]
+    Apply(PipelineApplyArgs),
+    /// List pipelines by name.
+    List(PageArgs),
+    /// Describe a pipeline: its stages with the version each serves, and its runs.
+    Get(PipelineArg),
+    /// Delete a pipeline and its runs (the stages' endpoints stay).
+    Delete(PipelineArg),
+    /// List a pipeline's runs, newest version first.
+    Runs(PipelinePageArgs),
+    /// Describe a run: its stages and timeline.
+    Run(RunArg),
+    /// Let a version awaiting promotion go on into a stage.
+    Promote(PromoteArgs),
+    /// Cancel a run (a running deployment is rolled back).
+    Cancel(RunArg),
+    /// Print the JSON Schema of the pipeline file.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PipelineApplyArgs {
+    /// The pipeline file (YAML or JSON; `-`: stdin, smoke-test files then relative to the
+    /// current directory).
+    pub(crate) file: PathBuf,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PipelineArg {
+    /// The pipeline.
+    pub(crate) pipeline: PipelineName,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PipelinePageArgs {
+    /// The pipeline.
+    pub(crate) pipeline: PipelineName,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArg {
+    /// The pipeline.
+    pub(crate) pipeline: PipelineName,
+    /// The run: `v<version>` (`v3`), or the version (`3`).
+    pub(crate) run: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PromoteArgs {
+    /// The pipeline.
+    pub(crate) pipeline: PipelineName,
+    /// The version to promote.
+    #[arg(long)]
+    pub(crate) version: u32,
+    /// The stage it enters.
+    #[arg(long)]
+    pub(crate) stage: StageName,
+    /// Wait until the run ends or awaits the next promotion.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Give up waiting after this long (e.g. 90s, 20m, 1h).
+    #[arg(long, value_parser = parse_duration, default_value = "30m", requires = "wait")]
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PipelinesCommand};
 use crate::failure::Failure;
 use crate::output::write_stdout;
 
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Openapi => write_stdout(mlm_http::openapi::openapi_pretty().as_bytes()),
+        Command::Pipelines(PipelinesCommand::Schema) => {
+            write_stdout(mlm_http::pipeline_schema_pretty().as_bytes())
+        }
         Command::Completions(a) => {
             let mut text = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "mlm", &mut text);

@@ -620,7 +620,7 @@ fn window_text(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Stri
     }
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

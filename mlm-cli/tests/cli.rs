@@ -79,6 +79,16 @@ fn local_data_dir() -> (tempfile::TempDir, Vec<String>) {
     (dir, flag)
 }
 
+/// `mlm serve` on a free loopback port over the local backend in `dir`: the process, its
+/// URL and its logs.
+fn serve_local(dir: &Path) -> (common::Running, String, std::thread::JoinHandle<String>) {
+    let mut serve = mlm_command();
+    serve
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir);
+    common::start(serve)
+}
+
 /// Registers the example model `news` with version 1, approved.
 fn register_example(c: &[&str]) {
     let model = mlm(c, &["models", "create", "news", "--description", "AG News"]).expect(0);
@@ -106,11 +116,7 @@ fn register_example(c: &[&str]) {
 #[test]
 fn newcomer_flow_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = mlm_command();
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path());
-    let (_server, base, _logs) = common::start(serve);
+    let (_server, base, _logs) = serve_local(dir.path());
     let c: &[&str] = &["--server", &base];
 
     register_example(c);
@@ -684,11 +690,7 @@ fn check_drift_usage(c: &[&str], dir: &Path, samples: &str) {
 #[test]
 fn drift_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = mlm_command();
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path());
-    let (_server, base, _logs) = common::start(serve);
+    let (_server, base, _logs) = serve_local(dir.path());
     let c: &[&str] = &["--server", &base];
     register_example(c);
     create_capturing_endpoint(c, dir.path());
@@ -723,6 +725,76 @@ fn check_drift_rest_shape(c: &[&str], base: &str, dir: &Path) {
     let yaml: Value = serde_norway::from_str(&yaml.stdout).unwrap();
     assert_eq!(yaml, rest_get(base, "/v1/endpoints/news/baselines"));
     mlm(c, &["drift", "baselines", "delete", "news", "sent"]).expect(0);
+}
+
+/// `mlm pipelines` through a server: the example file (its smoke tests read beside it) takes
+/// an approved version to staging; a promotion with `--wait` takes it to production.
+#[test]
+fn pipelines_through_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _logs) = serve_local(dir.path());
+    let c: &[&str] = &["--server", &base];
+    let file = "examples/agnews-classifier/pipeline.yml";
+    mlm(c, &["models", "create", "news"]).expect(0);
+    let plan = mlm(c, &["pipelines", "apply", file, "--dry-run"]).expect(0);
+    assert!(plan.stdout.contains("dry run"), "{}", plan.stdout);
+    mlm(c, &["pipelines", "get", "news"]).expect(3);
+    let plan = mlm(c, &["pipelines", "apply", file, "-o", "json"]).expect(0);
+    assert_eq!(plan.json()["action"], "created");
+    register_example_version(c);
+    let run = wait_for_run(c, "awaiting_promotion");
+    assert_eq!(run["stages"][0]["state"], "succeeded", "{run}");
+    let got = mlm(c, &["pipelines", "get", "news", "-o", "json"]).expect(0);
+    assert_eq!(got.json(), rest_get(&base, "/v1/pipelines/news"));
+    let table = mlm(c, &["pipelines", "get", "news"]).expect(0).stdout;
+    assert!(
+        table.contains("news-staging") && table.contains("v1"),
+        "{table}"
+    );
+    let args = [
+        "pipelines",
+        "promote",
+        "news",
+        "--version",
+        "1",
+        "--stage",
+        "production",
+    ];
+    let promoted = mlm(c, &[&args[..], &["--wait", "--timeout", "2m"]].concat()).expect(0);
+    assert!(promoted.stdout.contains("succeeded"), "{}", promoted.stdout);
+    assert!(promoted.stdout.contains("promoted"), "{}", promoted.stdout);
+    let again = mlm(c, &args).expect(4);
+    assert!(again.stderr.contains("succeeded"), "{}", again.stderr);
+    let runs = mlm(c, &["pipelines", "runs", "news", "-o", "json"]).expect(0);
+    assert_eq!(runs.json()["items"][0]["state"], "succeeded");
+    mlm(c, &["pipelines", "cancel", "news", "1"]).expect(4);
+    mlm(c, &["pipelines", "delete", "news"]).expect(0);
+    for endpoint in ["news-staging", "news-prod"] {
+        mlm(c, &["endpoints", "delete", endpoint, "--wait"]).expect(0);
+    }
+    let schema = mlm(&[], &["pipelines", "schema"]).expect(0).stdout;
+    let checked_in = std::fs::read_to_string(repo_root().join("docs/pipeline.schema.json"));
+    assert_eq!(schema, checked_in.unwrap());
+}
+
+/// Version 1 of `news`, registered and approved.
+fn register_example_version(c: &[&str]) {
+    let artifact = "examples/agnews-classifier/model";
+    let args = ["versions", "create", "news", "--artifact", artifact];
+    mlm(c, &[&args[..], &["--image", "agnews-classifier"]].concat()).expect(0);
+    mlm(c, &["versions", "approve", "news", "1"]).expect(0);
+}
+
+/// Polls run v1 of `news` until it is in `state`.
+fn wait_for_run(c: &[&str], state: &str) -> Value {
+    for _ in 0..240 {
+        let run = mlm(c, &["pipelines", "run", "news", "v1", "-o", "json"]);
+        if run.code == Some(0) && run.json()["state"] == state {
+            return run.json();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("run v1 never reached {state}");
 }
 
 /// `mlm drift` with the local backend opened by each command: captures outlive the process.
@@ -828,6 +900,7 @@ fn help_text_matches_the_snapshot() {
         vec!["endpoints", "create", "--help"],
         vec!["load-test", "--help"],
         vec!["drift", "report", "--help"],
+        vec!["pipelines", "--help"],
     ] {
         let run = mlm(&[], &args).expect(0);
         text.push_str(&format!("$ mlm {}\n{}\n", args.join(" "), run.stdout));

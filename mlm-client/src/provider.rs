@@ -25,14 +25,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mlm_core::BaselineName;
 use mlm_core::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
+use mlm_core::pipeline::{
+    ApplyPipelineRequest, ApprovalEvent, Pipeline, PipelinePlan, PipelineRun, Pipelines,
+    PromoteRequest,
+};
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CaptureQuery, CapturedRecord,
     Captures, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Deployment,
     Deployments, Endpoint, EndpointEvent, EndpointManager, EndpointName, EndpointOverview, Error,
     EventQuery, Events, InvokeRequest, InvokeResponse, MetricQuery, MetricSeries, Model, ModelName,
-    ModelRegistry, ModelVersion, NewEvent, Observability, Page, PageRequest, Provider,
-    ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest,
-    VariantName,
+    ModelRegistry, ModelVersion, NewEvent, Observability, Page, PageRequest, PipelineName,
+    Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
+    UpdateVersionRequest, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -783,6 +787,93 @@ impl Drift for HttpProvider {
     }
 }
 
+/// Promotion pipelines over `/v1/pipelines`. The server records its caller (`user:<role>`) in
+/// runs' timelines, so the `actor` of [`PromoteRequest`] and [`Pipelines::cancel_run`] is not
+/// sent.
+#[async_trait]
+impl Pipelines for HttpProvider {
+    async fn apply_pipeline(&self, request: ApplyPipelineRequest) -> Result<PipelinePlan> {
+        let name = &request.spec.pipeline;
+        let about = subject(ResourceKind::Pipeline, name);
+        let builder = self
+            .request(Method::PUT, &format!("/v1/pipelines/{name}"))
+            .query(&[("dry_run", request.dry_run)])
+            .json(&request.spec);
+        self.json(builder, &about).await
+    }
+
+    async fn get_pipeline(&self, name: &PipelineName) -> Result<Pipeline> {
+        let about = subject(ResourceKind::Pipeline, name);
+        self.get(&format!("/v1/pipelines/{name}"), &about).await
+    }
+
+    async fn list_pipelines(&self, page: PageRequest) -> Result<Page<Pipeline>> {
+        let about = subject(ResourceKind::Pipeline, "");
+        self.json(self.paged("/v1/pipelines", &page), &about).await
+    }
+
+    async fn delete_pipeline(&self, name: &PipelineName) -> Result<()> {
+        let about = subject(ResourceKind::Pipeline, name);
+        self.delete(&format!("/v1/pipelines/{name}"), &about).await
+    }
+
+    async fn list_runs(
+        &self,
+        pipeline: &PipelineName,
+        page: PageRequest,
+    ) -> Result<Page<PipelineRun>> {
+        let about = subject(ResourceKind::Pipeline, pipeline);
+        let path = format!("/v1/pipelines/{pipeline}/runs");
+        self.json(self.paged(&path, &page), &about).await
+    }
+
+    async fn get_run(&self, pipeline: &PipelineName, id: &str) -> Result<PipelineRun> {
+        let about = subject(ResourceKind::PipelineRun, format!("{pipeline}/{id}"));
+        let id = run_segment(id, &about)?;
+        self.get(&format!("/v1/pipelines/{pipeline}/runs/{id}"), &about)
+            .await
+    }
+
+    async fn version_approved(&self, event: ApprovalEvent) -> Result<Vec<PipelineRun>> {
+        let about = subject(
+            ResourceKind::ModelVersion,
+            format!("{}/{}", event.model, event.version),
+        );
+        let path = format!(
+            "/v1/models/{}/versions/{}/pipeline-runs",
+            event.model, event.version
+        );
+        self.json(self.request(Method::POST, &path), &about).await
+    }
+
+    async fn promote(&self, request: PromoteRequest) -> Result<PipelineRun> {
+        let about = subject(ResourceKind::Pipeline, &request.pipeline);
+        let path = format!("/v1/pipelines/{}/promotions", request.pipeline);
+        let body = serde_json::json!({"version": request.version, "stage": request.stage});
+        self.json_with(Method::POST, &path, &body, &about).await
+    }
+
+    async fn cancel_run(
+        &self,
+        pipeline: &PipelineName,
+        id: &str,
+        _actor: &str,
+    ) -> Result<PipelineRun> {
+        let about = subject(ResourceKind::PipelineRun, format!("{pipeline}/{id}"));
+        let id = run_segment(id, &about)?;
+        let path = format!("/v1/pipelines/{pipeline}/runs/{id}/cancel");
+        self.json(self.request(Method::POST, &path), &about).await
+    }
+}
+
+/// A run id as one path segment: `v<version>`; anything else names no run.
+fn run_segment<'a>(id: &'a str, about: &Subject) -> Result<&'a str> {
+    match id.strip_prefix('v').map(str::parse::<u32>) {
+        Some(Ok(_)) => Ok(id),
+        _ => Err(Error::not_found(about.kind, &about.name)),
+    }
+}
+
 /// A deployment id as one path segment ([`Deployment::check_id`]).
 fn path_segment(id: &str) -> Result<&str> {
     Deployment::check_id(id).map(|()| id)
@@ -873,11 +964,3 @@ mod tests {
         assert_eq!(e.request_id(), None);
     }
 }
-
-// Placeholder until the REST routes exist: pipelines are not reachable through a server yet.
-mlm_core::pipelines_over_store!(HttpProvider, |_provider| Err::<
-    &dyn mlm_core::pipeline::PipelineStore,
-    _,
->(Error::unsupported(
-    "pipelines over HTTP are not available yet"
-)));

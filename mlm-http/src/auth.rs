@@ -15,7 +15,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -181,10 +182,15 @@ impl Auth {
         found
     }
 
-    /// Authenticates and authorises a request with `method` and `Authorization` header value.
-    pub fn authorize(&self, method: &Method, authorization: Option<&str>) -> Result<(), ApiError> {
+    /// Authenticates and authorises a request with `method` and `Authorization` header value,
+    /// and says who called.
+    pub fn authorize(
+        &self,
+        method: &Method,
+        authorization: Option<&str>,
+    ) -> Result<Caller, ApiError> {
         if !self.is_enabled() {
-            return Ok(());
+            return Ok(Caller::anonymous());
         }
         let Some(value) = authorization else {
             return Err(ApiError::unauthenticated(
@@ -210,14 +216,39 @@ impl Auth {
                 format!("a {role} token may only read (GET); {method} needs an operator token"),
             ));
         }
-        Ok(())
+        Ok(Caller(format!("user:{role}")))
+    }
+}
+
+/// Who called, as a pipeline's timeline records it: `user:<role>` (`user:operator`), or
+/// `user:anonymous` with authentication off. [`require_token`] puts it in the request's
+/// extensions; as an extractor it reads it from there (anonymous if absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+impl Caller {
+    /// The caller of a server without tokens.
+    pub fn anonymous() -> Self {
+        Self("user:anonymous".into())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(Self::anonymous))
     }
 }
 
 /// Middleware on the `/v1` routes: checks the bearer token and the role.
 pub async fn require_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let authorization = request
@@ -225,7 +256,10 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     match state.auth().authorize(request.method(), authorization) {
-        Ok(()) => next.run(request).await,
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -269,9 +303,10 @@ mod tests {
             .authorize(&Method::POST, Some(&format!("Bearer {RD}")))
             .unwrap_err();
         assert_eq!(e.status(), 403);
-        assert!(
+        assert_eq!(
             a.authorize(&Method::DELETE, Some(&format!("Bearer {OP}")))
-                .is_ok()
+                .unwrap(),
+            Caller("user:operator".into())
         );
         assert_eq!(a.authorize(&Method::GET, None).unwrap_err().status(), 401);
         assert_eq!(
@@ -280,6 +315,9 @@ mod tests {
                 .status(),
             401
         );
-        assert!(Auth::disabled().authorize(&Method::POST, None).is_ok());
+        assert_eq!(
+            Auth::disabled().authorize(&Method::POST, None).unwrap(),
+            Caller::anonymous()
+        );
     }
 }

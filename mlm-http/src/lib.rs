@@ -108,6 +108,7 @@ pub mod config;
 pub mod extract;
 pub mod openapi;
 pub mod origin;
+mod pipeline_schema;
 pub mod problem;
 // utoipa's `params(..)` expands to fully qualified paths, which `unused_qualifications`
 // reports at the attribute; the handlers themselves are checked like everything else.
@@ -136,7 +137,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use auth::{ApiToken, Auth, Role};
+pub use auth::{ApiToken, Auth, Caller, Role};
+pub use pipeline_schema::{pipeline_schema, pipeline_schema_pretty};
 pub use problem::{ApiError, Problem, ProblemType};
 pub use routes::endpoints::{TARGET_VARIANT_HEADER, VARIANT_HEADER};
 pub use state::{AppState, Limits};

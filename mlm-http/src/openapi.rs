@@ -95,6 +95,7 @@ full error under the `request_id`.
         (name = "deployments", description = "Every create and update of an endpoint: phases and outcome"),
         (name = "events", description = "An endpoint's timeline: what the backend did and why, and what callers recorded"),
         (name = "drift", description = "Baselines of endpoint traffic and drift reports against them"),
+        (name = "pipelines", description = "Promotion pipelines: the stages approved versions go through, their runs and promotions"),
         (name = "observability", description = "Instances, overviews and metrics"),
         (name = "system", description = "Health, readiness, capabilities and this document")
     ),

@@ -812,6 +812,16 @@ page_type!(
     domain::drift::Baseline
 );
 page_type!(
+    /// A page of pipelines, by name.
+    PipelinePage,
+    domain::pipeline::Pipeline
+);
+page_type!(
+    /// A page of a pipeline's runs, newest version first.
+    PipelineRunPage,
+    domain::pipeline::PipelineRun
+);
+page_type!(
     /// A page of captured records, oldest first.
     CapturePage,
     domain::CapturedRecord

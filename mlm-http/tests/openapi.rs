@@ -32,6 +32,19 @@ fn checked_in_spec_matches_the_code() {
     );
 }
 
+const PIPELINE_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/pipeline.schema.json");
+
+/// `docs/pipeline.schema.json` is the pipeline file's schema as the code makes it.
+#[test]
+fn checked_in_pipeline_schema_matches_the_code() {
+    let text = std::fs::read_to_string(PIPELINE_SCHEMA).unwrap_or_default();
+    assert!(
+        text == mlm_http::pipeline_schema_pretty(),
+        "docs/pipeline.schema.json is out of date with the code: regenerate it with \
+         `cargo run -p mlm-cli -- pipelines schema > docs/pipeline.schema.json`"
+    );
+}
+
 /// Every route the API promises, as (method, path).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models"),
@@ -71,6 +84,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
     ("post", "/v1/endpoints/{endpoint}/drift-reports"),
     ("get", "/v1/endpoints/{endpoint}/captures"),
+    ("get", "/v1/pipelines"),
+    ("get", "/v1/pipelines/{pipeline}"),
+    ("put", "/v1/pipelines/{pipeline}"),
+    ("delete", "/v1/pipelines/{pipeline}"),
+    ("get", "/v1/pipelines/{pipeline}/runs"),
+    ("get", "/v1/pipelines/{pipeline}/runs/{run}"),
+    ("post", "/v1/pipelines/{pipeline}/runs/{run}/cancel"),
+    ("post", "/v1/pipelines/{pipeline}/promotions"),
+    (
+        "post",
+        "/v1/models/{model}/versions/{version}/pipeline-runs",
+    ),
     ("get", "/v1/overview"),
     ("get", "/v1/capabilities"),
     ("get", "/healthz"),

@@ -13,11 +13,12 @@ use futures::FutureExt;
 use mlm_client::HttpProvider;
 use mlm_core::BaselineName;
 use mlm_core::drift::{CreateBaselineRequest, DriftReportRequest, DriftThresholds, SampleSource};
+use mlm_core::pipeline::{ApplyPipelineRequest, ApprovalEvent, PipelineSpec, PromoteRequest};
 use mlm_core::{
     AlarmDefinition, AlarmName, CaptureQuery, CreateEndpointRequest, CreateModelRequest,
     CreateVersionRequest, EndpointManagerExt, EndpointName, Error, EventQuery, InvokeRequest,
-    MetricQuery, ModelName, NewEvent, PageRequest, Provider, UpdateEndpointRequest,
-    UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
+    MetricQuery, ModelName, NewEvent, PageRequest, PipelineName, Provider, StageName,
+    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, VariantName, WaitOptions,
 };
 use mlm_local::{LocalConfig, LocalProvider};
 use pyo3::prelude::*;
@@ -61,6 +62,14 @@ fn baseline_name(py: Python<'_>, name: &str) -> PyResult<BaselineName> {
     BaselineName::new(name).map_err(|e| to_py_err(py, e))
 }
 
+fn pipeline_name(py: Python<'_>, name: &str) -> PyResult<PipelineName> {
+    PipelineName::new(name).map_err(|e| to_py_err(py, e))
+}
+
+/// Who the timeline records for this process's promotions, cancels and approvals (a server
+/// records its caller instead).
+const PYTHON_ACTOR: &str = "user:python";
+
 fn page(page_size: Option<u32>, page_token: Option<String>) -> PageRequest {
     let mut page = PageRequest::first();
     page.page_size = page_size;
@@ -86,6 +95,18 @@ fn json<T: serde::Serialize>(value: mlm_core::Result<T>) -> mlm_core::Result<Out
 }
 
 impl NativeClient {
+    fn apply_pipeline(
+        &self,
+        py: Python<'_>,
+        spec: PipelineSpec,
+        dry_run: bool,
+    ) -> PyResult<Operation> {
+        let mut request = ApplyPipelineRequest::new(spec);
+        request.dry_run = dry_run;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.apply_pipeline(request).await) }))
+    }
+
     fn new(provider: Arc<dyn Provider>, local: Option<LocalProvider>, target: String) -> Self {
         let kind = match provider.name() {
             "local" => "local",
@@ -719,6 +740,115 @@ impl NativeClient {
             DriftReportRequest::new(endpoint, baseline, source).with_thresholds(thresholds);
         let p = self.provider(py)?;
         Ok(op(async move { json(p.drift_report(request).await) }))
+    }
+
+    // ---- pipelines ----
+
+    /// A pipeline file: smoke-test files are read relative to its directory.
+    #[pyo3(signature = (path, dry_run=false))]
+    fn apply_pipeline_file(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        dry_run: bool,
+    ) -> PyResult<Operation> {
+        let spec = PipelineSpec::read_file(&path).map_err(|e| to_py_err(py, e))?;
+        self.apply_pipeline(py, spec, dry_run)
+    }
+
+    /// A pipeline's YAML or JSON text: smoke-test files are read relative to the current
+    /// directory.
+    #[pyo3(signature = (text, dry_run=false))]
+    fn apply_pipeline_text(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        dry_run: bool,
+    ) -> PyResult<Operation> {
+        let spec = PipelineSpec::parse_in(text, std::path::Path::new("."))
+            .map_err(|e| to_py_err(py, e))?;
+        self.apply_pipeline(py, spec, dry_run)
+    }
+
+    fn get_pipeline(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = pipeline_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_pipeline(&name).await) }))
+    }
+
+    #[pyo3(signature = (page_size=None, page_token=None))]
+    fn list_pipelines(
+        &self,
+        py: Python<'_>,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_pipelines(page).await) }))
+    }
+
+    fn delete_pipeline(&self, py: Python<'_>, name: &str) -> PyResult<Operation> {
+        let name = pipeline_name(py, name)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            p.delete_pipeline(&name).await?;
+            Ok(Output::Unit)
+        }))
+    }
+
+    #[pyo3(signature = (pipeline, page_size=None, page_token=None))]
+    fn list_runs(
+        &self,
+        py: Python<'_>,
+        pipeline: &str,
+        page_size: Option<u32>,
+        page_token: Option<String>,
+    ) -> PyResult<Operation> {
+        let pipeline = pipeline_name(py, pipeline)?;
+        let p = self.provider(py)?;
+        let page = page(page_size, page_token);
+        Ok(op(async move { json(p.list_runs(&pipeline, page).await) }))
+    }
+
+    fn get_run(&self, py: Python<'_>, pipeline: &str, run_id: String) -> PyResult<Operation> {
+        let pipeline = pipeline_name(py, pipeline)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_run(&pipeline, &run_id).await) }))
+    }
+
+    fn promote(
+        &self,
+        py: Python<'_>,
+        pipeline: &str,
+        version: u32,
+        stage: &str,
+    ) -> PyResult<Operation> {
+        let pipeline = pipeline_name(py, pipeline)?;
+        let stage = StageName::new(stage).map_err(|e| to_py_err(py, e))?;
+        let request = PromoteRequest::new(pipeline, version, stage, PYTHON_ACTOR);
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.promote(request).await) }))
+    }
+
+    fn cancel_run(&self, py: Python<'_>, pipeline: &str, run_id: String) -> PyResult<Operation> {
+        let pipeline = pipeline_name(py, pipeline)?;
+        let p = self.provider(py)?;
+        Ok(op(async move {
+            json(p.cancel_run(&pipeline, &run_id, PYTHON_ACTOR).await)
+        }))
+    }
+
+    fn start_pipeline_runs(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        version: u32,
+    ) -> PyResult<Operation> {
+        let mut event = ApprovalEvent::new(model_name(py, model)?, version);
+        event.actor = PYTHON_ACTOR.into();
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.version_approved(event).await) }))
     }
 
     fn __repr__(&self) -> String {

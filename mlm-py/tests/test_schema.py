@@ -42,6 +42,14 @@ RESULT_TYPES = {
     t.FieldDrift: "FieldDrift",
     t.LabelDrift: "LabelDrift",
     t.DriftReport: "DriftReport",
+    t.StageStatus: "StageStatus",
+    t.RunSummary: "RunSummary",
+    t.PipelineStep: "PipelineStep",
+    t.StageRun: "StageRun",
+    t.PipelineRun: "PipelineRun",
+    t.Pipeline: "Pipeline",
+    t.StagePlan: "StagePlan",
+    t.PipelinePlan: "PipelinePlan",
 }
 
 
@@ -81,7 +89,8 @@ def test_fields_match_the_component_schema(cls, schema):
      (t.Comparison, "Comparison"), (t.TreatMissingData, "TreatMissingData"),
      (t.AlarmState, "AlarmState"), (t.DeploymentKind, "DeploymentKind"),
      (t.PhaseName, "PhaseName"), (t.EventSource, "EventSource"),
-     (t.FieldKind, "FieldKind"), (t.DriftStatistic, "DriftStatistic")],
+     (t.FieldKind, "FieldKind"), (t.DriftStatistic, "DriftStatistic"),
+     (t.RunState, "RunState"), (t.StageState, "StageState")],
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_enums_match_the_component_schema(cls, schema):

@@ -7,6 +7,7 @@ mod endpoints;
 mod events;
 mod models;
 mod observe;
+mod pipelines;
 mod versions;
 
 use std::future::Future;
@@ -48,6 +49,7 @@ async fn dispatch(command: Command, backend: &Backend, out: Output) -> Result<()
         Command::Events(a) => events::list_events(a, provider, out).await,
         Command::Captures(a) => observe::captures(a, provider, out).await,
         Command::Drift(c) => drift::run(c, provider, out).await,
+        Command::Pipelines(c) => pipelines::run(c, provider, out).await,
         Command::LoadTest(a) => crate::loadtest::run(a, backend, out).await,
         Command::Top(a) => crate::top::run(a, provider).await,
         Command::Serve(_) | Command::Openapi | Command::Completions(_) | Command::Man => {

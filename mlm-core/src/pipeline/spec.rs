@@ -60,7 +60,6 @@ pub struct StageSpec {
     pub variants: Vec<StageVariant>,
     /// How traffic moves to a new version on an existing endpoint; none: all at once.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub deployment: Option<TrafficShift>,
     /// Alarms put on the endpoint; while a deployment runs they roll it back.
     #[serde(default)]
@@ -453,6 +452,28 @@ impl SmokeTest {
                  `apply_pipeline(path)` read the file for you)"
             ))),
         }
+    }
+}
+
+impl PipelineSpec {
+    /// Reads a pipeline file as clients do before sending it: [`Self::parse`], then
+    /// [`Self::inline_files`] with the smoke-test files read relative to the file's directory.
+    pub fn read_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        Self::parse_in(&text, dir)
+    }
+
+    /// Reads a pipeline from text whose smoke-test files are relative to `dir`.
+    pub fn parse_in(text: &str, dir: &std::path::Path) -> Result<Self> {
+        let mut spec = Self::parse(text)?;
+        spec.inline_files(|file| {
+            std::fs::read_to_string(dir.join(file)).map_err(|e| {
+                Error::invalid(format!("cannot read the smoke-test requests {file}: {e}"))
+            })
+        })?;
+        Ok(spec)
     }
 }
 

@@ -3,7 +3,7 @@
 //! ([`mlm_core::drift`]); the backend keeps the baselines and reads captured traffic.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mlm_core::drift::{CreateBaselineRequest, SampleSource, parse_samples_jsonl};
 use mlm_core::{BaselineName, EndpointName};
@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::endpoints::EndpointPath;
 use super::{ListParams, json};
-use crate::extract::{ApiJson, ApiPath, QueryPairs, endpoint_name, read_body};
+use crate::extract::{ApiJson, ApiPath, QueryPairs, endpoint_name, media_type, read_body};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::{wire, wire_drift};
@@ -62,11 +62,7 @@ pub(crate) struct UploadParams {
 }
 
 fn is_json_lines(headers: &HeaderMap) -> bool {
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+    let essence = media_type(headers);
     matches!(
         essence.as_deref(),
         Some("application/x-ndjson" | "application/jsonl" | "application/jsonlines")

@@ -9,6 +9,7 @@ pub(crate) mod endpoints;
 pub(crate) mod events;
 pub(crate) mod models;
 pub(crate) mod observe;
+pub(crate) mod pipelines;
 pub(crate) mod system;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -61,6 +62,17 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(drift::list_baselines, drift::create_baseline))
         .routes(routes!(drift::get_baseline, drift::delete_baseline))
         .routes(routes!(drift::create_drift_report))
+        .routes(routes!(pipelines::list_pipelines))
+        .routes(routes!(
+            pipelines::get_pipeline,
+            pipelines::apply_pipeline,
+            pipelines::delete_pipeline
+        ))
+        .routes(routes!(pipelines::list_runs))
+        .routes(routes!(pipelines::get_run))
+        .routes(routes!(pipelines::cancel_run))
+        .routes(routes!(pipelines::promote))
+        .routes(routes!(pipelines::start_runs))
         .routes(routes!(observe::list_instances))
         .routes(routes!(observe::get_endpoint_overview))
         .routes(routes!(observe::query_metrics))

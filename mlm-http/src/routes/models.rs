@@ -37,10 +37,10 @@ pub(crate) struct VersionPath {
         max_length = 63,
         example = "news-classifier"
     )]
-    model: String,
+    pub(crate) model: String,
     /// The version number.
     #[param(value_type = i64, minimum = 0, maximum = 4294967295_u32, example = 1)]
-    version: String,
+    pub(crate) version: String,
 }
 
 /// `If-Match` on models, versions and endpoints.

@@ -373,3 +373,24 @@ def invoke_body(body: Body, content_type: Optional[str]) -> Tuple[bytes, str]:
             f"the body is not bytes, str or JSON-serialisable: {e}"
         ) from None
     return data, content_type or "application/json"
+
+
+PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+
+def apply_pipeline(
+    native: _mlm.NativeClient, pipeline: PipelineSource, dry_run: bool
+) -> _mlm.Operation:
+    """The native apply of ``pipeline``: a mapping (the file's fields, sent as JSON), YAML or
+    JSON text (a string with a line break or starting with ``{``; smoke-test files relative
+    to the current directory), or the path of a pipeline file (smoke-test files relative to
+    it)."""
+    if isinstance(pipeline, Mapping):
+        return native.apply_pipeline_text(json.dumps(plain(pipeline)), dry_run)
+    if isinstance(pipeline, str) and ("\n" in pipeline or pipeline.lstrip().startswith("{")):
+        return native.apply_pipeline_text(pipeline, dry_run)
+    if isinstance(pipeline, (str, os.PathLike)):
+        return native.apply_pipeline_file(os.fspath(pipeline), dry_run)
+    raise InvalidArgumentError(
+        f"pipeline must be a path, YAML or JSON text, or a mapping, not {type(pipeline).__name__}"
+    )

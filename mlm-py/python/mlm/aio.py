@@ -22,7 +22,7 @@ from . import _mlm
 from . import _requests as req
 from ._paging import AsyncPager
 from ._progress import ProgressArg, make_progress
-from ._requests import Body, Samples, VersionLike
+from ._requests import Body, PipelineSource, Samples, VersionLike
 from .client import (
     DEFAULT_METRIC_KINDS,
     DEFAULT_TIMEOUT,
@@ -58,6 +58,9 @@ from .types import (
     ModelVersion,
     MetricKind,
     Page,
+    Pipeline,
+    PipelinePlan,
+    PipelineRun,
     Statistic,
     TreatMissingData,
     VersionRef,
@@ -559,6 +562,70 @@ class AsyncClient(_Base):
         """See :meth:`mlm.Client.record_event`."""
         event = {"kind": kind, "message": message, "data": data}
         return EndpointEvent._from(await _run(self._native.record_event(endpoint, event)))
+
+    # ---- pipelines ----
+
+    async def apply_pipeline(
+        self, pipeline: PipelineSource, *, dry_run: bool = False
+    ) -> PipelinePlan:
+        """See :meth:`mlm.Client.apply_pipeline`."""
+        return PipelinePlan._from(await _run(req.apply_pipeline(self._native, pipeline, dry_run)))
+
+    async def get_pipeline(self, name: str) -> Pipeline:
+        """See :meth:`mlm.Client.get_pipeline`."""
+        pipeline = Pipeline._from(await _run(self._native.get_pipeline(name)))
+        for run in pipeline.active_runs:
+            self._bind(run)
+        return pipeline
+
+    def list_pipelines(self, *, page_size: Optional[int] = None) -> AsyncPager[Pipeline]:
+        """See :meth:`mlm.Client.list_pipelines`."""
+
+        async def fetch(token: Optional[str]) -> Page[Pipeline]:
+            return _page(Pipeline._from, await _run(self._native.list_pipelines(page_size, token)))
+
+        return AsyncPager(fetch, "pipelines")
+
+    async def delete_pipeline(self, name: str) -> None:
+        """See :meth:`mlm.Client.delete_pipeline`."""
+        await _run(self._native.delete_pipeline(name))
+
+    def list_runs(
+        self, pipeline: str, *, page_size: Optional[int] = None
+    ) -> AsyncPager[PipelineRun]:
+        """See :meth:`mlm.Client.list_runs`."""
+
+        async def fetch(token: Optional[str]) -> Page[PipelineRun]:
+            raw = await _run(self._native.list_runs(pipeline, page_size, token))
+            return _page(lambda r: self._bind(PipelineRun._from(r)), raw)
+
+        return AsyncPager(fetch, "runs")
+
+    async def get_run(self, pipeline: str, run_id: str) -> PipelineRun:
+        """See :meth:`mlm.Client.get_run`; ``await run.wait_async()`` follows it."""
+        return self._bind(PipelineRun._from(await _run(self._native.get_run(pipeline, run_id))))
+
+    async def promote(self, pipeline: str, version: int, stage: str) -> PipelineRun:
+        """See :meth:`mlm.Client.promote`."""
+        raw = await _run(self._native.promote(pipeline, version, stage))
+        return self._bind(PipelineRun._from(raw))
+
+    async def cancel_run(self, pipeline: str, run_id: str) -> PipelineRun:
+        """See :meth:`mlm.Client.cancel_run`."""
+        raw = await _run(self._native.cancel_run(pipeline, run_id))
+        return self._bind(PipelineRun._from(raw))
+
+    async def start_pipeline_runs(self, model: str, version: int) -> List[PipelineRun]:
+        """See :meth:`mlm.Client.start_pipeline_runs`."""
+        raw = await _run(self._native.start_pipeline_runs(model, version))
+        return [self._bind(PipelineRun._from(r)) for r in raw]
+
+    def _bind(self, run: PipelineRun) -> PipelineRun:
+        async def refresh() -> PipelineRun:
+            return await self.get_run(run.pipeline, run.id)
+
+        setattr(refresh, "is_async", True)
+        return run._bind(refresh)
 
     # ---- observability ----
 

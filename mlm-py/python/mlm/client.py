@@ -33,7 +33,7 @@ from . import _mlm
 from . import _requests as req
 from ._paging import Pager
 from ._progress import ProgressArg, make_progress
-from ._requests import Body, Samples, VersionLike
+from ._requests import Body, PipelineSource, Samples, VersionLike
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .types import (
     Alarm,
@@ -55,6 +55,9 @@ from .types import (
     Model,
     ModelVersion,
     Page,
+    Pipeline,
+    PipelinePlan,
+    PipelineRun,
     Statistic,
     TreatMissingData,
     VariantSpec,
@@ -790,6 +793,67 @@ class Client(_Base):
         source = req.sample_source(samples, start, end, window, variant)
         raw = self._native.drift_report(endpoint, baseline, source, req.plain(thresholds)).wait()
         return DriftReport._from(raw)
+
+    # ---- pipelines ----
+
+    def apply_pipeline(self, pipeline: PipelineSource, *, dry_run: bool = False) -> PipelinePlan:
+        """Creates or replaces a pipeline and returns the plan (what each stage's next
+        deployment creates or changes). ``pipeline``: the path of a pipeline file (its
+        smoke-test files are read relative to it and sent inline), YAML or JSON text, or a
+        mapping of the file's fields. With ``dry_run`` nothing is kept."""
+        return PipelinePlan._from(req.apply_pipeline(self._native, pipeline, dry_run).wait())
+
+    def get_pipeline(self, name: str) -> Pipeline:
+        """A pipeline: what each stage serves, the runs in progress and the latest ended."""
+        pipeline = Pipeline._from(self._native.get_pipeline(name).wait())
+        for run in pipeline.active_runs:
+            self._bind(run)
+        return pipeline
+
+    def list_pipelines(self, *, page_size: Optional[int] = None) -> Pager[Pipeline]:
+        """Pipelines by name, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[Pipeline]:
+            return _page(Pipeline._from, self._native.list_pipelines(page_size, token).wait())
+
+        return Pager(fetch, "pipelines")
+
+    def delete_pipeline(self, name: str) -> None:
+        """Deletes a pipeline and its runs (the stages' endpoints stay)."""
+        self._native.delete_pipeline(name).wait()
+
+    def list_runs(self, pipeline: str, *, page_size: Optional[int] = None) -> Pager[PipelineRun]:
+        """A pipeline's runs, newest version first, fetched lazily."""
+
+        def fetch(token: Optional[str]) -> Page[PipelineRun]:
+            raw = self._native.list_runs(pipeline, page_size, token).wait()
+            return _page(lambda r: self._bind(PipelineRun._from(r)), raw)
+
+        return Pager(fetch, "runs")
+
+    def get_run(self, pipeline: str, run_id: str) -> PipelineRun:
+        """One run (``"v<version>"``) with its stages and timeline."""
+        return self._bind(PipelineRun._from(self._native.get_run(pipeline, run_id).wait()))
+
+    def promote(self, pipeline: str, version: int, stage: str) -> PipelineRun:
+        """Lets ``version``, awaiting promotion into ``stage``, go on; ``run.wait()`` follows
+        it. :class:`mlm.errors.ConflictError` says why when it cannot."""
+        raw = self._native.promote(pipeline, version, stage).wait()
+        return self._bind(PipelineRun._from(raw))
+
+    def cancel_run(self, pipeline: str, run_id: str) -> PipelineRun:
+        """Cancels a run; a running deployment is rolled back."""
+        return self._bind(PipelineRun._from(self._native.cancel_run(pipeline, run_id).wait()))
+
+    def start_pipeline_runs(self, model: str, version: int) -> List[PipelineRun]:
+        """Delivers the approval of ``model``'s ``version`` to its pipelines: one run in each,
+        once (the backends also notice approvals on their own). The version must be
+        approved."""
+        raw = self._native.start_pipeline_runs(model, version).wait()
+        return [self._bind(PipelineRun._from(r)) for r in raw]
+
+    def _bind(self, run: PipelineRun) -> PipelineRun:
+        return run._bind(lambda: self.get_run(run.pipeline, run.id))
 
     # ---- observability ----
 

@@ -83,6 +83,16 @@ __all__ = [
     "Metrics",
     "InvokeResult",
     "Capabilities",
+    "RunState",
+    "StageState",
+    "StageStatus",
+    "RunSummary",
+    "PipelineStep",
+    "StageRun",
+    "PipelineRun",
+    "Pipeline",
+    "StagePlan",
+    "PipelinePlan",
     "Page",
 ]
 
@@ -247,6 +257,42 @@ class DriftStatistic(_StrEnum):
     KS = "ks"
     JS_DISTANCE = "js_distance"
     CHI_SQUARE_P_VALUE = "chi_square_p_value"
+
+
+class RunState(_StrEnum):
+    """Where a pipeline run is, or how it ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    AWAITING_PROMOTION = "awaiting_promotion"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self in (
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+            RunState.SUPERSEDED,
+        )
+
+
+class StageState(_StrEnum):
+    """Where one stage of a pipeline run is."""
+
+    PENDING = "pending"
+    AWAITING_PROMOTION = "awaiting_promotion"
+    DEPLOYING = "deploying"
+    SMOKE_TESTING = "smoke_testing"
+    SOAKING = "soaking"
+    ROLLING_BACK = "rolling_back"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class DeploymentKind(_StrEnum):
@@ -1210,6 +1256,291 @@ class DriftReport(_Result):
 # Observability
 
 
+# ---------------------------------------------------------------------------------------------
+# Pipelines
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StageStatus(_Result):
+    """A pipeline stage and the version of the pipeline's model its endpoint serves now."""
+
+    name: str
+    endpoint: str
+    endpoint_status: Optional[EndpointStatus]
+    live_version: Optional[int]
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "StageStatus":
+        return cls(
+            name=d["name"],
+            endpoint=d["endpoint"],
+            endpoint_status=_opt(EndpointStatus, d.get("endpoint_status")),
+            live_version=d.get("live_version"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class RunSummary(_Result):
+    """A pipeline run in a list: its id, version, state and why."""
+
+    id: str
+    version: int
+    state: RunState
+    reason: Optional[str]
+    updated_at: datetime = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "RunSummary":
+        return cls(
+            id=d["id"],
+            version=d["version"],
+            state=RunState(d["state"]),
+            reason=d.get("reason"),
+            updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PipelineStep(_Result):
+    """One entry of a run's timeline: who (``user:<name>`` or ``pipeline``) did what, when
+    and why."""
+
+    at: datetime
+    stage: Optional[str]
+    kind: str
+    actor: str
+    message: str
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "PipelineStep":
+        return cls(
+            at=parse_datetime(d["at"]),
+            stage=d.get("stage"),
+            kind=d["kind"],
+            actor=d["actor"],
+            message=d["message"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StageRun(_Result):
+    """One stage of a run (``previous``: what the endpoint served before, to roll back to)."""
+
+    name: str
+    endpoint: str
+    state: StageState
+    deployment: Optional[str]
+    promoted_by: Optional[str]
+    reason: Optional[str]
+    started_at: Optional[datetime] = dataclasses.field(repr=False)
+    state_since: Optional[datetime] = dataclasses.field(repr=False)
+    previous: Optional[Tuple[Mapping[str, Any], ...]] = dataclasses.field(repr=False)
+    attempts: int = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "StageRun":
+        previous = d.get("previous")
+        return cls(
+            name=d["name"],
+            endpoint=d["endpoint"],
+            state=StageState(d["state"]),
+            deployment=d.get("deployment"),
+            promoted_by=d.get("promoted_by"),
+            reason=d.get("reason"),
+            started_at=_opt_datetime(d.get("started_at")),
+            state_since=_opt_datetime(d.get("state_since")),
+            previous=None if previous is None else tuple(previous),
+            attempts=d["attempts"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PipelineRun(_Result):
+    """One model version's way through a pipeline (id ``v<version>``): its stages and
+    timeline. :meth:`wait` polls it until it has ended or awaits a promotion."""
+
+    id: str
+    pipeline: str
+    model_version: VersionRef
+    state: RunState
+    reason: Optional[str]
+    stages: Tuple[StageRun, ...] = dataclasses.field(repr=False)
+    steps: Tuple[PipelineStep, ...] = dataclasses.field(repr=False)
+    cancel_requested_by: Optional[str] = dataclasses.field(repr=False)
+    created_at: datetime = dataclasses.field(repr=False)
+    updated_at: datetime = dataclasses.field(repr=False)
+    revision: int = dataclasses.field(repr=False)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the run has ended or waits for a promotion (what :meth:`wait` waits for)."""
+        return self.state.is_terminal or self.state is RunState.AWAITING_PROMOTION
+
+    def stage(self, name: str) -> StageRun:
+        """The stage named ``name``."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def _bind(self, refresh: Callable[[], Any]) -> "PipelineRun":
+        """Keeps how to fetch this run again (a client's ``get_run``), for :meth:`wait`."""
+        object.__setattr__(self, "_refresh", refresh)
+        return self
+
+    def _deadline_passed(self, deadline: float) -> None:
+        import time
+
+        from .errors import TimeoutError as MlmTimeout
+
+        if time.monotonic() >= deadline:
+            raise MlmTimeout(
+                f"run {self.id} of pipeline '{self.pipeline}' is still {self.state} "
+                "(waited for it to end or await a promotion)"
+            )
+
+    def wait(self, timeout: float = 1800.0, interval: float = 1.0) -> "PipelineRun":
+        """Polls the run until it has ended or awaits a promotion, and returns it fresh;
+        raises :class:`mlm.errors.TimeoutError` after ``timeout`` seconds. For a run of an
+        :class:`mlm.aio.AsyncClient`, ``await run.wait_async()``."""
+        import time
+
+        refresh = self.__dict__.get("_refresh")
+        if refresh is None or getattr(refresh, "is_async", False):
+            raise TypeError("this run has no client to poll: use await run.wait_async()")
+        deadline = time.monotonic() + timeout
+        run = self
+        while not run.settled:
+            run._deadline_passed(deadline)
+            time.sleep(interval)
+            run = refresh()
+        return run
+
+    async def wait_async(self, timeout: float = 1800.0, interval: float = 1.0) -> "PipelineRun":
+        """:meth:`wait` for runs of an :class:`mlm.aio.AsyncClient`."""
+        import asyncio
+        import time
+
+        refresh = self.__dict__.get("_refresh")
+        if refresh is None or not getattr(refresh, "is_async", False):
+            raise TypeError("this run has no async client to poll: use run.wait()")
+        deadline = time.monotonic() + timeout
+        run = self
+        while not run.settled:
+            run._deadline_passed(deadline)
+            await asyncio.sleep(interval)
+            run = await refresh()
+        return run
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.model_version.version,
+            "state": self.state.value,
+            "reason": self.reason,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "PipelineRun":
+        return cls(
+            id=d["id"],
+            pipeline=d["pipeline"],
+            model_version=VersionRef._from(d["model_version"]),
+            state=RunState(d["state"]),
+            reason=d.get("reason"),
+            stages=tuple(StageRun._from(s) for s in d["stages"]),
+            steps=tuple(PipelineStep._from(s) for s in d["steps"]),
+            cancel_requested_by=d.get("cancel_requested_by"),
+            created_at=parse_datetime(d["created_at"]),
+            updated_at=parse_datetime(d["updated_at"]),
+            revision=d["revision"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Pipeline(_Result):
+    """A promotion pipeline as applied (``spec``, the file's fields), what each stage serves,
+    the runs in progress and the latest ended ones."""
+
+    spec: Mapping[str, Any] = dataclasses.field(repr=False)
+    stages: Tuple[StageStatus, ...]
+    active_runs: Tuple[PipelineRun, ...]
+    recent_runs: Tuple[RunSummary, ...] = dataclasses.field(repr=False)
+    created_at: datetime = dataclasses.field(repr=False)
+    updated_at: datetime = dataclasses.field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name."""
+        return str(self.spec["pipeline"])
+
+    @property
+    def model(self) -> str:
+        """The model whose approved versions it deploys."""
+        return str(self.spec["model"])
+
+    def _row(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "stages": ", ".join(f"{s.name}={s.live_version}" for s in self.stages),
+            "active_runs": len(self.active_runs),
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Pipeline":
+        return cls(
+            spec=dict(d["spec"]),
+            stages=tuple(StageStatus._from(s) for s in d["stages"]),
+            active_runs=tuple(PipelineRun._from(r) for r in d["active_runs"]),
+            recent_runs=tuple(RunSummary._from(r) for r in d["recent_runs"]),
+            created_at=parse_datetime(d["created_at"]),
+            updated_at=parse_datetime(d["updated_at"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StagePlan(_Result):
+    """What a stage's next deployment does: ``create_endpoint`` or ``update_endpoint``, the
+    versions it serves now, and the changes, one sentence each."""
+
+    stage: str
+    action: str
+    serving: Tuple[int, ...]
+    changes: Tuple[str, ...]
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "StagePlan":
+        return cls(
+            stage=d["stage"],
+            action=d["action"],
+            serving=tuple(d["serving"]),
+            changes=tuple(d["changes"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PipelinePlan(_Result):
+    """What applying a pipeline did (``created``, ``updated``, ``unchanged``) or, with
+    ``dry_run``, would do, stage by stage."""
+
+    pipeline: str
+    dry_run: bool
+    action: str
+    stages: Tuple[StagePlan, ...]
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "PipelinePlan":
+        return cls(
+            pipeline=d["pipeline"],
+            dry_run=d["dry_run"],
+            action=d["action"],
+            stages=tuple(StagePlan._from(s) for s in d["stages"]),
+        )
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Measurement(_Result):
     """One figure and what it covers."""
@@ -1514,6 +1845,7 @@ class Capabilities(_Result):
     per_instance_metrics: bool
     events: bool
     drift: bool
+    pipelines: bool
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
