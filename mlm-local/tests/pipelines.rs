@@ -206,9 +206,14 @@ async fn rejected_versions_are_never_deployed_and_approvals_start_one_run() {
     let (_dir, p) = common::provider().await;
     let (pipeline, staging, ..) = names();
     let model = ensure_model(&p, "news").await;
+    // Approved before the pipeline existed: not deployed by it, even when edited later.
+    let old = version_request(model.clone(), RUNTIME).with_approval(Approval::Approved);
+    let old = p.create_version(old).await.unwrap().version;
     p.apply_pipeline(ApplyPipelineRequest::new(seed_pipeline(1)))
         .await
         .unwrap();
+    let edit = UpdateVersionRequest::new().with_description("retrained notes");
+    p.update_version(&model, old, edit).await.unwrap();
     let rejected = p
         .create_version(version_request(model.clone(), RUNTIME).with_approval(Approval::Rejected))
         .await

@@ -86,7 +86,8 @@ impl<'a> PipelineEngine<'a> {
         Ok(())
     }
 
-    /// Queues a run for every version approved since the pipeline was applied that has none.
+    /// Queues a run for every approved version that has none and was not approved already
+    /// when the pipeline was first applied.
     async fn queue_new_approvals(&self, record: &PipelineRecord) -> Result<()> {
         let spec = &record.spec;
         let versions: Vec<_> = all_pages(|page| self.provider.list_versions(&spec.model, page))
@@ -95,7 +96,8 @@ impl<'a> PipelineEngine<'a> {
         let runs = self.store.all_runs(&spec.pipeline).await?;
         for v in versions {
             let known = runs.iter().any(|r| r.model_version.version == v.version);
-            if v.approval == Approval::Approved && v.updated_at >= record.created_at && !known {
+            let new = !record.approved_before.contains(&v.version);
+            if v.approval == Approval::Approved && new && !known {
                 let run = PipelineRun::queued(spec, v.version, "registry", Utc::now());
                 self.store.insert_run(&run).await?;
             }

@@ -36,10 +36,14 @@ pub struct Pipeline {
 pub struct PipelineRecord {
     /// The pipeline as applied.
     pub spec: PipelineSpec,
-    /// When it was first applied; versions approved before are not deployed by it.
+    /// When it was first applied.
     pub created_at: DateTime<Utc>,
     /// When it was last applied.
     pub updated_at: DateTime<Utc>,
+    /// The versions that were approved already when it was first applied: the engine's look
+    /// at the registry does not deploy them (an approval event still does).
+    #[serde(default)]
+    pub approved_before: Vec<u32>,
 }
 
 /// One stage and what it serves now.

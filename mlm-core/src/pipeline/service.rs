@@ -2,6 +2,7 @@
 //! backends implement the trait by calling these.
 
 use chrono::Utc;
+use futures::TryStreamExt;
 
 use super::api::{ApplyPipelineRequest, ApprovalEvent, PipelinePlan, PromoteRequest, StagePlan};
 use super::engine::PipelineEngine;
@@ -10,6 +11,7 @@ use super::run::{
 };
 use super::spec::{PipelineSpec, StageSpec};
 use crate::error::{Error, ResourceKind, Result};
+use crate::ext::all_pages;
 use crate::model::Approval;
 use crate::names::PipelineName;
 use crate::page::{Page, PageRequest, paginate_sorted};
@@ -49,10 +51,15 @@ impl PipelineEngine<'_> {
         }
         if !request.dry_run && action != "unchanged" {
             let now = Utc::now();
+            let approved_before = match &existing {
+                Some(r) => r.approved_before.clone(),
+                None => self.approved_versions(&spec).await?,
+            };
             let record = PipelineRecord {
                 created_at: existing.map_or(now, |r| r.created_at),
                 updated_at: now,
                 spec: spec.clone(),
+                approved_before,
             };
             self.store.put_pipeline(&record).await?;
         }
@@ -62,6 +69,18 @@ impl PipelineEngine<'_> {
             action: action.into(),
             stages,
         })
+    }
+
+    /// The numbers of the model's approved versions.
+    async fn approved_versions(&self, spec: &PipelineSpec) -> Result<Vec<u32>> {
+        let versions: Vec<_> = all_pages(|page| self.provider.list_versions(&spec.model, page))
+            .try_collect()
+            .await?;
+        Ok(versions
+            .into_iter()
+            .filter(|v| v.approval == Approval::Approved)
+            .map(|v| v.version)
+            .collect())
     }
 
     /// One endpoint, one pipeline: two pipelines deploying to one endpoint would undo each
@@ -367,9 +386,12 @@ impl PipelineEngine<'_> {
 fn promote_run(run: &mut PipelineRun, request: &PromoteRequest) -> Result<()> {
     let version = request.version;
     if run.state.is_terminal() {
-        let why = run.reason.clone().unwrap_or_default();
+        let why = match &run.reason {
+            Some(reason) => format!(": {reason}"),
+            None => " (it serves in every stage)".to_owned(),
+        };
         return Err(Error::conflict(format!(
-            "version {version} cannot be promoted: its run {}: {why}",
+            "version {version} cannot be promoted: its run {}{why}",
             run.state.as_str()
         )));
     }
