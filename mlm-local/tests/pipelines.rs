@@ -23,13 +23,7 @@ fn seed_pipeline(bake_seconds: u32) -> PipelineSpec {
     let dir = common::example_dir();
     let text = std::fs::read_to_string(dir.join("pipeline.yml")).expect("the example pipeline");
     let text = text.replace("bake_seconds: 30", &format!("bake_seconds: {bake_seconds}"));
-    let mut spec = PipelineSpec::parse(&text).expect("the example parses");
-    spec.inline_files(|path| {
-        std::fs::read_to_string(dir.join(path))
-            .map_err(|e| mlm_core::Error::invalid(format!("{path}: {e}")))
-    })
-    .expect("the smoke-test file");
-    spec
+    PipelineSpec::parse_in(&text, &dir).expect("the example and its smoke-test file")
 }
 
 fn names() -> (PipelineName, EndpointName, EndpointName, StageName) {

@@ -179,6 +179,30 @@ def test_invoke_missing_endpoint_is_a_validation_error(emulator, sagemaker, acco
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
+def test_a_version_set_to_fail_answers_model_error(emulator, sagemaker, account):
+    # moto runs no model: the example model's failure switch, set in a registry version's
+    # environment, makes the endpoint that serves it answer as SageMaker does for a failing
+    # container. Other versions keep moto's canned answer.
+    sagemaker.create_model_package_group(ModelPackageGroupName="grp")
+    failing = dict(INFERENCE, Containers=[{"Image": IMAGE, "Environment": {"MLM_EXAMPLE_ERROR_RATE": "1"}}])
+    runtime = emulator.client("sagemaker-runtime", account)
+    for name, spec in [("good", INFERENCE), ("bad", failing)]:
+        package = sagemaker.create_model_package(ModelPackageGroupName="grp", InferenceSpecification=spec)
+        sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=ROLE,
+            Containers=[{"ModelPackageName": package["ModelPackageArn"]}],
+        )
+        create_config(sagemaker, f"cfg-{name}", name)
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"cfg-{name}")
+    answer = runtime.invoke_endpoint(EndpointName="good", Body=b"{}", ContentType="application/json")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(runtime.exceptions.ClientError) as error:
+        runtime.invoke_endpoint(EndpointName="bad", Body=b"{}", ContentType="application/json")
+    assert error_of(error)[0] == "ModelError"
+    assert error_of(error)[2] == 424
+
+
 # -- SageMaker: UpdateEndpoint -----------------------------------------------
 
 
