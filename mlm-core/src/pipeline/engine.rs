@@ -230,20 +230,17 @@ impl<'a> PipelineEngine<'a> {
         }
         let now = Utc::now();
         if stage.requires_approval && run.stages[i].promoted_by.is_none() {
-            run.stages[i].state = StageState::AwaitingPromotion;
-            run.stages[i].state_since = Some(now);
-            run.state = RunState::AwaitingPromotion;
             let message = format!(
                 "version {} waits for a promotion to '{}'",
                 version.version, stage.name
             );
-            run.step(
-                Some(&stage.name),
+            run.move_stage(
+                i,
+                StageState::AwaitingPromotion,
                 "awaiting_promotion",
-                ENGINE_ACTOR,
                 message,
-                now,
             );
+            run.state = RunState::AwaitingPromotion;
             self.store.update_run(run).await?;
             self.supersede_older_waiting(run, stage).await?;
             return Ok(Next::Wait);
@@ -288,13 +285,9 @@ impl<'a> PipelineEngine<'a> {
         kind: &str,
         message: String,
     ) -> Result<Next> {
-        let now = Utc::now();
-        let stage_run = &mut run.stages[i];
-        stage_run.state = StageState::Deploying;
-        stage_run.state_since = Some(now);
-        stage_run.attempts += 1;
-        stage_run.deployment = None;
-        run.step(Some(&stage.name), kind, ENGINE_ACTOR, message, now);
+        run.stages[i].attempts += 1;
+        run.stages[i].deployment = None;
+        run.move_stage(i, StageState::Deploying, kind, message);
         self.store.update_run(run).await?;
         match self.issue_deployment(spec, stage, run).await {
             Ok(endpoint) => {
@@ -417,10 +410,7 @@ impl<'a> PipelineEngine<'a> {
                 self.provider.put_alarm(alarm).await?;
             }
         }
-        let now = Utc::now();
-        run.stages[i].state = StageState::SmokeTesting;
-        run.stages[i].state_since = Some(now);
-        run.step(Some(&stage.name), "deployed", ENGINE_ACTOR, message, now);
+        run.move_stage(i, StageState::SmokeTesting, "deployed", message);
         self.store.update_run(run).await?;
         Ok(Next::Go)
     }
@@ -449,15 +439,7 @@ impl<'a> PipelineEngine<'a> {
         };
         match outcome {
             Ok(message) => {
-                run.stages[i].state = StageState::Soaking;
-                run.stages[i].state_since = Some(now);
-                run.step(
-                    Some(&stage.name),
-                    "smoke_test_passed",
-                    ENGINE_ACTOR,
-                    message,
-                    now,
-                );
+                run.move_stage(i, StageState::Soaking, "smoke_test_passed", message);
                 self.store.update_run(run).await?;
                 Ok(Next::Go)
             }
@@ -534,16 +516,8 @@ impl<'a> PipelineEngine<'a> {
         if (now - since).num_seconds() < i64::from(stage.soak_seconds) {
             return Ok(Next::Wait);
         }
-        run.stages[i].state = StageState::Succeeded;
-        run.stages[i].state_since = Some(now);
         let message = format!("'{}' succeeded", stage.name);
-        run.step(
-            Some(&stage.name),
-            "stage_succeeded",
-            ENGINE_ACTOR,
-            message,
-            now,
-        );
+        run.move_stage(i, StageState::Succeeded, "stage_succeeded", message);
         self.store.update_run(run).await?;
         Ok(Next::Go)
     }
@@ -551,12 +525,8 @@ impl<'a> PipelineEngine<'a> {
     /// Saves the stage as rolling back with `why`; [`Self::watch_rollback`] returns its
     /// endpoint to what it served before (or deletes it when the stage created it).
     async fn roll_back(&self, run: &mut PipelineRun, i: usize, why: String) -> Result<Next> {
-        let now = Utc::now();
-        let stage = run.stages[i].name.clone();
-        run.stages[i].state = StageState::RollingBack;
-        run.stages[i].state_since = Some(now);
         run.stages[i].reason = Some(why.clone());
-        run.step(Some(&stage), "rolling_back", ENGINE_ACTOR, why, now);
+        run.move_stage(i, StageState::RollingBack, "rolling_back", why);
         self.store.update_run(run).await?;
         Ok(Next::Go)
     }

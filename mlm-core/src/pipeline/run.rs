@@ -326,6 +326,16 @@ impl PipelineRun {
         self.updated_at = now;
     }
 
+    /// Moves stage `i` to `state` now, with a step of `kind` by the engine in the timeline.
+    pub fn move_stage(&mut self, i: usize, state: StageState, kind: &str, message: String) {
+        let now = Utc::now();
+        let stage = &mut self.stages[i];
+        stage.state = state;
+        stage.state_since = Some(now);
+        let name = stage.name.clone();
+        self.step(Some(&name), kind, super::api::ENGINE_ACTOR, message, now);
+    }
+
     /// Ends the run: `state`, `reason`, the stages not reached `skipped`.
     pub fn end(
         &mut self,
