@@ -65,13 +65,13 @@ fn start_emulator(dir: &std::path::Path) -> (Killed, u16) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_provider_aws_uses_the_standard_aws_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_emulator, port) = start_emulator(dir.path());
+/// `mlm serve --provider aws` against the emulator on `port`, run in `dir` with `args` added:
+/// the server (killed when dropped) and its base URL.
+fn serve_aws(dir: &std::path::Path, port: u16, args: &[&str]) -> (Killed, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_mlm"))
         .args(["serve", "--provider", "aws", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env_remove("MLM_TOKENS")
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
         .env("AWS_REGION", "us-east-1")
@@ -94,7 +94,14 @@ async fn serve_provider_aws_uses_the_standard_aws_configuration() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
+    (server, base)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_provider_aws_uses_the_standard_aws_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, port) = start_emulator(dir.path());
+    let (server, base) = serve_aws(dir.path(), port, &[]);
     let client = mlm_client::HttpProvider::connect(base, None)
         .await
         .expect("connect");
@@ -123,6 +130,8 @@ fn the_aws_section_is_checked_at_startup() {
         ("[aws]\nmax_attempts = 0\n", "max_attempts"),
         ("[aws]\nsecret_access_key = \"x\"\n", "secret_access_key"),
         ("[aws]\nendpoint_url = \"ftp://x\"\n", "endpoint_url"),
+        ("[aws]\npipelines_uri = \"ftp://x\"\n", "pipelines_uri"),
+        ("[aws]\npipeline_poll_secs = 0\n", "pipeline_poll_secs"),
     ] {
         let config = dir.path().join("mlm.toml");
         std::fs::write(&config, section).unwrap();
@@ -146,4 +155,66 @@ fn the_aws_section_is_checked_at_startup() {
             "{section}: {stderr}"
         );
     }
+}
+
+/// Issue 13 on AWS: with `pipelines_uri`, `mlm serve` polls the registry, so a version
+/// approved in it is deployed by the pipeline with no other call; the run's state is in S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_provider_aws_polls_the_registry_for_pipelines() {
+    use mlm_core::pipeline::{ApplyPipelineRequest, PipelineSpec, Pipelines, RunState};
+    use mlm_core::{
+        Approval, CreateModelRequest, CreateVersionRequest, EndpointManager, EndpointName,
+        ModelName, ModelRegistry, PipelineName,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, port) = start_emulator(dir.path());
+    // moto takes an unsigned path-style PUT as CreateBucket.
+    let bucket = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/mlm-state"))
+        .send()
+        .await
+        .unwrap();
+    assert!(bucket.status().is_success(), "{bucket:?}");
+    let config = dir.path().join("mlm.toml");
+    let section = "[aws]\npipelines_uri = \"s3://mlm-state/prod\"\npipeline_poll_secs = 0.5\n";
+    std::fs::write(&config, section).unwrap();
+    let (server, base) = serve_aws(dir.path(), port, &["--config", config.to_str().unwrap()]);
+    let client = mlm_client::HttpProvider::connect(base, None).await.unwrap();
+    let model = ModelName::new("news").unwrap();
+    client
+        .create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let spec = PipelineSpec::parse(
+        "pipeline: news\nmodel: news\nstages:\n  - name: staging\n    endpoint: news-staging\n    \
+         variants: [{name: primary, instance_type: ml.m5.large}]\n    \
+         smoke_test: {requests: [{body: {sentence: a}}]}\n",
+    )
+    .unwrap();
+    client
+        .apply_pipeline(ApplyPipelineRequest::new(spec))
+        .await
+        .unwrap();
+    let version = CreateVersionRequest::new(model, "s3://models/news.tar.gz", "123.dkr.ecr/x:1")
+        .with_approval(Approval::Approved);
+    client.create_version(version).await.unwrap();
+    let pipeline = PipelineName::new("news").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        match client.get_run(&pipeline, "v1").await {
+            Ok(run) if run.state.is_terminal() => break run,
+            _ if Instant::now() > deadline => panic!("no run finished in time"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let staging = client
+        .get_endpoint(&EndpointName::new("news-staging").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        staging.variants[0].model_version.as_ref().unwrap().version,
+        1
+    );
+    drop(server);
 }
