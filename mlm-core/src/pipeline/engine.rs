@@ -24,6 +24,7 @@ use crate::endpoint::{
 use crate::error::{Error, Result};
 use crate::ext::all_pages;
 use crate::model::Approval;
+use crate::names::EndpointName;
 
 /// Deploy attempts per stage before an interrupted deployment counts as failed.
 const MAX_ATTEMPTS: u32 = 3;
@@ -245,7 +246,7 @@ impl<'a> PipelineEngine<'a> {
             self.supersede_older_waiting(run, stage).await?;
             return Ok(Next::Wait);
         }
-        let endpoint = self.endpoint(stage).await?;
+        let endpoint = self.endpoint(&stage.endpoint).await?;
         if let Some(e) = &endpoint
             && e.status.is_transitional()
         {
@@ -314,7 +315,7 @@ impl<'a> PipelineEngine<'a> {
         run: &PipelineRun,
     ) -> Result<Endpoint> {
         let variants = stage.variant_specs(&run.model_version);
-        if self.endpoint(stage).await?.is_none() {
+        if self.endpoint(&stage.endpoint).await?.is_none() {
             let create = CreateEndpointRequest::new(stage.endpoint.clone(), variants);
             return self.provider.create_endpoint(create).await;
         }
@@ -326,8 +327,9 @@ impl<'a> PipelineEngine<'a> {
         self.provider.update_endpoint(update).await
     }
 
-    async fn endpoint(&self, stage: &StageSpec) -> Result<Option<Endpoint>> {
-        match self.provider.get_endpoint(&stage.endpoint).await {
+    /// The endpoint named `name`, or `None` when it does not exist.
+    pub(super) async fn endpoint(&self, name: &EndpointName) -> Result<Option<Endpoint>> {
+        match self.provider.get_endpoint(name).await {
             Ok(e) => Ok(Some(e)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -341,7 +343,7 @@ impl<'a> PipelineEngine<'a> {
         run: &mut PipelineRun,
         i: usize,
     ) -> Result<Next> {
-        let endpoint = self.endpoint(stage).await?;
+        let endpoint = self.endpoint(&stage.endpoint).await?;
         if let Some(e) = &endpoint
             && e.status.is_transitional()
         {
@@ -546,11 +548,7 @@ impl<'a> PipelineEngine<'a> {
 
     async fn watch_rollback(&self, run: &mut PipelineRun, i: usize) -> Result<Next> {
         let stage = &run.stages[i];
-        let endpoint = match self.provider.get_endpoint(&stage.endpoint).await {
-            Ok(e) => Some(e),
-            Err(Error::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let endpoint = self.endpoint(&stage.endpoint).await?;
         if endpoint
             .as_ref()
             .is_some_and(|e| e.status.is_transitional())

@@ -108,11 +108,7 @@ impl PipelineEngine<'_> {
     }
 
     async fn plan_stage(&self, spec: &PipelineSpec, stage: &StageSpec) -> Result<StagePlan> {
-        let endpoint = match self.provider.get_endpoint(&stage.endpoint).await {
-            Ok(e) => Some(e),
-            Err(Error::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let endpoint = self.endpoint(&stage.endpoint).await?;
         let serving = endpoint
             .iter()
             .flat_map(|e| &e.variants)
@@ -188,11 +184,7 @@ impl PipelineEngine<'_> {
     async fn describe(&self, record: PipelineRecord) -> Result<Pipeline> {
         let mut stages = Vec::with_capacity(record.spec.stages.len());
         for stage in &record.spec.stages {
-            let endpoint = match self.provider.get_endpoint(&stage.endpoint).await {
-                Ok(e) => Some(e),
-                Err(Error::NotFound { .. }) => None,
-                Err(e) => return Err(e),
-            };
+            let endpoint = self.endpoint(&stage.endpoint).await?;
             stages.push(StageStatus {
                 name: stage.name.clone(),
                 endpoint: stage.endpoint.clone(),
