@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use comfy_table::{Cell, Table};
 use mlm_core::pipeline::{
     ApplyPipelineRequest, Pipeline, PipelinePlan, PipelineRun, PipelineSpec, Pipelines,
-    PromoteRequest, RunState, RunSummary,
+    PromoteRequest, RunSummary,
 };
 use mlm_core::{Error, PipelineName};
 
@@ -108,7 +108,7 @@ async fn wait_for_run(
     let deadline = Instant::now() + timeout;
     loop {
         let run = mlm.get_run(pipeline, id).await?;
-        if run.state.is_terminal() || run.state == RunState::AwaitingPromotion {
+        if run.state.is_settled() {
             return Ok(run);
         }
         if Instant::now() >= deadline {

@@ -96,6 +96,12 @@ impl RunState {
         )
     }
 
+    /// True once nothing happens without someone: the run ended, or waits for a promotion
+    /// (what `--wait` and Python's `run.wait()` wait for).
+    pub fn is_settled(self) -> bool {
+        self.is_terminal() || self == Self::AwaitingPromotion
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
