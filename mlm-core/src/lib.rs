@@ -47,6 +47,8 @@
 //! ```
 
 mod alarm;
+#[cfg(feature = "archive")]
+pub mod archive;
 pub mod backend;
 mod capture;
 mod deployment;
