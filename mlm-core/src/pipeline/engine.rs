@@ -10,7 +10,6 @@
 //! watched.
 
 use chrono::Utc;
-use futures::TryStreamExt;
 
 use super::api::{ENGINE_ACTOR, PipelineStore};
 use super::run::{PipelineRecord, PipelineRun, RunState, StageState};
@@ -22,7 +21,6 @@ use crate::endpoint::{
     UpdateEndpointRequest, VariantSpec,
 };
 use crate::error::{Error, Result};
-use crate::ext::all_pages;
 use crate::model::Approval;
 use crate::names::EndpointName;
 
@@ -71,8 +69,8 @@ impl<'a> PipelineEngine<'a> {
     }
 
     async fn tick_pipeline(&self, record: &PipelineRecord) -> Result<()> {
-        self.queue_new_approvals(record).await?;
         let mut runs = self.store.all_runs(&record.spec.pipeline).await?;
+        self.queue_new_approvals(record, &mut runs).await?;
         let running = match runs.iter().position(|r| r.state == RunState::Running) {
             Some(i) => Some(runs.swap_remove(i)),
             None => self.start_next(&mut runs).await?,
@@ -87,20 +85,21 @@ impl<'a> PipelineEngine<'a> {
         Ok(())
     }
 
-    /// Queues a run for every approved version that has none and was not approved already
-    /// when the pipeline was first applied.
-    async fn queue_new_approvals(&self, record: &PipelineRecord) -> Result<()> {
+    /// Queues (and adds to `runs`) a run for every approved version that has none and was
+    /// not approved already when the pipeline was first applied.
+    async fn queue_new_approvals(
+        &self,
+        record: &PipelineRecord,
+        runs: &mut Vec<PipelineRun>,
+    ) -> Result<()> {
         let spec = &record.spec;
-        let versions: Vec<_> = all_pages(|page| self.provider.list_versions(&spec.model, page))
-            .try_collect()
-            .await?;
-        let runs = self.store.all_runs(&spec.pipeline).await?;
-        for v in versions {
-            let known = runs.iter().any(|r| r.model_version.version == v.version);
-            let new = !record.approved_before.contains(&v.version);
-            if v.approval == Approval::Approved && new && !known {
-                let run = PipelineRun::queued(spec, v.version, "registry", Utc::now());
-                self.store.insert_run(&run).await?;
+        for version in self.approved_versions(spec).await? {
+            let known = runs.iter().any(|r| r.model_version.version == version);
+            if !known && !record.approved_before.contains(&version) {
+                let run = PipelineRun::queued(spec, version, "registry", Utc::now());
+                if self.store.insert_run(&run).await? {
+                    runs.push(run);
+                }
             }
         }
         Ok(())

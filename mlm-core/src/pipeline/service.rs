@@ -72,7 +72,7 @@ impl PipelineEngine<'_> {
     }
 
     /// The numbers of the model's approved versions.
-    async fn approved_versions(&self, spec: &PipelineSpec) -> Result<Vec<u32>> {
+    pub(super) async fn approved_versions(&self, spec: &PipelineSpec) -> Result<Vec<u32>> {
         let versions: Vec<_> = all_pages(|page| self.provider.list_versions(&spec.model, page))
             .try_collect()
             .await?;
