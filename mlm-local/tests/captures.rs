@@ -161,6 +161,28 @@ async fn half_of_the_requests_are_captured_as_sagemaker_records() {
     p.shutdown().await;
 }
 
+/// A process that exits right after an invocation (`mlm invoke` on the local backend) keeps
+/// its record: `shutdown` waits for the writer, so the file holds it before the provider goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_writes_out_the_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(config(dir.path())).await;
+    let endpoint = capturing(&p, "last", 100).await;
+    send(&p, &endpoint, 1).await;
+    p.shutdown().await;
+    let root = dir.path().join("captures").join("last");
+    let lines: usize = files_under(&root)
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(lines, 1, "the one record is on disk when shutdown returns");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_quota_drops_records_and_counts_them_without_failing_requests() {
     let dir = tempfile::tempdir().unwrap();

@@ -198,8 +198,8 @@ impl LocalProvider {
         &self.inner.config
     }
 
-    /// Drains and stops every instance, leaving state as it is so the next [`open`] brings the
-    /// endpoints back. Call it before the process exits.
+    /// Drains and stops every instance and writes out every captured record, leaving state as
+    /// it is so the next [`open`] brings the endpoints back. Call it before the process exits.
     ///
     /// [`open`]: Self::open
     pub async fn shutdown(&self) {
@@ -221,6 +221,9 @@ impl LocalProvider {
             rt.set_table(Vec::new());
         }
         join_all(stops).await;
+        // The writer thread batches: without this, a process that exits right after an
+        // invocation (`mlm invoke` on the local backend) loses its record.
+        crate::capture::flush(&self.inner.captures).await;
     }
 
     fn stop_stale_processes(&self) -> Result<()> {
