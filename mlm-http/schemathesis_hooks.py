@@ -8,6 +8,9 @@ string "false", which is valid — so it is sent as no body at all, which the ro
 
 `PUT /v1/pipelines/{pipeline}` takes the pipeline file as YAML (`application/yaml`) too: a
 value is written as YAML (JSON is YAML, so the server reads what it would from JSON).
+
+`POST /v1/models/{model}/artifacts` takes a `model.tar.gz` (`application/gzip`), described as
+binary: bytes go as they are, a string as its UTF-8 bytes, anything else as no body.
 """
 
 import json
@@ -30,3 +33,12 @@ def yaml_file(ctx, value):
         return value
     # JSON is YAML: one writer, exactly the value (no YAML tags or anchors).
     return json.dumps(value).encode("utf-8")
+
+
+@schemathesis.serializer("application/gzip")
+def archive(ctx, value):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return None

@@ -143,6 +143,9 @@ impl AwsProviderBuilder {
         if let Some(uri) = c.pipelines_uri {
             self = self.with_pipelines_uri(uri);
         }
+        if let Some(uri) = c.artifacts_uri {
+            self = self.with_artifacts_uri(uri);
+        }
         if let Some(every) = c.pipeline_poll {
             self = self.with_pipeline_poll(every);
         }
@@ -202,6 +205,20 @@ impl AwsProviderBuilder {
     /// `Unsupported`.
     pub fn with_pipelines_uri(mut self, uri: impl Into<String>) -> Self {
         self.settings.pipelines_uri = Some(uri.into());
+        self
+    }
+
+    /// Uploads pushed archives under `uri` (`s3://bucket/prefix`) unless a push names its
+    /// destination.
+    pub fn with_artifacts_uri(mut self, uri: impl Into<String>) -> Self {
+        self.settings.artifacts_uri = Some(uri.into());
+        self
+    }
+
+    /// Archives larger than `bytes` upload in parts of `bytes` (default 8 MiB; S3 refuses
+    /// parts under 5 MiB but the last).
+    pub fn with_upload_part_bytes(mut self, bytes: u64) -> Self {
+        self.settings.upload_part_bytes = bytes.max(1);
         self
     }
 

@@ -80,6 +80,10 @@ pub struct AwsConfig {
     /// are unsupported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipelines_uri: Option<String>,
+    /// Where `mlm models push` uploads archives unless given a destination
+    /// (`s3://bucket/prefix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_uri: Option<String>,
     /// How often a long-lived server (`mlm serve`) looks for approvals and moves pipeline
     /// runs on, in seconds (> 0); default 30. A Lambda ticks per event instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +105,7 @@ pub(crate) struct Checked {
     pub metrics_ttl: Option<Duration>,
     pub concurrency: Option<usize>,
     pub pipelines_uri: Option<String>,
+    pub artifacts_uri: Option<String>,
     pub pipeline_poll: Option<Duration>,
 }
 
@@ -137,11 +142,8 @@ impl AwsConfig {
         if self.concurrency == Some(0) {
             return Err(Error::invalid("concurrency must be at least 1"));
         }
-        let pipelines_uri = text("pipelines_uri", &self.pipelines_uri)?;
-        if let Some(uri) = &pipelines_uri {
-            crate::captures::split_s3_uri(uri)
-                .map_err(|e| Error::invalid(format!("pipelines_uri: {}", e.message())))?;
-        }
+        let pipelines_uri = s3_uri("pipelines_uri", &self.pipelines_uri)?;
+        let artifacts_uri = s3_uri("artifacts_uri", &self.artifacts_uri)?;
         Ok(Checked {
             region: text("region", &self.region)?,
             profile: text("profile", &self.profile)?,
@@ -161,9 +163,20 @@ impl AwsConfig {
                 .concurrency
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             pipelines_uri,
+            artifacts_uri,
             pipeline_poll: seconds("pipeline_poll_secs", self.pipeline_poll_secs, false)?,
         })
     }
+}
+
+/// An `s3://bucket/prefix` setting.
+fn s3_uri(field: &str, value: &Option<String>) -> Result<Option<String>> {
+    let uri = text(field, value)?;
+    if let Some(uri) = &uri {
+        crate::captures::split_s3_uri(uri)
+            .map_err(|e| Error::invalid(format!("{field}: {}", e.message())))?;
+    }
+    Ok(uri)
 }
 
 /// A string setting: trimmed, and not empty.
@@ -209,6 +222,7 @@ mod tests {
         metrics_ttl_secs = 0
         concurrency = 4
         pipelines_uri = "s3://mlm-state/prod"
+        artifacts_uri = "s3://mlm-models/pushed"
         pipeline_poll_secs = 15
     "#;
 
@@ -226,6 +240,7 @@ mod tests {
             metrics_ttl_secs: Some(0.0),
             concurrency: Some(4),
             pipelines_uri: Some("s3://mlm-state/prod".into()),
+            artifacts_uri: Some("s3://mlm-models/pushed".into()),
             pipeline_poll_secs: Some(15.0),
         }
     }

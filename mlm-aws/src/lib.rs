@@ -37,6 +37,7 @@
 //! ([`AwsProviderBuilder::with_sdk_config`], `with_*_client`, `with_interceptor`).
 
 mod alarms;
+mod artifacts;
 mod autoscaling;
 mod builder;
 mod cache;

@@ -22,6 +22,10 @@ pub(crate) struct Settings {
     pub pipelines_uri: Option<String>,
     /// How often `spawn_pipeline_poller` ticks by default.
     pub pipeline_poll: Duration,
+    /// `s3://bucket/prefix` where pushed archives go unless a push names a destination.
+    pub artifacts_uri: Option<String>,
+    /// Archive uploads larger than this go in parts of this size.
+    pub upload_part_bytes: u64,
     pub enhanced_metrics: bool,
     pub metrics_ttl: Duration,
     pub concurrency: usize,
@@ -33,6 +37,8 @@ impl Default for Settings {
             execution_role_arn: None,
             pipelines_uri: None,
             pipeline_poll: Duration::from_secs(30),
+            artifacts_uri: None,
+            upload_part_bytes: 8 * 1024 * 1024,
             enhanced_metrics: true,
             metrics_ttl: Duration::from_secs(10),
             concurrency: 8,

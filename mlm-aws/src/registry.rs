@@ -230,7 +230,8 @@ impl Inner {
         };
         request.approval = from_status(out.model_approval_status());
         let created = to_utc(out.creation_time());
-        let mut v = ModelVersion::from_request(request, version, None, created);
+        let digest = crate::artifacts::digest_of_uri(&request.artifact_uri);
+        let mut v = ModelVersion::from_request(request, version, digest, created);
         if let Some(t) = out.last_modified_time() {
             v.updated_at = to_utc(Some(t));
         }

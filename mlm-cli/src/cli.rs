@@ -219,6 +219,9 @@ pub(crate) enum ModelsCommand {
     Get(ModelArg),
     /// Register a model.
     Create(ModelFields),
+    /// Pack a model directory as a deterministic model.tar.gz, upload it and register it as
+    /// the model's next version (the model is created if missing).
+    Push(PushArgs),
     /// Change a model's description or tags (given tags replace all tags).
     Update(ModelFields),
     /// Delete a model (it must have no versions left).
@@ -276,12 +279,34 @@ pub(crate) struct VersionArg {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// The model directory: its content becomes the archive's root.
+    pub(crate) dir: PathBuf,
+    /// The model.
+    #[arg(long)]
+    pub(crate) model: ModelName,
+    #[command(flatten)]
+    pub(crate) version: VersionFields,
+    /// Upload under this place instead of the backend's configured one (AWS:
+    /// s3://bucket/prefix).
+    #[arg(long, value_name = "URI")]
+    pub(crate) to: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct VersionCreateArgs {
     /// The model.
     pub(crate) model: ModelName,
     /// The artifact: an S3 URI on AWS; a path under an artifact root, or file://, locally.
     #[arg(long, value_name = "URI")]
     pub(crate) artifact: String,
+    #[command(flatten)]
+    pub(crate) version: VersionFields,
+}
+
+/// What a new version is besides its artifact.
+#[derive(Debug, Args)]
+pub(crate) struct VersionFields {
     /// Container image (AWS) or runtime name (local).
     #[arg(long)]
     pub(crate) image: String,

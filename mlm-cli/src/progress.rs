@@ -145,3 +145,64 @@ fn interrupted(progress: &Progress, resume: String) -> Failure {
     )
     .with_hint(format!("follow it with `{resume}`"))
 }
+
+/// Upload progress on stderr: a byte bar on a terminal, otherwise a line per tenth uploaded.
+pub(crate) struct UploadBar {
+    bar: Option<ProgressBar>,
+    /// Tenths already shown as lines.
+    tenths: std::sync::atomic::AtomicU64,
+}
+
+impl UploadBar {
+    pub(crate) fn start(what: &str) -> std::sync::Arc<Self> {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("uploading {what}"));
+            bar
+        });
+        std::sync::Arc::new(Self {
+            bar,
+            tenths: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The callback the upload reports to.
+    pub(crate) fn callback(self: &std::sync::Arc<Self>) -> mlm_core::UploadProgress {
+        let me = self.clone();
+        std::sync::Arc::new(move |sent, total| me.update(sent, total))
+    }
+
+    fn update(&self, sent: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(sent);
+            return;
+        }
+        let tenth = sent.saturating_mul(10) / total.max(1);
+        if self
+            .tenths
+            .fetch_max(tenth, std::sync::atomic::Ordering::Relaxed)
+            < tenth
+        {
+            eprintln!(
+                "uploaded {} of {} ({}%)",
+                indicatif::HumanBytes(sent),
+                indicatif::HumanBytes(total),
+                tenth * 10
+            );
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -936,3 +936,56 @@ fn completions_and_the_manual_page_generate() {
     );
     assert!(man.stdout.contains("endpoints"));
 }
+
+/// `mlm models push` (issue 14): the example model directory packed, uploaded and registered
+/// through a server (the model created on the way) and on the local backend directly; the same
+/// directory again gives the same digest and is not stored twice.
+#[test]
+fn push_a_model_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _logs) = serve_local(dir.path());
+    let (_local_dir, local) = local_data_dir();
+    let local: Vec<&str> = local.iter().map(String::as_str).collect();
+    let push = [
+        "models",
+        "push",
+        "examples/agnews-classifier/model",
+        "--model",
+        "news",
+        "--image",
+        "agnews-classifier",
+        "--approval",
+        "approved",
+    ];
+    let mut digests = Vec::new();
+    for c in [&["--server", base.as_str()][..], &local[..]] {
+        let first = mlm(c, &[&push[..], &["-o", "json"]].concat()).expect(0);
+        // Not a terminal: progress is a line per tenth on stderr.
+        assert!(first.stderr.contains("(100%)"), "{}", first.stderr);
+        let first = first.json();
+        assert_eq!(first["version"]["version"], 1, "{first}");
+        assert_eq!(first["version"]["approval"], "approved", "{first}");
+        assert_eq!(first["artifact"]["reused"], false, "{first}");
+        assert_eq!(first["version"]["artifact_uri"], first["artifact"]["uri"]);
+        digests.push(first["artifact"]["digest"].clone());
+        let again = mlm(c, &push).expect(0);
+        assert!(
+            again.stdout.contains("already stored") && again.stdout.contains("sha256:"),
+            "{}",
+            again.stdout
+        );
+        let version = mlm(c, &["versions", "get", "news", "2", "-o", "json"]).expect(0);
+        assert_eq!(version.json()["artifact_uri"], first["artifact"]["uri"]);
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "the same directory, the same archive"
+    );
+    let missing = [&push[..2], &["no/such/dir"], &push[3..]].concat();
+    let refused = mlm(&local, &missing).expect(2);
+    assert!(
+        refused.stderr.contains("not a directory"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -131,6 +131,7 @@ fn the_aws_section_is_checked_at_startup() {
         ("[aws]\nsecret_access_key = \"x\"\n", "secret_access_key"),
         ("[aws]\nendpoint_url = \"ftp://x\"\n", "endpoint_url"),
         ("[aws]\npipelines_uri = \"ftp://x\"\n", "pipelines_uri"),
+        ("[aws]\nartifacts_uri = \"ftp://x\"\n", "artifacts_uri"),
         ("[aws]\npipeline_poll_secs = 0\n", "pipeline_poll_secs"),
     ] {
         let config = dir.path().join("mlm.toml");

@@ -30,13 +30,13 @@ use mlm_core::pipeline::{
     PromoteRequest,
 };
 use mlm_core::{
-    Alarm, AlarmDefinition, AlarmName, Alarms, Capabilities, CaptureQuery, CapturedRecord,
-    Captures, CreateEndpointRequest, CreateModelRequest, CreateVersionRequest, Deployment,
-    Deployments, Endpoint, EndpointEvent, EndpointManager, EndpointName, EndpointOverview, Error,
-    EventQuery, Events, InvokeRequest, InvokeResponse, MetricQuery, MetricSeries, Model, ModelName,
-    ModelRegistry, ModelVersion, NewEvent, Observability, Page, PageRequest, PipelineName,
-    Provider, ResourceKind, Result, UpdateEndpointRequest, UpdateModelRequest,
-    UpdateVersionRequest, VariantName,
+    Alarm, AlarmDefinition, AlarmName, Alarms, ArtifactUpload, Artifacts, Capabilities,
+    CaptureQuery, CapturedRecord, Captures, CreateEndpointRequest, CreateModelRequest,
+    CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointEvent, EndpointManager,
+    EndpointName, EndpointOverview, Error, EventQuery, Events, InvokeRequest, InvokeResponse,
+    MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, NewEvent,
+    Observability, Page, PageRequest, PipelineName, Provider, ResourceKind, Result,
+    UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, UploadedArtifact, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -58,6 +58,8 @@ pub struct HttpProvider {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The time limit of one request (uploads get more).
+    timeout: Duration,
     remote: RwLock<ServerInfo>,
 }
 
@@ -308,6 +310,7 @@ impl HttpProviderBuilder {
             .map_err(|e| Error::provider("cannot build the HTTP client", e))?;
         Ok(HttpProvider {
             base,
+            timeout: self.timeout,
             token: self.token,
             http,
             remote: RwLock::new(ServerInfo {
@@ -877,6 +880,43 @@ fn run_segment<'a>(id: &'a str, about: &Subject) -> Result<&'a str> {
 /// A deployment id as one path segment ([`Deployment::check_id`]).
 fn path_segment(id: &str) -> Result<&str> {
     Deployment::check_id(id).map(|()| id)
+}
+
+/// The body is streamed from the file, progress reported as it goes. The time limit grows
+/// with the size (at least 1 MiB/s on top of the usual limit).
+#[async_trait]
+impl Artifacts for HttpProvider {
+    async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
+        use futures::TryStreamExt;
+        let about = subject(ResourceKind::Model, &upload.model);
+        let file = tokio::fs::File::open(&upload.file)
+            .await
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", upload.file.display())))?;
+        let mut query = vec![("digest", upload.digest.clone())];
+        if let Some(destination) = &upload.destination {
+            query.push(("destination", destination.clone()));
+        }
+        let reporter = upload.clone();
+        let mut sent = 0u64;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(
+            move |chunk| {
+                sent += chunk.len() as u64;
+                reporter.report(sent);
+            },
+        );
+        let limit = self.timeout + Duration::from_secs(upload.bytes / (1024 * 1024));
+        let builder = self
+            .request(
+                Method::POST,
+                &format!("/v1/models/{}/artifacts", upload.model),
+            )
+            .query(&query)
+            .header(header::CONTENT_TYPE, "application/gzip")
+            .header(header::CONTENT_LENGTH, upload.bytes)
+            .timeout(limit)
+            .body(reqwest::Body::wrap_stream(stream));
+        self.json(builder, &about).await
+    }
 }
 
 impl Provider for HttpProvider {

@@ -1,5 +1,6 @@
-//! A model directory as a deterministic `model.tar.gz` (issue 14, work in progress): the same
-//! directory always gives the same bytes, so the same digest, whoever packs it and when.
+//! A model directory as a deterministic `model.tar.gz`: the same directory always gives the
+//! same bytes, so the same digest, whoever packs it and when. [`push_version`] packs, uploads
+//! ([`Artifacts`]) and registers the next version in one call.
 //!
 //! Entries are sorted by path; each header has a fixed time, owner 0/0, mode 0644 (0755 when
 //! executable) and no user names (`tar::HeaderMode::Deterministic`); the gzip header has no
@@ -7,11 +8,14 @@
 //! can vouch for), as is anything that is not a file or a directory.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::artifact::{ArtifactUpload, Artifacts, UploadProgress, UploadedArtifact};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{CreateModelRequest, CreateVersionRequest, ModelVersion};
+use crate::traits::ModelRegistry;
 
 /// What packing wrote: the digest of the archive's bytes and their count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +75,138 @@ pub fn pack_model_dir(dir: &Path, out: impl Write) -> Result<Packed> {
     let hashing = gz
         .finish()
         .map_err(|e| io("cannot finish the archive", e))?;
-    let (digest, bytes) = hashing.finish();
+    let (digest, bytes) = hashing
+        .finish()
+        .map_err(|e| io("cannot write the archive", e))?;
     Ok(Packed {
         digest,
         bytes,
         files,
     })
+}
+
+/// A model directory to push as the next version of a model.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PushRequest {
+    /// The directory; its content becomes the archive's root.
+    pub dir: PathBuf,
+    /// The version to register; its `artifact_uri` is replaced by the uploaded one.
+    pub version: CreateVersionRequest,
+    /// Where to upload instead of the backend's configured place (AWS: `s3://bucket/prefix`).
+    pub destination: Option<String>,
+    /// Told of the bytes uploaded as the upload goes on.
+    pub progress: Option<UploadProgress>,
+}
+
+impl PushRequest {
+    /// Pushes `dir` as `version` (its `artifact_uri` is not used).
+    pub fn new(dir: impl Into<PathBuf>, version: CreateVersionRequest) -> Self {
+        Self {
+            dir: dir.into(),
+            version,
+            destination: None,
+            progress: None,
+        }
+    }
+
+    /// Uploads under `destination`.
+    pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = Some(destination.into());
+        self
+    }
+
+    /// Reports upload progress to `progress`.
+    pub fn with_progress(mut self, progress: UploadProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl std::fmt::Debug for PushRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushRequest")
+            .field("dir", &self.dir)
+            .field("version", &self.version)
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`push_version`] did (serialized as the CLI's and Python's answer).
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct Pushed {
+    /// The registered version.
+    pub version: ModelVersion,
+    /// Where the archive went; its `digest` is the archive's.
+    pub artifact: UploadedArtifact,
+    /// Files packed.
+    pub files: u64,
+    /// The model did not exist and was created.
+    pub model_created: bool,
+}
+
+/// Packs `request.dir` into a deterministic `model.tar.gz` (a temporary file), uploads it and
+/// registers it as the next version of `request.version.model`, creating the model when it
+/// does not exist.
+///
+/// A version that cannot be registered leaves no model behind that this call created; the
+/// uploaded archive stays (it is stored by digest, so pushing again reuses it).
+pub async fn push_version<P>(provider: &P, request: PushRequest) -> Result<Pushed>
+where
+    P: ModelRegistry + Artifacts + ?Sized,
+{
+    let dir = request.dir.clone();
+    let (file, packed) = tokio::task::spawn_blocking(move || {
+        let mut file = tempfile::Builder::new()
+            .prefix("mlm-push-")
+            .suffix(".tar.gz")
+            .tempfile()
+            .map_err(|e| Error::invalid(format!("cannot write a temporary archive: {e}")))?;
+        let packed = pack_model_dir(&dir, std::io::BufWriter::new(file.as_file_mut()))?;
+        Ok::<_, Error>((file, packed))
+    })
+    .await
+    .map_err(|e| Error::provider("packing stopped", e))??;
+    let mut upload = ArtifactUpload::new(
+        request.version.model.clone(),
+        file.path().to_path_buf(),
+        packed.digest.clone(),
+        packed.bytes,
+    );
+    upload.destination = request.destination;
+    upload.progress = request.progress;
+    let artifact = provider.upload_artifact(upload).await?;
+    drop(file);
+
+    let model = request.version.model.clone();
+    let model_created = match provider.get_model(&model).await {
+        Ok(_) => false,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            provider
+                .create_model(CreateModelRequest::new(model.clone()))
+                .await?;
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    let mut version = request.version;
+    version.artifact_uri = artifact.uri.clone();
+    match provider.create_version(version).await {
+        Ok(version) => Ok(Pushed {
+            version,
+            artifact,
+            files: packed.files,
+            model_created,
+        }),
+        Err(e) => {
+            if model_created && let Err(cleanup) = provider.delete_model(&model).await {
+                tracing::warn!(%model, "the model created for a failed push stays: {cleanup}");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Counts and hashes what passes through to `inner`.
@@ -95,14 +225,17 @@ impl<W: Write> Hashing<W> {
         }
     }
 
-    fn finish(self) -> (String, u64) {
+    /// Flushes `inner` (a buffered writer would otherwise lose its error on drop) and gives
+    /// the digest and the byte count.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        self.inner.flush()?;
         let hex: String = self
             .hasher
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        (format!("sha256:{hex}"), self.bytes)
+        Ok((format!("sha256:{hex}"), self.bytes))
     }
 }
 

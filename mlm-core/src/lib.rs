@@ -49,6 +49,7 @@
 mod alarm;
 #[cfg(feature = "archive")]
 pub mod archive;
+mod artifact;
 pub mod backend;
 mod capture;
 mod deployment;
@@ -76,6 +77,7 @@ pub use alarm::{
     Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
     TreatMissingData, evaluate as evaluate_alarm,
 };
+pub use artifact::{ArtifactUpload, Artifacts, UploadProgress, UploadedArtifact, sha256_hex};
 pub use capture::{
     CAPTURE_EVENT_VERSION, CaptureData, CaptureEncoding, CaptureMode, CapturePayload, CaptureQuery,
     CaptureRecord, CapturedRecord, EventMetadata, MAX_CAPTURE_WINDOW,
@@ -117,6 +119,8 @@ pub use traits::{
     Observability, Provider,
 };
 
+#[cfg(any(test, feature = "mock"))]
+pub use artifact::MockArtifacts;
 #[cfg(any(test, feature = "mock"))]
 pub use traits::{
     MockAlarms, MockCaptures, MockDeployments, MockEndpointManager, MockEvents, MockModelRegistry,

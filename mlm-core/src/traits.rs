@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::alarm::{Alarm, AlarmDefinition};
+use crate::artifact::{ArtifactUpload, Artifacts, UploadedArtifact};
 use crate::capture::{CaptureQuery, CapturedRecord};
 use crate::deployment::Deployment;
 use crate::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
@@ -235,6 +236,7 @@ pub trait Provider:
     + Captures
     + Drift
     + Pipelines
+    + Artifacts
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -466,6 +468,13 @@ macro_rules! forward_through {
                 actor: &str,
             ) -> Result<PipelineRun> {
                 (**self).cancel_run(pipeline, id, actor).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Artifacts + ?Sized> Artifacts for $pointer<T> {
+            async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
+                (**self).upload_artifact(upload).await
             }
         }
 

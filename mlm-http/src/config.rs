@@ -8,6 +8,7 @@
 //! token_env = "MLM_TOKENS"          # default; holds "token:role,token:role"
 //! max_body_bytes = 1048576          # JSON bodies (1 MiB)
 //! max_invoke_body_bytes = 6291456   # invocation bodies (6 MiB)
+//! max_artifact_bytes = 10737418240  # uploaded model archives (10 GiB)
 //! header_read_timeout_secs = 10     # a started request head must arrive within this
 //! idle_timeout_secs = 60            # a connection without a request in progress closes
 //! max_connections = 512             # default: half the open-file limit (at most 16384)
@@ -85,6 +86,9 @@ pub struct ServerConfig {
     /// Largest invocation body, in bytes (default 6 MiB).
     #[serde(default)]
     pub max_invoke_body_bytes: Option<usize>,
+    /// Largest uploaded model archive, in bytes (default 10 GiB).
+    #[serde(default)]
+    pub max_artifact_bytes: Option<u64>,
     /// Seconds a client has to send a whole request head once its first byte has arrived
     /// (default 10); slower connections are closed.
     #[serde(default)]
@@ -129,12 +133,17 @@ impl ServerConfig {
         let invoke = self
             .max_invoke_body_bytes
             .unwrap_or(DEFAULT_MAX_INVOKE_BODY_BYTES);
-        if body == 0 || invoke == 0 {
+        let artifact = self
+            .max_artifact_bytes
+            .unwrap_or(crate::state::DEFAULT_MAX_ARTIFACT_BYTES);
+        if body == 0 || invoke == 0 || artifact == 0 {
             return Err(ConfigError(
-                "max_body_bytes and max_invoke_body_bytes must be greater than 0".into(),
+                "max_body_bytes, max_invoke_body_bytes and max_artifact_bytes must be greater \
+                 than 0"
+                    .into(),
             ));
         }
-        Ok(Limits::new(body, invoke))
+        Ok(Limits::new(body, invoke).with_max_artifact_bytes(artifact))
     }
 
     /// The connection timeouts and cap for a process that may open `fd_limit` files.

@@ -12,6 +12,8 @@ use crate::origin::AllowedOrigins;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default limit of invocation bodies: 6 MiB (SageMaker's real-time payload limit).
 pub const DEFAULT_MAX_INVOKE_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Default limit of uploaded archives: 10 GiB (the local artifact store's default too).
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
 /// Request body limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest body of `POST /v1/endpoints/{endpoint}/invocations`.
     pub max_invoke_body_bytes: usize,
+    /// Largest archive of `POST /v1/models/{model}/artifacts`.
+    pub max_artifact_bytes: u64,
 }
 
 impl Default for Limits {
@@ -28,6 +32,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_invoke_body_bytes: DEFAULT_MAX_INVOKE_BODY_BYTES,
+            max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
         }
     }
 }
@@ -38,7 +43,14 @@ impl Limits {
         Self {
             max_body_bytes,
             max_invoke_body_bytes,
+            max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
         }
+    }
+
+    /// Sets the largest uploaded archive.
+    pub fn with_max_artifact_bytes(mut self, bytes: u64) -> Self {
+        self.max_artifact_bytes = bytes;
+        self
     }
 }
 

@@ -1540,3 +1540,62 @@ async fn variants_without_a_version_are_null() {
     assert_eq!(variant.get("model_version"), Some(&serde_json::Value::Null));
     assert_eq!(body["managed"], false);
 }
+
+/// `POST /v1/models/{model}/artifacts`: the body goes to the backend as a file with its digest
+/// checked first; a body that is not its digest, a missing or malformed digest, unknown
+/// parameters and bodies over `max_artifact_bytes` never reach it.
+#[tokio::test]
+async fn uploaded_archives_reach_the_backend_only_whole() {
+    use sha2::Digest;
+    let body = b"pretend this is a model.tar.gz".to_vec();
+    let hex: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let digest = format!("sha256:{hex}");
+    let upload = |query: &str, bytes: &[u8]| {
+        Request::post(format!("/v1/models/news/artifacts?{query}"))
+            .header("content-type", "application/gzip")
+            .body(Body::from(bytes.to_vec()))
+            .unwrap()
+    };
+    let mut mocks = Mocks::default();
+    let (expected, sent) = (digest.clone(), body.clone());
+    mocks
+        .artifacts
+        .expect_upload_artifact()
+        .times(1)
+        .returning(move |u| {
+            assert_eq!(std::fs::read(&u.file).unwrap(), sent);
+            assert_eq!((u.digest.as_str(), u.bytes), (expected.as_str(), 30));
+            assert_eq!(u.destination.as_deref(), Some("s3://b/p"));
+            Ok(mlm_core::UploadedArtifact::new(
+                "s3://b/p/x",
+                u.digest,
+                u.bytes,
+            ))
+        });
+    let app = open_app(mocks);
+    let query = format!("digest={digest}&destination=s3://b/p");
+    let answer = send(app.clone(), upload(&query, &body)).await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    assert_eq!(answer.json()["uri"], "s3://b/p/x");
+    assert_eq!(answer.json()["reused"], false);
+
+    let other = format!("sha256:{}", "0".repeat(64));
+    let problem = send(app.clone(), upload(&format!("digest={other}"), &body)).await;
+    let detail = problem.problem(400, "invalid_argument")["detail"].to_string();
+    assert!(detail.contains("cut short"), "{detail}");
+    for query in ["", "digest=md5:abc", &format!("digest={digest}&to=x")] {
+        send(app.clone(), upload(query, &body))
+            .await
+            .problem(400, "invalid_argument");
+    }
+    let small = mlm_http::Limits::default().with_max_artifact_bytes(10);
+    let limited = mlm_http::app(
+        mlm_http::AppState::new(std::sync::Arc::new(Mocks::default())).with_limits(small),
+    );
+    send(limited, upload(&format!("digest={digest}"), &body))
+        .await
+        .problem(413, "payload_too_large");
+}

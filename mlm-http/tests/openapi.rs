@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/models/{model}"),
     ("get", "/v1/models/{model}/versions"),
     ("post", "/v1/models/{model}/versions"),
+    ("post", "/v1/models/{model}/artifacts"),
     ("get", "/v1/models/{model}/versions/{version}"),
     ("patch", "/v1/models/{model}/versions/{version}"),
     ("delete", "/v1/models/{model}/versions/{version}"),

@@ -3,7 +3,10 @@
 //! A model version's `artifact_uri` names a local directory or a gzip-compressed tarball
 //! (SageMaker's `model.tar.gz` layout: files at the archive root), as a plain path or a
 //! `file://` URI. [`ArtifactStore::import`] copies it into the store when the version is
-//! created, so the version stays immutable even if the source changes later.
+//! created, so the version stays immutable even if the source changes later. An uploaded
+//! archive (`mlm models push`) is unpacked into the store by [`ArtifactStore::import_upload`]
+//! first, and the version then names it `store:sha256:<hex>`. An upload no version refers to
+//! goes with the next garbage collection (when a version is deleted).
 //!
 //! The URI comes from API callers and is untrusted, so this module is a security boundary:
 //!
@@ -62,6 +65,8 @@ use walkdir::WalkDir;
 const STAGING_PREFIX: &str = ".staging-";
 /// Prefix of stored artifact directories: `sha256-<hex>`.
 const ARTIFACT_PREFIX: &str = "sha256-";
+/// `store:sha256:<hex>` names an artifact already in the store (an upload's answer).
+pub(crate) const STORE_SCHEME: &str = "store:";
 /// A staging directory not used by this process is only removed once it is this old, because
 /// another process sharing the store may still be filling it.
 const STALE_STAGING_AFTER: Duration = Duration::from_secs(60 * 60);
@@ -174,6 +179,13 @@ impl ArtifactStore {
     /// directory or `.tar.gz`) are [`Error::InvalidArgument`]; failures of the store's own
     /// filesystem are [`Error::Provider`]. Nothing is left behind on error.
     pub(crate) fn import(&self, artifact_uri: &str) -> Result<StoredArtifact> {
+        if let Some(digest) = artifact_uri.strip_prefix(STORE_SCHEME) {
+            let path = self.path_of(digest)?;
+            return Ok(StoredArtifact {
+                digest: digest.to_owned(),
+                path,
+            });
+        }
         let uri = show(artifact_uri.as_bytes());
         let requested = parse_uri(artifact_uri, &uri)?;
         let source = self.confine(&uri, &requested)?;
@@ -186,29 +198,77 @@ impl ArtifactStore {
         let meta = fs::metadata(&source)
             .map_err(|e| Error::provider(format!("cannot read artifact '{uri}'"), e))?;
 
+        self.stage(&uri, |dest, budget| {
+            if meta.is_dir() {
+                copy_dir(&uri, &source, dest, budget)
+            } else if meta.is_file() {
+                let file = open_checked(&uri, None, &source, &meta)?;
+                let (file, gzip) = sniff_gzip(&uri, file)?;
+                if gzip || has_tarball_extension(&requested) || has_tarball_extension(&source) {
+                    unpack_tarball(&uri, file, dest, budget)
+                } else {
+                    Err(not_accepted(&uri))
+                }
+            } else {
+                Err(not_accepted(&uri))
+            }
+        })
+        .map(|(stored, _)| stored)
+    }
+
+    /// Imports an uploaded `model.tar.gz` (`mlm models push`, `POST …/artifacts`) and says
+    /// whether the store had its content already.
+    ///
+    /// The file is one the caller wrote, never a path from API input, so it is not confined to
+    /// the roots; its entries get every check any tarball gets. `digest` must be the file's
+    /// `sha256:`: a file changed or cut short on the way is refused.
+    pub(crate) fn import_upload(
+        &self,
+        file: &Path,
+        digest: &str,
+    ) -> Result<(StoredArtifact, bool)> {
+        let uri = "the uploaded archive";
+        let expected = parse_digest(digest)?;
+        let read_error = |e| Error::provider("cannot read the uploaded archive", e);
+        let mut opened = File::open(file).map_err(read_error)?;
+        let mut hasher = Sha256::new();
+        io::copy(&mut opened, &mut hasher).map_err(read_error)?;
+        let actual = hex(&hasher.finalize());
+        if actual != expected {
+            return Err(Error::invalid(format!(
+                "the uploaded archive is sha256:{actual}, not {digest}: it changed or was cut short"
+            )));
+        }
+        opened.rewind().map_err(read_error)?;
+        let (opened, gzip) = sniff_gzip(uri, opened)?;
+        if !gzip {
+            return Err(Error::invalid(
+                "the uploaded archive is not gzip-compressed (model.tar.gz)",
+            ));
+        }
+        self.stage(uri, |dest, budget| {
+            unpack_tarball(uri, opened, dest, budget)
+        })
+    }
+
+    /// Fills a staging directory with `fill`, digests it and moves it into the store; says
+    /// whether the store had that content already.
+    fn stage(
+        &self,
+        uri: &str,
+        fill: impl FnOnce(&Path, &mut Budget<'_>) -> Result<()>,
+    ) -> Result<(StoredArtifact, bool)> {
         let staging = Staging::new(self)?;
         let mut budget = Budget {
-            uri: &uri,
+            uri,
             max_bytes: self.max_total_bytes,
             max_entries: self.max_files,
             bytes: 0,
             entries: 0,
         };
-        if meta.is_dir() {
-            copy_dir(&uri, &source, staging.path(), &mut budget)?;
-        } else if meta.is_file() {
-            let file = open_checked(&uri, None, &source, &meta)?;
-            let (file, gzip) = sniff_gzip(&uri, file)?;
-            if gzip || has_tarball_extension(&requested) || has_tarball_extension(&source) {
-                unpack_tarball(&uri, file, staging.path(), &mut budget)?;
-            } else {
-                return Err(not_accepted(&uri));
-            }
-        } else {
-            return Err(not_accepted(&uri));
-        }
-
+        fill(staging.path(), &mut budget)?;
         let hex = digest_tree(staging.path())?;
+        let had = is_dir_no_follow(&self.artifact_path(&hex));
         let stored = self.commit(staging, &hex)?;
         tracing::info!(
             digest = %stored.digest,
@@ -216,7 +276,7 @@ impl ArtifactStore {
             bytes = budget.bytes,
             "imported artifact"
         );
-        Ok(stored)
+        Ok((stored, had))
     }
 
     /// The stored directory of `digest` (`sha256:` and 64 lowercase hex digits).
@@ -1025,11 +1085,11 @@ fn digest_tree(root: &Path) -> Result<String> {
             ));
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The hex part of a well-formed `sha256:<64 lowercase hex>` digest.

@@ -477,3 +477,37 @@ async fn deleting_an_endpoint_that_is_still_starting_does_not_wait_for_it() {
     );
     assert_eq!(mute(), 0, "starting instances were not stopped");
 }
+
+/// Issue 14: the example model directory, pushed from outside every artifact root (packing
+/// happens on the caller's side), is unpacked into the store and served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_directory_is_served() {
+    let (_dir, p) = provider().await;
+    let outside = tempfile::tempdir().unwrap();
+    for file in std::fs::read_dir(common::model_dir()).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, outside.path().join(file.file_name().unwrap())).unwrap();
+    }
+    let request = CreateVersionRequest::new(name("pushed"), "", common::RUNTIME)
+        .with_approval(Approval::Approved);
+    let pushed = mlm_core::archive::push_version(
+        &p,
+        mlm_core::archive::PushRequest::new(outside.path(), request),
+    )
+    .await
+    .unwrap();
+    assert!(pushed.version.artifact_uri.starts_with("store:sha256:"));
+    assert_eq!(
+        pushed.version.artifact_uri,
+        format!("store:{}", pushed.version.artifact_digest.clone().unwrap())
+    );
+    let endpoint = deploy(&p, "pushed", pushed.version.reference(), 1).await;
+    assert_eq!(classify(&p, &endpoint).await.unwrap(), "Sports");
+    // A store URI names only what is in the store.
+    let missing = format!("store:sha256:{}", "1".repeat(64));
+    let unknown = CreateVersionRequest::new(name("pushed"), missing, common::RUNTIME);
+    let refused = p.create_version(unknown).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidArgument, "{refused}");
+    p.delete_endpoint(&endpoint).await.unwrap();
+    p.shutdown().await;
+}

@@ -462,6 +462,31 @@ impl NativeClient {
         Ok(Operation::with_progress(future, Some(rx)))
     }
 
+    /// Packs `dir`, uploads it (progress events `{"sent", "total"}`) and registers it as
+    /// `request` (whose `artifact_uri` is not used).
+    #[pyo3(signature = (dir, request, destination=None))]
+    fn push_version(
+        &self,
+        py: Python<'_>,
+        dir: PathBuf,
+        request: Bound<'_, PyAny>,
+        destination: Option<String>,
+    ) -> PyResult<Operation> {
+        let version: CreateVersionRequest = parse("push_version", &request)?;
+        let p = self.provider(py)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let report = move |sent: u64, total: u64| {
+            // The receiver is gone only when nobody watches: nothing to do.
+            let _ = tx.send(serde_json::json!({ "sent": sent, "total": total }));
+        };
+        let mut push =
+            mlm_core::archive::PushRequest::new(dir, version).with_progress(Arc::new(report));
+        push.destination = destination;
+        let future: OpFuture =
+            async move { json(mlm_core::archive::push_version(p.as_ref(), push).await) }.boxed();
+        Ok(Operation::with_progress(future, Some(rx)))
+    }
+
     /// Polls until the endpoint no longer exists, reporting every description it reads while
     /// it does as a progress event.
     fn wait_until_deleted(

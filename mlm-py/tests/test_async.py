@@ -128,3 +128,21 @@ def test_an_operation_runs_once(client: mlm.Client) -> None:
             fresh.awaitable()
 
     asyncio.run(main())
+
+
+def test_async_push_version(data_dir: Path, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with await AsyncClient.local(data_dir, local_config()) as client:
+            seen: List[int] = []
+            pushed = await client.push_version(
+                MODEL_DIR, "news", RUNTIME, progress=lambda sent, total: seen.append(sent)
+            )
+            assert pushed.version.version == 1 and pushed.model_created
+            assert seen[-1] == pushed.artifact.bytes
+            again = await client.push_version(MODEL_DIR, "news", RUNTIME, progress=False)
+            assert again.artifact.reused and again.artifact.digest == pushed.artifact.digest
+            for v in (2, 1):
+                await client.delete_version("news", v)
+            await client.delete_model("news")
+
+    asyncio.run(main())

@@ -286,3 +286,26 @@ def test_without_a_role_anywhere_endpoints_are_refused(
         )
         with pytest.raises(mlm.FailedPreconditionError, match="execution role"):
             deploy(client, "no-role")
+
+
+def test_aws_push_version_uploads_to_s3(emulator: str, tmp_path: Path) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=emulator)
+    s3.create_bucket(Bucket="mlm-pushed")
+    model_dir = tmp_path / "model"
+    (model_dir / "code").mkdir(parents=True)
+    (model_dir / "weights.json").write_text('{"w": [1, 2, 3]}')
+    (model_dir / "code" / "serve.py").write_text("print('hi')\n")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:1"
+    with mlm.Client.aws(region="us-east-1", endpoint_url=emulator) as client:
+        with pytest.raises(mlm.InvalidArgumentError, match="artifacts_uri"):
+            client.push_version(model_dir, "churn", image, progress=False)
+        pushed = client.push_version(model_dir, "churn", image, destination="s3://mlm-pushed/models", progress=False)
+        hex_digest = pushed.artifact.digest.removeprefix("sha256:")
+        key = f"models/churn/sha256-{hex_digest}/model.tar.gz"
+        assert pushed.artifact.uri == f"s3://mlm-pushed/{key}"
+        assert pushed.version.artifact_digest == pushed.artifact.digest
+        body = s3.get_object(Bucket="mlm-pushed", Key=key)["Body"].read()
+        assert len(body) == pushed.artifact.bytes
+        assert client.get_version("churn", 1).artifact_uri == pushed.artifact.uri

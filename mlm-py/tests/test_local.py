@@ -735,3 +735,38 @@ def test_blocking_calls_release_the_gil(client: mlm.Client) -> None:
 def test_environment_is_untouched() -> None:
     # The tests import the installed wheel, not the source tree.
     assert "site-packages" in os.path.dirname(mlm.__file__)
+
+
+def test_push_version_packs_uploads_and_registers(
+    client: mlm.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Outside every artifact root: packing happens on the caller's side.
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for f in MODEL_DIR.iterdir():
+        (model_dir / f.name).write_bytes(f.read_bytes())
+    seen: List[Any] = []
+    pushed = client.push_version(
+        model_dir, "pushed", RUNTIME, approval="approved", progress=lambda s, t: seen.append((s, t))
+    )
+    assert isinstance(pushed, mlm.PushedVersion)
+    assert pushed.model_created and pushed.files == 2
+    assert pushed.version.version == 1 and pushed.version.approval is mlm.Approval.APPROVED
+    assert pushed.version.artifact_uri == pushed.artifact.uri
+    assert pushed.artifact.digest.startswith("sha256:") and not pushed.artifact.reused
+    assert seen and seen[-1] == (pushed.artifact.bytes, pushed.artifact.bytes)
+
+    again = client.push_version(str(model_dir), "pushed", RUNTIME)
+    assert again.artifact.reused and again.version.version == 2
+    assert again.artifact.digest == pushed.artifact.digest
+    assert "uploading model 'pushed'" in capsys.readouterr().err
+
+    endpoint = client.create_endpoint("pushed", again.version, instance_type="ml.m5.large", wait=True, progress=False)
+    assert endpoint.status is mlm.EndpointStatus.IN_SERVICE
+    assert client.invoke("pushed", {"sentence": SPORTS}).json()["category"] == "Sports"
+    with pytest.raises(mlm.InvalidArgumentError, match="not a directory"):
+        client.push_version(tmp_path / "missing", "pushed", RUNTIME, progress=False)
+    with pytest.raises(mlm.InvalidArgumentError, match="no destination"):
+        client.push_version(model_dir, "pushed", RUNTIME, destination="s3://b/p", progress=False)
+    with pytest.raises(TypeError):
+        client.push_version(model_dir, "pushed", RUNTIME, progress="yes")  # type: ignore[arg-type]

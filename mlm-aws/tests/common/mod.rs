@@ -630,6 +630,16 @@ impl mlm_core::drift::Drift for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Artifacts for WithInstanceMetrics {
+    async fn upload_artifact(
+        &self,
+        u: mlm_core::ArtifactUpload,
+    ) -> Result<mlm_core::UploadedArtifact> {
+        self.inner.upload_artifact(u).await
+    }
+}
+
 // The engine runs over the wrapper, so pipelines see the instance figures too.
 mlm_core::pipelines_over_store!(WithInstanceMetrics, |provider| provider
     .inner
@@ -659,6 +669,7 @@ pub(crate) async fn fixture() -> Fixture {
     let provider = account
         .builder()
         .with_pipelines_uri(captures.replace("/captures", "/mlm-state"))
+        .with_artifacts_uri(captures.replace("/captures", "/models"))
         .build()
         .await
         .expect("build the provider");

@@ -1,11 +1,26 @@
 //! `mlm versions`.
 
-use mlm_core::{Approval, CreateVersionRequest, ModelRegistry, UpdateVersionRequest};
+use mlm_core::{Approval, CreateVersionRequest, ModelName, ModelRegistry, UpdateVersionRequest};
 
 use super::{list, pairs};
-use crate::cli::{VersionArg, VersionsCommand};
+use crate::cli::{VersionArg, VersionFields, VersionsCommand};
 use crate::failure::Failure;
 use crate::output::Output;
+
+/// The request for a version of `model` with `fields`.
+pub(super) fn version_request(
+    model: ModelName,
+    artifact: String,
+    fields: VersionFields,
+) -> CreateVersionRequest {
+    let mut request = CreateVersionRequest::new(model, artifact, fields.image);
+    request.environment = pairs(fields.environment);
+    if let Some(approval) = fields.approval {
+        request.approval = approval;
+    }
+    request.description = fields.description;
+    request
+}
 
 pub(super) async fn run(
     command: VersionsCommand,
@@ -18,12 +33,7 @@ pub(super) async fn run(
         }
         VersionsCommand::Get(a) => out.print(&mlm.get_version(&a.model, a.version).await?),
         VersionsCommand::Create(a) => {
-            let mut request = CreateVersionRequest::new(a.model, a.artifact, a.image);
-            request.environment = pairs(a.environment);
-            if let Some(approval) = a.approval {
-                request.approval = approval;
-            }
-            request.description = a.description;
+            let request = version_request(a.model, a.artifact, a.version);
             out.print(&mlm.create_version(request).await?)
         }
         VersionsCommand::Approve(a) => approve(mlm, a, Approval::Approved, out).await,

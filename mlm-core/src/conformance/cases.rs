@@ -2072,3 +2072,55 @@ pub async fn pipeline_promotes_approved_versions_or_unsupported(fx: &Fixture) {
     remove(fx, &stages.staging).await;
     remove(fx, &stages.production).await;
 }
+
+/// Issue 14: a model directory pushed is packed, uploaded and registered as the next version
+/// (the model created when missing); pushed again it gives the same archive digest, is not
+/// stored twice and registers the same artifact; an archive whose digest does not match its
+/// bytes is refused.
+pub async fn push_packs_uploads_and_registers_a_directory(fx: &Fixture) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::create_dir(dir.path().join("code")).expect("a folder");
+    std::fs::write(dir.path().join("weights.json"), b"{\"w\": [1, 2, 3]}").expect("a file");
+    std::fs::write(dir.path().join("code/serve.py"), b"print('hi')\n").expect("a file");
+    let model = model_name(fx);
+    let request = || {
+        crate::archive::PushRequest::new(
+            dir.path(),
+            CreateVersionRequest::new(model.clone(), "", &fx.image),
+        )
+    };
+    let p = &fx.provider;
+    let first = crate::archive::push_version(p.as_ref(), request())
+        .await
+        .expect("push a directory");
+    assert!(first.model_created && first.files == 2, "{first:?}");
+    assert_eq!(first.version.version, 1);
+    assert_eq!(first.version.artifact_uri, first.artifact.uri);
+    crate::sha256_hex(&first.artifact.digest).expect("the archive's digest");
+
+    let again = crate::archive::push_version(p.as_ref(), request())
+        .await
+        .expect("push the same directory again");
+    assert!(!again.model_created && again.artifact.reused, "{again:?}");
+    assert_eq!(again.version.version, 2);
+    assert_eq!(again.artifact.digest, first.artifact.digest);
+    assert_eq!(again.artifact.uri, first.artifact.uri);
+    assert_eq!(again.version.artifact_digest, first.version.artifact_digest);
+
+    let file = dir.path().join("model.tar.gz");
+    std::fs::write(&file, b"not what the digest says").expect("a file");
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let upload = crate::ArtifactUpload::new(model.clone(), file, wrong, 24);
+    let refused = p.upload_artifact(upload).await;
+    expect_kind(
+        refused,
+        ErrorKind::InvalidArgument,
+        "a digest that does not match",
+    );
+    for version in [2, 1] {
+        p.delete_version(&model, version)
+            .await
+            .expect("delete_version");
+    }
+    p.delete_model(&model).await.expect("delete_model");
+}

@@ -2,6 +2,7 @@
 //! descriptions.
 
 pub(crate) mod alarms;
+pub(crate) mod artifacts;
 pub(crate) mod captures;
 pub(crate) mod deployments;
 pub(crate) mod drift;
@@ -34,6 +35,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
             models::delete_model
         ))
         .routes(routes!(models::list_versions, models::create_version))
+        .routes(routes!(artifacts::upload_artifact))
         .routes(routes!(
             models::get_version,
             models::update_version,

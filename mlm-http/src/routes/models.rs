@@ -23,7 +23,7 @@ pub(crate) struct ModelPath {
         max_length = 63,
         example = "news-classifier"
     )]
-    model: String,
+    pub(crate) model: String,
 }
 
 /// A model version in the path.

@@ -31,6 +31,7 @@ pub(crate) struct Mocks {
     pub captures: mlm_core::MockCaptures,
     pub drift: mlm_core::drift::MockDrift,
     pub pipelines: mlm_core::pipeline::MockPipelines,
+    pub artifacts: mlm_core::MockArtifacts,
     pub caps: Capabilities,
 }
 
@@ -46,6 +47,7 @@ impl Default for Mocks {
             captures: mlm_core::MockCaptures::new(),
             drift: mlm_core::drift::MockDrift::new(),
             pipelines: mlm_core::pipeline::MockPipelines::new(),
+            artifacts: mlm_core::MockArtifacts::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -281,6 +283,16 @@ impl mlm_core::pipeline::Pipelines for Mocks {
         actor: &str,
     ) -> Result<mlm_core::pipeline::PipelineRun> {
         self.pipelines.cancel_run(n, id, actor).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Artifacts for Mocks {
+    async fn upload_artifact(
+        &self,
+        u: mlm_core::ArtifactUpload,
+    ) -> Result<mlm_core::UploadedArtifact> {
+        self.artifacts.upload_artifact(u).await
     }
 }
 

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use mlm_core::{
-    CreateModelRequest, CreateVersionRequest, EndpointName, Error, Model, ModelName, ModelRegistry,
-    ModelVersion, Page, PageRequest, Result, UpdateModelRequest, UpdateVersionRequest, VersionRef,
+    ArtifactUpload, Artifacts, CreateModelRequest, CreateVersionRequest, EndpointName, Error,
+    Model, ModelName, ModelRegistry, ModelVersion, Page, PageRequest, Result, UpdateModelRequest,
+    UpdateVersionRequest, UploadedArtifact, VersionRef,
 };
 
 use super::{Inner, LocalProvider};
@@ -135,6 +136,28 @@ impl ModelRegistry for LocalProvider {
             }
         });
         Ok(())
+    }
+}
+
+/// An upload is unpacked into the artifact store; the version names it `store:sha256:<hex>`.
+#[async_trait]
+impl Artifacts for LocalProvider {
+    async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
+        if upload.destination.is_some() {
+            return Err(Error::invalid(
+                "the local backend keeps uploads in its artifact store: no destination can be \
+                 given",
+            ));
+        }
+        let inner = self.inner.clone();
+        let (file, digest) = (upload.file.clone(), upload.digest.clone());
+        let (stored, reused) =
+            tokio::task::spawn_blocking(move || inner.artifacts.import_upload(&file, &digest))
+                .await
+                .map_err(|e| Error::provider("artifact import stopped", e))??;
+        upload.report(upload.bytes);
+        let uri = format!("{}{}", crate::artifacts::STORE_SCHEME, stored.digest);
+        Ok(UploadedArtifact::new(uri, upload.digest, upload.bytes).reused(reused))
     }
 }
 

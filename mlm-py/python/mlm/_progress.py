@@ -126,3 +126,49 @@ def make_progress(
     if callable(progress):
         return progress, None
     raise TypeError("progress must be True, False or a callable taking an Endpoint")
+
+
+#: What ``progress=`` of :meth:`mlm.Client.push_version` accepts: ``True`` (a line on stderr),
+#: ``False`` (silence), or a callable receiving ``(sent, total)`` bytes.
+UploadProgressArg = Union[bool, Callable[[int, int], Any]]
+
+
+class UploadDisplay:
+    """Shows an upload: one stderr line rewritten in place on a terminal, else a line per
+    tenth uploaded."""
+
+    def __init__(self, what: str, stream: Optional[TextIO] = None) -> None:
+        self._what = what
+        self._stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self._stream, "isatty", None)
+        self._tty = bool(isatty and isatty())
+        self._tenths = -1
+
+    def __call__(self, event: Any) -> None:
+        sent, total = int(event["sent"]), int(event["total"])
+        line = f"uploading {self._what}: {_mib(sent)} of {_mib(total)}"
+        if self._tty:
+            self._stream.write("\r\x1b[K" + line + ("\n" if sent >= total else ""))
+        else:
+            tenth = sent * 10 // max(total, 1)
+            if tenth <= self._tenths:
+                return
+            self._tenths = tenth
+            self._stream.write(f"{line} ({tenth * 10}%)\n")
+        self._stream.flush()
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def make_upload_progress(progress: UploadProgressArg, what: str) -> Optional[Callable[[Any], Any]]:
+    """The per-event callback for ``progress=`` of an upload."""
+    if progress is True:
+        return UploadDisplay(what)
+    if progress is False or progress is None:
+        return None
+    if callable(progress):
+        user = progress
+        return lambda event: user(int(event["sent"]), int(event["total"]))
+    raise TypeError("progress must be True, False or a callable taking (sent, total)")

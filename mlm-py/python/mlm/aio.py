@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar, Un
 from . import _mlm
 from . import _requests as req
 from ._paging import AsyncPager
-from ._progress import ProgressArg, make_progress
+from ._progress import ProgressArg, UploadProgressArg, make_progress, make_upload_progress
 from ._requests import Body, PipelineSource, Samples, VersionLike
 from .client import (
     DEFAULT_METRIC_KINDS,
@@ -57,6 +57,7 @@ from .types import (
     Model,
     ModelVersion,
     MetricKind,
+    PushedVersion,
     Page,
     Pipeline,
     PipelinePlan,
@@ -224,6 +225,24 @@ class AsyncClient(_Base):
         """See :meth:`mlm.Client.create_version`."""
         request = req.create_version(model, artifact_uri, image, environment, approval, description)
         return ModelVersion._from(await _run(self._native.create_version(request)))
+
+    async def push_version(
+        self,
+        dir: Union[str, "os.PathLike[str]"],
+        model: str,
+        image: str,
+        *,
+        environment: Optional[Mapping[str, str]] = None,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+        destination: Optional[str] = None,
+        progress: UploadProgressArg = True,
+    ) -> PushedVersion:
+        """See :meth:`mlm.Client.push_version`."""
+        request = req.create_version(model, "", image, environment, approval, description)
+        on_progress = make_upload_progress(progress, f"model '{model}'")
+        op = self._native.push_version(os.fspath(dir), request, destination)
+        return PushedVersion._from(await _run(op, on_progress))
 
     async def get_version(self, model: str, version: int) -> ModelVersion:
         """See :meth:`mlm.Client.get_version`."""

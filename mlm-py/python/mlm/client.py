@@ -32,7 +32,7 @@ from typing import (
 from . import _mlm
 from . import _requests as req
 from ._paging import Pager
-from ._progress import ProgressArg, make_progress
+from ._progress import ProgressArg, UploadProgressArg, make_progress, make_upload_progress
 from ._requests import Body, PipelineSource, Samples, VersionLike
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .types import (
@@ -58,6 +58,7 @@ from .types import (
     Pipeline,
     PipelinePlan,
     PipelineRun,
+    PushedVersion,
     Statistic,
     TreatMissingData,
     VariantSpec,
@@ -427,6 +428,30 @@ class Client(_Base):
         by ``image`` (a container image on AWS, a configured runtime name locally)."""
         request = req.create_version(model, artifact_uri, image, environment, approval, description)
         return ModelVersion._from(self._native.create_version(request).wait())
+
+    def push_version(
+        self,
+        dir: Union[str, "os.PathLike[str]"],
+        model: str,
+        image: str,
+        *,
+        environment: Optional[Mapping[str, str]] = None,
+        approval: Optional[Union[Approval, str]] = None,
+        description: Optional[str] = None,
+        destination: Optional[str] = None,
+        progress: UploadProgressArg = True,
+    ) -> PushedVersion:
+        """Packs the model directory ``dir`` as a deterministic ``model.tar.gz`` (the same
+        directory always gives the same digest), uploads it where the backend keeps artifacts
+        (AWS: ``[aws] artifacts_uri`` or ``destination``, ``s3://bucket/prefix``, in parts
+        above 8 MiB; locally: the artifact store) and registers it as the next version of
+        ``model``, which is created if missing. An archive already uploaded is not sent
+        again (``artifact.reused``). ``progress``: ``True`` shows it on stderr, ``False``
+        hides it, a callable gets ``(sent, total)`` bytes."""
+        request = req.create_version(model, "", image, environment, approval, description)
+        on_progress = make_upload_progress(progress, f"model '{model}'")
+        op = self._native.push_version(os.fspath(dir), request, destination)
+        return PushedVersion._from(op.wait(on_progress))
 
     def get_version(self, model: str, version: int) -> ModelVersion:
         """Describes one version."""

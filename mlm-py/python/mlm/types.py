@@ -533,6 +533,48 @@ class ModelVersion(_Result):
         )
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class UploadedArtifact(_Result):
+    """Where an uploaded ``model.tar.gz`` is: the ``artifact_uri`` to register, the archive's
+    digest and size, the parts it went in, and whether it was there already (``reused``)."""
+
+    uri: str
+    digest: str
+    bytes: int
+    parts: int = dataclasses.field(repr=False)
+    reused: bool
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "UploadedArtifact":
+        return cls(
+            uri=d["uri"],
+            digest=d["digest"],
+            bytes=d["bytes"],
+            parts=d["parts"],
+            reused=d["reused"],
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PushedVersion(_Result):
+    """What :meth:`mlm.Client.push_version` did: the registered version, the uploaded
+    archive, the files packed, and whether the model was created on the way."""
+
+    version: ModelVersion
+    artifact: UploadedArtifact
+    files: int
+    model_created: bool
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "PushedVersion":
+        return cls(
+            version=ModelVersion._from(d["version"]),
+            artifact=UploadedArtifact._from(d["artifact"]),
+            files=d["files"],
+            model_created=d["model_created"],
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Endpoints
 
