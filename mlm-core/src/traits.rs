@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::alarm::{Alarm, AlarmDefinition};
 use crate::capture::{CaptureQuery, CapturedRecord};
+use crate::dashboard::Dashboard;
 use crate::deployment::Deployment;
 use crate::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
 use crate::endpoint::{
@@ -162,6 +163,19 @@ pub trait Captures: Send + Sync {
     ) -> Result<Page<CapturedRecord>>;
 }
 
+/// Monitoring dashboards of endpoints (CloudWatch dashboards on AWS).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Dashboards: Send + Sync {
+    /// Creates the endpoint's dashboard, or rebuilds it from the endpoint as it is now (its
+    /// variants and alarms); the answer says which. Deleting the endpoint deletes it.
+    /// `NotFound` if the endpoint is missing; `Unsupported` where the backend has no
+    /// dashboards.
+    async fn put_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard>;
+    /// The endpoint's dashboard. `NotFound` if it has none.
+    async fn get_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard>;
+}
+
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
@@ -189,6 +203,8 @@ pub struct Capabilities {
     pub drift: bool,
     /// Promotion pipelines are kept and run.
     pub pipelines: bool,
+    /// Endpoints get monitoring dashboards (CloudWatch dashboards on AWS).
+    pub dashboards: bool,
 }
 
 impl Capabilities {
@@ -204,6 +220,7 @@ impl Capabilities {
         events: false,
         drift: false,
         pipelines: false,
+        dashboards: false,
     };
 
     /// Everything.
@@ -218,6 +235,7 @@ impl Capabilities {
         events: true,
         drift: true,
         pipelines: true,
+        dashboards: true,
     };
 }
 
@@ -235,6 +253,7 @@ pub trait Provider:
     + Captures
     + Drift
     + Pipelines
+    + Dashboards
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -466,6 +485,16 @@ macro_rules! forward_through {
                 actor: &str,
             ) -> Result<PipelineRun> {
                 (**self).cancel_run(pipeline, id, actor).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Dashboards + ?Sized> Dashboards for $pointer<T> {
+            async fn put_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+                (**self).put_dashboard(endpoint).await
+            }
+            async fn get_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+                (**self).get_dashboard(endpoint).await
             }
         }
 

@@ -293,6 +293,7 @@ macro_rules! conformance_tests {
             events_timeline_or_unsupported,
             drift_over_captured_traffic_or_unsupported,
             pipeline_promotes_approved_versions_or_unsupported,
+            dashboard_or_unsupported,
         );
     };
 }

@@ -31,6 +31,7 @@ pub(crate) struct Mocks {
     pub captures: mlm_core::MockCaptures,
     pub drift: mlm_core::drift::MockDrift,
     pub pipelines: mlm_core::pipeline::MockPipelines,
+    pub dashboards: mlm_core::MockDashboards,
     pub caps: Capabilities,
 }
 
@@ -46,6 +47,7 @@ impl Default for Mocks {
             captures: mlm_core::MockCaptures::new(),
             drift: mlm_core::drift::MockDrift::new(),
             pipelines: mlm_core::pipeline::MockPipelines::new(),
+            dashboards: mlm_core::MockDashboards::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -281,6 +283,16 @@ impl mlm_core::pipeline::Pipelines for Mocks {
         actor: &str,
     ) -> Result<mlm_core::pipeline::PipelineRun> {
         self.pipelines.cancel_run(n, id, actor).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Dashboards for Mocks {
+    async fn put_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.dashboards.put_dashboard(e).await
+    }
+    async fn get_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.dashboards.get_dashboard(e).await
     }
 }
 
