@@ -128,3 +128,13 @@ def test_an_operation_runs_once(client: mlm.Client) -> None:
             fresh.awaitable()
 
     asyncio.run(main())
+
+
+def test_async_dashboards_are_unsupported_locally(data_dir: Path) -> None:
+    async def main() -> None:
+        async with await AsyncClient.local(data_dir, local_config()) as client:
+            for call in (client.put_dashboard, client.get_dashboard):
+                with pytest.raises(mlm.UnsupportedError, match="no dashboards"):
+                    await call("anything")
+
+    asyncio.run(main())

@@ -50,6 +50,7 @@ RESULT_TYPES = {
     t.Pipeline: "Pipeline",
     t.StagePlan: "StagePlan",
     t.PipelinePlan: "PipelinePlan",
+    t.Dashboard: "Dashboard",
 }
 
 
