@@ -343,8 +343,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Deletes every alarm mlm made for `endpoint` (after the endpoint itself).
-    pub(crate) async fn delete_endpoint_alarms(&self, endpoint: &str) -> Result<()> {
+    /// Every alarm mlm made for `endpoint`, by name.
+    async fn endpoint_alarms(&self, endpoint: &str) -> Result<Vec<MetricAlarm>> {
         let pages: Vec<_> = self
             .cw
             .describe_alarms()
@@ -354,8 +354,26 @@ impl Inner {
             .try_collect()
             .await
             .map_err(|e| from_sdk(e, None))?;
-        let names: Vec<String> = (pages.iter())
+        Ok(pages
+            .iter()
             .flat_map(|p| p.metric_alarms())
+            .cloned()
+            .collect())
+    }
+
+    /// The ARNs of every alarm mlm made for `endpoint` (what a dashboard's alarm widget lists).
+    pub(crate) async fn endpoint_alarm_arns(&self, endpoint: &str) -> Result<Vec<String>> {
+        let alarms = self.endpoint_alarms(endpoint).await?;
+        Ok(alarms
+            .iter()
+            .filter_map(|a| a.alarm_arn().map(str::to_string))
+            .collect())
+    }
+
+    /// Deletes every alarm mlm made for `endpoint` (after the endpoint itself).
+    pub(crate) async fn delete_endpoint_alarms(&self, endpoint: &str) -> Result<()> {
+        let alarms = self.endpoint_alarms(endpoint).await?;
+        let names: Vec<String> = (alarms.iter())
             .filter_map(|a| a.alarm_name().map(str::to_string))
             .collect();
         for chunk in names.chunks(DELETE_BATCH) {

@@ -14,9 +14,10 @@
 //! | variant autoscaling | Application Auto Scaling scalable target (`endpoint/<e>/variant/<v>`) + a target-tracking policy, recorded in the config's tags |
 //! | overview | DescribeEndpoint (only when `LastModifiedTime` changed or the endpoint is transitional) + batched `GetMetricData` |
 //! | alarm | CloudWatch metric alarm `mlm/<endpoint>/<alarm>` on the variant's SageMaker metric, tagged |
+//! | dashboard | CloudWatch dashboard `mlm-<endpoint>`: invocations, 4xx/5xx, model latency, per-variant CPU/GPU/memory, the endpoint's alarms; deleted with the endpoint |
 //! | deployment | the EndpointConfig of a create or update (`DeploymentConfig` from the policy, rollback alarms in `AutoRollbackConfiguration`); phases from `PendingDeploymentSummary`/`VariantStatus`, the outcome from the config that is live afterwards; history and observed phases kept on the configs' tags |
 //!
-//! See the module docs of `endpoints`, `deployments`, `alarms`, `metrics` and `registry` (in
+//! See the module docs of `endpoints`, `deployments`, `alarms`, `dashboards`, `metrics` and `registry` (in
 //! the source) for the
 //! details, and [`AwsProviderBuilder`] for configuration ([`AwsConfig`] for the settings that
 //! belong in a configuration file).
@@ -44,6 +45,7 @@ mod cache;
 mod captures;
 mod clients;
 mod config;
+mod dashboards;
 mod deployments;
 mod drift;
 mod endpoints;

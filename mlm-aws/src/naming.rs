@@ -12,6 +12,8 @@
 //! So the resources of one endpoint are found by name alone, and a retried request produces
 //! the same names instead of duplicates.
 //!
+//! A CloudWatch dashboard per endpoint is `mlm-<endpoint>`.
+//!
 //! CloudWatch alarm names are account-wide, so mlm's alarm `a` of endpoint `e` is the
 //! CloudWatch alarm `mlm/e/a`: `/` cannot occur in either name, so the prefix `mlm/e/` lists
 //! exactly the alarms of `e` (with `-` as separator, `mlm-a-` would also list those of an
@@ -113,6 +115,13 @@ pub(crate) fn alarm_name(endpoint: &str, alarm: &str) -> String {
 /// The prefix every CloudWatch alarm mlm made for `endpoint` starts with.
 pub(crate) fn alarm_prefix(endpoint: &str) -> String {
     format!("mlm/{endpoint}/")
+}
+
+/// The CloudWatch dashboard of `endpoint`. Dashboard names allow `A-Za-z0-9-_` and 255
+/// characters; endpoint names are letters, digits and hyphens, at most 63, so every endpoint
+/// has exactly one, and it is found by name alone.
+pub(crate) fn dashboard_name(endpoint: &str) -> String {
+    format!("mlm-{endpoint}")
 }
 
 /// Splits `text` into tag-safe chunks under `prefix` (`prefix:n` = chunk count, `prefix:0..`).
@@ -252,6 +261,21 @@ mod tests {
         assert!(name.starts_with(&alarm_prefix("a")));
         // `a-b`'s alarm `c` is not listed under `a` (as `mlm-a-b-c` would be).
         assert!(!alarm_name("a-b", "c").starts_with(&alarm_prefix("a")));
+    }
+
+    #[test]
+    fn dashboard_names_fit_cloudwatch() {
+        let longest = "e".repeat(63);
+        for endpoint in ["news", "a-b-9", longest.as_str()] {
+            let name = dashboard_name(endpoint);
+            assert!(name.len() <= 255, "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{name}"
+            );
+        }
+        assert_eq!(dashboard_name("news"), "mlm-news");
     }
 
     #[test]

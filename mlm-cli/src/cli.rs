@@ -343,6 +343,13 @@ pub(crate) enum EndpointsCommand {
     Delete(EndpointWaitArgs),
     /// Wait until an endpoint is ready (resumes an interrupted --wait).
     Wait(EndpointWaitArgs),
+    /// Put the endpoint's CloudWatch dashboard (AWS only) and print its URL.
+    ///
+    /// Creates the dashboard, or rebuilds it from the endpoint as it is now: invocations,
+    /// 4xx/5xx errors, model latency, each variant's CPU/GPU/memory and the endpoint's alarms.
+    /// Put it again after changing the endpoint's variants or alarms; deleting the endpoint
+    /// deletes it.
+    Dashboard(EndpointArg),
 }
 
 #[derive(Debug, Args)]

@@ -153,6 +153,7 @@ fn not_found_hint(kind: ResourceKind) -> Option<&'static str> {
         ResourceKind::Baseline => {
             "`mlm drift baselines list ENDPOINT` shows an endpoint's baselines"
         }
+        ResourceKind::Dashboard => "`mlm endpoints dashboard ENDPOINT` creates it",
         _ => return None,
     })
 }

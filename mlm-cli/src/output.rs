@@ -7,8 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Cell, Color, Table};
 use mlm_core::drift::{Baseline, DriftCheck, DriftReport};
 use mlm_core::{
-    Alarm, CapturePayload, CapturedRecord, Deployment, Endpoint, EndpointEvent, EndpointOverview,
-    EventSource, Instance, Measurement, MetricSeries, Model, ModelVersion, Page,
+    Alarm, CapturePayload, CapturedRecord, Dashboard, Deployment, Endpoint, EndpointEvent,
+    EndpointOverview, EventSource, Instance, Measurement, MetricSeries, Model, ModelVersion, Page,
 };
 use serde::Serialize;
 
@@ -234,8 +234,21 @@ single_row!(
     Endpoint,
     EndpointOverview,
     Alarm,
-    Deployment
+    Deployment,
+    Dashboard
 );
+
+impl Row for Dashboard {
+    const HEADERS: &'static [&'static str] = &["NAME", "ENDPOINT", "ACTION", "URL"];
+    fn cells(&self, _: bool) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.name),
+            Cell::new(&self.endpoint),
+            Cell::new(self.action.as_deref().unwrap_or("-")),
+            Cell::new(&self.url),
+        ]
+    }
+}
 
 impl Row for Model {
     const HEADERS: &'static [&'static str] = &["NAME", "LATEST", "DESCRIPTION", "AGE"];

@@ -456,6 +456,13 @@ fn check_errors(c: &[&str]) {
         "{}",
         unknown.stderr
     );
+    // Dashboards are CloudWatch's: the local backend says so.
+    let dashboard = mlm(c, &["endpoints", "dashboard", "news"]).expect(1);
+    assert!(
+        dashboard.stderr.contains("no dashboards"),
+        "{}",
+        dashboard.stderr
+    );
 }
 
 /// The same commands with the local backend opened by each command itself: the endpoint

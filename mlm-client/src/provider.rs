@@ -32,10 +32,10 @@ use mlm_core::pipeline::{
 use mlm_core::{
     Alarm, AlarmDefinition, AlarmName, Alarms, ArtifactUpload, Artifacts, Capabilities,
     CaptureQuery, CapturedRecord, Captures, CreateEndpointRequest, CreateModelRequest,
-    CreateVersionRequest, Deployment, Deployments, Endpoint, EndpointEvent, EndpointManager,
-    EndpointName, EndpointOverview, Error, EventQuery, Events, InvokeRequest, InvokeResponse,
-    MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion, NewEvent,
-    Observability, Page, PageRequest, PipelineName, Provider, ResourceKind, Result,
+    CreateVersionRequest, Dashboard, Dashboards, Deployment, Deployments, Endpoint, EndpointEvent,
+    EndpointManager, EndpointName, EndpointOverview, Error, EventQuery, Events, InvokeRequest,
+    InvokeResponse, MetricQuery, MetricSeries, Model, ModelName, ModelRegistry, ModelVersion,
+    NewEvent, Observability, Page, PageRequest, PipelineName, Provider, ResourceKind, Result,
     UpdateEndpointRequest, UpdateModelRequest, UpdateVersionRequest, UploadedArtifact, VariantName,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -787,6 +787,22 @@ impl Drift for HttpProvider {
         );
         let path = format!("/v1/endpoints/{}/drift-reports", request.endpoint);
         self.json_with(Method::POST, &path, &request, &about).await
+    }
+}
+
+/// Endpoint dashboards over `/v1/endpoints/{endpoint}/dashboard`.
+#[async_trait]
+impl Dashboards for HttpProvider {
+    async fn put_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+        let about = subject(ResourceKind::Endpoint, endpoint);
+        let path = format!("/v1/endpoints/{endpoint}/dashboard");
+        self.json(self.request(Method::PUT, &path), &about).await
+    }
+
+    async fn get_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+        let about = subject(ResourceKind::Dashboard, endpoint);
+        self.get(&format!("/v1/endpoints/{endpoint}/dashboard"), &about)
+            .await
     }
 }
 

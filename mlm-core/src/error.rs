@@ -33,6 +33,8 @@ pub enum ResourceKind {
     Pipeline,
     /// One run of a promotion pipeline (one model version).
     PipelineRun,
+    /// The monitoring dashboard of an endpoint.
+    Dashboard,
 }
 
 impl fmt::Display for ResourceKind {
@@ -49,6 +51,7 @@ impl fmt::Display for ResourceKind {
             Self::Baseline => "baseline",
             Self::Pipeline => "pipeline",
             Self::PipelineRun => "pipeline run",
+            Self::Dashboard => "dashboard",
         })
     }
 }

@@ -52,6 +52,7 @@ pub mod archive;
 mod artifact;
 pub mod backend;
 mod capture;
+mod dashboard;
 mod deployment;
 pub mod drift;
 mod endpoint;
@@ -82,6 +83,7 @@ pub use capture::{
     CAPTURE_EVENT_VERSION, CaptureData, CaptureEncoding, CaptureMode, CapturePayload, CaptureQuery,
     CaptureRecord, CapturedRecord, EventMetadata, MAX_CAPTURE_WINDOW,
 };
+pub use dashboard::{DASHBOARD_CREATED, DASHBOARD_UPDATED, Dashboard};
 pub use deployment::{
     Deployment, DeploymentKind, DeploymentPhase, DeploymentSummary, INTERRUPTED_REASON,
     MAX_DEPLOYMENT_ID_LEN, PhaseChange, PhaseFields, PhaseName,
@@ -115,16 +117,16 @@ pub use observability::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use traits::{
-    Alarms, Capabilities, Captures, Deployments, EndpointManager, Events, ModelRegistry,
-    Observability, Provider,
+    Alarms, Capabilities, Captures, Dashboards, Deployments, EndpointManager, Events,
+    ModelRegistry, Observability, Provider,
 };
 
 #[cfg(any(test, feature = "mock"))]
 pub use artifact::MockArtifacts;
 #[cfg(any(test, feature = "mock"))]
 pub use traits::{
-    MockAlarms, MockCaptures, MockDeployments, MockEndpointManager, MockEvents, MockModelRegistry,
-    MockObservability,
+    MockAlarms, MockCaptures, MockDashboards, MockDeployments, MockEndpointManager, MockEvents,
+    MockModelRegistry, MockObservability,
 };
 
 /// Every enum's serde spelling is the one its `as_str` (or the REST API) documents, for every

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::alarm::{Alarm, AlarmDefinition};
 use crate::artifact::{ArtifactUpload, Artifacts, UploadedArtifact};
 use crate::capture::{CaptureQuery, CapturedRecord};
+use crate::dashboard::Dashboard;
 use crate::deployment::Deployment;
 use crate::drift::{Baseline, CreateBaselineRequest, Drift, DriftReport, DriftReportRequest};
 use crate::endpoint::{
@@ -163,6 +164,19 @@ pub trait Captures: Send + Sync {
     ) -> Result<Page<CapturedRecord>>;
 }
 
+/// Monitoring dashboards of endpoints (CloudWatch dashboards on AWS).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Dashboards: Send + Sync {
+    /// Creates the endpoint's dashboard, or rebuilds it from the endpoint as it is now (its
+    /// variants and alarms); the answer says which. Deleting the endpoint deletes it.
+    /// `NotFound` if the endpoint is missing; `Unsupported` where the backend has no
+    /// dashboards.
+    async fn put_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard>;
+    /// The endpoint's dashboard. `NotFound` if it has none.
+    async fn get_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard>;
+}
+
 /// What a backend can do, so callers and the conformance suite know what to expect.
 ///
 /// An operation outside a backend's capabilities fails with `Unsupported`, never silently.
@@ -190,6 +204,8 @@ pub struct Capabilities {
     pub drift: bool,
     /// Promotion pipelines are kept and run.
     pub pipelines: bool,
+    /// Endpoints get monitoring dashboards (CloudWatch dashboards on AWS).
+    pub dashboards: bool,
 }
 
 impl Capabilities {
@@ -205,6 +221,7 @@ impl Capabilities {
         events: false,
         drift: false,
         pipelines: false,
+        dashboards: false,
     };
 
     /// Everything.
@@ -219,6 +236,7 @@ impl Capabilities {
         events: true,
         drift: true,
         pipelines: true,
+        dashboards: true,
     };
 }
 
@@ -237,6 +255,7 @@ pub trait Provider:
     + Drift
     + Pipelines
     + Artifacts
+    + Dashboards
 {
     /// A short name for logs and errors (`local`, `aws`, `http`).
     fn name(&self) -> &str;
@@ -475,6 +494,16 @@ macro_rules! forward_through {
         impl<T: Artifacts + ?Sized> Artifacts for $pointer<T> {
             async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
                 (**self).upload_artifact(upload).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: Dashboards + ?Sized> Dashboards for $pointer<T> {
+            async fn put_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+                (**self).put_dashboard(endpoint).await
+            }
+            async fn get_dashboard(&self, endpoint: &EndpointName) -> Result<Dashboard> {
+                (**self).get_dashboard(endpoint).await
             }
         }
 

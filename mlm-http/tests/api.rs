@@ -1599,3 +1599,58 @@ async fn uploaded_archives_reach_the_backend_only_whole() {
         .await
         .problem(413, "payload_too_large");
 }
+
+/// `PUT /v1/endpoints/{e}/dashboard` is one core call (an operator's), answers the dashboard
+/// with what it did; `GET` reads it; backends without dashboards answer `unsupported`.
+#[tokio::test]
+async fn dashboards_are_put_by_operators_and_read_by_anyone() {
+    let dashboard = || {
+        mlm_core::Dashboard::new(
+            "mlm-news",
+            mlm_core::EndpointName::new("news").unwrap(),
+            "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/mlm-news",
+            vec!["Invocations".into(), "Alarms".into()],
+        )
+    };
+    let mut mocks = Mocks::default();
+    mocks
+        .dashboards
+        .expect_put_dashboard()
+        .withf(|e| e.as_str() == "news")
+        .times(1)
+        .returning(move |_| Ok(dashboard().put(false)));
+    mocks
+        .dashboards
+        .expect_get_dashboard()
+        .returning(move |_| Ok(dashboard()));
+    let app = secured_app(mocks);
+    let path = "/v1/endpoints/news/dashboard";
+    let answer = send(app.clone(), bearer(path, "PUT", Some(READER), None)).await;
+    answer.problem(403, "permission_denied");
+    let answer = send(app.clone(), bearer(path, "PUT", Some(OPERATOR), None)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "mlm-news");
+    assert_eq!(body["endpoint"], "news");
+    assert_eq!(body["action"], "created");
+    assert_eq!(body["widgets"], json!(["Invocations", "Alarms"]));
+    let answer = send(app, bearer(path, "GET", Some(READER), None)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["action"], serde_json::Value::Null);
+
+    let mut mocks = Mocks::default();
+    mocks
+        .dashboards
+        .expect_put_dashboard()
+        .returning(|_| Err(Error::unsupported("the local backend has no dashboards")));
+    mocks
+        .dashboards
+        .expect_get_dashboard()
+        .returning(|e| Err(Error::not_found(ResourceKind::Dashboard, e)));
+    let app = open_app(mocks);
+    let answer = send(app.clone(), Request::put(path).body(Body::empty()).unwrap()).await;
+    answer.problem(400, "unsupported");
+    let problem = send(app, get(path)).await.problem(404, "not_found");
+    assert_eq!(problem["resource_kind"], "dashboard");
+    assert_eq!(problem["resource_name"], "news");
+}

@@ -85,6 +85,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/endpoints/{endpoint}/baselines/{baseline}"),
     ("post", "/v1/endpoints/{endpoint}/drift-reports"),
     ("get", "/v1/endpoints/{endpoint}/captures"),
+    ("get", "/v1/endpoints/{endpoint}/dashboard"),
+    ("put", "/v1/endpoints/{endpoint}/dashboard"),
     ("get", "/v1/pipelines"),
     ("get", "/v1/pipelines/{pipeline}"),
     ("put", "/v1/pipelines/{pipeline}"),

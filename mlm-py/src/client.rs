@@ -652,6 +652,20 @@ impl NativeClient {
         ))
     }
 
+    // ---- dashboards ----
+
+    fn put_dashboard(&self, py: Python<'_>, endpoint: &str) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.put_dashboard(&endpoint).await) }))
+    }
+
+    fn get_dashboard(&self, py: Python<'_>, endpoint: &str) -> PyResult<Operation> {
+        let endpoint = endpoint_name(py, endpoint)?;
+        let p = self.provider(py)?;
+        Ok(op(async move { json(p.get_dashboard(&endpoint).await) }))
+    }
+
     // ---- events ----
 
     #[pyo3(signature = (endpoint, kind=None, since=None, page_size=None, page_token=None))]

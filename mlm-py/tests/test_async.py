@@ -146,3 +146,13 @@ def test_async_push_version(data_dir: Path, tmp_path: Path) -> None:
             await client.delete_model("news")
 
     asyncio.run(main())
+
+
+def test_async_dashboards_are_unsupported_locally(data_dir: Path) -> None:
+    async def main() -> None:
+        async with await AsyncClient.local(data_dir, local_config()) as client:
+            for call in (client.put_dashboard, client.get_dashboard):
+                with pytest.raises(mlm.UnsupportedError, match="no dashboards"):
+                    await call("anything")
+
+    asyncio.run(main())

@@ -75,6 +75,29 @@ def test_aws_client_registers_and_lists_through_sagemaker(emulator: str) -> None
             client.get_model("churn")
 
 
+def test_aws_client_puts_an_endpoints_cloudwatch_dashboard(emulator: str) -> None:
+    with mlm.Client.aws(region="us-east-1", endpoint_url=emulator) as client:
+        assert client.capabilities.dashboards is True
+        client.create_model("watched")
+        version = client.create_version(
+            "watched",
+            "s3://mlm-test/model.tar.gz",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/watched:1",
+            approval="approved",
+        )
+        client.create_endpoint("watched", version, instance_type="ml.m5.large", wait=True)
+        created = client.put_dashboard("watched")
+        assert (created.name, created.action) == ("mlm-watched", "created")
+        assert created.url.endswith("#dashboards/dashboard/mlm-watched")
+        assert created.widgets[0] == "Invocations"
+        assert client.put_dashboard("watched").action == "updated"
+        read = client.get_dashboard("watched")
+        assert read.action is None and read.widgets == created.widgets
+        client.delete_endpoint("watched", wait=True)
+        with pytest.raises(mlm.NotFoundError):
+            client.get_dashboard("watched")
+
+
 def test_aws_client_reports_an_unreachable_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -616,6 +616,14 @@ def test_capabilities_and_repr(client: mlm.Client, data_dir: Path) -> None:
     assert "Model version shown/1" in page and "A=&lt;b&gt;" in page
 
 
+def test_dashboards_are_unsupported_locally(client: mlm.Client, version: mlm.ModelVersion) -> None:
+    assert client.capabilities.dashboards is False
+    client.create_endpoint("watched", version, instance_type="ml.m5.large", wait=True)
+    for call in (client.put_dashboard, client.get_dashboard):
+        with pytest.raises(mlm.UnsupportedError, match="no dashboards"):
+            call("watched")
+
+
 def test_closed_client_and_reopen_recovers_endpoints(data_dir: Path) -> None:
     client = mlm.Client.local(data_dir, local_config())
     client.create_model("news")

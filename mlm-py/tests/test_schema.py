@@ -51,6 +51,7 @@ RESULT_TYPES = {
     t.Pipeline: "Pipeline",
     t.StagePlan: "StagePlan",
     t.PipelinePlan: "PipelinePlan",
+    t.Dashboard: "Dashboard",
 }
 
 

@@ -116,6 +116,7 @@ impl Inner {
         }
         self.caches.forget_endpoint(name);
         self.delete_endpoint_alarms(name).await?;
+        self.delete_endpoint_dashboard(name).await?;
         if tags.get(TAG_MANAGED).is_some_and(|v| v == "true") {
             self.cleanup(name, Sweep::All).await?;
         }

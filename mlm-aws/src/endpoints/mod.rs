@@ -26,8 +26,8 @@
 //! first describe that sees the endpoint settled (tag `mlm:cleanup`) and its autoscaling
 //! applied, never while it is Creating/Updating, and never the config it runs or is moving to.
 //!
-//! **Delete**: the variants' scalable targets, the endpoint, its alarms, then every config and
-//! model mlm made for it (found by name); already-gone parts count as deleted.
+//! **Delete**: the variants' scalable targets, the endpoint, its alarms and dashboard, then
+//! every config and model mlm made for it (found by name); already-gone parts count as deleted.
 //!
 //! Endpoints created outside mlm are listed and described with `managed: false`. Their variants'
 //! versions come from the ModelPackage their SageMaker model was built from; a variant whose

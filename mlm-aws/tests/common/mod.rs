@@ -640,6 +640,16 @@ impl mlm_core::Artifacts for WithInstanceMetrics {
     }
 }
 
+#[async_trait]
+impl mlm_core::Dashboards for WithInstanceMetrics {
+    async fn put_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.inner.put_dashboard(e).await
+    }
+    async fn get_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.inner.get_dashboard(e).await
+    }
+}
+
 // The engine runs over the wrapper, so pipelines see the instance figures too.
 mlm_core::pipelines_over_store!(WithInstanceMetrics, |provider| provider
     .inner

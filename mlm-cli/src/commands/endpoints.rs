@@ -53,6 +53,7 @@ pub(super) async fn run(
         EndpointsCommand::Wait(a) => {
             out.print(&progress::wait_ready(backend, &a.endpoint, a.wait.timeout).await?)
         }
+        EndpointsCommand::Dashboard(a) => out.print(&mlm.put_dashboard(&a.endpoint).await?),
     }
 }
 

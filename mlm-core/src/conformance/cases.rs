@@ -2124,3 +2124,65 @@ pub async fn push_packs_uploads_and_registers_a_directory(fx: &Fixture) {
     }
     p.delete_model(&model).await.expect("delete_model");
 }
+
+/// Where the backend has dashboards, putting an endpoint's dashboard creates it, putting it
+/// again updates it, it reads back, and deleting the endpoint deletes it. Without the
+/// capability both calls are `Unsupported`.
+pub async fn dashboard_or_unsupported(fx: &Fixture) {
+    if !fx.provider.capabilities().dashboards {
+        let missing = endpoint_name(fx);
+        let put = fx.provider.put_dashboard(&missing).await;
+        expect_kind(
+            put,
+            ErrorKind::Unsupported,
+            "a dashboard without the capability",
+        );
+        let got = fx.provider.get_dashboard(&missing).await;
+        expect_kind(
+            got,
+            ErrorKind::Unsupported,
+            "reading a dashboard without the capability",
+        );
+        return;
+    }
+    let missing = endpoint_name(fx);
+    expect_kind(
+        fx.provider.put_dashboard(&missing).await,
+        ErrorKind::NotFound,
+        "the dashboard of a missing endpoint",
+    );
+    let (name, _) = deployed(fx, 1).await;
+    expect_kind(
+        fx.provider.get_dashboard(&name).await,
+        ErrorKind::NotFound,
+        "a dashboard before it is put",
+    );
+    let created = fx
+        .provider
+        .put_dashboard(&name)
+        .await
+        .expect("put_dashboard");
+    assert_eq!(created.endpoint, name);
+    assert_eq!(created.action.as_deref(), Some(crate::DASHBOARD_CREATED));
+    assert!(!created.widgets.is_empty(), "no widgets: {created:?}");
+    assert!(!created.url.is_empty(), "no url: {created:?}");
+    let updated = fx.provider.put_dashboard(&name).await.expect("put again");
+    assert_eq!(updated.action.as_deref(), Some(crate::DASHBOARD_UPDATED));
+    assert_eq!(updated.name, created.name);
+    let read = fx
+        .provider
+        .get_dashboard(&name)
+        .await
+        .expect("get_dashboard");
+    assert_eq!(read.action, None, "a read did nothing: {read:?}");
+    assert_eq!(
+        (&read.name, &read.url, &read.widgets),
+        (&updated.name, &updated.url, &updated.widgets)
+    );
+    remove(fx, &name).await;
+    expect_kind(
+        fx.provider.get_dashboard(&name).await,
+        ErrorKind::NotFound,
+        "the dashboard of a deleted endpoint",
+    );
+}

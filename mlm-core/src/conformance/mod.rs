@@ -294,6 +294,7 @@ macro_rules! conformance_tests {
             drift_over_captured_traffic_or_unsupported,
             pipeline_promotes_approved_versions_or_unsupported,
             push_packs_uploads_and_registers_a_directory,
+            dashboard_or_unsupported,
         );
     };
 }

@@ -4,6 +4,7 @@
 pub(crate) mod alarms;
 pub(crate) mod artifacts;
 pub(crate) mod captures;
+pub(crate) mod dashboards;
 pub(crate) mod deployments;
 pub(crate) mod drift;
 pub(crate) mod endpoints;
@@ -80,6 +81,10 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(observe::query_metrics))
         .routes(routes!(observe::list_overviews))
         .routes(routes!(captures::list_captures))
+        .routes(routes!(
+            dashboards::get_dashboard,
+            dashboards::put_dashboard
+        ))
         .routes(routes!(system::get_capabilities))
 }
 

@@ -32,6 +32,7 @@ pub(crate) struct Mocks {
     pub drift: mlm_core::drift::MockDrift,
     pub pipelines: mlm_core::pipeline::MockPipelines,
     pub artifacts: mlm_core::MockArtifacts,
+    pub dashboards: mlm_core::MockDashboards,
     pub caps: Capabilities,
 }
 
@@ -48,6 +49,7 @@ impl Default for Mocks {
             drift: mlm_core::drift::MockDrift::new(),
             pipelines: mlm_core::pipeline::MockPipelines::new(),
             artifacts: mlm_core::MockArtifacts::new(),
+            dashboards: mlm_core::MockDashboards::new(),
             caps: Capabilities::NONE,
         }
     }
@@ -293,6 +295,16 @@ impl mlm_core::Artifacts for Mocks {
         u: mlm_core::ArtifactUpload,
     ) -> Result<mlm_core::UploadedArtifact> {
         self.artifacts.upload_artifact(u).await
+    }
+}
+
+#[async_trait]
+impl mlm_core::Dashboards for Mocks {
+    async fn put_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.dashboards.put_dashboard(e).await
+    }
+    async fn get_dashboard(&self, e: &EndpointName) -> Result<mlm_core::Dashboard> {
+        self.dashboards.get_dashboard(e).await
     }
 }
 

@@ -13,6 +13,7 @@
 //! - `drift`: drift baselines kept with their endpoint, reports over captured traffic (`Drift`);
 //! - `captures`: reading captured records back (`Captures`); the router samples and the
 //!   writer of `crate::capture` writes them;
+//! - `dashboards`: none locally (`Dashboards` is `Unsupported`);
 //! - `alarms`: alarms and their evaluation from the metric history (`Alarms`);
 //! - `autoscaling`: target tracking of autoscaling policies, changing counts in place;
 //! - `serverless`: serverless variants: cold starts, scale to zero, memory limits;
@@ -23,6 +24,7 @@
 mod alarms;
 mod autoscaling;
 mod captures;
+mod dashboards;
 mod deployments;
 mod drift;
 mod endpoints;

@@ -46,6 +46,7 @@ from .types import (
     DriftReport,
     CapturedRecord,
     Comparison,
+    Dashboard,
     Deployment,
     Endpoint,
     EndpointEvent,
@@ -548,6 +549,16 @@ class AsyncClient(_Base):
     async def stop_deployment(self, endpoint: str, id: str) -> Deployment:
         """See :meth:`mlm.Client.stop_deployment`."""
         return Deployment._from(await _run(self._native.stop_deployment(endpoint, id)))
+
+    # ---- dashboards ----
+
+    async def put_dashboard(self, endpoint: str) -> Dashboard:
+        """See :meth:`mlm.Client.put_dashboard`."""
+        return Dashboard._from(await _run(self._native.put_dashboard(endpoint)))
+
+    async def get_dashboard(self, endpoint: str) -> Dashboard:
+        """See :meth:`mlm.Client.get_dashboard`."""
+        return Dashboard._from(await _run(self._native.get_dashboard(endpoint)))
 
     # ---- events ----
 

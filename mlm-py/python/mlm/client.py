@@ -43,6 +43,7 @@ from .types import (
     Capabilities,
     CapturedRecord,
     Comparison,
+    Dashboard,
     Deployment,
     Endpoint,
     EndpointEvent,
@@ -706,6 +707,22 @@ class Client(_Base):
         """Stops a running deployment: traffic returns to the previous fleet and it ends
         ``rolled_back``. :class:`~mlm.FailedPreconditionError` once it has ended."""
         return Deployment._from(self._native.stop_deployment(endpoint, id).wait())
+
+    # ---- dashboards ----
+
+    def put_dashboard(self, endpoint: str) -> Dashboard:
+        """Creates the endpoint's monitoring dashboard, or rebuilds it from the endpoint as it
+        is now (``action`` says which): invocations, 4xx/5xx errors, model latency, each
+        variant's CPU/GPU/memory and the endpoint's alarms. Put it again after changing the
+        endpoint's variants or alarms; deleting the endpoint deletes it. A CloudWatch
+        dashboard, so AWS only: elsewhere :class:`~mlm.UnsupportedError` (see
+        ``capabilities.dashboards``)."""
+        return Dashboard._from(self._native.put_dashboard(endpoint).wait())
+
+    def get_dashboard(self, endpoint: str) -> Dashboard:
+        """The endpoint's dashboard (``action`` is ``None``). :class:`~mlm.NotFoundError`
+        until it is put."""
+        return Dashboard._from(self._native.get_dashboard(endpoint).wait())
 
     # ---- events ----
 

@@ -973,6 +973,39 @@ class EndpointEvent(_Result):
 
 
 # ---------------------------------------------------------------------------------------------
+# Dashboards
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Dashboard(_Result):
+    """An endpoint's monitoring dashboard (a CloudWatch dashboard on AWS): its name, where to
+    open it, its widget titles, and what the put that returned it did (``created`` or
+    ``updated``; ``None`` when read with :meth:`mlm.Client.get_dashboard`)."""
+
+    name: str
+    endpoint: str
+    url: str
+    widgets: Tuple[str, ...] = dataclasses.field(repr=False)
+    action: Optional[str]
+
+    def _row(self) -> Dict[str, Any]:
+        return {"name": self.name, "endpoint": self.endpoint, "action": self.action, "url": self.url}
+
+    def _repr_html_(self) -> str:
+        return f'<a href="{html.escape(self.url)}">{html.escape(self.name)}</a>'
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Dashboard":
+        return cls(
+            name=d["name"],
+            endpoint=d["endpoint"],
+            url=d["url"],
+            widgets=tuple(d["widgets"]),
+            action=d.get("action"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Data capture
 
 
@@ -1888,6 +1921,7 @@ class Capabilities(_Result):
     events: bool
     drift: bool
     pipelines: bool
+    dashboards: bool
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Capabilities":
