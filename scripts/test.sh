@@ -64,6 +64,9 @@ step "Python tests (example runtime, AWS emulator)"
 "$PY" -m pytest -q -p no:cacheprovider examples/agnews-classifier
 "$PY" -m pytest -q -p no:cacheprovider testing/aws-emulator/tests
 
+step "AWS deployment: SAM template (cfn-lint; IAM actions == the SDK calls in the code)"
+"$PY" -m pytest -q -p no:cacheprovider deploy/aws
+
 step "Python bindings: build the wheel, install it, test it"
 rm -rf target/wheels
 "$VENV/bin/maturin" build --quiet --profile dev --locked -m mlm-py/Cargo.toml -o target/wheels

@@ -56,8 +56,10 @@ mod naming;
 mod pipelines;
 mod provider;
 mod registry;
+mod state;
 
 pub use builder::{AwsProviderBuilder, EXECUTION_ROLE_ENV};
 pub use config::AwsConfig;
 pub use metrics::MAX_QUERIES_PER_CALL;
 pub use provider::AwsProvider;
+pub use state::StateFolder;

@@ -13,76 +13,42 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::primitives::ByteStream;
 use mlm_core::pipeline::{PipelineEngine, PipelineRecord, PipelineRun, PipelineStore};
 use mlm_core::{Error, PipelineName, ResourceKind, Result};
 use serde::de::DeserializeOwned;
 
-use crate::captures::split_s3_uri;
-use crate::error::{Target, from_sdk};
+use crate::error::Target;
 use crate::provider::AwsProvider;
+use crate::state::{Condition, StateFolder};
 
 mlm_core::pipelines_over_store!(AwsProvider, |provider| provider.pipeline_store());
 
 /// Pipelines and runs as JSON objects in one S3 folder.
 #[derive(Debug, Clone)]
 pub(crate) struct S3PipelineStore {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    /// `<prefix>/pipelines/` (or `pipelines/`).
-    folder: String,
+    objects: StateFolder,
 }
 
 impl S3PipelineStore {
-    /// A store in `uri` (`s3://bucket/prefix`).
+    /// A store in `uri` (`s3://bucket/prefix`), under `pipelines/`.
     pub(crate) fn new(s3: aws_sdk_s3::Client, uri: &str) -> Result<Self> {
-        let (bucket, prefix) = split_s3_uri(uri)?;
-        let folder = match prefix {
-            "" => "pipelines/".to_owned(),
-            p => format!("{p}/pipelines/"),
-        };
         Ok(Self {
-            s3,
-            bucket: bucket.to_owned(),
-            folder,
+            objects: StateFolder::new(s3, uri, "pipelines")?,
         })
     }
 
     fn pipeline_key(&self, name: &PipelineName) -> String {
-        format!("{}{name}/pipeline.json", self.folder)
+        format!("{name}/pipeline.json")
     }
 
     fn run_key(&self, pipeline: &PipelineName, id: &str) -> String {
-        format!("{}{pipeline}/runs/{id}.json", self.folder)
+        format!("{pipeline}/runs/{id}.json")
     }
 
-    /// An object's JSON and its ETag; `NotFound` names `target`.
     async fn read<T: DeserializeOwned>(&self, key: &str, target: &Target) -> Result<(T, String)> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, Some(target)))?;
-        let etag = object.e_tag().unwrap_or_default().to_owned();
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::provider(format!("cannot read s3://{}/{key}", self.bucket), e))?
-            .into_bytes();
-        let value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::provider_msg(
-                format!("s3://{}/{key} is not mlm's: {e}", self.bucket),
-                false,
-            )
-        })?;
-        Ok((value, etag))
+        self.objects.read(key, target).await
     }
 
-    /// Writes `value` at `key`; `condition` is `If-None-Match: *` (create only) or `If-Match`.
     async fn write(
         &self,
         key: &str,
@@ -90,51 +56,15 @@ impl S3PipelineStore {
         condition: Condition<'_>,
         target: &Target,
     ) -> Result<()> {
-        let body = serde_json::to_vec(value)
-            .map_err(|e| Error::provider("cannot serialise pipeline state", e))?;
-        let mut put = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body));
-        put = match condition {
-            Condition::None => put,
-            Condition::Absent => put.if_none_match("*"),
-            Condition::Matches(etag) => put.if_match(etag),
-        };
-        put.send().await.map_err(|e| from_sdk(e, Some(target)))?;
-        Ok(())
+        self.objects
+            .write(key, value, condition, target)
+            .await
+            .map(drop)
     }
 
-    /// The keys under `prefix`.
     async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| from_sdk(e, None))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        Ok(keys)
+        self.objects.keys(prefix).await
     }
-}
-
-/// The precondition of a write.
-enum Condition<'a> {
-    None,
-    Absent,
-    Matches(&'a str),
 }
 
 fn pipeline_target(name: &PipelineName) -> Target {
@@ -161,10 +91,9 @@ impl PipelineStore for S3PipelineStore {
 
     async fn all_pipelines(&self) -> Result<Vec<PipelineRecord>> {
         let mut records = Vec::new();
-        for key in self.keys(&self.folder).await? {
+        for key in self.keys("").await? {
             let Some(name) = key
-                .strip_prefix(&self.folder)
-                .and_then(|k| k.strip_suffix("/pipeline.json"))
+                .strip_suffix("/pipeline.json")
                 .and_then(|n| PipelineName::new(n).ok())
             else {
                 continue;
@@ -182,16 +111,10 @@ impl PipelineStore for S3PipelineStore {
     async fn remove_pipeline(&self, name: &PipelineName) -> Result<()> {
         self.pipeline(name).await?;
         // The pipeline file first: from then on no engine adds a run (`insert_run` checks it).
-        let mut keys = self.keys(&format!("{}{name}/", self.folder)).await?;
+        let mut keys = self.keys(&format!("{name}/")).await?;
         keys.sort_by_key(|k| !k.ends_with("/pipeline.json"));
         for key in keys {
-            self.s3
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, Some(&pipeline_target(name))))?;
+            self.objects.delete(&key, &pipeline_target(name)).await?;
         }
         Ok(())
     }
@@ -214,7 +137,7 @@ impl PipelineStore for S3PipelineStore {
     }
 
     async fn all_runs(&self, pipeline: &PipelineName) -> Result<Vec<PipelineRun>> {
-        let folder = format!("{}{pipeline}/runs/", self.folder);
+        let folder = format!("{pipeline}/runs/");
         let mut runs = Vec::new();
         for key in self.keys(&folder).await? {
             let id = key
@@ -261,6 +184,32 @@ impl AwsProvider {
                  (s3://bucket/prefix) in the [aws] configuration",
             )),
         }
+    }
+
+    /// A folder of shared state records beside the pipelines' (`<pipelines_uri>/<name>/`),
+    /// for other stateless workers (the Lambda's deploy markers); `Unsupported` without
+    /// `pipelines_uri`. `name` is lowercase letters, digits and `-`, and not `pipelines`.
+    pub fn state_folder(&self, name: &str) -> Result<StateFolder> {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid || name == "pipelines" {
+            return Err(Error::invalid(format!(
+                "'{name}' cannot name a state folder"
+            )));
+        }
+        let uri = self
+            .inner
+            .settings
+            .pipelines_uri
+            .as_deref()
+            .ok_or_else(|| {
+                Error::unsupported(
+                    "shared state on the aws backend lives in S3: set `pipelines_uri`",
+                )
+            })?;
+        StateFolder::new(self.inner.s3.clone(), uri, name)
     }
 
     /// Ticks the pipeline engine every `interval` (`pipeline_poll_secs`, default 30 s) until

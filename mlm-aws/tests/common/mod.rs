@@ -182,7 +182,7 @@ impl Account {
         self.builder().build().await.expect("build the provider")
     }
 
-    fn sdk_config(&self) -> aws_types::SdkConfig {
+    pub(crate) fn sdk_config(&self) -> aws_types::SdkConfig {
         aws_types::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(REGION))

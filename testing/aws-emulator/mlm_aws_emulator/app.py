@@ -124,6 +124,7 @@ class ControlApi:
             ("GET", "/_mlm/config"): self.get_config,
             ("POST", "/_mlm/config"): self.set_config,
             ("POST", "/_mlm/fail-next-update"): self.fail_next_update,
+            ("POST", "/_mlm/fail-next-create"): self.fail_next_create,
             ("GET", "/_mlm/requests"): self.get_requests,
             ("POST", "/_mlm/requests/reset"): self.reset_requests,
             ("POST", "/_mlm/reset"): self.reset,
@@ -170,6 +171,12 @@ class ControlApi:
             return json_reply(200, dict(config))
 
     def fail_next_update(self, account: str, body: dict) -> Reply:
+        return self._queue_failure(account, body, "failing_updates")
+
+    def fail_next_create(self, account: str, body: dict) -> Reply:
+        return self._queue_failure(account, body, "failing_creates")
+
+    def _queue_failure(self, account: str, body: dict, queue: str) -> Reply:
         endpoint = body.get("endpoint")
         reason = body.get("reason") or DEFAULT_FAILURE_REASON
         if not isinstance(endpoint, str) or not endpoint:
@@ -177,7 +184,7 @@ class ControlApi:
         if not isinstance(reason, str):
             return json_reply(400, {"error": "reason must be a string"})
         with self.state.lock:
-            self.state.account(account).failing_updates[endpoint] = reason
+            getattr(self.state.account(account), queue)[endpoint] = reason
         return json_reply(200, {"endpoint": endpoint, "reason": reason})
 
     def get_requests(self, account: str, body: Any) -> Reply:

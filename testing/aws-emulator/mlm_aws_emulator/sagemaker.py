@@ -218,12 +218,25 @@ class SageMakerExtensions:
 
     def create_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:
         reply = call(self.moto, environ)
-        seconds = self.state.account(info.account).config["creating_seconds"]
+        account = self.state.account(info.account)
+        seconds = account.config["creating_seconds"]
         endpoint = self.backend(info).endpoints.get(params.get("EndpointName"))
-        if reply.status != 200 or seconds <= 0 or endpoint is None:
+        if reply.status != 200 or endpoint is None:
             return reply
+        failure = account.failing_creates.pop(endpoint.endpoint_name, None)
+        if failure is not None:
+            # A creation that fails its health checks ends Failed, with the reason.
+            endpoint.endpoint_status = "Creating"
 
-        self._in_service_after(info, endpoint, "Creating", seconds)
+            def fail() -> None:
+                if self._still_current(info, endpoint):
+                    endpoint.endpoint_status = "Failed"
+                    endpoint.failure_reason = failure
+                    endpoint.last_modified_time = utcnow()
+
+            self._start_transition(info, endpoint, seconds, fail)
+        elif seconds > 0:
+            self._in_service_after(info, endpoint, "Creating", seconds)
         return reply
 
     def update_endpoint(self, info: RequestInfo, params: dict, environ: dict) -> Reply:

@@ -32,6 +32,8 @@ class AccountState:
     config: dict[str, float] = field(default_factory=lambda: dict(CONFIG_DEFAULTS))
     # endpoint name -> FailureReason of the next UpdateEndpoint on it
     failing_updates: dict[str, str] = field(default_factory=dict)
+    # endpoint name -> FailureReason of the next CreateEndpoint of it
+    failing_creates: dict[str, str] = field(default_factory=dict)
     request_counts: Counter = field(default_factory=Counter)
 
 

@@ -840,3 +840,16 @@ def test_boto3_speaking_cbor(emulator, account, monkeypatch):
     with pytest.raises(ClientError) as excinfo:
         cloudwatch.get_dashboard(DashboardName="nope")
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_fail_next_create_ends_failed_with_the_reason(emulator, sagemaker, account):
+    emulator.control("POST", "config", account, {"creating_seconds": 0.3})
+    emulator.control("POST", "fail-next-create", account, {"endpoint": "ep", "reason": "no ping"})
+    deployed(sagemaker, {"cfg-a": 1})
+    assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+    failed = wait_for_status(sagemaker, "ep", "Failed")
+    assert failed["FailureReason"] == "no ping"
+    # Only the next creation fails.
+    sagemaker.delete_endpoint(EndpointName="ep")
+    sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName="cfg-a")
+    assert wait_for_status(sagemaker, "ep", "InService")["EndpointStatus"] == "InService"
