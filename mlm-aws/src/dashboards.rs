@@ -10,6 +10,7 @@
 //! | the dashboard of endpoint `e` | dashboard `mlm-e` (`crate::naming::dashboard_name`) |
 //! | traffic, errors, latency | `AWS/SageMaker` `Invocations`, `Invocation4XXErrors`/`Invocation5XXErrors` (sums), `ModelLatency` (p50, p90, average; µs), one line per variant |
 //! | utilisation | per instance-based variant, `/aws/sagemaker/Endpoints` `CPUUtilization` and `MemoryUtilization`, and `GPUUtilization` and `GPUMemoryUtilization` where the instance type has GPUs (or mlm does not know); CPU and GPU are divided by the type's vCPU/GPU count (metric math) so they read as per-device percentages, as everywhere in mlm |
+//! | per instance | per instance-based variant, the same figures one line per instance: a `SEARCH` over the `InstanceId` dimension (published with enhanced metrics, mlm's default), CPU and GPU per device |
 //! | alarms | an alarm status widget with the ARNs of the endpoint's alarms (`mlm/e/…`) |
 //!
 //! Dimensions are `EndpointName` + `VariantName` (the variant aggregate SageMaker always
@@ -140,13 +141,45 @@ fn utilisation(
     }
 }
 
-/// One row per instance-based variant: CPU and memory, and GPU where it has GPUs (or mlm
-/// does not know whether it has). Serverless variants publish no instance metrics.
+/// The figures of every instance of `variant`, one line each: a `SEARCH` per figure over the
+/// `InstanceId` dimension, CPU and GPU divided per device like the variant's.
+fn per_instance(region: &str, endpoint: &str, v: &ConfigVariant, y: u32) -> Value {
+    let it = v.instance_type.as_deref();
+    let search = |metric: &str, devices: Option<u32>, id: &str| {
+        let found = format!(
+            "SEARCH('{{{NS_INSTANCE},EndpointName,InstanceId,VariantName}} \
+             EndpointName=\"{endpoint}\" VariantName=\"{}\" MetricName=\"{metric}\"', \
+             'Average', {PERIOD})",
+            v.name
+        );
+        let expression = match devices.filter(|n| *n > 1) {
+            Some(n) => format!("{found} / {n}"),
+            None => found,
+        };
+        json!([{"expression": expression, "id": id}])
+    };
+    let mut metrics = vec![
+        search("CPUUtilization", it.and_then(vcpu_count), "cpus"),
+        search("MemoryUtilization", None, "mems"),
+    ];
+    let gpus = it.and_then(gpu_count);
+    if gpus != Some(0) {
+        metrics.push(search("GPUUtilization", gpus, "gpus"));
+        metrics.push(search("GPUMemoryUtilization", gpus, "gmems"));
+    }
+    let title = format!("{}: per instance (%)", v.name);
+    graph(&title, region, (0, y, FULL), metrics)
+}
+
+/// Two rows per instance-based variant: CPU and memory, and GPU where it has GPUs (or mlm
+/// does not know whether it has); then the same per instance. Serverless variants publish no
+/// instance metrics.
 fn utilisation_rows(region: &str, endpoint: &str, variants: &[ConfigVariant]) -> Vec<Value> {
     let mut widgets = Vec::new();
     let instance_based = variants.iter().filter(|v| v.serverless.is_none());
     for (row, v) in instance_based.enumerate() {
-        let y = HEIGHT * (row as u32 + 1);
+        let y = HEIGHT * (2 * row as u32 + 1);
+        widgets.push(per_instance(region, endpoint, v, y + HEIGHT));
         let it = v.instance_type.as_deref();
         let mut cpu = utilisation(
             endpoint,
@@ -228,7 +261,12 @@ pub(crate) fn dashboard_body(
     let utilisation = utilisation_rows(region, endpoint, variants);
     let rows = variants.iter().filter(|v| v.serverless.is_none()).count() as u32;
     widgets.extend(utilisation);
-    widgets.push(alarm_row(region, endpoint, alarm_arns, HEIGHT * (rows + 1)));
+    widgets.push(alarm_row(
+        region,
+        endpoint,
+        alarm_arns,
+        HEIGHT * (2 * rows + 1),
+    ));
     json!({ "widgets": widgets })
 }
 
@@ -426,6 +464,9 @@ mod tests {
         // Summed over 4 vCPUs and 4 GPUs: divided back to per-device percentages.
         assert!(text.contains(r#""expression":"cpu / 4""#), "{text}");
         assert!(text.contains(r#""expression":"gpu / 4""#), "{text}");
+        // Per instance: a search over the instances of the variant, divided the same way.
+        let search = r#"SEARCH('{/aws/sagemaker/Endpoints,EndpointName,InstanceId,VariantName} EndpointName=\"news\" VariantName=\"green\" MetricName=\"GPUUtilization\"', 'Average', 60) / 4"#;
+        assert!(text.contains(search), "{text}");
         let alarm = body["widgets"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(alarm["type"], "alarm");
         assert_eq!(alarm["properties"]["alarms"], json!(arns));
@@ -436,8 +477,10 @@ mod tests {
                 "Invocation errors (4xx, 5xx)",
                 "Model latency (µs)",
                 "blue: CPU and memory (%)",
+                "blue: per instance (%)",
                 "green: CPU and memory (%)",
                 "green: GPU and GPU memory (%)",
+                "green: per instance (%)",
                 "Alarms",
             ]
         );
@@ -461,7 +504,7 @@ mod tests {
             titles.contains(&"v: GPU and GPU memory (%)".to_string()),
             "{titles:?}"
         );
-        assert!(!body.to_string().contains("expression"), "{body}");
+        assert!(!body.to_string().contains(" / "), "{body}");
         assert_eq!(body["widgets"][0]["properties"]["region"], "eu-west-1");
     }
 
