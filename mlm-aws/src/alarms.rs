@@ -479,20 +479,11 @@ impl Alarms for AwsProvider {
 #[cfg(test)]
 mod tests {
     use aws_sdk_cloudwatch::types::MetricAlarm;
-    use mlm_core::{ModelName, VersionRef};
 
     use super::*;
 
     fn variant(name: &str, instance_type: Option<&str>) -> ConfigVariant {
-        ConfigVariant {
-            name: name.into(),
-            instance_type: instance_type.map(str::to_string),
-            initial_count: 1,
-            weight: 1.0,
-            serverless: None,
-            autoscaling: None,
-            version: Some(VersionRef::new(ModelName::new("m").unwrap(), 1)),
-        }
+        ConfigVariant::for_tests(name, instance_type)
     }
 
     fn definition(metric: MetricKind, threshold: f64) -> AlarmDefinition {

@@ -45,7 +45,10 @@ pub(crate) fn digest_of_uri(uri: &str) -> Option<String> {
 impl Artifacts for AwsProvider {
     async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
         let hex = upload.digest_hex()?.to_owned();
-        let place = match (&upload.destination, &self.inner.settings.artifacts_uri) {
+        let place = match (
+            &upload.options.destination,
+            &self.inner.settings.artifacts_uri,
+        ) {
             (Some(given), _) => given.as_str(),
             (None, Some(configured)) => configured.as_str(),
             (None, None) => {

@@ -59,6 +59,20 @@ pub(crate) struct ConfigVariant {
 }
 
 impl ConfigVariant {
+    /// A one-instance variant `name` of model `m` version 1 (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, instance_type: Option<&str>) -> Self {
+        Self {
+            name: name.into(),
+            instance_type: instance_type.map(str::to_string),
+            initial_count: 1,
+            weight: 1.0,
+            serverless: None,
+            autoscaling: None,
+            version: Some(VersionRef::new(mlm_core::ModelName::new("m").unwrap(), 1)),
+        }
+    }
+
     /// The variant as the config describes it (counts and weight as configured), `None` for
     /// a name that is not a valid variant name.
     pub(crate) fn to_variant(&self) -> Option<mlm_core::Variant> {

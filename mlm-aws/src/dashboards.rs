@@ -381,20 +381,12 @@ impl Dashboards for AwsProvider {
 
 #[cfg(test)]
 mod tests {
-    use mlm_core::{ModelName, ServerlessConfig, VersionRef};
+    use mlm_core::ServerlessConfig;
 
     use super::*;
 
     fn variant(name: &str, instance_type: Option<&str>) -> ConfigVariant {
-        ConfigVariant {
-            name: name.into(),
-            instance_type: instance_type.map(str::to_string),
-            initial_count: 1,
-            weight: 1.0,
-            serverless: None,
-            autoscaling: None,
-            version: Some(VersionRef::new(ModelName::new("m").unwrap(), 1)),
-        }
+        ConfigVariant::for_tests(name, instance_type)
     }
 
     /// Every metric line of the body as (namespace, metric, endpoint, variant, stat).

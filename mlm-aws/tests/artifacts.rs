@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Account, IMAGE};
 use mlm_core::archive::{PushRequest, push_version};
-use mlm_core::{CreateVersionRequest, ErrorKind, ModelName, ModelRegistry};
+use mlm_core::{CreateVersionRequest, ErrorKind, ModelName, ModelRegistry, UploadOptions};
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1024 * 1024;
@@ -48,9 +48,12 @@ async fn a_big_archive_uploads_in_parts_with_progress_once() {
     let record = seen.clone();
     let progress =
         Arc::new(move |sent: u64, total: u64| record.lock().unwrap().push((sent, total)));
-    let pushed = push_version(&provider, request(dir.path()).with_progress(progress))
-        .await
-        .unwrap();
+    let pushed = push_version(
+        &provider,
+        request(dir.path()).with_options(UploadOptions::default().with_progress(progress)),
+    )
+    .await
+    .unwrap();
     assert_eq!(pushed.artifact.parts, 3, "{pushed:?}");
     assert!(!pushed.artifact.reused && pushed.model_created);
     let hex = pushed.artifact.digest.strip_prefix("sha256:").unwrap();
@@ -109,7 +112,8 @@ async fn without_a_place_for_artifacts_a_push_is_refused_and_leaves_no_model() {
     assert_eq!(refused.kind(), ErrorKind::InvalidArgument, "{refused}");
     assert!(refused.message().contains("artifacts_uri"), "{refused}");
     // A bucket that does not exist: S3's answer, and no model is left behind.
-    let missing = request(dir.path()).with_destination("s3://mlm-no-such-bucket/models");
+    let elsewhere = UploadOptions::default().with_destination("s3://mlm-no-such-bucket/models");
+    let missing = request(dir.path()).with_options(elsewhere);
     let failed = push_version(&provider, missing).await.unwrap_err();
     assert_ne!(failed.kind(), ErrorKind::InvalidArgument, "{failed}");
     let model = ModelName::new("news").unwrap();

@@ -909,7 +909,7 @@ impl Artifacts for HttpProvider {
             .await
             .map_err(|e| Error::invalid(format!("cannot read {}: {e}", upload.file.display())))?;
         let mut query = vec![("digest", upload.digest.clone())];
-        if let Some(destination) = &upload.destination {
+        if let Some(destination) = &upload.options.destination {
             query.push(("destination", destination.clone()));
         }
         let reporter = upload.clone();

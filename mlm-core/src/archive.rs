@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::artifact::{ArtifactUpload, Artifacts, UploadProgress, UploadedArtifact};
+use crate::artifact::{ArtifactUpload, Artifacts, UploadOptions, UploadedArtifact};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{CreateModelRequest, CreateVersionRequest, ModelVersion};
 use crate::traits::ModelRegistry;
@@ -86,17 +86,15 @@ pub fn pack_model_dir(dir: &Path, out: impl Write) -> Result<Packed> {
 }
 
 /// A model directory to push as the next version of a model.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PushRequest {
     /// The directory; its content becomes the archive's root.
     pub dir: PathBuf,
     /// The version to register; its `artifact_uri` is replaced by the uploaded one.
     pub version: CreateVersionRequest,
-    /// Where to upload instead of the backend's configured place (AWS: `s3://bucket/prefix`).
-    pub destination: Option<String>,
-    /// Told of the bytes uploaded as the upload goes on.
-    pub progress: Option<UploadProgress>,
+    /// Where to upload and who hears how it goes.
+    pub options: UploadOptions,
 }
 
 impl PushRequest {
@@ -105,31 +103,14 @@ impl PushRequest {
         Self {
             dir: dir.into(),
             version,
-            destination: None,
-            progress: None,
+            options: UploadOptions::default(),
         }
     }
 
-    /// Uploads under `destination`.
-    pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
-        self.destination = Some(destination.into());
+    /// Uploads with `options`.
+    pub fn with_options(mut self, options: UploadOptions) -> Self {
+        self.options = options;
         self
-    }
-
-    /// Reports upload progress to `progress`.
-    pub fn with_progress(mut self, progress: UploadProgress) -> Self {
-        self.progress = Some(progress);
-        self
-    }
-}
-
-impl std::fmt::Debug for PushRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushRequest")
-            .field("dir", &self.dir)
-            .field("version", &self.version)
-            .field("destination", &self.destination)
-            .finish_non_exhaustive()
     }
 }
 
@@ -175,8 +156,7 @@ where
         packed.digest.clone(),
         packed.bytes,
     );
-    upload.destination = request.destination;
-    upload.progress = request.progress;
+    upload.options = request.options;
     let artifact = provider.upload_artifact(upload).await?;
     drop(file);
 

@@ -25,18 +25,10 @@ use crate::names::ModelName;
 /// Called as an upload goes on: bytes sent so far, and the total.
 pub type UploadProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
-/// An archive to upload.
-#[derive(Clone)]
+/// Where an upload goes (instead of the backend's configured place) and who hears how it goes.
+#[derive(Clone, Default)]
 #[non_exhaustive]
-pub struct ArtifactUpload {
-    /// The model the archive is a version of (it names the place on AWS).
-    pub model: ModelName,
-    /// A `model.tar.gz` the caller wrote.
-    pub file: PathBuf,
-    /// `sha256:<hex>` of the file; backends that store it by digest check it.
-    pub digest: String,
-    /// The file's size in bytes.
-    pub bytes: u64,
+pub struct UploadOptions {
     /// Where to put it instead of the backend's configured place (AWS: `s3://bucket/prefix`);
     /// backends without a choice refuse it.
     pub destination: Option<String>,
@@ -44,19 +36,7 @@ pub struct ArtifactUpload {
     pub progress: Option<UploadProgress>,
 }
 
-impl ArtifactUpload {
-    /// An upload of `file` (of `bytes` bytes, digest `digest`) for `model`.
-    pub fn new(model: ModelName, file: PathBuf, digest: impl Into<String>, bytes: u64) -> Self {
-        Self {
-            model,
-            file,
-            digest: digest.into(),
-            bytes,
-            destination: None,
-            progress: None,
-        }
-    }
-
+impl UploadOptions {
     /// Puts the archive under `destination` instead of the backend's configured place.
     pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
         self.destination = Some(destination.into());
@@ -68,6 +48,50 @@ impl ArtifactUpload {
         self.progress = Some(progress);
         self
     }
+}
+
+impl std::fmt::Debug for UploadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadOptions")
+            .field("destination", &self.destination)
+            .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .finish()
+    }
+}
+
+/// An archive to upload.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ArtifactUpload {
+    /// The model the archive is a version of (it names the place on AWS).
+    pub model: ModelName,
+    /// A `model.tar.gz` the caller wrote.
+    pub file: PathBuf,
+    /// `sha256:<hex>` of the file; backends that store it by digest check it.
+    pub digest: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// Destination and progress.
+    pub options: UploadOptions,
+}
+
+impl ArtifactUpload {
+    /// An upload of `file` (of `bytes` bytes, digest `digest`) for `model`.
+    pub fn new(model: ModelName, file: PathBuf, digest: impl Into<String>, bytes: u64) -> Self {
+        Self {
+            model,
+            file,
+            digest: digest.into(),
+            bytes,
+            options: UploadOptions::default(),
+        }
+    }
+
+    /// Uploads with `options`.
+    pub fn with_options(mut self, options: UploadOptions) -> Self {
+        self.options = options;
+        self
+    }
 
     /// The lowercase hex of [`Self::digest`], or `InvalidArgument`.
     pub fn digest_hex(&self) -> Result<&str> {
@@ -76,21 +100,9 @@ impl ArtifactUpload {
 
     /// Reports `sent` of the total to the progress callback, if any.
     pub fn report(&self, sent: u64) {
-        if let Some(progress) = &self.progress {
+        if let Some(progress) = &self.options.progress {
             progress(sent, self.bytes);
         }
-    }
-}
-
-impl std::fmt::Debug for ArtifactUpload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArtifactUpload")
-            .field("model", &self.model)
-            .field("file", &self.file)
-            .field("digest", &self.digest)
-            .field("bytes", &self.bytes)
-            .field("destination", &self.destination)
-            .finish_non_exhaustive()
     }
 }
 

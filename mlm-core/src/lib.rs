@@ -78,7 +78,9 @@ pub use alarm::{
     Alarm, AlarmDefinition, AlarmState, Comparison, MAX_ALARM_ACTIONS, MAX_ALARM_WINDOW_SECONDS,
     TreatMissingData, evaluate as evaluate_alarm,
 };
-pub use artifact::{ArtifactUpload, Artifacts, UploadProgress, UploadedArtifact, sha256_hex};
+pub use artifact::{
+    ArtifactUpload, Artifacts, UploadOptions, UploadProgress, UploadedArtifact, sha256_hex,
+};
 pub use capture::{
     CAPTURE_EVENT_VERSION, CaptureData, CaptureEncoding, CaptureMode, CapturePayload, CaptureQuery,
     CaptureRecord, CapturedRecord, EventMetadata, MAX_CAPTURE_WINDOW,

@@ -1568,7 +1568,7 @@ async fn uploaded_archives_reach_the_backend_only_whole() {
         .returning(move |u| {
             assert_eq!(std::fs::read(&u.file).unwrap(), sent);
             assert_eq!((u.digest.as_str(), u.bytes), (expected.as_str(), 30));
-            assert_eq!(u.destination.as_deref(), Some("s3://b/p"));
+            assert_eq!(u.options.destination.as_deref(), Some("s3://b/p"));
             Ok(mlm_core::UploadedArtifact::new(
                 "s3://b/p/x",
                 u.digest,

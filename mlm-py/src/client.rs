@@ -479,9 +479,9 @@ impl NativeClient {
             // The receiver is gone only when nobody watches: nothing to do.
             let _ = tx.send(serde_json::json!({ "sent": sent, "total": total }));
         };
-        let mut push =
-            mlm_core::archive::PushRequest::new(dir, version).with_progress(Arc::new(report));
-        push.destination = destination;
+        let mut options = mlm_core::UploadOptions::default().with_progress(Arc::new(report));
+        options.destination = destination;
+        let push = mlm_core::archive::PushRequest::new(dir, version).with_options(options);
         let future: OpFuture =
             async move { json(mlm_core::archive::push_version(p.as_ref(), push).await) }.boxed();
         Ok(Operation::with_progress(future, Some(rx)))

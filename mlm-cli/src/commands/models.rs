@@ -1,7 +1,7 @@
 //! `mlm models`.
 
 use mlm_core::archive::{PushRequest, push_version};
-use mlm_core::{CreateModelRequest, Provider, UpdateModelRequest};
+use mlm_core::{CreateModelRequest, Provider, UpdateModelRequest, UploadOptions};
 
 use super::{list, pairs};
 use crate::cli::{ModelsCommand, PushArgs};
@@ -50,8 +50,9 @@ async fn push(a: PushArgs, mlm: &dyn Provider, out: Output) -> Result<(), Failur
     let model = a.model.clone();
     let request = super::versions::version_request(a.model, String::new(), a.version);
     let bar = UploadBar::start(&format!("model '{model}'"));
-    let mut push = PushRequest::new(&a.dir, request).with_progress(bar.callback());
-    push.destination = a.to;
+    let mut options = UploadOptions::default().with_progress(bar.callback());
+    options.destination = a.to;
+    let push = PushRequest::new(&a.dir, request).with_options(options);
     let pushed = push_version(mlm, push).await;
     bar.finish();
     let pushed = pushed?;

@@ -62,8 +62,10 @@ pub(crate) async fn upload_artifact(
     query.finish(&["digest", "destination"])?;
     mlm_core::sha256_hex(&digest)?;
     let (file, bytes) = receive(request, state.limits().max_artifact_bytes, &digest).await?;
-    let mut upload = mlm_core::ArtifactUpload::new(model, file.path().to_path_buf(), digest, bytes);
-    upload.destination = destination;
+    let mut options = mlm_core::UploadOptions::default();
+    options.destination = destination;
+    let upload = mlm_core::ArtifactUpload::new(model, file.path().to_path_buf(), digest, bytes)
+        .with_options(options);
     let stored = state.provider().upload_artifact(upload).await?;
     json(StatusCode::CREATED, &stored)
 }

@@ -143,7 +143,7 @@ impl ModelRegistry for LocalProvider {
 #[async_trait]
 impl Artifacts for LocalProvider {
     async fn upload_artifact(&self, upload: ArtifactUpload) -> Result<UploadedArtifact> {
-        if upload.destination.is_some() {
+        if upload.options.destination.is_some() {
             return Err(Error::invalid(
                 "the local backend keeps uploads in its artifact store: no destination can be \
                  given",
