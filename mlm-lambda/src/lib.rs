@@ -65,7 +65,8 @@ impl Handler {
         let provider = builder.build().await?;
         let tokens = match &config.tokens_secret_arn {
             Some(arn) => {
-                Some(secret_tokens(&aws_sdk_secretsmanager::Client::new(&sdk), arn).await?)
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                Some(tokens_from_secret(&client, arn).await?)
             }
             None => config.tokens.clone(),
         };
@@ -184,8 +185,11 @@ fn deadline_of(context: &lambda_runtime::Context) -> Instant {
     Instant::now() + left
 }
 
-/// The token list kept in a Secrets Manager secret.
-async fn secret_tokens(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String> {
+/// The token list (`token:role,…`) kept in the Secrets Manager secret `arn`.
+pub async fn tokens_from_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<String> {
     let secret = client
         .get_secret_value()
         .secret_id(arn)

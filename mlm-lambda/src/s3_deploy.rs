@@ -5,7 +5,8 @@
 //! - **Once per object**: a marker `<state>/s3-deploys/<sha256 of bucket, key, ETag,
 //!   version>.json` is created with `If-None-Match: *` before anything else, so the same event
 //!   delivered twice deploys once and sends one message; the duplicate sends nothing. A marker
-//!   left `working` by an invocation that died is taken over after [`STALE_AFTER`].
+//!   left `working` by an invocation that died is taken over by a later delivery after
+//!   [`STALE_AFTER`], or failed by the schedule's tick (what it made deleted, the error sent).
 //! - **Within the time budget**: the invocation waits for the endpoint until shortly before
 //!   its deadline; an endpoint still starting then is left `waiting`, and the schedule's next
 //!   tick ([`S3Deployer::finish_waiting`]) sends the message when it is ready.
@@ -146,25 +147,31 @@ impl S3Deployer<'_> {
         }
     }
 
-    /// Finishes the deploys left `waiting` whose endpoint is ready (or failed) now.
+    /// Finishes the deploys left `waiting` whose endpoint is ready (or failed) now, and fails
+    /// those an invocation left `working` longer than [`STALE_AFTER`] ago.
     pub async fn finish_waiting(&self) -> mlm_core::Result<Vec<Outcome>> {
         let mut outcomes = Vec::new();
         for key in self.markers.list("").await? {
             let Some((marker, etag)) = self.markers.get::<Marker>(&key).await? else {
                 continue;
             };
-            if marker.state != MarkerState::Waiting {
-                continue;
-            }
             let saved = Saved { key, etag };
-            let Some(endpoint) = marker.message.endpoint.clone() else {
-                continue;
+            let endpoint = marker.message.endpoint.clone();
+            let outcome = match (marker.state, endpoint) {
+                // One look: ready, failed, or still starting.
+                (MarkerState::Waiting, Some(endpoint)) => {
+                    let endpoint = EndpointName::new(endpoint)?;
+                    let deadline = Instant::now() + MARGIN;
+                    self.wait_and_finish(&endpoint, marker, saved, deadline)
+                        .await?
+                }
+                (MarkerState::Working, _) if age(&marker) >= STALE_AFTER => {
+                    let died =
+                        Error::timeout("the invocation deploying it ended before it finished");
+                    self.fail(marker, saved, died).await?
+                }
+                _ => continue,
             };
-            let endpoint = EndpointName::new(endpoint)?;
-            // One look: ready, failed, or still starting.
-            let outcome = self
-                .wait_and_finish(&endpoint, marker, saved, Instant::now() + MARGIN)
-                .await?;
             outcomes.push(outcome);
         }
         Ok(outcomes)
@@ -189,10 +196,7 @@ impl S3Deployer<'_> {
         let Some((existing, etag)) = self.markers.get::<Marker>(key).await? else {
             return Ok(None);
         };
-        let age = (Utc::now() - existing.started_at)
-            .to_std()
-            .unwrap_or_default();
-        if existing.state != MarkerState::Working || age < STALE_AFTER {
+        if existing.state != MarkerState::Working || age(&existing) < STALE_AFTER {
             return Ok(None);
         }
         tracing::warn!(
@@ -285,10 +289,7 @@ impl S3Deployer<'_> {
                 self.send_and_close(marker, saved).await
             }
             Err(e) if e.kind() == ErrorKind::Timeout => {
-                let age = (Utc::now() - marker.started_at)
-                    .to_std()
-                    .unwrap_or_default();
-                if age < GIVE_UP_AFTER {
+                if age(&marker) < GIVE_UP_AFTER {
                     return Ok(Outcome::Waiting);
                 }
                 self.fail(marker, saved, e).await
@@ -389,6 +390,13 @@ impl S3Deployer<'_> {
             ))),
         }
     }
+}
+
+/// How long ago the deploy of `marker` started.
+fn age(marker: &Marker) -> Duration {
+    (Utc::now() - marker.started_at)
+        .to_std()
+        .unwrap_or_default()
 }
 
 /// A marker's key and the ETag of its last write.

@@ -420,3 +420,69 @@ async fn an_approval_event_starts_the_pipeline_run_once() {
         .unwrap();
     assert_eq!(runs.items.len(), 1, "one run for two deliveries");
 }
+
+/// `MLM_TOKENS_SECRET_ARN`: the API tokens are read from a Secrets Manager secret; a secret
+/// that is not there is an error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_come_from_a_secrets_manager_secret() {
+    let account = Account::new();
+    let client = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&account.sdk_config())
+            .interceptor(MotoAccount(account.id.clone()))
+            .build(),
+    );
+    let list = format!("{TOKEN}:operator");
+    let created = client
+        .create_secret()
+        .name("mlm-api-tokens")
+        .secret_string(&list)
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap();
+    let read = mlm_lambda::tokens_from_secret(&client, arn).await.unwrap();
+    assert_eq!(read, list);
+    assert!(mlm_http::auth::parse_token_list(&read).is_ok());
+    let missing = arn.replace("mlm-api-tokens", "nope");
+    let error = mlm_lambda::tokens_from_secret(&client, &missing)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("nope"), "{error}");
+}
+
+/// A deploy an invocation left `working` (it died mid-way) is failed by the tick once stale:
+/// what it made is deleted and the error sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_whose_invocation_died_is_failed_by_the_tick() {
+    let s = setup(None).await;
+    let model = ModelName::new("orphan").unwrap();
+    s.provider
+        .create_model(CreateModelRequest::new(model.clone()))
+        .await
+        .unwrap();
+    let artifact = format!("s3://{}/models/orphan/v1/model.tar.gz", s.bucket);
+    let request = CreateVersionRequest::new(model.clone(), &artifact, IMAGE);
+    s.provider.create_version(request).await.unwrap();
+    // What a dead invocation leaves: its marker, `working` for an hour.
+    let marker = json!({
+        "state": "working",
+        "started_at": (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339(),
+        "message": {"model": "orphan", "version": 1, "endpoint": null, "status": "Failed",
+                    "artifact": artifact, "etag": "abc"},
+        "created_model": true,
+        "created_endpoint": false,
+    });
+    let folder = s.provider.state_folder("s3-deploys").unwrap();
+    folder.create("dead.json", &marker).await.unwrap().unwrap();
+
+    let ticked = s.handle(fixture("scheduled.json")).await;
+    let message = &ticked["finished"][0]["message"];
+    assert_eq!(message["status"], "Failed", "{ticked}");
+    let error = message["error"].as_str().unwrap();
+    assert!(error.contains("ended before"), "{ticked}");
+    let gone = s.provider.get_model(&model).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "what it made is deleted");
+    assert_eq!(s.messages().await.len(), 1);
+    let again = s.handle(fixture("scheduled.json")).await;
+    assert_eq!(again["finished"], json!([]), "failed once");
+}
