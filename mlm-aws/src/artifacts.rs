@@ -21,7 +21,6 @@ use futures::{StreamExt, TryStreamExt};
 use mlm_core::{
     ArtifactUpload, Artifacts, Error, ResourceKind, Result, UploadedArtifact, sha256_hex,
 };
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::captures::split_s3_uri;
@@ -60,7 +59,10 @@ impl Artifacts for AwsProvider {
         };
         let (bucket, prefix) =
             split_s3_uri(place).map_err(|e| Error::invalid(e.message().to_owned()))?;
-        check_digest(&upload.file, &hex).await?;
+        let checked = upload.clone();
+        tokio::task::spawn_blocking(move || checked.verify())
+            .await
+            .map_err(|e| Error::provider("hashing the archive stopped", e))??;
         let key = [
             prefix,
             upload.model.as_str(),
@@ -102,27 +104,6 @@ impl Object<'_> {
             format!("(artifact) s3://{}/{}", self.bucket, self.key),
         )
     }
-}
-
-/// Refuses a file whose bytes are not `hex`: it changed or was cut short since it was packed.
-async fn check_digest(file: &Path, hex: &str) -> Result<()> {
-    let path = file.to_path_buf();
-    let actual = tokio::task::spawn_blocking(move || {
-        let mut hasher = Sha256::new();
-        let mut opened = std::fs::File::open(&path)?;
-        std::io::copy(&mut opened, &mut hasher)?;
-        Ok::<_, std::io::Error>(hasher.finalize())
-    })
-    .await
-    .map_err(|e| Error::provider("hashing the archive stopped", e))?
-    .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?;
-    let actual: String = actual.iter().map(|b| format!("{b:02x}")).collect();
-    if actual != hex {
-        return Err(Error::invalid(format!(
-            "the archive is sha256:{actual}, not sha256:{hex}: it changed or was cut short"
-        )));
-    }
-    Ok(())
 }
 
 impl Inner {

@@ -228,13 +228,19 @@ impl AwsProvider {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let Ok(store) = provider.pipeline_store() else {
-                    return;
-                };
-                if let Err(e) = PipelineEngine::new(&provider, store).tick().await {
+                if let Err(e) = provider.tick_pipelines().await {
                     tracing::warn!("cannot run pipelines: {e}");
                 }
             }
         }))
+    }
+
+    /// One tick of the pipeline engine over this backend: approvals noticed, runs moved on
+    /// (what the poller does every interval, and a Lambda per scheduled event).
+    /// `Unsupported` without `pipelines_uri`.
+    pub async fn tick_pipelines(&self) -> Result<()> {
+        PipelineEngine::new(self, self.pipeline_store()?)
+            .tick()
+            .await
     }
 }

@@ -209,12 +209,7 @@ impl<W: Write> Hashing<W> {
     /// the digest and the byte count.
     fn finish(mut self) -> std::io::Result<(String, u64)> {
         self.inner.flush()?;
-        let hex: String = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::artifact::hex(&self.hasher.finalize());
         Ok((format!("sha256:{hex}"), self.bytes))
     }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::names::ModelName;
@@ -98,12 +99,37 @@ impl ArtifactUpload {
         sha256_hex(&self.digest)
     }
 
+    /// Checks the file's bytes are [`Self::digest`] (reads the whole file: call it off the
+    /// async threads). `InvalidArgument` when the file changed or was cut short since it was
+    /// packed or received, or cannot be read. Every backend checks before storing.
+    pub fn verify(&self) -> Result<()> {
+        let expected = self.digest_hex()?;
+        let unreadable =
+            |e: std::io::Error| Error::invalid(format!("cannot read {}: {e}", self.file.display()));
+        let mut file = std::fs::File::open(&self.file).map_err(unreadable)?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+        let actual = hex(&hasher.finalize());
+        if actual != expected {
+            return Err(Error::invalid(format!(
+                "the archive is sha256:{actual}, not {}: it changed or was cut short",
+                self.digest
+            )));
+        }
+        Ok(())
+    }
+
     /// Reports `sent` of the total to the progress callback, if any.
     pub fn report(&self, sent: u64) {
         if let Some(progress) = &self.options.progress {
             progress(sent, self.bytes);
         }
     }
+}
+
+/// Lowercase hex of `bytes` (a digest's).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `sha256:<64 lowercase hex digits>` as its hex part, or `InvalidArgument`.

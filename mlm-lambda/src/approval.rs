@@ -2,7 +2,7 @@
 //! (issue 13's engine, its state in S3); other statuses are logged and ignored.
 
 use mlm_aws::AwsProvider;
-use mlm_core::pipeline::{ApprovalEvent, PipelineEngine, PipelineRun, Pipelines};
+use mlm_core::pipeline::{ApprovalEvent, PipelineRun, Pipelines};
 use mlm_core::{ModelName, Result};
 
 use crate::events::ModelPackageStateChange;
@@ -25,12 +25,6 @@ pub async fn state_changed(
     let model = ModelName::new(&change.model_package_group_name)?;
     let event = ApprovalEvent::new(model, change.model_package_version);
     let runs = provider.version_approved(event).await?;
-    tick(provider).await?;
+    provider.tick_pipelines().await?;
     Ok(runs)
-}
-
-/// One tick of the pipeline engine (what `mlm serve`'s poller does every interval).
-pub async fn tick(provider: &AwsProvider) -> Result<()> {
-    let store = provider.pipeline_store()?;
-    PipelineEngine::new(provider, store).tick().await
 }

@@ -140,7 +140,7 @@ impl Handler {
     /// Pipelines one step on; deploys left waiting finished if they are ready.
     async fn tick(&self) -> Result<Value> {
         if self.config.state_uri.is_some() {
-            approval::tick(&self.provider).await?;
+            self.provider.tick_pipelines().await?;
         }
         let finished = match (&self.config.deploy, &self.markers) {
             (Some(_), Some(_)) => self.deployer()?.finish_waiting().await?,

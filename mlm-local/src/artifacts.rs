@@ -56,7 +56,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
-use mlm_core::{Error, Result};
+use mlm_core::{ArtifactUpload, Error, Result};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 use walkdir::WalkDir;
@@ -220,26 +220,13 @@ impl ArtifactStore {
     /// whether the store had its content already.
     ///
     /// The file is one the caller wrote, never a path from API input, so it is not confined to
-    /// the roots; its entries get every check any tarball gets. `digest` must be the file's
-    /// `sha256:`: a file changed or cut short on the way is refused.
-    pub(crate) fn import_upload(
-        &self,
-        file: &Path,
-        digest: &str,
-    ) -> Result<(StoredArtifact, bool)> {
+    /// the roots; its entries get every check any tarball gets. A file that is not its digest
+    /// (changed or cut short on the way) is refused ([`ArtifactUpload::verify`]).
+    pub(crate) fn import_upload(&self, upload: &ArtifactUpload) -> Result<(StoredArtifact, bool)> {
         let uri = "the uploaded archive";
-        let expected = parse_digest(digest)?;
+        upload.verify()?;
         let read_error = |e| Error::provider("cannot read the uploaded archive", e);
-        let mut opened = File::open(file).map_err(read_error)?;
-        let mut hasher = Sha256::new();
-        io::copy(&mut opened, &mut hasher).map_err(read_error)?;
-        let actual = hex(&hasher.finalize());
-        if actual != expected {
-            return Err(Error::invalid(format!(
-                "the uploaded archive is sha256:{actual}, not {digest}: it changed or was cut short"
-            )));
-        }
-        opened.rewind().map_err(read_error)?;
+        let opened = File::open(&upload.file).map_err(read_error)?;
         let (opened, gzip) = sniff_gzip(uri, opened)?;
         if !gzip {
             return Err(Error::invalid(

@@ -150,9 +150,9 @@ impl Artifacts for LocalProvider {
             ));
         }
         let inner = self.inner.clone();
-        let (file, digest) = (upload.file.clone(), upload.digest.clone());
+        let checked = upload.clone();
         let (stored, reused) =
-            tokio::task::spawn_blocking(move || inner.artifacts.import_upload(&file, &digest))
+            tokio::task::spawn_blocking(move || inner.artifacts.import_upload(&checked))
                 .await
                 .map_err(|e| Error::provider("artifact import stopped", e))??;
         upload.report(upload.bytes);
